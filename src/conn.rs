@@ -1,0 +1,472 @@
+//! [`Connection`]: whole messages over a stream socket.
+
+use std::io::{self, IoSlice, Read};
+use std::net::Shutdown;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::time::Duration;
+use std::{fmt, mem};
+
+use crate::error::{Error, Result};
+use crate::frame::{self, Decoded, Header, MAX_HEADER_LEN};
+use crate::stream::Stream;
+
+/// The default for [`Connection::max_message_len`]: 64 MiB.
+pub const DEFAULT_MAX_MESSAGE_LEN: u64 = 64 * 1024 * 1024;
+
+/// Size of the receive buffer. Small frames are read through it, so one `read(2)` can bring in
+/// several; a payload at least this long is read straight into the caller's buffer.
+const READ_BUF_LEN: usize = 8 * 1024;
+
+/// How far a payload buffer grows ahead of the bytes that have arrived, at least. Beyond this it
+/// grows by the bytes already received (doubling), so memory follows data, never a header's claim.
+const GROW_STEP: usize = 64 * 1024;
+
+/// A message connection over a stream: [`send`](Self::send) and [`recv`](Self::recv) whole
+/// messages, framed as the [wire format](crate::frame) describes.
+///
+/// Receiving goes through a small buffer, so several small messages that arrive together cost one
+/// `read(2)`; sending a message is one `sendmsg(2)` of header and payload together. For full-duplex
+/// use, [`try_clone`](Self::try_clone) the connection and receive on one handle while another
+/// thread sends on the other.
+///
+/// # Examples
+///
+/// ```
+/// use msgsock::{Connection, UnixListener, UnixStream};
+///
+/// let listener = UnixListener::bind_temp()?;
+/// let mut client = Connection::new(UnixStream::connect(listener.path())?);
+/// let (mut server, _) = listener.accept()?;
+///
+/// client.send(b"hello world")?;
+/// assert_eq!(server.recv()?.as_deref(), Some(&b"hello world"[..]));
+///
+/// // Receive into a reused buffer: no allocation once it is large enough.
+/// let mut buf = Vec::new();
+/// server.send(b"pong")?;
+/// assert_eq!(client.recv_into(&mut buf)?, Some(4));
+/// assert_eq!(buf, b"pong");
+///
+/// drop(client);
+/// assert_eq!(server.recv()?, None); // a clean close between frames
+/// # Ok::<(), msgsock::Error>(())
+/// ```
+pub struct Connection<S> {
+    stream: S,
+    rbuf: Box<[u8]>,
+    /// Unconsumed received bytes are `rbuf[rpos..rend]`.
+    rpos: usize,
+    rend: usize,
+    max_len: u64,
+    recv_state: RecvState,
+    /// Set when a write failed part-way through a frame: the peer would lose sync on any later one.
+    send_broken: bool,
+}
+
+enum RecvState {
+    /// Between frames; a partial header may sit in `rbuf`.
+    Idle,
+    /// A receive timed out mid-payload; the bytes so far are kept for the next call.
+    Payload {
+        header_len: usize,
+        len: usize,
+        filled: usize,
+        buf: Vec<u8>,
+    },
+    /// A framing error or a failure mid-payload; nothing more can be received.
+    Broken,
+}
+
+impl<S: Stream> Connection<S> {
+    /// Wraps a connected stream.
+    pub fn new(stream: S) -> Connection<S> {
+        Connection {
+            stream,
+            rbuf: vec![0; READ_BUF_LEN].into_boxed_slice(),
+            rpos: 0,
+            rend: 0,
+            max_len: DEFAULT_MAX_MESSAGE_LEN,
+            recv_state: RecvState::Idle,
+            send_broken: false,
+        }
+    }
+
+    /// Sends one message.
+    ///
+    /// Header and payload go out in one `sendmsg(2)` (more only if the socket takes part of them),
+    /// with `MSG_NOSIGNAL`: a peer that has gone away is an error, never a `SIGPIPE`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from the socket (`BrokenPipe` when the peer has gone, `WouldBlock` or
+    /// `TimedOut` when the write timeout expired before anything was written). A failure after part
+    /// of the frame was written leaves the sending side unusable: later sends return
+    /// [`Error::Broken`].
+    pub fn send(&mut self, msg: &[u8]) -> Result<()> {
+        let header = Header::new(msg.len() as u64);
+        self.write_frame(&mut [IoSlice::new(&header), IoSlice::new(msg)])
+    }
+
+    fn write_frame(&mut self, bufs: &mut [IoSlice<'_>]) -> Result<()> {
+        if self.send_broken {
+            return Err(Error::Broken);
+        }
+        let mut bufs = bufs;
+        let mut written = 0usize;
+        while !bufs.is_empty() {
+            match self.stream.write_vectored(bufs) {
+                Ok(0) => {
+                    self.send_broken = true;
+                    return Err(io::Error::from(io::ErrorKind::WriteZero).into());
+                }
+                Ok(n) => {
+                    written += n;
+                    IoSlice::advance_slices(&mut bufs, n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    if written > 0 {
+                        self.send_broken = true;
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives one message into a new `Vec`; `Ok(None)` when the peer closed cleanly between
+    /// messages.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_into`](Self::recv_into).
+    pub fn recv(&mut self) -> Result<Option<Vec<u8>>> {
+        let mut buf = Vec::new();
+        Ok(self.recv_into(&mut buf)?.map(|_| buf))
+    }
+
+    /// Receives one message into `buf`, replacing its contents, and returns the message length;
+    /// `Ok(None)` when the peer closed cleanly between messages.
+    ///
+    /// `buf` is reused: once its capacity fits the messages, receiving allocates nothing. Memory
+    /// for a message grows with the bytes that arrive, never with what a header claims.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::FrameTooLarge`] when a length prefix exceeds [`max_message_len`](Self::max_message_len),
+    ///   [`Error::MalformedHeader`] for a non-canonical prefix: the socket is shut down.
+    /// - [`Error::UnexpectedEof`] when the peer closed in the middle of a frame.
+    /// - [`Error::Broken`] on any call after one of those.
+    /// - [`Error::Io`] from the socket. A timeout (`WouldBlock`/`TimedOut`, see
+    ///   [`Error::is_timeout`]) loses nothing: the next call resumes the same message.
+    pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+        let (header_len, len, filled) = match mem::replace(&mut self.recv_state, RecvState::Idle) {
+            RecvState::Broken => {
+                self.recv_state = RecvState::Broken;
+                return Err(Error::Broken);
+            }
+            RecvState::Payload {
+                header_len,
+                len,
+                filled,
+                buf: partial,
+            } => {
+                *buf = partial;
+                (header_len, len, filled)
+            }
+            RecvState::Idle => match self.read_header() {
+                Ok(None) => return Ok(None),
+                Ok(Some((header_len, len))) => (header_len, len, 0),
+                Err(e) => return Err(self.fail(e)),
+            },
+        };
+        let mut filled = filled;
+        match self.read_payload(buf, len, &mut filled) {
+            Ok(()) => {
+                buf.truncate(len);
+                Ok(Some(len))
+            }
+            Err(e) if is_retryable(&e) => {
+                self.recv_state = RecvState::Payload {
+                    header_len,
+                    len,
+                    filled,
+                    buf: mem::take(buf),
+                };
+                Err(e.into())
+            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                let err = Error::UnexpectedEof {
+                    read: (header_len + filled) as u64,
+                    expected: (header_len + len) as u64,
+                };
+                Err(self.fail(err))
+            }
+            Err(e) => {
+                // Part of the payload is gone with the error: the stream has lost sync.
+                self.recv_state = RecvState::Broken;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Marks the receiving side broken; framing errors also shut the socket down, so the peer
+    /// learns at once and no more of its bytes are read.
+    fn fail(&mut self, err: Error) -> Error {
+        match err {
+            Error::FrameTooLarge { .. } | Error::MalformedHeader { .. } => {
+                // The peer may already be gone; the error to report is the framing one.
+                let _ = self.stream.shutdown(Shutdown::Both);
+                self.recv_state = RecvState::Broken;
+            }
+            Error::UnexpectedEof { .. } => self.recv_state = RecvState::Broken,
+            // Header bytes stay in `rbuf`, so an I/O error between frames is resumable.
+            _ => {}
+        }
+        err
+    }
+
+    /// Reads until a whole length prefix is buffered; `None` on a clean close before any byte.
+    fn read_header(&mut self) -> Result<Option<(usize, usize)>> {
+        loop {
+            match frame::decode_header(&self.rbuf[self.rpos..self.rend], self.max_len)? {
+                Decoded::Header {
+                    header_len,
+                    payload_len,
+                } => {
+                    self.rpos += header_len;
+                    // The limit is checked, so the length fits memory the user allowed for.
+                    let len = usize::try_from(payload_len).map_err(|_| Error::FrameTooLarge {
+                        len: payload_len,
+                        max: usize::MAX as u64,
+                    })?;
+                    return Ok(Some((header_len, len)));
+                }
+                Decoded::NeedMore(need) => {
+                    if self.fill()? == 0 {
+                        let have = self.rend - self.rpos;
+                        if have == 0 {
+                            return Ok(None);
+                        }
+                        return Err(Error::UnexpectedEof {
+                            read: have as u64,
+                            expected: need as u64,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads the rest of a payload of `len` bytes into `buf[..len]`, `filled` bytes of which are
+    /// already there. On error `filled` says how far it got.
+    fn read_payload(
+        &mut self,
+        buf: &mut Vec<u8>,
+        len: usize,
+        filled: &mut usize,
+    ) -> io::Result<()> {
+        loop {
+            // Hand over what is buffered first.
+            let take = (self.rend - self.rpos).min(len - *filled);
+            if take > 0 {
+                grow(buf, *filled + take, len, *filled);
+                buf[*filled..*filled + take]
+                    .copy_from_slice(&self.rbuf[self.rpos..self.rpos + take]);
+                self.rpos += take;
+                *filled += take;
+            }
+            let remaining = len - *filled;
+            if remaining == 0 {
+                return Ok(());
+            }
+            let n = if remaining < self.rbuf.len() {
+                // Short rest: read through the buffer, which may bring the next frames along.
+                self.fill()?
+            } else {
+                // Long rest: straight into the destination, no staging copy.
+                grow(buf, *filled + 1, len, *filled);
+                let end = buf.len().min(len);
+                read_retrying(&mut self.stream, &mut buf[*filled..end])?
+            };
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            if remaining >= self.rbuf.len() {
+                *filled += n;
+            }
+        }
+    }
+
+    /// Reads more bytes into `rbuf`, compacting it first if the tail has no room for a header.
+    fn fill(&mut self) -> io::Result<usize> {
+        if self.rpos == self.rend {
+            self.rpos = 0;
+            self.rend = 0;
+        } else if self.rbuf.len() - self.rpos < MAX_HEADER_LEN {
+            self.rbuf.copy_within(self.rpos..self.rend, 0);
+            self.rend -= self.rpos;
+            self.rpos = 0;
+        }
+        let n = read_retrying(&mut self.stream, &mut self.rbuf[self.rend..])?;
+        self.rend += n;
+        Ok(n)
+    }
+
+    /// The largest message [`recv`](Self::recv) accepts; larger length prefixes are
+    /// [`Error::FrameTooLarge`]. Defaults to [`DEFAULT_MAX_MESSAGE_LEN`].
+    pub fn max_message_len(&self) -> u64 {
+        self.max_len
+    }
+
+    /// Sets the largest message [`recv`](Self::recv) accepts. Takes effect from the next length
+    /// prefix read; a message already being received is not affected. Sending is not limited.
+    pub fn set_max_message_len(&mut self, max: u64) -> &mut Self {
+        self.max_len = max;
+        self
+    }
+
+    /// Consuming form of [`set_max_message_len`](Self::set_max_message_len).
+    pub fn with_max_message_len(mut self, max: u64) -> Self {
+        self.max_len = max;
+        self
+    }
+
+    /// A second handle to the same connection, to send on one thread while another receives.
+    ///
+    /// The clone starts with an empty receive buffer and the original's message limit. Bytes the
+    /// original has already read stay with it, so receive on one handle only.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if `dup(2)` fails.
+    pub fn try_clone(&self) -> Result<Connection<S>> {
+        Ok(Connection::new(self.stream.try_clone()?).with_max_message_len(self.max_len))
+    }
+
+    /// Sets the read timeout (`SO_RCVTIMEO`); `None` blocks forever. A receive that times out
+    /// returns an error for which [`Error::is_timeout`] is true and can be retried.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], for example `InvalidInput` for a zero duration.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        Ok(self.stream.set_read_timeout(timeout)?)
+    }
+
+    /// Sets the write timeout (`SO_SNDTIMEO`); `None` blocks forever.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], for example `InvalidInput` for a zero duration.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        Ok(self.stream.set_write_timeout(timeout)?)
+    }
+
+    /// The read timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `getsockopt(2)`.
+    pub fn read_timeout(&self) -> Result<Option<Duration>> {
+        Ok(self.stream.read_timeout()?)
+    }
+
+    /// The write timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `getsockopt(2)`.
+    pub fn write_timeout(&self) -> Result<Option<Duration>> {
+        Ok(self.stream.write_timeout()?)
+    }
+
+    /// Moves the socket into or out of non-blocking mode. In non-blocking mode `send` and `recv`
+    /// return a `WouldBlock` error instead of waiting; a `recv` resumes where it stopped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `fcntl(2)`.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
+        Ok(self.stream.set_nonblocking(nonblocking)?)
+    }
+
+    /// Shuts down the read, write or both halves (`shutdown(2)`); the peer's `recv` then sees a
+    /// clean close after the messages already sent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `shutdown(2)`.
+    pub fn shutdown(&self, how: Shutdown) -> Result<()> {
+        Ok(self.stream.shutdown(how)?)
+    }
+}
+
+impl<S> Connection<S> {
+    /// The underlying stream, for its addresses and options.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// Bytes received but not yet handed out as messages.
+    pub fn buffered_len(&self) -> usize {
+        self.rend - self.rpos
+    }
+
+    /// The underlying stream. Bytes already read into the receive buffer
+    /// ([`buffered_len`](Self::buffered_len)) are lost.
+    pub fn into_inner(self) -> S {
+        self.stream
+    }
+}
+
+/// Grows `buf` so that at least `need` bytes (never more than `len`) are addressable, in steps
+/// that follow the bytes received (`filled`) rather than the announced `len`.
+fn grow(buf: &mut Vec<u8>, need: usize, len: usize, filled: usize) {
+    if buf.len() < need {
+        let target = need.max(filled.saturating_mul(2)).max(GROW_STEP).min(len);
+        buf.resize(target, 0);
+    }
+}
+
+fn read_retrying<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+fn is_retryable(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+impl<S: fmt::Debug> fmt::Debug for Connection<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("stream", &self.stream)
+            .field("buffered", &(self.rend - self.rpos))
+            .field("max_message_len", &self.max_len)
+            .finish()
+    }
+}
+
+impl<S: AsFd> AsFd for Connection<S> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+}
+
+impl<S: AsRawFd> AsRawFd for Connection<S> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests;

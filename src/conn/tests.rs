@@ -1,0 +1,270 @@
+use std::io::Write;
+use std::thread;
+
+use super::*;
+use crate::unix::UnixStream;
+
+/// A connection and the raw peer socket, to write exact bytes at it.
+fn pair() -> (Connection<UnixStream>, std::os::unix::net::UnixStream) {
+    let (a, b) = UnixStream::pair().unwrap();
+    (Connection::new(a), b.into_inner())
+}
+
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut v = Header::new(payload.len() as u64).to_vec();
+    v.extend_from_slice(payload);
+    v
+}
+
+#[test]
+fn send_writes_the_documented_bytes() {
+    let (mut conn, mut raw) = pair();
+    conn.send(b"hello world").unwrap();
+    drop(conn);
+    let mut got = Vec::new();
+    raw.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"\x00\x00\x00\x0bhello world");
+}
+
+#[test]
+fn many_frames_in_one_write_come_out_one_by_one() {
+    let (mut conn, mut raw) = pair();
+    let msgs: Vec<Vec<u8>> = (0..50u8).map(|i| vec![i; usize::from(i) * 7]).collect();
+    let wire: Vec<u8> = msgs.iter().flat_map(|m| frame(m)).collect();
+    raw.write_all(&wire).unwrap();
+    drop(raw);
+    for m in &msgs {
+        assert_eq!(conn.recv().unwrap().as_ref(), Some(m));
+    }
+    assert_eq!(conn.recv().unwrap(), None);
+}
+
+#[test]
+fn frames_split_into_single_bytes_reassemble() {
+    let (mut conn, mut raw) = pair();
+    let big: Vec<u8> = (0..20_000u32).map(|i| i as u8).collect();
+    let msgs = [b"a".to_vec(), Vec::new(), big, b"tail".to_vec()];
+    let wire: Vec<u8> = msgs.iter().flat_map(|m| frame(m)).collect();
+    let writer = thread::spawn(move || {
+        for b in wire {
+            raw.write_all(&[b]).unwrap();
+        }
+    });
+    for m in &msgs {
+        assert_eq!(conn.recv().unwrap().as_ref(), Some(m));
+    }
+    writer.join().unwrap();
+    assert_eq!(conn.recv().unwrap(), None);
+}
+
+#[test]
+fn close_mid_header_is_unexpected_eof() {
+    let (mut conn, mut raw) = pair();
+    raw.write_all(&[0, 0]).unwrap();
+    drop(raw);
+    let err = conn.recv().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::UnexpectedEof {
+                read: 2,
+                expected: 4
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(matches!(conn.recv().unwrap_err(), Error::Broken));
+}
+
+#[test]
+fn close_mid_payload_is_unexpected_eof() {
+    let (mut conn, mut raw) = pair();
+    raw.write_all(&[0, 0, 0, 10, 1, 2, 3]).unwrap();
+    drop(raw);
+    let err = conn.recv().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::UnexpectedEof {
+                read: 7,
+                expected: 14
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn close_mid_large_payload_is_unexpected_eof() {
+    let (mut conn, mut raw) = pair();
+    let writer = thread::spawn(move || {
+        raw.write_all(&Header::new(1 << 20)).unwrap();
+        raw.write_all(&vec![7; 100_000]).unwrap();
+    });
+    let err = conn.recv().unwrap_err();
+    writer.join().unwrap();
+    assert!(
+        matches!(err, Error::UnexpectedEof { read: 100_004, expected } if expected == 4 + (1 << 20)),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn oversized_prefix_is_refused_and_the_socket_shut() {
+    let (mut conn, mut raw) = pair();
+    conn.set_max_message_len(1000);
+    raw.write_all(&Header::new(1001)).unwrap();
+    let err = conn.recv().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::FrameTooLarge {
+                len: 1001,
+                max: 1000
+            }
+        ),
+        "{err:?}"
+    );
+    // The peer sees the close at once.
+    let mut rest = Vec::new();
+    raw.read_to_end(&mut rest).unwrap();
+    assert!(matches!(conn.recv().unwrap_err(), Error::Broken));
+}
+
+#[test]
+fn malformed_prefix_is_refused() {
+    let (mut conn, mut raw) = pair();
+    raw.write_all(&0x8000_0000u32.to_be_bytes()).unwrap();
+    let err = conn.recv().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::MalformedHeader {
+                header: 0x8000_0000
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn memory_follows_bytes_not_the_header_claim() {
+    let (mut conn, mut raw) = pair();
+    // Claims just under the default limit, sends 10 bytes, goes away.
+    raw.write_all(&Header::new(DEFAULT_MAX_MESSAGE_LEN - 1))
+        .unwrap();
+    raw.write_all(&[1; 10]).unwrap();
+    drop(raw);
+    let mut buf = Vec::new();
+    let err = conn.recv_into(&mut buf).unwrap_err();
+    assert!(
+        matches!(err, Error::UnexpectedEof { read: 14, .. }),
+        "{err:?}"
+    );
+    assert!(
+        buf.capacity() <= 2 * GROW_STEP,
+        "capacity {}",
+        buf.capacity()
+    );
+}
+
+#[test]
+fn a_timeout_mid_payload_loses_nothing() {
+    let (mut conn, mut raw) = pair();
+    conn.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let msg: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+    let wire = frame(&msg);
+    raw.write_all(&wire[..30_000]).unwrap();
+    let mut buf = Vec::new();
+    let err = conn.recv_into(&mut buf).unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    raw.write_all(&wire[30_000..]).unwrap();
+    assert_eq!(conn.recv_into(&mut buf).unwrap(), Some(msg.len()));
+    assert_eq!(buf, msg);
+}
+
+#[test]
+fn a_timeout_mid_header_loses_nothing() {
+    let (mut conn, mut raw) = pair();
+    conn.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    raw.write_all(&[0, 0]).unwrap();
+    assert!(conn.recv().unwrap_err().is_timeout());
+    raw.write_all(&[0, 3, b'a', b'b', b'c']).unwrap();
+    assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"abc"[..]));
+}
+
+#[test]
+fn recv_into_reuses_a_larger_buffer() {
+    let (mut conn, mut raw) = pair();
+    raw.write_all(&frame(&[9; 100_000])).unwrap();
+    raw.write_all(&frame(b"small")).unwrap();
+    raw.write_all(&frame(&[8; 90_000])).unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(conn.recv_into(&mut buf).unwrap(), Some(100_000));
+    let ptr = buf.as_ptr();
+    assert_eq!(conn.recv_into(&mut buf).unwrap(), Some(5));
+    assert_eq!(buf, b"small");
+    assert_eq!(conn.recv_into(&mut buf).unwrap(), Some(90_000));
+    assert!(buf.iter().all(|&b| b == 8));
+    assert_eq!(buf.as_ptr(), ptr, "the buffer was reallocated");
+}
+
+#[test]
+fn send_after_a_partial_write_is_refused() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut conn = Connection::new(a);
+    conn.set_write_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    // Nobody reads `b`: the socket buffer fills and the write times out part-way.
+    let err = conn.send(&vec![0; 8 << 20]).unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(matches!(conn.send(b"x").unwrap_err(), Error::Broken));
+    drop(b);
+}
+
+#[test]
+fn send_to_a_closed_peer_is_an_error() {
+    let (mut conn, raw) = pair();
+    drop(raw);
+    let err = conn.send(b"anyone?").unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == io::ErrorKind::BrokenPipe),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn try_clone_sends_while_the_original_receives() {
+    let (mut conn, raw) = pair();
+    let mut peer = Connection::new(UnixStream::from(raw));
+    let mut sender = conn.try_clone().unwrap();
+    assert_eq!(sender.max_message_len(), conn.max_message_len());
+    let t = thread::spawn(move || {
+        for i in 0..1000u32 {
+            sender.send(&i.to_be_bytes()).unwrap();
+        }
+    });
+    for i in 0..1000u32 {
+        assert_eq!(peer.recv().unwrap().unwrap(), i.to_be_bytes());
+        peer.send(&i.to_le_bytes()).unwrap();
+        assert_eq!(conn.recv().unwrap().unwrap(), i.to_le_bytes());
+    }
+    t.join().unwrap();
+}
+
+#[test]
+fn errors_convert_to_io_errors_of_a_fitting_kind() {
+    let e: io::Error = Error::FrameTooLarge { len: 2, max: 1 }.into();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+    assert_eq!(e.to_string(), "frame of 2 bytes exceeds the limit of 1");
+    let e: io::Error = Error::UnexpectedEof {
+        read: 1,
+        expected: 4,
+    }
+    .into();
+    assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+    let e: io::Error = Error::Io(io::ErrorKind::BrokenPipe.into()).into();
+    assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+}

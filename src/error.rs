@@ -1,0 +1,208 @@
+//! The crate's error types.
+
+use std::io;
+use std::path::PathBuf;
+
+/// A `Result` whose error is [`enum@Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in msgsock.
+///
+/// Variants carry the numbers and paths needed to act on them. Framing errors
+/// ([`FrameTooLarge`](Error::FrameTooLarge), [`MalformedHeader`](Error::MalformedHeader),
+/// [`UnexpectedEof`](Error::UnexpectedEof)) leave the connection unusable: later calls return
+/// [`Broken`](Error::Broken). A timeout ([`Error::Io`] with [`io::ErrorKind::WouldBlock`] or
+/// [`io::ErrorKind::TimedOut`]) does not: the next `recv` resumes where the last one stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An endpoint string could not be parsed.
+    #[error("invalid endpoint")]
+    Endpoint(#[from] ParseEndpointError),
+
+    /// A length prefix announced a message larger than the connection accepts.
+    #[error("frame of {len} bytes exceeds the limit of {max}")]
+    FrameTooLarge {
+        /// The length the peer announced.
+        len: u64,
+        /// The connection's limit ([`Connection::max_message_len`](crate::Connection::max_message_len)).
+        max: u64,
+    },
+
+    /// A length prefix that no conforming sender writes.
+    ///
+    /// A 4-byte prefix in `0x8000_0000..=0xFFFF_FFFE`, or an 8-byte prefix whose value would fit in
+    /// 4 bytes: each length has exactly one encoding.
+    #[error("malformed length prefix {header:#x}")]
+    MalformedHeader {
+        /// The offending prefix value.
+        header: u64,
+    },
+
+    /// The peer closed the connection in the middle of a frame.
+    #[error("connection closed mid-frame after {read} of {expected} bytes")]
+    UnexpectedEof {
+        /// Bytes of the frame (length prefix included) that arrived.
+        read: u64,
+        /// Bytes the frame should have had, or the prefix length while it was still incomplete.
+        expected: u64,
+    },
+
+    /// The connection failed earlier with a framing error and can no longer be used.
+    #[error("connection is unusable after an earlier framing error")]
+    Broken,
+
+    /// A Unix socket path does not fit in `sun_path`.
+    #[error("socket path of {len} bytes exceeds the limit of {max}")]
+    PathTooLong {
+        /// The path.
+        path: PathBuf,
+        /// Its length in bytes.
+        len: usize,
+        /// The longest path this platform's `sockaddr_un` holds (without the NUL).
+        max: usize,
+    },
+
+    /// Another server is listening on the socket path, or is binding it right now.
+    #[error("address in use: a live server is listening on {}", path.display())]
+    AddrInUse {
+        /// The socket path.
+        path: PathBuf,
+    },
+
+    /// The path exists and is not a socket, so msgsock will not replace it.
+    #[error("{} exists and is not a socket; refusing to replace it", path.display())]
+    NotASocket {
+        /// The path.
+        path: PathBuf,
+    },
+
+    /// The lock file beside a socket path (`PATH.lock`) exists and is not msgsock's, so msgsock
+    /// will not use or remove it.
+    #[error("{} exists and is not a msgsock lock file; refusing to use it", path.display())]
+    ForeignLockFile {
+        /// The lock file's path.
+        path: PathBuf,
+    },
+
+    /// A stale socket file at the path belongs to another user, so msgsock will not remove it.
+    #[error("stale socket {} belongs to uid {owner}; refusing to remove it", path.display())]
+    NotOwner {
+        /// The path.
+        path: PathBuf,
+        /// The owner of the file.
+        owner: u32,
+    },
+
+    /// After bind, the socket file's permissions were not the ones asked for.
+    #[error("socket file {} has mode {actual:o}, expected {expected:o}", path.display())]
+    ModeMismatch {
+        /// The path.
+        path: PathBuf,
+        /// The permission bits requested.
+        expected: u32,
+        /// The permission bits found.
+        actual: u32,
+    },
+
+    /// An I/O error on a socket file or its lock.
+    #[error("I/O error on {}", path.display())]
+    Path {
+        /// The file the operation was on.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// An I/O error from the operating system.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+impl Error {
+    pub(crate) fn path(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Path {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Whether this error is a read or write timeout (the operation may be retried).
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Error::Io(e) => matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+            _ => false,
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(err: Error) -> io::Error {
+        use io::ErrorKind as K;
+        let kind = match &err {
+            Error::Io(e) => return io::Error::new(e.kind(), err),
+            Error::Path { source, .. } => source.kind(),
+            Error::Endpoint(_) | Error::PathTooLong { .. } => K::InvalidInput,
+            Error::FrameTooLarge { .. } | Error::MalformedHeader { .. } | Error::Broken => {
+                K::InvalidData
+            }
+            Error::UnexpectedEof { .. } => K::UnexpectedEof,
+            Error::AddrInUse { .. } => K::AddrInUse,
+            Error::NotASocket { .. } | Error::ForeignLockFile { .. } => K::AlreadyExists,
+            Error::NotOwner { .. } | Error::ModeMismatch { .. } => K::PermissionDenied,
+        };
+        io::Error::new(kind, err)
+    }
+}
+
+/// An endpoint string could not be parsed; says which part is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseEndpointError {
+    /// No `scheme:` prefix.
+    #[error("missing scheme in {input:?}: expected unix:PATH or tcp:HOST:PORT")]
+    MissingScheme {
+        /// The whole input.
+        input: String,
+    },
+    /// A scheme msgsock does not know.
+    #[error("unknown scheme {scheme:?}: expected unix or tcp")]
+    UnknownScheme {
+        /// The scheme as written.
+        scheme: String,
+    },
+    /// `unix:` with nothing after it.
+    #[error("empty socket path")]
+    EmptyPath,
+    /// A socket path containing a NUL byte, which `sockaddr_un` cannot hold.
+    #[error("socket path contains a NUL byte")]
+    NulInPath,
+    /// `tcp:` without a host.
+    #[error("missing host in {input:?}")]
+    MissingHost {
+        /// The address part of the input.
+        input: String,
+    },
+    /// The host is not an IPv4 address or a bracketed IPv6 address.
+    #[error("invalid host {host:?}: expected an IPv4 address or a bracketed IPv6 address")]
+    InvalidHost {
+        /// The host as written.
+        host: String,
+    },
+    /// `tcp:HOST` without `:PORT`.
+    #[error("missing port in {input:?}")]
+    MissingPort {
+        /// The address part of the input.
+        input: String,
+    },
+    /// The port is not a number in 0-65535.
+    #[error("invalid port {port:?}: expected a number from 0 to 65535")]
+    InvalidPort {
+        /// The port as written.
+        port: String,
+    },
+}

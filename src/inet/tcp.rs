@@ -1,0 +1,166 @@
+use std::fmt;
+use std::net::{SocketAddr, TcpListener as StdTcpListener, TcpStream as StdTcpStream};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use crate::conn::Connection;
+use crate::endpoint::Endpoint;
+use crate::error::Result;
+use crate::stream::socket_stream;
+
+socket_stream! {
+    /// A connected TCP socket whose writes never raise `SIGPIPE`, with `TCP_NODELAY` set so that
+    /// each message leaves at once.
+    ///
+    /// Wrap it in a [`Connection`] to exchange messages.
+    TcpStream(StdTcpStream)
+}
+
+impl TcpStream {
+    /// Connects to `addr` (`connect(2)`) and sets `TCP_NODELAY`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) if the connect fails (`ConnectionRefused` when nobody listens).
+    pub fn connect(addr: SocketAddr) -> Result<TcpStream> {
+        TcpStream::nodelay(StdTcpStream::connect(addr)?)
+    }
+
+    fn nodelay(stream: StdTcpStream) -> Result<TcpStream> {
+        // Messages are whole units: Nagle's delay would only hold a finished message back.
+        stream.set_nodelay(true)?;
+        Ok(TcpStream(stream))
+    }
+}
+
+/// A listening TCP socket.
+///
+/// It binds exactly the address it is given: `127.0.0.1` for this machine only.
+///
+/// # Examples
+///
+/// ```
+/// use msgsock::{Connection, TcpListener, TcpStream};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0".parse()?)?;
+/// let addr = listener.local_addr()?;
+/// let mut client = Connection::new(TcpStream::connect(addr)?);
+/// let (mut server, _peer) = listener.accept()?;
+/// client.send(b"ping")?;
+/// assert_eq!(server.recv()?.as_deref(), Some(&b"ping"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct TcpListener {
+    inner: StdTcpListener,
+}
+
+impl TcpListener {
+    /// Binds and listens on `addr` (`bind(2)`, `listen(2)`); port 0 picks a free port, which
+    /// [`local_addr`](Self::local_addr) reports.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io): `AddrInUse` if the port is taken, `AddrNotAvailable` if
+    /// the host is not an address of this machine.
+    pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
+        Ok(TcpListener {
+            inner: StdTcpListener::bind(addr)?,
+        })
+    }
+
+    /// Accepts a connection (`accept(2)`), sets `TCP_NODELAY`, and returns it with the peer's
+    /// address.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) from `accept(2)`, for example `EMFILE`.
+    pub fn accept(&self) -> Result<(Connection<TcpStream>, SocketAddr)> {
+        let (stream, addr) = self.inner.accept()?;
+        Ok((Connection::new(TcpStream::nodelay(stream)?), addr))
+    }
+
+    /// An endless iterator over accepted connections.
+    pub fn incoming(&self) -> TcpIncoming<'_> {
+        TcpIncoming { listener: self }
+    }
+
+    /// The bound address, with the real port when bound to port 0.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) from `getsockname(2)`.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.inner.local_addr()?)
+    }
+
+    /// The bound endpoint, `tcp:HOST:PORT`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) from `getsockname(2)`.
+    pub fn local_endpoint(&self) -> Result<Endpoint> {
+        Ok(Endpoint::Tcp(self.local_addr()?))
+    }
+
+    /// Moves the listener into or out of non-blocking mode.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) from `fcntl(2)`.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
+        Ok(self.inner.set_nonblocking(nonblocking)?)
+    }
+}
+
+impl From<StdTcpListener> for TcpListener {
+    fn from(inner: StdTcpListener) -> Self {
+        TcpListener { inner }
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // std's Debug shows the fd and the local address.
+        fmt::Debug::fmt(&self.inner, f)
+    }
+}
+
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+impl From<TcpListener> for OwnedFd {
+    fn from(listener: TcpListener) -> OwnedFd {
+        listener.inner.into()
+    }
+}
+
+/// An iterator over a [`TcpListener`]'s connections, from [`TcpListener::incoming`].
+#[derive(Debug)]
+pub struct TcpIncoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Iterator for TcpIncoming<'_> {
+    type Item = Result<Connection<TcpStream>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.listener.accept().map(|(c, _)| c))
+    }
+}
+
+impl<'a> IntoIterator for &'a TcpListener {
+    type Item = Result<Connection<TcpStream>>;
+    type IntoIter = TcpIncoming<'a>;
+
+    fn into_iter(self) -> TcpIncoming<'a> {
+        self.incoming()
+    }
+}

@@ -1,0 +1,194 @@
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::net::{SocketAddr, UnixListener as StdUnixListener};
+use std::path::Path;
+
+use tempfile::TempDir;
+
+use crate::conn::Connection;
+use crate::endpoint::Endpoint;
+#[cfg(doc)]
+use crate::error::Error;
+use crate::error::Result;
+use crate::unix::socket_file::SocketFile;
+use crate::unix::UnixStream;
+
+/// The socket file's default permission bits: owner read and write only.
+pub const DEFAULT_SOCKET_MODE: u32 = 0o600;
+
+/// A listening Unix-domain socket bound to a file, which it removes when dropped.
+///
+/// Binding follows the socket-file rules of the crate docs: a stale socket is replaced, a live
+/// one is [`Error::AddrInUse`], anything that is not a socket is never touched, and the file is
+/// created owner-only (mode 0600) unless [`bind_with_mode`](Self::bind_with_mode) asks otherwise.
+///
+/// # Examples
+///
+/// ```
+/// use msgsock::{UnixListener, UnixStream, Connection};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("app.sock");
+/// let listener = UnixListener::bind(&path)?;
+/// # let client = std::thread::spawn({ let path = path.clone(); move || -> msgsock::Result<()> {
+/// #     Connection::new(UnixStream::connect(&path)?).send(b"hi") }});
+/// for conn in listener.incoming().take(1) {
+///     let mut conn = conn?;
+///     assert_eq!(conn.recv()?.as_deref(), Some(&b"hi"[..]));
+/// }
+/// # client.join().unwrap()?;
+/// drop(listener);
+/// assert!(!path.exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct UnixListener {
+    // Field order is drop order: remove the file, close the socket, then remove a private dir.
+    file: SocketFile,
+    inner: StdUnixListener,
+    dir: Option<TempDir>,
+}
+
+impl UnixListener {
+    /// Binds a listening socket at `path` with mode 0600 (`bind(2)`, `listen(2)`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::PathTooLong`] before any system call if `path` does not fit in `sun_path`.
+    /// - [`Error::AddrInUse`] if a live server listens at `path` or holds its lock.
+    /// - [`Error::NotASocket`] if `path` is a regular file, directory, symlink or other non-socket.
+    /// - [`Error::NotOwner`] for a stale socket owned by another user.
+    /// - [`Error::ForeignLockFile`] if `PATH.lock` exists and is not msgsock's.
+    /// - [`Error::Path`] for other I/O errors, naming the path.
+    pub fn bind<P: AsRef<Path>>(path: P) -> Result<UnixListener> {
+        UnixListener::bind_with_mode(path, DEFAULT_SOCKET_MODE)
+    }
+
+    /// Binds at `path` with permission bits `mode` (for example `0o660` to let a group connect).
+    ///
+    /// # Errors
+    ///
+    /// As [`bind`](Self::bind), plus [`Error::ModeMismatch`] if the file does not have `mode`
+    /// after bind.
+    pub fn bind_with_mode<P: AsRef<Path>>(path: P, mode: u32) -> Result<UnixListener> {
+        let (inner, file) = SocketFile::bind(path.as_ref(), mode)?;
+        Ok(UnixListener {
+            file,
+            inner,
+            dir: None,
+        })
+    }
+
+    /// Binds at a fresh path in a new private temporary directory (mode 0700, in
+    /// [`std::env::temp_dir`]); the directory is removed when the listener is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the directory cannot be made; [`Error::PathTooLong`] if the temporary
+    /// directory's path is too long for a socket.
+    pub fn bind_temp() -> Result<UnixListener> {
+        let dir = tempfile::Builder::new().prefix("msgsock-").tempdir()?;
+        let (inner, file) =
+            SocketFile::bind_private(&dir.path().join("sock"), DEFAULT_SOCKET_MODE)?;
+        Ok(UnixListener {
+            file,
+            inner,
+            dir: Some(dir),
+        })
+    }
+
+    /// Accepts a connection (`accept(2)`), returning it and the peer's address.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `accept(2)`, for example `EMFILE` when out of file descriptors.
+    pub fn accept(&self) -> Result<(Connection<UnixStream>, SocketAddr)> {
+        let (stream, addr) = self.inner.accept()?;
+        Ok((Connection::new(UnixStream(stream)), addr))
+    }
+
+    /// An endless iterator over accepted connections.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// The path the socket is bound at.
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// The bound endpoint, `unix:PATH`.
+    pub fn local_endpoint(&self) -> Endpoint {
+        Endpoint::Unix(self.path().into())
+    }
+
+    /// Moves the listener into or out of non-blocking mode: `accept` then returns `WouldBlock`
+    /// instead of waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `fcntl(2)`.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
+        Ok(self.inner.set_nonblocking(nonblocking)?)
+    }
+}
+
+impl fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixListener")
+            .field("fd", &self.inner.as_raw_fd())
+            .field("path", &self.path())
+            .finish()
+    }
+}
+
+impl AsFd for UnixListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+impl AsRawFd for UnixListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+impl From<UnixListener> for OwnedFd {
+    /// Hands the socket over; its file (and private directory) then stay in place, since the
+    /// socket still listens there.
+    fn from(listener: UnixListener) -> OwnedFd {
+        let UnixListener {
+            mut file,
+            inner,
+            dir,
+        } = listener;
+        file.keep();
+        if let Some(dir) = dir {
+            let _ = dir.keep();
+        }
+        inner.into()
+    }
+}
+
+/// An iterator over a [`UnixListener`]'s connections, from [`UnixListener::incoming`].
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a UnixListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = Result<Connection<UnixStream>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.listener.accept().map(|(c, _)| c))
+    }
+}
+
+impl<'a> IntoIterator for &'a UnixListener {
+    type Item = Result<Connection<UnixStream>>;
+    type IntoIter = Incoming<'a>;
+
+    fn into_iter(self) -> Incoming<'a> {
+        self.incoming()
+    }
+}

@@ -1,0 +1,41 @@
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::stream::socket_stream;
+use crate::unix::socket_file::check_len;
+
+socket_stream! {
+    /// A connected Unix-domain stream socket whose writes never raise `SIGPIPE`.
+    ///
+    /// Wrap it in a [`Connection`](crate::Connection) to exchange messages.
+    UnixStream(StdUnixStream)
+}
+
+impl UnixStream {
+    /// Connects to the socket at `path` (`connect(2)`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PathTooLong`] before any system call if `path` does not fit in `sun_path`;
+    /// [`Error::Path`] if the connect fails (`ConnectionRefused` for a stale socket,
+    /// `NotFound` for no socket).
+    pub fn connect<P: AsRef<Path>>(path: P) -> Result<UnixStream> {
+        let path = path.as_ref();
+        check_len(path)?;
+        StdUnixStream::connect(path)
+            .map(UnixStream)
+            .map_err(|e| Error::path(path, e))
+    }
+
+    /// A connected pair of sockets (`socketpair(2)`), for a parent and the child it forks or a
+    /// thread it starts.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if `socketpair(2)` fails.
+    pub fn pair() -> Result<(UnixStream, UnixStream)> {
+        let (a, b) = StdUnixStream::pair()?;
+        Ok((UnixStream(a), UnixStream(b)))
+    }
+}
