@@ -5,18 +5,21 @@ use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
 
+use crate::channel::Channel;
 use crate::conn::Connection;
+use crate::datagram::{DatagramTransport, UdpTransport, UnixDatagramTransport};
 use crate::endpoint::Endpoint;
-use crate::error::Result;
-use crate::inet::{TcpListener, TcpStream};
+use crate::error::{Error, Result};
+use crate::inet::{TcpListener, TcpStream, UdpSocket};
 use crate::stream::{sealed, Stream};
-use crate::unix::{UnixListener, UnixStream};
+use crate::unix::{UnixDatagram, UnixListener, UnixStream};
 
-/// Binds a listener for `endpoint`, whichever transport it names.
+/// Binds a listener for a stream `endpoint` (`unix:` or `tcp:`).
 ///
 /// # Errors
 ///
-/// As [`UnixListener::bind`] or [`TcpListener::bind`].
+/// As [`UnixListener::bind`] or [`TcpListener::bind`]; [`Error::WrongSocketType`] for a datagram
+/// endpoint (use [`bind_datagram`]).
 ///
 /// # Examples
 ///
@@ -33,20 +36,71 @@ pub fn bind(endpoint: &Endpoint) -> Result<AnyListener> {
     Ok(match endpoint {
         Endpoint::Unix(path) => AnyListener::Unix(UnixListener::bind(path)?),
         Endpoint::Tcp(addr) => AnyListener::Tcp(TcpListener::bind(*addr)?),
+        Endpoint::Udp(_) | Endpoint::UnixDatagram(_) => return Err(wrong_type(endpoint, "stream")),
     })
 }
 
-/// Connects to `endpoint`, whichever transport it names.
+/// Binds a datagram socket for a datagram `endpoint` (`udp:` or `unixgram:`).
 ///
 /// # Errors
 ///
-/// As [`UnixStream::connect`] or [`TcpStream::connect`].
-pub fn connect(endpoint: &Endpoint) -> Result<Connection<AnyStream>> {
-    let stream = match endpoint {
-        Endpoint::Unix(path) => AnyStream::Unix(UnixStream::connect(path)?),
-        Endpoint::Tcp(addr) => AnyStream::Tcp(TcpStream::connect(*addr)?),
-    };
-    Ok(Connection::new(stream))
+/// As [`UdpSocket::bind`] or [`UnixDatagram::bind`]; [`Error::WrongSocketType`] for a stream
+/// endpoint (use [`bind`]).
+///
+/// # Examples
+///
+/// ```
+/// let server = msgsock::bind_datagram(&"udp:127.0.0.1:0".parse()?)?;
+/// let mut client = msgsock::connect(&server.local_endpoint()?)?;
+/// client.send(b"hello")?;
+/// let mut buf = Vec::new();
+/// let (_, from) = server.recv_from(&mut buf)?;
+/// server.send_to(&buf, &from.unwrap())?;
+/// assert_eq!(client.recv()?.as_deref(), Some(&b"hello"[..]));
+/// # Ok::<(), msgsock::Error>(())
+/// ```
+pub fn bind_datagram(endpoint: &Endpoint) -> Result<AnyDatagram> {
+    Ok(match endpoint {
+        Endpoint::Udp(addr) => AnyDatagram::Udp(UdpSocket::bind(*addr)?),
+        Endpoint::UnixDatagram(path) => AnyDatagram::Unix(UnixDatagram::bind(path)?),
+        Endpoint::Unix(_) | Endpoint::Tcp(_) => return Err(wrong_type(endpoint, "datagram")),
+    })
+}
+
+fn wrong_type(endpoint: &Endpoint, expected: &'static str) -> Error {
+    Error::WrongSocketType {
+        endpoint: endpoint.to_string(),
+        expected,
+        actual: if endpoint.is_datagram() {
+            "datagram"
+        } else {
+            "stream"
+        },
+    }
+}
+
+/// Connects to `endpoint`, whichever of the four transports it names.
+///
+/// For a datagram endpoint the socket is bound to a fresh address of its own (a private temporary
+/// path for `unixgram:`) so that replies reach it, and connected to the endpoint.
+///
+/// # Errors
+///
+/// As [`UnixStream::connect`], [`TcpStream::connect`], or the datagram sockets' `bind` and
+/// `connect`.
+pub fn connect(endpoint: &Endpoint) -> Result<AnyConnection> {
+    Ok(AnyConnection(match endpoint {
+        Endpoint::Unix(path) => {
+            Inner::Stream(Connection::new(AnyStream::Unix(UnixStream::connect(path)?)))
+        }
+        Endpoint::Tcp(addr) => {
+            Inner::Stream(Connection::new(AnyStream::Tcp(TcpStream::connect(*addr)?)))
+        }
+        Endpoint::Udp(addr) => Inner::Datagram(AnyDatagram::Udp(UdpTransport::connect(addr)?)),
+        Endpoint::UnixDatagram(path) => {
+            Inner::Datagram(AnyDatagram::Unix(UnixDatagramTransport::connect(path)?))
+        }
+    }))
 }
 
 /// A listener of the transport an [`Endpoint`] named.
@@ -216,5 +270,266 @@ impl AsRawFd for AnyStream {
 impl From<AnyStream> for OwnedFd {
     fn from(s: AnyStream) -> OwnedFd {
         each!(s, s => s.into())
+    }
+}
+
+/// A datagram socket of the transport an [`Endpoint`] named, from [`bind_datagram`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AnyDatagram {
+    /// A UDP socket.
+    Udp(UdpSocket),
+    /// A Unix-domain datagram socket.
+    Unix(UnixDatagram),
+}
+
+impl AnyDatagram {
+    /// Sends one message as one datagram to `to`, which must be of the socket's transport.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MessageTooLarge`], [`Error::Io`]; [`Error::WrongSocketType`] if `to` is of
+    /// another transport.
+    pub fn send_to(&self, msg: &[u8], to: &Endpoint) -> Result<()> {
+        match (self, to) {
+            (AnyDatagram::Udp(s), Endpoint::Udp(addr)) => s.send_to(msg, *addr),
+            (AnyDatagram::Unix(s), Endpoint::UnixDatagram(path)) => s.send_to(msg, path),
+            _ => Err(Error::WrongSocketType {
+                endpoint: to.to_string(),
+                expected: match self {
+                    AnyDatagram::Udp(_) => "udp",
+                    AnyDatagram::Unix(_) => "unixgram",
+                },
+                actual: to.scheme(),
+            }),
+        }
+    }
+
+    /// Receives one datagram into `buf`, replacing its contents; returns its length and the
+    /// sender's endpoint (`None` for an unbound Unix sender, which cannot be answered).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] for a datagram above the receive limit; [`Error::Io`] otherwise.
+    pub fn recv_from(&self, buf: &mut Vec<u8>) -> Result<(usize, Option<Endpoint>)> {
+        match self {
+            AnyDatagram::Udp(s) => {
+                let (n, from) = s.recv_from(buf)?;
+                Ok((n, Some(Endpoint::Udp(from))))
+            }
+            AnyDatagram::Unix(s) => {
+                let (n, from) = s.recv_from(buf)?;
+                Ok((n, from.map(Endpoint::UnixDatagram)))
+            }
+        }
+    }
+
+    /// The bound endpoint.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `getsockname(2)`, or `NotFound` for an unbound Unix socket.
+    pub fn local_endpoint(&self) -> Result<Endpoint> {
+        match self {
+            AnyDatagram::Udp(s) => s.local_endpoint(),
+            AnyDatagram::Unix(s) => s.local_endpoint().ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, "socket is not bound").into()
+            }),
+        }
+    }
+
+    /// The largest message one datagram of this socket can carry.
+    pub fn send_limit(&self) -> usize {
+        match self {
+            AnyDatagram::Udp(s) => s.send_limit(),
+            AnyDatagram::Unix(s) => s.send_limit(),
+        }
+    }
+
+    /// Sets the read timeout; `None` blocks forever.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], for example `InvalidInput` for a zero duration.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        match self {
+            AnyDatagram::Udp(s) => s.set_read_timeout(timeout),
+            AnyDatagram::Unix(s) => s.set_read_timeout(timeout),
+        }
+    }
+
+    /// A second handle to the same socket.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if `dup(2)` fails.
+    pub fn try_clone(&self) -> Result<AnyDatagram> {
+        Ok(match self {
+            AnyDatagram::Udp(s) => AnyDatagram::Udp(s.try_clone()?),
+            AnyDatagram::Unix(s) => AnyDatagram::Unix(s.try_clone()?),
+        })
+    }
+
+    fn channel(&mut self) -> &mut dyn Channel {
+        match self {
+            AnyDatagram::Udp(s) => s,
+            AnyDatagram::Unix(s) => s,
+        }
+    }
+}
+
+impl AsFd for AnyDatagram {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            AnyDatagram::Udp(s) => s.as_fd(),
+            AnyDatagram::Unix(s) => s.as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for AnyDatagram {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+/// A message connection to an [`Endpoint`] of any of the four transports, from [`connect`].
+///
+/// The same calls work on every transport; see [`Channel`] for what differs between streams and
+/// datagrams.
+#[derive(Debug)]
+pub struct AnyConnection(Inner);
+
+#[derive(Debug)]
+enum Inner {
+    Stream(Connection<AnyStream>),
+    Datagram(AnyDatagram),
+}
+
+impl AnyConnection {
+    /// Sends one message.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send`], or for datagrams [`Error::MessageTooLarge`] and
+    /// [`Error::Io`] (`ConnectionRefused` once the peer is known to be gone).
+    pub fn send(&mut self, msg: &[u8]) -> Result<()> {
+        self.channel().send(msg)
+    }
+
+    /// Receives one message into `buf`; `Ok(None)` when a stream peer closed cleanly.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::recv_into`], or for datagrams [`Error::Truncated`] and [`Error::Io`].
+    pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+        self.channel().recv_into(buf)
+    }
+
+    /// Receives one message into a new `Vec`; `Ok(None)` when a stream peer closed cleanly.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_into`](Self::recv_into).
+    pub fn recv(&mut self) -> Result<Option<Vec<u8>>> {
+        self.channel().recv()
+    }
+
+    /// Sets the read timeout; `None` blocks forever.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], for example `InvalidInput` for a zero duration.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        match &self.0 {
+            Inner::Stream(c) => c.set_read_timeout(timeout),
+            Inner::Datagram(d) => d.set_read_timeout(timeout),
+        }
+    }
+
+    /// Sets the write timeout; `None` blocks forever.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], for example `InvalidInput` for a zero duration.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        match &self.0 {
+            Inner::Stream(c) => c.set_write_timeout(timeout),
+            Inner::Datagram(AnyDatagram::Udp(s)) => s.set_write_timeout(timeout),
+            Inner::Datagram(AnyDatagram::Unix(s)) => s.set_write_timeout(timeout),
+        }
+    }
+
+    /// A second handle, to send on one thread while another receives.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if `dup(2)` fails.
+    pub fn try_clone(&self) -> Result<AnyConnection> {
+        Ok(AnyConnection(match &self.0 {
+            Inner::Stream(c) => Inner::Stream(c.try_clone()?),
+            Inner::Datagram(d) => Inner::Datagram(d.try_clone()?),
+        }))
+    }
+
+    /// Whether messages travel as datagrams (no delivery promise over UDP, no close event).
+    pub fn is_datagram(&self) -> bool {
+        matches!(self.0, Inner::Datagram(_))
+    }
+
+    /// The stream connection inside, if this is a stream transport.
+    pub fn as_stream(&self) -> Option<&Connection<AnyStream>> {
+        match &self.0 {
+            Inner::Stream(c) => Some(c),
+            Inner::Datagram(_) => None,
+        }
+    }
+
+    /// The datagram socket inside, if this is a datagram transport.
+    pub fn as_datagram(&self) -> Option<&AnyDatagram> {
+        match &self.0 {
+            Inner::Stream(_) => None,
+            Inner::Datagram(d) => Some(d),
+        }
+    }
+
+    fn channel(&mut self) -> &mut dyn Channel {
+        match &mut self.0 {
+            Inner::Stream(c) => c,
+            Inner::Datagram(d) => d.channel(),
+        }
+    }
+}
+
+impl Channel for AnyConnection {
+    fn send(&mut self, msg: &[u8]) -> Result<()> {
+        AnyConnection::send(self, msg)
+    }
+    fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+        AnyConnection::recv_into(self, buf)
+    }
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        AnyConnection::set_read_timeout(self, timeout)
+    }
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        AnyConnection::set_write_timeout(self, timeout)
+    }
+    fn try_clone(&self) -> Result<Self> {
+        AnyConnection::try_clone(self)
+    }
+}
+
+impl AsFd for AnyConnection {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match &self.0 {
+            Inner::Stream(c) => c.as_fd(),
+            Inner::Datagram(d) => d.as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for AnyConnection {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
     }
 }

@@ -15,8 +15,10 @@ use crate::error::ParseEndpointError;
 /// |---|---|
 /// | `unix:/run/app.sock`, `unix:rel/app.sock` | Unix-domain stream socket at that path |
 /// | `tcp:127.0.0.1:8008`, `tcp:[::1]:9000` | TCP on that IP address and port (`0` picks a free port) |
+/// | `udp:127.0.0.1:8008`, `udp:[::1]:9000` | UDP on that IP address and port (`0` picks a free port) |
+/// | `unixgram:/run/app.sock` | Unix-domain datagram socket at that path |
 ///
-/// The TCP host must be an IP address: msgsock binds exactly what it is given, and a name such as
+/// The TCP and UDP host must be an IP address: msgsock binds exactly what it is given, and a name such as
 /// `localhost` may resolve to several addresses.
 ///
 /// # Examples
@@ -41,30 +43,42 @@ pub enum Endpoint {
     Unix(PathBuf),
     /// A TCP socket address.
     Tcp(SocketAddr),
+    /// A UDP socket address.
+    Udp(SocketAddr),
+    /// A Unix-domain datagram socket at a filesystem path.
+    UnixDatagram(PathBuf),
 }
 
 impl Endpoint {
-    /// The socket path, if this is a Unix-domain endpoint.
+    /// The socket path, if this is a Unix-domain endpoint (stream or datagram).
     pub fn as_unix_path(&self) -> Option<&Path> {
         match self {
-            Endpoint::Unix(p) => Some(p),
-            Endpoint::Tcp(_) => None,
+            Endpoint::Unix(p) | Endpoint::UnixDatagram(p) => Some(p),
+            Endpoint::Tcp(_) | Endpoint::Udp(_) => None,
         }
     }
 
-    /// The IP socket address, if this is an internet endpoint.
+    /// The IP socket address, if this is an internet endpoint (TCP or UDP).
     pub fn as_inet(&self) -> Option<SocketAddr> {
         match self {
-            Endpoint::Tcp(a) => Some(*a),
-            Endpoint::Unix(_) => None,
+            Endpoint::Tcp(a) | Endpoint::Udp(a) => Some(*a),
+            Endpoint::Unix(_) | Endpoint::UnixDatagram(_) => None,
         }
     }
 
-    /// The scheme: `"unix"` or `"tcp"`.
+    /// Whether this names a datagram socket (`udp:` or `unixgram:`): one message per datagram,
+    /// no connection to accept.
+    pub fn is_datagram(&self) -> bool {
+        matches!(self, Endpoint::Udp(_) | Endpoint::UnixDatagram(_))
+    }
+
+    /// The scheme: `"unix"`, `"tcp"`, `"udp"` or `"unixgram"`.
     pub fn scheme(&self) -> &'static str {
         match self {
             Endpoint::Unix(_) => "unix",
             Endpoint::Tcp(_) => "tcp",
+            Endpoint::Udp(_) => "udp",
+            Endpoint::UnixDatagram(_) => "unixgram",
         }
     }
 }
@@ -81,9 +95,11 @@ impl fmt::Display for Endpoint {
     /// round-trip.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Endpoint::Unix(p) => write!(f, "unix:{}", p.display()),
+            Endpoint::Unix(p) | Endpoint::UnixDatagram(p) => {
+                write!(f, "{}:{}", self.scheme(), p.display())
+            }
             // SocketAddr's Display already brackets IPv6 addresses.
-            Endpoint::Tcp(a) => write!(f, "tcp:{a}"),
+            Endpoint::Tcp(a) | Endpoint::Udp(a) => write!(f, "{}:{a}", self.scheme()),
         }
     }
 }
@@ -98,6 +114,8 @@ impl FromStr for Endpoint {
         match scheme {
             "unix" => parse_path(rest).map(Endpoint::Unix),
             "tcp" => parse_inet(rest).map(Endpoint::Tcp),
+            "udp" => parse_inet(rest).map(Endpoint::Udp),
+            "unixgram" => parse_path(rest).map(Endpoint::UnixDatagram),
             _ => Err(ParseEndpointError::UnknownScheme {
                 scheme: scheme.into(),
             }),
@@ -173,6 +191,10 @@ mod tests {
             "tcp:0.0.0.0:0",
             "tcp:[::1]:9000",
             "tcp:[fe80::1]:65535",
+            "udp:127.0.0.1:0",
+            "udp:[::1]:9000",
+            "unixgram:/run/app.sock",
+            "unixgram:rel.sock",
         ] {
             let ep = parse(s).unwrap();
             assert_eq!(ep.to_string(), s);
@@ -190,6 +212,15 @@ mod tests {
         assert_eq!(ep.as_inet(), Some("[::1]:7".parse().unwrap()));
         assert_eq!(ep.as_unix_path(), None);
         assert_eq!(ep.scheme(), "tcp");
+        assert!(!ep.is_datagram());
+        let ep = parse("udp:127.0.0.1:9").unwrap();
+        assert_eq!(ep.as_inet(), Some("127.0.0.1:9".parse().unwrap()));
+        assert!(ep.is_datagram());
+        assert_eq!(ep.scheme(), "udp");
+        let ep = parse("unixgram:/x.sock").unwrap();
+        assert_eq!(ep.as_unix_path(), Some(Path::new("/x.sock")));
+        assert!(ep.is_datagram());
+        assert_eq!(ep.scheme(), "unixgram");
         let addr: SocketAddr = "127.0.0.1:5".parse().unwrap();
         assert_eq!(Endpoint::from(addr), Endpoint::Tcp(addr));
     }

@@ -48,6 +48,37 @@ pub enum Error {
         expected: u64,
     },
 
+    /// A message is larger than one datagram of the transport can carry; nothing was sent.
+    #[error("message of {len} bytes exceeds the datagram limit of {max}")]
+    MessageTooLarge {
+        /// The message length.
+        len: u64,
+        /// The largest message the socket can send in one datagram.
+        max: u64,
+    },
+
+    /// A datagram arrived that was larger than the receive limit; it was discarded, never
+    /// returned cut short.
+    #[error("datagram of {len} bytes exceeds the receive limit of {max}")]
+    Truncated {
+        /// The datagram's real length on Linux; elsewhere, `max + 1` (at least that long).
+        len: u64,
+        /// The receive limit ([`UdpSocket::max_message_len`](crate::UdpSocket::max_message_len)).
+        max: u64,
+    },
+
+    /// An endpoint of the wrong socket type for the call: a datagram endpoint given to a
+    /// stream-only function, or the reverse.
+    #[error("{endpoint} is a {actual} endpoint; this call needs a {expected} endpoint")]
+    WrongSocketType {
+        /// The endpoint, as written.
+        endpoint: String,
+        /// `"stream"` or `"datagram"`: what the call needs.
+        expected: &'static str,
+        /// What the endpoint is.
+        actual: &'static str,
+    },
+
     /// The connection failed earlier with a framing error and can no longer be used.
     #[error("connection is unusable after an earlier framing error")]
     Broken,
@@ -147,9 +178,11 @@ impl From<Error> for io::Error {
             Error::Io(e) => return io::Error::new(e.kind(), err),
             Error::Path { source, .. } => source.kind(),
             Error::Endpoint(_) | Error::PathTooLong { .. } => K::InvalidInput,
-            Error::FrameTooLarge { .. } | Error::MalformedHeader { .. } | Error::Broken => {
-                K::InvalidData
-            }
+            Error::FrameTooLarge { .. }
+            | Error::MalformedHeader { .. }
+            | Error::Broken
+            | Error::Truncated { .. } => K::InvalidData,
+            Error::MessageTooLarge { .. } | Error::WrongSocketType { .. } => K::InvalidInput,
             Error::UnexpectedEof { .. } => K::UnexpectedEof,
             Error::AddrInUse { .. } => K::AddrInUse,
             Error::NotASocket { .. } | Error::ForeignLockFile { .. } => K::AlreadyExists,
@@ -164,13 +197,13 @@ impl From<Error> for io::Error {
 #[non_exhaustive]
 pub enum ParseEndpointError {
     /// No `scheme:` prefix.
-    #[error("missing scheme in {input:?}: expected unix:PATH or tcp:HOST:PORT")]
+    #[error("missing scheme in {input:?}: expected unix:PATH, tcp:HOST:PORT, udp:HOST:PORT or unixgram:PATH")]
     MissingScheme {
         /// The whole input.
         input: String,
     },
     /// A scheme msgsock does not know.
-    #[error("unknown scheme {scheme:?}: expected unix or tcp")]
+    #[error("unknown scheme {scheme:?}: expected unix, tcp, udp or unixgram")]
     UnknownScheme {
         /// The scheme as written.
         scheme: String,
@@ -181,7 +214,7 @@ pub enum ParseEndpointError {
     /// A socket path containing a NUL byte, which `sockaddr_un` cannot hold.
     #[error("socket path contains a NUL byte")]
     NulInPath,
-    /// `tcp:` without a host.
+    /// `tcp:` or `udp:` without a host.
     #[error("missing host in {input:?}")]
     MissingHost {
         /// The address part of the input.
@@ -193,7 +226,7 @@ pub enum ParseEndpointError {
         /// The host as written.
         host: String,
     },
-    /// `tcp:HOST` without `:PORT`.
+    /// `tcp:HOST` or `udp:HOST` without `:PORT`.
     #[error("missing port in {input:?}")]
     MissingPort {
         /// The address part of the input.

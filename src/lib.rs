@@ -72,7 +72,9 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod any;
+mod channel;
 mod conn;
+mod datagram;
 mod endpoint;
 mod error;
 pub mod frame;
@@ -82,14 +84,22 @@ mod sys;
 mod transport;
 mod unix;
 
-pub use crate::any::{bind, connect, AnyListener, AnyStream};
+pub use crate::any::{
+    bind, bind_datagram, connect, AnyConnection, AnyDatagram, AnyListener, AnyStream,
+};
+pub use crate::channel::Channel;
 pub use crate::conn::{Connection, DEFAULT_MAX_MESSAGE_LEN};
+pub use crate::datagram::{DatagramTransport, UdpTransport, UnixDatagramTransport};
 pub use crate::endpoint::Endpoint;
 pub use crate::error::{Error, ParseEndpointError, Result};
-pub use crate::inet::{TcpIncoming, TcpListener, TcpStream};
+pub use crate::inet::{
+    TcpIncoming, TcpListener, TcpStream, UdpSocket, UDP_V4_MAX_MESSAGE_LEN, UDP_V6_MAX_MESSAGE_LEN,
+};
 pub use crate::stream::Stream;
 pub use crate::transport::{TcpTransport, Transport, UnixTransport};
-pub use crate::unix::{Incoming, UnixListener, UnixStream, DEFAULT_SOCKET_MODE, MAX_PATH_LEN};
+pub use crate::unix::{
+    Incoming, UnixDatagram, UnixListener, UnixStream, DEFAULT_SOCKET_MODE, MAX_PATH_LEN,
+};
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

@@ -47,3 +47,52 @@ pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Res
 pub(crate) fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
+
+/// `MSG_TRUNC` on input makes Linux return a datagram's real length even when it did not fit;
+/// elsewhere only the output flag says that it was cut.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const REAL_LEN: MsgFlags = MsgFlags::MSG_TRUNC;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const REAL_LEN: MsgFlags = MsgFlags::empty();
+
+/// One datagram from `recvmsg(2)`.
+pub(crate) struct Datagram<A> {
+    /// Bytes in the datagram (on Linux even when more than the buffer held).
+    pub(crate) len: usize,
+    /// Whether the datagram was longer than the buffer.
+    pub(crate) truncated: bool,
+    /// The sender, if it has an address.
+    pub(crate) from: Option<A>,
+}
+
+/// Receives one datagram into `buf` with `recvmsg(2)`, retrying `EINTR`.
+pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> io::Result<Datagram<A>> {
+    let cap = buf.len();
+    loop {
+        let mut iov = [io::IoSliceMut::new(buf)];
+        match socket::recvmsg::<A>(fd.as_raw_fd(), &mut iov, None, REAL_LEN) {
+            Ok(msg) => {
+                let truncated = msg.flags.contains(MsgFlags::MSG_TRUNC);
+                return Ok(Datagram {
+                    len: if truncated {
+                        msg.bytes.max(cap + 1)
+                    } else {
+                        msg.bytes
+                    },
+                    truncated,
+                    from: msg.address,
+                });
+            }
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The socket's send buffer size as the kernel accounts it (`SO_SNDBUF`, already doubled).
+pub(crate) fn send_buffer_len(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    socket::getsockopt(&fd, socket::sockopt::SndBuf).map_err(io::Error::from)
+}

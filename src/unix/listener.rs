@@ -10,7 +10,7 @@ use crate::endpoint::Endpoint;
 #[cfg(doc)]
 use crate::error::Error;
 use crate::error::Result;
-use crate::unix::socket_file::SocketFile;
+use crate::unix::socket_file::{private_temp_dir, SocketFile};
 use crate::unix::UnixStream;
 
 /// The socket file's default permission bits: owner read and write only.
@@ -70,7 +70,7 @@ impl UnixListener {
     /// As [`bind`](Self::bind), plus [`Error::ModeMismatch`] if the file does not have `mode`
     /// after bind.
     pub fn bind_with_mode<P: AsRef<Path>>(path: P, mode: u32) -> Result<UnixListener> {
-        let (inner, file) = SocketFile::bind(path.as_ref(), mode)?;
+        let (inner, file) = SocketFile::bind(path.as_ref(), mode, |p| StdUnixListener::bind(p))?;
         Ok(UnixListener {
             file,
             inner,
@@ -86,9 +86,11 @@ impl UnixListener {
     /// [`Error::Io`] if the directory cannot be made; [`Error::PathTooLong`] if the temporary
     /// directory's path is too long for a socket.
     pub fn bind_temp() -> Result<UnixListener> {
-        let dir = tempfile::Builder::new().prefix("msgsock-").tempdir()?;
+        let dir = private_temp_dir()?;
         let (inner, file) =
-            SocketFile::bind_private(&dir.path().join("sock"), DEFAULT_SOCKET_MODE)?;
+            SocketFile::bind_private(&dir.path().join("sock"), DEFAULT_SOCKET_MODE, |p| {
+                StdUnixListener::bind(p)
+            })?;
         Ok(UnixListener {
             file,
             inner,

@@ -1,9 +1,11 @@
-//! The Unix-domain stream transport: a socket that lives as a file.
+//! The Unix-domain transports: stream and datagram sockets that live as files.
 
+mod datagram;
 mod listener;
 pub(crate) mod socket_file;
 mod stream;
 
+pub use self::datagram::UnixDatagram;
 pub use self::listener::{Incoming, UnixListener, DEFAULT_SOCKET_MODE};
 pub use self::socket_file::MAX_PATH_LEN;
 pub use self::stream::UnixStream;

@@ -15,7 +15,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::net::UnixListener as StdUnixListener;
+use std::os::unix::net::UnixDatagram as StdUnixDatagram;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
 
@@ -44,6 +44,15 @@ pub(crate) fn check_len(path: &Path) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// A new directory in [`std::env::temp_dir`] that only this user can enter (mode 0700), removed
+/// when dropped.
+pub(crate) fn private_temp_dir() -> io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("msgsock-")
+        .permissions(fs::Permissions::from_mode(0o700))
+        .tempdir()
 }
 
 /// A file's identity: `(dev, ino)`, as same-file compares handles.
@@ -78,8 +87,13 @@ pub(crate) struct SocketFile {
 }
 
 impl SocketFile {
-    /// Binds a listening socket at `path` with permission bits `mode`, following the rules above.
-    pub(crate) fn bind(path: &Path, mode: u32) -> Result<(StdUnixListener, SocketFile)> {
+    /// Binds a socket at `path` with `bind_at` and gives it permission bits `mode`, following the
+    /// rules above.
+    pub(crate) fn bind<T>(
+        path: &Path,
+        mode: u32,
+        bind_at: impl FnOnce(&Path) -> io::Result<T>,
+    ) -> Result<(T, SocketFile)> {
         check_len(path)?;
         let lock = LockFile::acquire(path)?;
         clear_stale(path)?;
@@ -92,6 +106,7 @@ impl SocketFile {
         let staging = tempfile::Builder::new()
             .prefix(".")
             .rand_bytes(6)
+            .permissions(fs::Permissions::from_mode(0o700))
             .tempdir_in(parent)
             .map_err(|e| Error::path(parent, e))?;
         let staged = staging.path().join("s");
@@ -100,7 +115,7 @@ impl SocketFile {
             len: staged.as_os_str().len(),
             max: MAX_PATH_LEN,
         })?;
-        let listener = StdUnixListener::bind(&staged).map_err(|e| Error::path(path, e))?;
+        let socket = bind_at(&staged).map_err(|e| Error::path(path, e))?;
         fs::set_permissions(&staged, fs::Permissions::from_mode(mode))
             .map_err(|e| Error::path(path, e))?;
         // link(2) never replaces: if something appeared at `path` meanwhile, it stays.
@@ -115,18 +130,22 @@ impl SocketFile {
             }
         })?;
         let file = SocketFile::adopt(path, mode, Some(lock))?;
-        Ok((listener, file))
+        Ok((socket, file))
     }
 
     /// Binds at `path` inside a directory only this user can enter, where no lock or staging is
     /// needed.
-    pub(crate) fn bind_private(path: &Path, mode: u32) -> Result<(StdUnixListener, SocketFile)> {
+    pub(crate) fn bind_private<T>(
+        path: &Path,
+        mode: u32,
+        bind_at: impl FnOnce(&Path) -> io::Result<T>,
+    ) -> Result<(T, SocketFile)> {
         check_len(path)?;
-        let listener = StdUnixListener::bind(path).map_err(|e| Error::path(path, e))?;
+        let socket = bind_at(path).map_err(|e| Error::path(path, e))?;
         fs::set_permissions(path, fs::Permissions::from_mode(mode))
             .map_err(|e| Error::path(path, e))?;
         let file = SocketFile::adopt(path, mode, None)?;
-        Ok((listener, file))
+        Ok((socket, file))
     }
 
     /// Records the identity of the socket now at `path` and checks its mode.
@@ -182,8 +201,8 @@ fn clear_stale(path: &Path) -> Result<()> {
     if !meta.file_type().is_socket() {
         return Err(Error::NotASocket { path: path.into() });
     }
-    match StdUnixStream::connect(path) {
-        Ok(_) => Err(Error::AddrInUse { path: path.into() }),
+    match probe(path) {
+        Ok(()) => Err(Error::AddrInUse { path: path.into() }),
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
             let owner = meta.uid();
             if owner != sys::euid() {
@@ -204,6 +223,17 @@ fn clear_stale(path: &Path) -> Result<()> {
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::path(path, e)),
+    }
+}
+
+/// Connects to the socket at `path` to see whether anyone is bound there: a stream connect, or a
+/// datagram one if the socket is of the other type (`EPROTOTYPE`).
+fn probe(path: &Path) -> io::Result<()> {
+    match StdUnixStream::connect(path) {
+        Err(e) if e.raw_os_error() == Some(nix::libc::EPROTOTYPE) => {
+            StdUnixDatagram::unbound()?.connect(path)
+        }
+        other => other.map(drop),
     }
 }
 

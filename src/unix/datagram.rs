@@ -1,0 +1,226 @@
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixDatagram as StdUnixDatagram;
+use std::path::{Path, PathBuf};
+
+use nix::sys::socket::{SockaddrLike, UnixAddr};
+use tempfile::TempDir;
+
+use crate::datagram::{check_send, datagram_common, send_error};
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Result};
+use crate::sys;
+use crate::unix::socket_file::{check_len, private_temp_dir, SocketFile};
+use crate::unix::DEFAULT_SOCKET_MODE;
+
+/// Linux refuses a Unix datagram longer than the sender's `SO_SNDBUF` less 32 bytes
+/// (`unix_dgram_sendmsg` in `net/unix/af_unix.c`).
+const SNDBUF_OVERHEAD: usize = 32;
+
+/// A Unix-domain datagram socket that sends and receives whole messages, one per datagram.
+///
+/// Bound to a path, it follows the same socket-file rules as [`UnixListener`](crate::UnixListener)
+/// (stale file replaced, live one refused, non-socket never removed, owner-only mode, removed on
+/// drop while still its own). A client that wants replies needs an address of its own:
+/// [`bind_temp`](Self::bind_temp) gives it one in a private temporary directory, removed on drop.
+/// Unix datagrams are reliable and ordered on one machine; a full receive queue makes the sender
+/// wait. There is no "connection closed" event.
+///
+/// # Examples
+///
+/// ```
+/// use msgsock::UnixDatagram;
+///
+/// let dir = tempfile::tempdir()?;
+/// let server = UnixDatagram::bind(dir.path().join("srv.sock"))?;
+/// let client = UnixDatagram::bind_temp()?;
+/// client.connect(server.path().unwrap())?;
+/// client.send(b"hello")?;
+///
+/// let mut buf = Vec::new();
+/// let (_, from) = server.recv_from(&mut buf)?;
+/// server.send_to(b"world", &from.unwrap())?;
+/// assert_eq!(client.recv()?, b"world");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct UnixDatagram {
+    // Field order is drop order: remove the file, close the socket, then remove a private dir.
+    file: Option<SocketFile>,
+    inner: StdUnixDatagram,
+    dir: Option<TempDir>,
+    max_len: usize,
+    send_limit: usize,
+}
+
+impl UnixDatagram {
+    /// Binds a datagram socket at `path` with mode 0600.
+    ///
+    /// # Errors
+    ///
+    /// As [`UnixListener::bind`](crate::UnixListener::bind).
+    pub fn bind<P: AsRef<Path>>(path: P) -> Result<UnixDatagram> {
+        UnixDatagram::bind_with_mode(path, DEFAULT_SOCKET_MODE)
+    }
+
+    /// Binds at `path` with permission bits `mode`. Senders need write permission on the file.
+    ///
+    /// # Errors
+    ///
+    /// As [`UnixListener::bind_with_mode`](crate::UnixListener::bind_with_mode).
+    pub fn bind_with_mode<P: AsRef<Path>>(path: P, mode: u32) -> Result<UnixDatagram> {
+        let (inner, file) = SocketFile::bind(path.as_ref(), mode, |p| StdUnixDatagram::bind(p))?;
+        UnixDatagram::new(inner, Some(file), None)
+    }
+
+    /// Binds at a fresh path in a new private temporary directory, removed on drop: the address a
+    /// client needs to get replies.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the directory cannot be made; [`Error::PathTooLong`] if the temporary
+    /// directory's path is too long for a socket.
+    pub fn bind_temp() -> Result<UnixDatagram> {
+        let dir = private_temp_dir()?;
+        let (inner, file) =
+            SocketFile::bind_private(&dir.path().join("sock"), DEFAULT_SOCKET_MODE, |p| {
+                StdUnixDatagram::bind(p)
+            })?;
+        UnixDatagram::new(inner, Some(file), Some(dir))
+    }
+
+    /// A socket with no address: it can send, but nobody can reply to it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `socket(2)`.
+    pub fn unbound() -> Result<UnixDatagram> {
+        UnixDatagram::new(StdUnixDatagram::unbound()?, None, None)
+    }
+
+    /// A socket bound in a private temporary directory and connected to `path`.
+    pub(crate) fn connect_new(path: &Path) -> Result<UnixDatagram> {
+        let socket = UnixDatagram::bind_temp()?;
+        socket.connect(path)?;
+        Ok(socket)
+    }
+
+    fn new(inner: StdUnixDatagram, file: Option<SocketFile>, dir: Option<TempDir>) -> Result<Self> {
+        let sndbuf = sys::send_buffer_len(inner.as_fd())?;
+        let send_limit = sndbuf.saturating_sub(SNDBUF_OVERHEAD);
+        Ok(UnixDatagram {
+            file,
+            inner,
+            dir,
+            max_len: send_limit,
+            send_limit,
+        })
+    }
+
+    /// Sets the peer for [`send`](Self::send) and [`recv`](Self::recv) (`connect(2)`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PathTooLong`] before any system call; [`Error::Path`] if the connect fails
+    /// (`ConnectionRefused` when nobody is bound there).
+    pub fn connect<P: AsRef<Path>>(&self, path: P) -> Result<()> {
+        let path = path.as_ref();
+        check_len(path)?;
+        self.inner.connect(path).map_err(|e| Error::path(path, e))
+    }
+
+    /// Sends one message as one datagram to the socket at `path` (`sendto(2)`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MessageTooLarge`] before any system call if `msg` exceeds
+    /// [`send_limit`](Self::send_limit); [`Error::PathTooLong`]; [`Error::Io`] otherwise.
+    pub fn send_to<P: AsRef<Path>>(&self, msg: &[u8], path: P) -> Result<()> {
+        let path = path.as_ref();
+        check_send(msg.len(), self.send_limit)?;
+        check_len(path)?;
+        loop {
+            match self.inner.send_to(msg, path) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(send_error(e, msg.len(), self.send_limit)),
+            }
+        }
+    }
+
+    /// Receives one datagram into `buf`, replacing its contents; returns its length and the
+    /// sender's path (`None` for an unbound sender).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] for a datagram longer than [`max_message_len`](Self::max_message_len);
+    /// [`Error::Io`] otherwise.
+    pub fn recv_from(&self, buf: &mut Vec<u8>) -> Result<(usize, Option<PathBuf>)> {
+        let (n, from) = crate::datagram::recv::<UnixAddr>(self.inner.as_fd(), buf, self.max_len)?;
+        // An unnamed sender comes with an address of length 0, on which nix's `path()` asserts:
+        // look at the length first.
+        let named = |a: &UnixAddr| a.len() as usize > size_of::<nix::libc::sa_family_t>();
+        Ok((
+            n,
+            from.filter(named).and_then(|a| a.path().map(PathBuf::from)),
+        ))
+    }
+
+    /// The path this socket is bound at, if it was bound by msgsock.
+    pub fn path(&self) -> Option<&Path> {
+        self.file.as_ref().map(SocketFile::path)
+    }
+
+    /// The bound endpoint, `unixgram:PATH`, if bound.
+    pub fn local_endpoint(&self) -> Option<Endpoint> {
+        self.path().map(|p| Endpoint::UnixDatagram(p.into()))
+    }
+
+    /// A second handle to the same socket (`dup(2)`), with the same limits. The original keeps
+    /// ownership of the socket file: it is removed when the original is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if `dup(2)` fails.
+    pub fn try_clone(&self) -> Result<UnixDatagram> {
+        Ok(UnixDatagram {
+            file: None,
+            inner: self.inner.try_clone()?,
+            dir: None,
+            max_len: self.max_len,
+            send_limit: self.send_limit,
+        })
+    }
+
+    /// The wrapped std socket.
+    pub fn get_ref(&self) -> &StdUnixDatagram {
+        &self.inner
+    }
+}
+
+datagram_common!(UnixDatagram, UnixAddr);
+
+impl fmt::Debug for UnixDatagram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixDatagram")
+            .field("fd", &self.inner.as_raw_fd())
+            .field("path", &self.path())
+            .finish()
+    }
+}
+
+impl From<UnixDatagram> for OwnedFd {
+    /// Hands the socket over; its file (and private directory) then stay in place.
+    fn from(socket: UnixDatagram) -> OwnedFd {
+        let UnixDatagram {
+            file, inner, dir, ..
+        } = socket;
+        if let Some(mut file) = file {
+            file.keep();
+        }
+        if let Some(dir) = dir {
+            let _ = dir.keep();
+        }
+        inner.into()
+    }
+}

@@ -1,0 +1,363 @@
+//! Datagram transports: limits, truncation, many senders, peers that know nothing of msgsock.
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::UnixDatagram as StdUnixDatagram;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use msgsock::{
+    Channel, DatagramTransport, Endpoint, Error, UdpSocket, UdpTransport, UnixDatagram,
+    UnixDatagramTransport, UDP_V4_MAX_MESSAGE_LEN,
+};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// A failure guard only: a lost datagram fails the test instead of hanging it.
+const GUARD: Duration = Duration::from_secs(20);
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// Serves `T` on a thread: echoes every datagram to its sender until it receives `b"stop"`.
+fn echo_server<T: DatagramTransport>() -> (T::Addr, thread::JoinHandle<msgsock::Result<()>>) {
+    let socket = T::bind_ephemeral().unwrap();
+    let addr = T::local_addr(&socket).unwrap();
+    let handle = thread::spawn(move || {
+        let mut buf = Vec::new();
+        loop {
+            let (_, from) = T::recv_from(&socket, &mut buf)?;
+            if buf == b"stop" {
+                return Ok(());
+            }
+            T::send_to(&socket, &buf, &from.expect("sender has an address"))?;
+        }
+    });
+    (addr, handle)
+}
+
+fn stop<T: DatagramTransport>(addr: &T::Addr, server: thread::JoinHandle<msgsock::Result<()>>) {
+    let mut c = T::connect(addr).unwrap();
+    c.send(b"stop").unwrap();
+    server.join().unwrap().unwrap();
+}
+
+fn at_the_size_limit<T: DatagramTransport>() -> TestResult {
+    let (addr, server) = echo_server::<T>();
+    let mut client = T::connect(&addr)?;
+    client.set_read_timeout(Some(GUARD))?;
+    let limit = send_limit::<T>(&client);
+    for len in [0, 1, limit - 1, limit] {
+        let msg = pattern(len, 3);
+        client.send(&msg)?;
+        assert_eq!(client.recv()?.as_deref(), Some(&msg[..]), "len {len}");
+    }
+    let err = client.send(&pattern(limit + 1, 0)).unwrap_err();
+    assert!(
+        matches!(err, Error::MessageTooLarge { len, max } if len == limit as u64 + 1 && max == limit as u64),
+        "{err:?}"
+    );
+    // The socket still works after the refusal.
+    client.send(b"after")?;
+    assert_eq!(client.recv()?.as_deref(), Some(&b"after"[..]));
+    stop::<T>(&addr, server);
+    Ok(())
+}
+
+fn send_limit<T: DatagramTransport>(s: &T::Socket) -> usize {
+    let any: &dyn std::any::Any = s;
+    if let Some(u) = any.downcast_ref::<UdpSocket>() {
+        u.send_limit()
+    } else {
+        any.downcast_ref::<UnixDatagram>().unwrap().send_limit()
+    }
+}
+
+#[test]
+fn udp_size_limit() -> TestResult {
+    at_the_size_limit::<UdpTransport>()
+}
+
+#[test]
+fn unixgram_size_limit() -> TestResult {
+    at_the_size_limit::<UnixDatagramTransport>()
+}
+
+#[test]
+fn udp_v4_limit_is_65507() -> TestResult {
+    let s = UdpSocket::bind("127.0.0.1:0".parse()?)?;
+    assert_eq!(s.send_limit(), UDP_V4_MAX_MESSAGE_LEN);
+    assert_eq!(UDP_V4_MAX_MESSAGE_LEN, 65_507);
+    Ok(())
+}
+
+#[test]
+fn udp_too_large_for_the_kernel_is_typed() -> TestResult {
+    // A socket built from std on IPv6 would allow 65,527; to IPv4 the kernel says EMSGSIZE.
+    let server = UdpSocket::bind("127.0.0.1:0".parse()?)?;
+    let client = UdpSocket::bind("127.0.0.1:0".parse()?)?;
+    let err = client
+        .send_to(&vec![0; 70_000], server.local_addr()?)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::MessageTooLarge { len: 70_000, .. }),
+        "{err:?}"
+    );
+    Ok(())
+}
+
+fn truncation_is_detected<T: DatagramTransport>(small: impl FnOnce(&mut T::Socket)) -> TestResult {
+    let mut server = T::bind_ephemeral()?;
+    small(&mut server);
+    let mut client = T::connect(&T::local_addr(&server)?)?;
+    client.send(&pattern(101, 1))?;
+    client.send(&pattern(100, 2))?;
+    let mut buf = Vec::new();
+    let err = T::recv_from(&server, &mut buf).unwrap_err();
+    assert!(
+        matches!(err, Error::Truncated { len: 101, max: 100 }),
+        "{err:?}"
+    );
+    assert!(buf.is_empty(), "a cut datagram must not be returned");
+    // The next datagram is whole.
+    let (n, _) = T::recv_from(&server, &mut buf)?;
+    assert_eq!((n, buf), (100, pattern(100, 2)));
+    Ok(())
+}
+
+#[test]
+fn udp_truncation_is_detected() -> TestResult {
+    truncation_is_detected::<UdpTransport>(|s| {
+        s.set_max_message_len(100);
+    })
+}
+
+#[test]
+fn unixgram_truncation_is_detected() -> TestResult {
+    truncation_is_detected::<UnixDatagramTransport>(|s| {
+        s.set_max_message_len(100);
+    })
+}
+
+fn many_senders_one_receiver<T: DatagramTransport>() -> TestResult {
+    const SENDERS: usize = 8;
+    const EACH: usize = 200;
+    let (addr, server) = echo_server::<T>();
+    let barrier = Arc::new(Barrier::new(SENDERS));
+    let clients: Vec<_> = (0..SENDERS)
+        .map(|id| {
+            let addr = addr.clone();
+            let barrier = barrier.clone();
+            thread::spawn(move || -> msgsock::Result<()> {
+                let mut c = T::connect(&addr)?;
+                c.set_read_timeout(Some(GUARD))?;
+                barrier.wait();
+                let mut buf = Vec::new();
+                for i in 0..EACH {
+                    // Request and reply: the receiver's queue never overflows, so nothing is lost.
+                    let msg = format!("{id}:{i}:{}", "x".repeat(i % 97));
+                    c.send(msg.as_bytes())?;
+                    assert_eq!(c.recv_into(&mut buf)?, Some(msg.len()));
+                    assert_eq!(buf, msg.as_bytes());
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap()?;
+    }
+    stop::<T>(&addr, server);
+    Ok(())
+}
+
+#[test]
+fn udp_many_senders_one_receiver() -> TestResult {
+    many_senders_one_receiver::<UdpTransport>()
+}
+
+#[test]
+fn unixgram_many_senders_one_receiver() -> TestResult {
+    many_senders_one_receiver::<UnixDatagramTransport>()
+}
+
+#[test]
+fn plain_std_udp_peer() -> TestResult {
+    let (addr, server) = echo_server::<UdpTransport>();
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    peer.set_read_timeout(Some(GUARD))?;
+    peer.connect(addr)?;
+    let mut buf = [0u8; 2048];
+    for msg in [&b"plain"[..], b"", &pattern(1500, 9)] {
+        peer.send(msg)?;
+        let n = peer.recv(&mut buf)?;
+        // No framing bytes: exactly the message, one per datagram.
+        assert_eq!(&buf[..n], msg);
+    }
+    stop::<UdpTransport>(&addr, server);
+
+    // And msgsock as the client of a plain server.
+    let plain = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let mut client = msgsock::connect(&Endpoint::Udp(plain.local_addr()?))?;
+    client.send(b"to plain")?;
+    let (n, from) = plain.recv_from(&mut buf)?;
+    assert_eq!(&buf[..n], b"to plain");
+    plain.send_to(b"from plain", from)?;
+    assert_eq!(client.recv()?.as_deref(), Some(&b"from plain"[..]));
+    Ok(())
+}
+
+#[test]
+fn plain_std_unix_datagram_peer() -> TestResult {
+    let (addr, server) = echo_server::<UnixDatagramTransport>();
+    let dir = tempfile::tempdir()?;
+    let peer = StdUnixDatagram::bind(dir.path().join("peer.sock"))?;
+    peer.set_read_timeout(Some(GUARD))?;
+    peer.connect(&addr)?;
+    let mut buf = [0u8; 4096];
+    for msg in [&b"plain"[..], b"", &pattern(4000, 4)] {
+        peer.send(msg)?;
+        let n = peer.recv(&mut buf)?;
+        assert_eq!(&buf[..n], msg);
+    }
+    stop::<UnixDatagramTransport>(&addr, server);
+    Ok(())
+}
+
+#[test]
+fn unbound_unix_sender_has_no_address() -> TestResult {
+    let server = UnixDatagram::bind_temp()?;
+    let sender = UnixDatagram::unbound()?;
+    sender.send_to(b"anonymous", server.path().unwrap())?;
+    let mut buf = Vec::new();
+    let (n, from) = server.recv_from(&mut buf)?;
+    assert_eq!((n, from), (9, None));
+    Ok(())
+}
+
+#[test]
+fn unixgram_socket_file_rules() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("d.sock");
+
+    // A stale datagram socket file (std leaves it behind) is replaced.
+    drop(StdUnixDatagram::bind(&path)?);
+    assert!(path.exists());
+    let live = UnixDatagram::bind(&path)?;
+    let meta = std::fs::symlink_metadata(&path)?;
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+
+    // A live one is refused, and keeps working.
+    let err = UnixDatagram::bind(&path).unwrap_err();
+    assert!(matches!(err, Error::AddrInUse { .. }), "{err:?}");
+    let client = UnixDatagram::unbound()?;
+    client.send_to(b"still here", &path)?;
+    assert_eq!(live.recv()?, b"still here");
+
+    // A live stream listener at the path is in use for datagrams too.
+    let spath = dir.path().join("s.sock");
+    let _stream = msgsock::UnixListener::bind(&spath)?;
+    let err = UnixDatagram::bind(&spath).unwrap_err();
+    assert!(matches!(err, Error::AddrInUse { .. }), "{err:?}");
+
+    // A regular file is never removed.
+    let fpath = dir.path().join("f.sock");
+    std::fs::write(&fpath, b"mine")?;
+    let err = UnixDatagram::bind(&fpath).unwrap_err();
+    assert!(matches!(err, Error::NotASocket { .. }), "{err:?}");
+    assert_eq!(std::fs::read(&fpath)?, b"mine");
+
+    drop(live);
+    assert!(!path.exists(), "the socket file is removed on drop");
+    Ok(())
+}
+
+#[test]
+fn client_address_is_private_and_removed() -> TestResult {
+    let server = UnixDatagram::bind_temp()?;
+    let client = UnixDatagramTransport::connect(&server.path().unwrap().to_path_buf())?;
+    let cpath = client.path().unwrap().to_path_buf();
+    let dir = cpath.parent().unwrap().to_path_buf();
+    assert_eq!(std::fs::metadata(&dir)?.permissions().mode() & 0o777, 0o700);
+    client.send(b"hi")?;
+    let mut buf = Vec::new();
+    let (_, from) = server.recv_from(&mut buf)?;
+    assert_eq!(from.as_deref(), Some(cpath.as_path()));
+    drop(client);
+    assert!(
+        !dir.exists(),
+        "the client's private directory is removed on drop"
+    );
+    Ok(())
+}
+
+#[test]
+fn endpoint_type_mismatch_is_typed() -> TestResult {
+    let err = msgsock::bind(&"udp:127.0.0.1:0".parse()?).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::WrongSocketType {
+                expected: "stream",
+                actual: "datagram",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = msgsock::bind_datagram(&"tcp:127.0.0.1:0".parse()?).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::WrongSocketType {
+                expected: "datagram",
+                actual: "stream",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let udp = msgsock::bind_datagram(&"udp:127.0.0.1:0".parse()?)?;
+    let err = udp.send_to(b"x", &"unixgram:/x".parse()?).unwrap_err();
+    assert!(matches!(err, Error::WrongSocketType { .. }), "{err:?}");
+    Ok(())
+}
+
+#[test]
+fn runtime_form_on_both_datagram_endpoints() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    for ep in [
+        "udp:127.0.0.1:0".to_string(),
+        format!("unixgram:{}", dir.path().join("rt.sock").display()),
+    ] {
+        let server = msgsock::bind_datagram(&ep.parse()?)?;
+        let local = server.local_endpoint()?;
+        assert_eq!(local.scheme(), ep.parse::<Endpoint>()?.scheme());
+        let mut client = msgsock::connect(&local)?;
+        assert!(client.is_datagram());
+        client.set_read_timeout(Some(GUARD))?;
+        let mut buf = Vec::new();
+        for msg in [&b"a"[..], &pattern(60_000, 5)] {
+            client.send(msg)?;
+            let (_, from) = server.recv_from(&mut buf)?;
+            server.send_to(&buf, &from.unwrap())?;
+            assert_eq!(client.recv()?.as_deref(), Some(msg), "{ep}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn send_to_a_vanished_unix_peer_is_an_error() -> TestResult {
+    let server = UnixDatagram::bind_temp()?;
+    let client = UnixDatagram::bind_temp()?;
+    client.connect(server.path().unwrap())?;
+    drop(server);
+    let err = client.send(b"anyone?").unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err:?}");
+    Ok(())
+}
