@@ -98,7 +98,7 @@ pub use crate::inet::{
 pub use crate::stream::Stream;
 pub use crate::transport::{TcpTransport, Transport, UnixTransport};
 pub use crate::unix::{
-    Incoming, UnixDatagram, UnixListener, UnixStream, DEFAULT_SOCKET_MODE, MAX_PATH_LEN,
+    Incoming, PeerCred, UnixDatagram, UnixListener, UnixStream, DEFAULT_SOCKET_MODE, MAX_PATH_LEN,
 };
 
 #[doc = include_str!("../README.md")]

@@ -96,3 +96,11 @@ pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
 pub(crate) fn send_buffer_len(fd: BorrowedFd<'_>) -> io::Result<usize> {
     socket::getsockopt(&fd, socket::sockopt::SndBuf).map_err(io::Error::from)
 }
+
+/// The connected peer's `(pid, uid, gid)` (`SO_PEERCRED`), as they were at `connect(2)`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<(i32, u32, u32)> {
+    let cred =
+        socket::getsockopt(&fd, socket::sockopt::PeerCredentials).map_err(io::Error::from)?;
+    Ok((cred.pid(), cred.uid(), cred.gid()))
+}

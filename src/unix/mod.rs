@@ -8,4 +8,4 @@ mod stream;
 pub use self::datagram::UnixDatagram;
 pub use self::listener::{Incoming, UnixListener, DEFAULT_SOCKET_MODE};
 pub use self::socket_file::MAX_PATH_LEN;
-pub use self::stream::UnixStream;
+pub use self::stream::{PeerCred, UnixStream};

@@ -28,6 +28,31 @@ impl UnixStream {
             .map_err(|e| Error::path(path, e))
     }
 
+    /// The credentials of the process at the other end, as they were when it connected
+    /// (`SO_PEERCRED`): a server can refuse other users.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `getsockopt(2)`.
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// Linux and Android only.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (a, _b) = msgsock::UnixStream::pair()?;
+    /// let cred = a.peer_cred()?;
+    /// assert_eq!(cred.pid, std::process::id() as i32);
+    /// # Ok::<(), msgsock::Error>(())
+    /// ```
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub fn peer_cred(&self) -> Result<PeerCred> {
+        let (pid, uid, gid) = crate::sys::peer_cred(std::os::fd::AsFd::as_fd(&self.0))?;
+        Ok(PeerCred { pid, uid, gid })
+    }
+
     /// A connected pair of sockets (`socketpair(2)`), for a parent and the child it forks or a
     /// thread it starts.
     ///
@@ -38,4 +63,16 @@ impl UnixStream {
         let (a, b) = StdUnixStream::pair()?;
         Ok((UnixStream(a), UnixStream(b)))
     }
+}
+
+/// The process at the other end of a Unix socket, from [`UnixStream::peer_cred`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerCred {
+    /// Its process id.
+    pub pid: i32,
+    /// Its effective user id.
+    pub uid: u32,
+    /// Its effective group id.
+    pub gid: u32,
 }
