@@ -72,6 +72,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod any;
+mod auth;
 mod conn;
 mod endpoint;
 mod error;
@@ -83,9 +84,12 @@ mod transport;
 mod unix;
 
 pub use crate::any::{bind, connect, AnyListener, AnyStream};
+pub use crate::auth::{
+    connect_authenticated, AuthKey, Authenticator, Dialect, DEFAULT_HANDSHAKE_TIMEOUT,
+};
 pub use crate::conn::{Connection, DEFAULT_MAX_MESSAGE_LEN};
 pub use crate::endpoint::Endpoint;
-pub use crate::error::{Error, ParseEndpointError, Result};
+pub use crate::error::{AuthFailure, Error, ParseEndpointError, Result};
 pub use crate::inet::{TcpIncoming, TcpListener, TcpStream};
 pub use crate::stream::Stream;
 pub use crate::transport::{TcpTransport, Transport, UnixTransport};
