@@ -33,7 +33,8 @@ use nix::sys::signal::{SigSet, Signal};
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
-const USAGE: &str = "usage: echo [--idle-timeout SECS] [--same-uid] ENDPOINT | echo --connect ENDPOINT, \
+const USAGE: &str =
+    "usage: echo [--idle-timeout SECS] [--same-uid] ENDPOINT | echo --connect ENDPOINT, \
                      where ENDPOINT is unix:PATH, tcp:HOST:PORT, udp:HOST:PORT or unixgram:PATH";
 
 /// How long a stream connection may stay silent before the server closes it, unless told.
@@ -74,7 +75,7 @@ fn run() -> Result<(), BoxError> {
         idle: Some(DEFAULT_IDLE),
         same_uid: false,
     };
-    let mut endpoint = None;
+    let mut positional = Vec::new();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -86,11 +87,14 @@ fn run() -> Result<(), BoxError> {
                 opts.idle = (secs > 0).then(|| Duration::from_secs(secs));
             }
             "--same-uid" => opts.same_uid = true,
-            a if a.starts_with('-') || endpoint.is_some() => return Err(USAGE.into()),
-            a => endpoint = Some(parse(a)?),
+            a if a.starts_with('-') => return Err(USAGE.into()),
+            a => positional.push(a),
         }
     }
-    let endpoint = endpoint.ok_or(USAGE)?;
+    let [endpoint] = positional[..] else {
+        return Err(USAGE.into());
+    };
+    let endpoint = parse(endpoint)?;
     if opts.same_uid && !matches!(endpoint, Endpoint::Unix(_)) {
         return Err("--same-uid needs a unix: endpoint (peer credentials exist only there)".into());
     }
@@ -233,7 +237,10 @@ fn same_user(conn: &Connection<AnyStream>) -> Result<(), String> {
     if cred.uid == me {
         Ok(())
     } else {
-        Err(format!("pid {} runs as uid {}, not {me}", cred.pid, cred.uid))
+        Err(format!(
+            "pid {} runs as uid {}, not {me}",
+            cred.pid, cred.uid
+        ))
     }
 }
 
@@ -251,9 +258,9 @@ impl Backoff {
         if !matches!(io.raw_os_error(), Some(EMFILE | ENFILE | ENOBUFS | ENOMEM)) {
             return;
         }
-        let delay = self
-            .delay
-            .map_or(Duration::from_millis(10), |d| (d * 2).min(Duration::from_secs(1)));
+        let delay = self.delay.map_or(Duration::from_millis(10), |d| {
+            (d * 2).min(Duration::from_secs(1))
+        });
         self.delay = Some(delay);
         eprintln!("echo: backing off for {} ms", delay.as_millis());
         thread::sleep(delay);

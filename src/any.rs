@@ -90,17 +90,22 @@ fn wrong_type(endpoint: &Endpoint, expected: &'static str) -> Error {
 /// `connect`.
 pub fn connect(endpoint: &Endpoint) -> Result<AnyConnection> {
     Ok(AnyConnection(match endpoint {
-        Endpoint::Unix(path) => {
-            Inner::Stream(Connection::new(AnyStream::Unix(UnixStream::connect(path)?)))
-        }
-        Endpoint::Tcp(addr) => {
-            Inner::Stream(Connection::new(AnyStream::Tcp(TcpStream::connect(*addr)?)))
-        }
+        Endpoint::Unix(_) | Endpoint::Tcp(_) => Inner::Stream(connect_stream(endpoint)?),
         Endpoint::Udp(addr) => Inner::Datagram(AnyDatagram::Udp(UdpTransport::connect(addr)?)),
         Endpoint::UnixDatagram(path) => {
             Inner::Datagram(AnyDatagram::Unix(UnixDatagramTransport::connect(path)?))
         }
     }))
+}
+
+/// Connects to a stream `endpoint`; [`Error::WrongSocketType`] for a datagram one.
+pub(crate) fn connect_stream(endpoint: &Endpoint) -> Result<Connection<AnyStream>> {
+    let stream = match endpoint {
+        Endpoint::Unix(path) => AnyStream::Unix(UnixStream::connect(path)?),
+        Endpoint::Tcp(addr) => AnyStream::Tcp(TcpStream::connect(*addr)?),
+        Endpoint::Udp(_) | Endpoint::UnixDatagram(_) => return Err(wrong_type(endpoint, "stream")),
+    };
+    Ok(Connection::new(stream))
 }
 
 /// A listener of the transport an [`Endpoint`] named.
@@ -485,6 +490,14 @@ impl AnyConnection {
         }
     }
 
+    /// The stream connection inside, if this is a stream transport.
+    pub fn into_stream(self) -> Option<Connection<AnyStream>> {
+        match self.0 {
+            Inner::Stream(c) => Some(c),
+            Inner::Datagram(_) => None,
+        }
+    }
+
     /// The datagram socket inside, if this is a datagram transport.
     pub fn as_datagram(&self) -> Option<&AnyDatagram> {
         match &self.0 {
@@ -498,6 +511,19 @@ impl AnyConnection {
             Inner::Stream(c) => c,
             Inner::Datagram(d) => d.channel(),
         }
+    }
+}
+
+impl From<Connection<AnyStream>> for AnyConnection {
+    fn from(conn: Connection<AnyStream>) -> Self {
+        AnyConnection(Inner::Stream(conn))
+    }
+}
+
+impl From<AnyDatagram> for AnyConnection {
+    /// A connection over a datagram socket; connect it first for `send` and `recv`.
+    fn from(socket: AnyDatagram) -> Self {
+        AnyConnection(Inner::Datagram(socket))
     }
 }
 

@@ -3,7 +3,7 @@
 use std::io::{self, IoSlice, Read};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use std::{fmt, mem};
 
 use crate::error::{Error, Result};
@@ -61,6 +61,9 @@ pub struct Connection<S> {
     recv_state: RecvState,
     /// Set when a write failed part-way through a frame: the peer would lose sync on any later one.
     send_broken: bool,
+    /// While set, no read waits past this instant: bounds a whole exchange (the authentication
+    /// handshake) where `SO_RCVTIMEO` alone would bound each `read(2)` and let a peer trickle.
+    read_deadline: Option<Instant>,
 }
 
 enum RecvState {
@@ -88,6 +91,7 @@ impl<S: Stream> Connection<S> {
             max_len: DEFAULT_MAX_MESSAGE_LEN,
             recv_state: RecvState::Idle,
             send_broken: false,
+            read_deadline: None,
         }
     }
 
@@ -288,6 +292,7 @@ impl<S: Stream> Connection<S> {
                 // Long rest: straight into the destination, no staging copy.
                 grow(buf, *filled + 1, len, *filled);
                 let end = buf.len().min(len);
+                self.apply_read_deadline()?;
                 read_retrying(&mut self.stream, &mut buf[*filled..end])?
             };
             if n == 0 {
@@ -309,9 +314,28 @@ impl<S: Stream> Connection<S> {
             self.rend -= self.rpos;
             self.rpos = 0;
         }
+        self.apply_read_deadline()?;
         let n = read_retrying(&mut self.stream, &mut self.rbuf[self.rend..])?;
         self.rend += n;
         Ok(n)
+    }
+
+    /// Bounds every later read by `deadline`, or lifts the bound. The read timeout is left at
+    /// whatever the last read set: the caller restores it.
+    pub(crate) fn set_read_deadline(&mut self, deadline: Option<Instant>) {
+        self.read_deadline = deadline;
+    }
+
+    /// Sets `SO_RCVTIMEO` to the time left before the read deadline; `TimedOut` once it passed.
+    fn apply_read_deadline(&self) -> io::Result<()> {
+        if let Some(deadline) = self.read_deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.stream.set_read_timeout(Some(left))?;
+        }
+        Ok(())
     }
 
     /// The largest message [`recv`](Self::recv) accepts; larger length prefixes are

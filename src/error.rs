@@ -2,6 +2,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// A `Result` whose error is [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -146,6 +147,24 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// The shared-key handshake failed: the peer does not hold the same key, does not speak the
+    /// handshake, or went away during it. See [`Connection::authenticate_server`](crate::Connection::authenticate_server).
+    #[error("authentication failed: {reason}")]
+    AuthenticationFailed {
+        /// What went wrong.
+        reason: AuthFailure,
+    },
+
+    /// The shared-key handshake did not finish within its time limit
+    /// ([`Authenticator::with_timeout`](crate::Authenticator::with_timeout)): the peer is silent or
+    /// too slow. Unlike a plain read timeout this is not resumable, so [`Error::is_timeout`] is
+    /// false for it; drop the connection.
+    #[error("authentication handshake timed out after {timeout:?}")]
+    HandshakeTimeout {
+        /// The time limit that expired.
+        timeout: Duration,
+    },
+
     /// An I/O error from the operating system.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -186,10 +205,59 @@ impl From<Error> for io::Error {
             Error::UnexpectedEof { .. } => K::UnexpectedEof,
             Error::AddrInUse { .. } => K::AddrInUse,
             Error::NotASocket { .. } | Error::ForeignLockFile { .. } => K::AlreadyExists,
-            Error::NotOwner { .. } | Error::ModeMismatch { .. } => K::PermissionDenied,
+            Error::NotOwner { .. }
+            | Error::ModeMismatch { .. }
+            | Error::AuthenticationFailed { .. } => K::PermissionDenied,
+            Error::HandshakeTimeout { .. } => K::TimedOut,
         };
         io::Error::new(kind, err)
     }
+}
+
+/// Why a shared-key handshake failed: the `reason` of [`Error::AuthenticationFailed`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthFailure {
+    /// The peer's response to our challenge does not match: it holds a different key.
+    #[error("the peer's response does not match the key")]
+    WrongDigest,
+    /// The peer did not send `#WELCOME#` after our response: it holds a different key or refuses
+    /// the digest we answered with.
+    #[error("the peer rejected our response")]
+    Rejected,
+    /// A message that should have been a challenge does not start with `#CHALLENGE#`: the peer
+    /// has no key, or does not speak the handshake.
+    #[error("expected a challenge from the peer, got another message")]
+    NotAChallenge,
+    /// The peer's challenge is shorter than the 20 bytes of the legacy form.
+    #[error("challenge of {len} bytes is too short")]
+    ChallengeTooShort {
+        /// Its length, without the `#CHALLENGE#` tag.
+        len: usize,
+    },
+    /// The peer's response is neither a legacy HMAC-MD5 nor a `{digest}`-prefixed MAC of the right
+    /// length: the peer has no key and sent data, or does not speak the handshake.
+    #[error("malformed response to our challenge")]
+    MalformedResponse,
+    /// The peer named a digest msgsock does not implement (msgsock speaks `sha256` and `md5`).
+    #[error("unsupported digest {name:?}")]
+    UnsupportedDigest {
+        /// The name between the braces, lossily decoded.
+        name: String,
+    },
+    /// The peer answered or challenged in the legacy HMAC-MD5 form, which this side refuses
+    /// ([`Dialect::ModernOnly`](crate::Dialect::ModernOnly)).
+    #[error("the peer speaks legacy HMAC-MD5, which is refused")]
+    LegacyRefused,
+    /// A handshake message was larger than the 256 bytes any handshake message fits in.
+    #[error("handshake message of {len} bytes exceeds the limit of 256")]
+    OversizedMessage {
+        /// The length the peer announced.
+        len: u64,
+    },
+    /// The peer closed or reset the connection before the handshake finished.
+    #[error("the peer closed the connection during the handshake")]
+    PeerClosed,
 }
 
 /// An endpoint string could not be parsed; says which part is wrong.

@@ -72,6 +72,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod any;
+mod auth;
 mod channel;
 mod conn;
 mod datagram;
@@ -87,11 +88,14 @@ mod unix;
 pub use crate::any::{
     bind, bind_datagram, connect, AnyConnection, AnyDatagram, AnyListener, AnyStream,
 };
+pub use crate::auth::{
+    connect_authenticated, AuthKey, Authenticator, Dialect, DEFAULT_HANDSHAKE_TIMEOUT,
+};
 pub use crate::channel::Channel;
 pub use crate::conn::{Connection, DEFAULT_MAX_MESSAGE_LEN};
 pub use crate::datagram::{DatagramTransport, UdpTransport, UnixDatagramTransport};
 pub use crate::endpoint::Endpoint;
-pub use crate::error::{Error, ParseEndpointError, Result};
+pub use crate::error::{AuthFailure, Error, ParseEndpointError, Result};
 pub use crate::inet::{
     TcpIncoming, TcpListener, TcpStream, UdpSocket, UDP_V4_MAX_MESSAGE_LEN, UDP_V6_MAX_MESSAGE_LEN,
 };
