@@ -16,8 +16,12 @@
 //! - `--idle-timeout SECS`: close a stream connection that sends nothing for this long (default
 //!   120; 0 waits forever), so stalled peers cannot pile up.
 //! - `--same-uid`: on a `unix:` endpoint, accept only peers running as this user (`SO_PEERCRED`).
+//! - `--authkey-file PATH`: on a stream endpoint, require Python `multiprocessing`'s authkey
+//!   handshake with the key in that file (never on the command line, where `ps` shows it). A
+//!   client that fails it is logged and dropped; the server keeps accepting.
 //!
-//! The client sends each line of stdin as one message and prints each reply on its own line.
+//! The client sends each line of stdin as one message and prints each reply on its own line;
+//! `echo --authkey-file PATH --connect ENDPOINT` logs in first.
 
 use std::error::Error;
 use std::io::{self, BufRead, Write};
@@ -28,13 +32,16 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use msgsock::{AnyDatagram, AnyStream, Connection, Endpoint};
+use msgsock::{
+    AnyConnection, AnyDatagram, AnyStream, AuthKey, Authenticator, Connection, Endpoint,
+};
 use nix::sys::signal::{SigSet, Signal};
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
 const USAGE: &str =
-    "usage: echo [--idle-timeout SECS] [--same-uid] ENDPOINT | echo --connect ENDPOINT, \
+    "usage: echo [--idle-timeout SECS] [--same-uid] [--authkey-file PATH] ENDPOINT | \
+                     echo [--authkey-file PATH] --connect ENDPOINT, \
                      where ENDPOINT is unix:PATH, tcp:HOST:PORT, udp:HOST:PORT or unixgram:PATH";
 
 /// How long a stream connection may stay silent before the server closes it, unless told.
@@ -44,6 +51,7 @@ const DEFAULT_IDLE: Duration = Duration::from_secs(120);
 struct Options {
     idle: Option<Duration>,
     same_uid: bool,
+    auth: Option<Arc<Authenticator>>,
 }
 
 fn main() -> ExitCode {
@@ -66,15 +74,12 @@ fn run() -> Result<(), BoxError> {
                 .map_err(|a| format!("argument {a:?} is not UTF-8"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if let [flag, endpoint] = args.as_slice() {
-        if flag == "--connect" {
-            return client(&parse(endpoint)?);
-        }
-    }
     let mut opts = Options {
         idle: Some(DEFAULT_IDLE),
         same_uid: false,
+        auth: None,
     };
+    let mut connect = false;
     let mut positional = Vec::new();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -87,6 +92,13 @@ fn run() -> Result<(), BoxError> {
                 opts.idle = (secs > 0).then(|| Duration::from_secs(secs));
             }
             "--same-uid" => opts.same_uid = true,
+            "--connect" => connect = true,
+            "--authkey-file" => {
+                let path = args.next().ok_or(USAGE)?;
+                let key = AuthKey::from_file(path)
+                    .map_err(|e| format!("cannot read the key in {path}: {}", chain(&e)))?;
+                opts.auth = Some(Arc::new(Authenticator::new(key)));
+            }
             a if a.starts_with('-') => return Err(USAGE.into()),
             a => positional.push(a),
         }
@@ -95,6 +107,12 @@ fn run() -> Result<(), BoxError> {
         return Err(USAGE.into());
     };
     let endpoint = parse(endpoint)?;
+    if connect {
+        return client(&endpoint, opts.auth.as_deref());
+    }
+    if opts.auth.is_some() && endpoint.is_datagram() {
+        return Err("--authkey-file needs a stream endpoint (unix: or tcp:)".into());
+    }
     if opts.same_uid && !matches!(endpoint, Endpoint::Unix(_)) {
         return Err("--same-uid needs a unix: endpoint (peer credentials exist only there)".into());
     }
@@ -149,7 +167,17 @@ fn serve(endpoint: &Endpoint, opts: &Options) -> Result<(), BoxError> {
             }
         }
         let idle = opts.idle;
+        let auth = opts.auth.clone();
+        // The handshake runs on the connection's thread: a slow or failing client holds up no
+        // one else.
+        let mut conn = conn;
         let spawned = thread::Builder::new().spawn(move || {
+            if let Some(auth) = auth {
+                if let Err(e) = conn.authenticate_server(&auth) {
+                    eprintln!("echo: rejected a client: {}", chain(&e));
+                    return;
+                }
+            }
             if let Err(e) = echo(conn, idle) {
                 eprintln!("echo: connection failed: {}", chain(&*e));
             }
@@ -306,9 +334,12 @@ fn wake_endpoint(local: Endpoint) -> Endpoint {
 }
 
 /// Sends each line of stdin and prints the reply.
-fn client(endpoint: &Endpoint) -> Result<(), BoxError> {
-    let mut conn = msgsock::connect(endpoint)
-        .map_err(|e| format!("cannot connect to {endpoint}: {}", chain(&e)))?;
+fn client(endpoint: &Endpoint, auth: Option<&Authenticator>) -> Result<(), BoxError> {
+    let mut conn = match auth {
+        Some(auth) => msgsock::connect_authenticated(endpoint, auth).map(AnyConnection::from),
+        None => msgsock::connect(endpoint),
+    }
+    .map_err(|e| format!("cannot connect to {endpoint}: {}", chain(&e)))?;
     let mut stdout = io::stdout().lock();
     let mut reply = Vec::new();
     for line in io::stdin().lock().split(b'\n') {
