@@ -10,7 +10,7 @@ use crate::endpoint::Endpoint;
 #[cfg(doc)]
 use crate::error::Error;
 use crate::error::Result;
-use crate::unix::socket_file::SocketFile;
+use crate::unix::socket_file::{private_dir_builder, SocketFile};
 use crate::unix::UnixStream;
 
 /// The socket file's default permission bits: owner read and write only.
@@ -86,7 +86,7 @@ impl UnixListener {
     /// [`Error::Io`] if the directory cannot be made; [`Error::PathTooLong`] if the temporary
     /// directory's path is too long for a socket.
     pub fn bind_temp() -> Result<UnixListener> {
-        let dir = tempfile::Builder::new().prefix("msgsock-").tempdir()?;
+        let dir = private_dir_builder().prefix("msgsock-").tempdir()?;
         let (inner, file) =
             SocketFile::bind_private(&dir.path().join("sock"), DEFAULT_SOCKET_MODE)?;
         Ok(UnixListener {

@@ -46,6 +46,14 @@ pub(crate) fn check_len(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A builder for temporary directories only this user can enter (mode 0700). tempfile creates
+/// directories with the default mode (0777 minus the umask) unless told otherwise.
+pub(crate) fn private_dir_builder<'a, 'b>() -> tempfile::Builder<'a, 'b> {
+    let mut builder = tempfile::Builder::new();
+    builder.permissions(fs::Permissions::from_mode(0o700));
+    builder
+}
+
 /// A file's identity: `(dev, ino)`, as same-file compares handles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FileId {
@@ -89,7 +97,7 @@ impl SocketFile {
             _ => Path::new("."),
         };
         // Short names keep the staging path close to the final one's length.
-        let staging = tempfile::Builder::new()
+        let staging = private_dir_builder()
             .prefix(".")
             .rand_bytes(6)
             .tempdir_in(parent)
