@@ -1,0 +1,284 @@
+//! Helpers shared by the integration tests: temp dirs, trait assertions, an echo server, a raw
+//! (unframed) peer, and a guard that kills child processes.
+
+// Each test crate compiles this module and uses only part of it.
+#![allow(dead_code)]
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use msgsock::{Connection, Endpoint, TcpTransport, Transport, UnixTransport};
+
+/// How long a blocking step may take before the test fails instead of hanging. A guard against a
+/// broken build, never what a test measures.
+pub const GUARD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A fresh private (0700) temporary directory, removed on drop. (tempfile's default mode is
+/// 0777 minus the umask.)
+pub fn tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix("msgsock-test-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .expect("create a temporary directory")
+}
+
+/// Fails to compile unless `T: Send`.
+pub fn assert_send<T: Send>() {}
+
+/// Fails to compile unless `T: Sync`.
+pub fn assert_sync<T: Sync>() {}
+
+/// `len` bytes of a pattern that is not all zeros and does not repeat with a period of a power of
+/// two, so a misplaced or dropped chunk shows up.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i % 251) as u8 ^ seed.wrapping_mul(31))
+        .collect()
+}
+
+/// The frame msgsock writes for `payload` (see `msgsock::frame`).
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let header = msgsock::frame::Header::new(payload.len() as u64);
+    let mut out = header.to_vec();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A connection on each side of a fresh listener: `(client, server)`.
+pub fn connected_pair<T: Transport>() -> (Connection<T::Stream>, Connection<T::Stream>) {
+    let listener = T::bind_ephemeral().expect("bind");
+    let client = T::connect(&T::local_addr(&listener).expect("local_addr")).expect("connect");
+    let server = T::accept(&listener).expect("accept");
+    guard_timeouts(&client);
+    guard_timeouts(&server);
+    (client, server)
+}
+
+/// Sets [`GUARD_TIMEOUT`] as read and write timeout, so a lost message fails the test.
+pub fn guard_timeouts<C: msgsock::Channel>(conn: &C) {
+    conn.set_read_timeout(Some(GUARD_TIMEOUT))
+        .expect("set_read_timeout");
+    conn.set_write_timeout(Some(GUARD_TIMEOUT))
+        .expect("set_write_timeout");
+}
+
+/// A transport's plain std socket, for writing and reading unframed bytes as a foreign peer would.
+pub trait RawConnect: Transport {
+    /// The std stream type.
+    type Raw: Read + Write + Send + fmt::Debug + 'static;
+
+    /// Connects a std socket to `addr`, with [`GUARD_TIMEOUT`] on reads and writes.
+    fn raw_connect(addr: &Self::Addr) -> Self::Raw;
+
+    /// Shuts down the write half: the peer sees end of stream.
+    fn raw_shutdown_write(raw: &Self::Raw);
+}
+
+impl RawConnect for UnixTransport {
+    type Raw = std::os::unix::net::UnixStream;
+
+    fn raw_connect(addr: &PathBuf) -> Self::Raw {
+        let s = std::os::unix::net::UnixStream::connect(addr).expect("raw unix connect");
+        s.set_read_timeout(Some(GUARD_TIMEOUT)).unwrap();
+        s.set_write_timeout(Some(GUARD_TIMEOUT)).unwrap();
+        s
+    }
+
+    fn raw_shutdown_write(raw: &Self::Raw) {
+        raw.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+}
+
+impl RawConnect for TcpTransport {
+    type Raw = std::net::TcpStream;
+
+    fn raw_connect(addr: &SocketAddr) -> Self::Raw {
+        let s = std::net::TcpStream::connect(addr).expect("raw tcp connect");
+        s.set_nodelay(true).unwrap();
+        s.set_read_timeout(Some(GUARD_TIMEOUT)).unwrap();
+        s.set_write_timeout(Some(GUARD_TIMEOUT)).unwrap();
+        s
+    }
+
+    fn raw_shutdown_write(raw: &Self::Raw) {
+        raw.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+}
+
+/// A server on a fresh endpoint of `T` that echoes every message on every connection, each on its
+/// own thread. Dropping it stops accepting and removes its endpoint.
+pub struct EchoServer<T: Transport> {
+    addr: T::Addr,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+    errors: mpsc::Receiver<msgsock::Error>,
+}
+
+impl<T: Transport> EchoServer<T> {
+    /// Starts a server with the default message limit.
+    pub fn start() -> Self {
+        Self::with_max_message_len(msgsock::DEFAULT_MAX_MESSAGE_LEN)
+    }
+
+    /// Starts a server whose connections accept messages of at most `max` bytes.
+    pub fn with_max_message_len(max: u64) -> Self {
+        Self::on(T::bind_ephemeral().expect("bind_ephemeral"), max)
+    }
+
+    /// Serves on `listener`, accepting messages of at most `max` bytes.
+    pub fn on(listener: T::Listener, max: u64) -> Self {
+        let addr = T::local_addr(&listener).expect("local_addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let (err_tx, errors) = mpsc::channel();
+        let acceptor = thread::spawn({
+            let stop = Arc::clone(&stop);
+            move || loop {
+                let accepted = T::accept(&listener);
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                match accepted {
+                    Ok(conn) => {
+                        let err_tx = err_tx.clone();
+                        thread::spawn(move || {
+                            if let Err(e) = echo(conn.with_max_message_len(max)) {
+                                let _ = err_tx.send(e);
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        let _ = err_tx.send(e);
+                        return;
+                    }
+                }
+            }
+        });
+        EchoServer {
+            addr,
+            stop,
+            acceptor: Some(acceptor),
+            errors,
+        }
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> &T::Addr {
+        &self.addr
+    }
+
+    /// The address as an endpoint.
+    pub fn endpoint(&self) -> Endpoint {
+        T::endpoint(&self.addr)
+    }
+
+    /// Connects a client with guard timeouts.
+    pub fn connect(&self) -> Connection<T::Stream> {
+        let conn = T::connect(&self.addr).expect("connect to echo server");
+        guard_timeouts(&conn);
+        conn
+    }
+
+    /// The next error a connection of the server ended with; fails the test if none comes.
+    pub fn next_error(&self) -> msgsock::Error {
+        self.errors
+            .recv_timeout(GUARD_TIMEOUT)
+            .expect("the echo server reported no error")
+    }
+}
+
+impl<T: Transport> Drop for EchoServer<T> {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the acceptor so it sees the flag and drops the listener (and its temp dir).
+        if T::connect(&self.addr).is_ok() {
+            if let Some(acceptor) = self.acceptor.take() {
+                let _ = acceptor.join();
+            }
+        }
+    }
+}
+
+/// Echoes every message until a clean close.
+fn echo<S: msgsock::Stream>(mut conn: Connection<S>) -> msgsock::Result<()> {
+    let mut buf = Vec::new();
+    while conn.recv_into(&mut buf)?.is_some() {
+        conn.send(&buf)?;
+    }
+    Ok(())
+}
+
+/// A child process, killed and reaped when dropped so no test leaves one behind.
+#[derive(Debug)]
+pub struct ChildGuard {
+    child: Option<Child>,
+}
+
+impl ChildGuard {
+    /// Guards `child`.
+    pub fn new(child: Child) -> Self {
+        ChildGuard { child: Some(child) }
+    }
+
+    /// The child, for its pid and pipes.
+    pub fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("child present until waited for")
+    }
+
+    /// The exit status if the child has exited.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child().try_wait().expect("try_wait")
+    }
+
+    /// Waits for the child to exit, collecting whatever its piped outputs still hold.
+    pub fn wait_with_output(mut self) -> Output {
+        let child = self.child.take().expect("child present");
+        child.wait_with_output().expect("wait for child")
+    }
+
+    /// Sends `SIGKILL` and waits for the child.
+    pub fn kill(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("child present");
+        child.kill().expect("kill child");
+        child.wait().expect("wait for child")
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Stdout and stderr of a finished child, for failure messages.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Whether `path` exists without following a final symlink.
+pub fn exists_nofollow(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+/// Reads exactly `len` bytes from `r`.
+pub fn read_exact_vec<R: Read>(r: &mut R, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0; len];
+    r.read_exact(&mut buf)?;
+    Ok(buf)
+}

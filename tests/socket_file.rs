@@ -1,0 +1,445 @@
+//! The socket-file rules of `UnixListener::bind`: stale sockets are replaced, live ones are
+//! `AddrInUse`, nothing that is not a socket is touched, racing servers are serialised, only the
+//! listener's own file is removed, modes are exact, long paths are refused before anything is
+//! created, and the lock file is msgsock's alone.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixListener as StdUnixListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use msgsock::{Connection, Error, UnixListener, UnixStream, MAX_PATH_LEN};
+
+use crate::common::{exists_nofollow, guard_timeouts, tempdir};
+
+/// `PATH.lock`.
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    name.into()
+}
+
+/// Leaves a stale socket at `path`: std does not remove the file when its listener is dropped.
+fn make_stale(path: &Path) {
+    drop(StdUnixListener::bind(path).unwrap());
+    assert!(fs::symlink_metadata(path).unwrap().file_type().is_socket());
+}
+
+/// The names in `dir`.
+fn entries(dir: &Path) -> BTreeSet<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect()
+}
+
+/// Connects to `path` on a thread and exchanges a ping and a pong with `listener`, proving that
+/// `listener` is the one serving `path`.
+fn check_answers(listener: &UnixListener, path: &Path) {
+    let client = thread::spawn({
+        let path = path.to_owned();
+        move || {
+            let mut conn = Connection::new(UnixStream::connect(&path).unwrap());
+            guard_timeouts(&conn);
+            conn.send(b"ping").unwrap();
+            assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"pong"[..]));
+        }
+    });
+    let (mut conn, _) = listener.accept().unwrap();
+    guard_timeouts(&conn);
+    assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"ping"[..]));
+    conn.send(b"pong").unwrap();
+    client.join().unwrap();
+}
+
+/// What must not change about a file msgsock refuses to touch.
+#[derive(Debug, PartialEq, Eq)]
+struct Snapshot {
+    dev: u64,
+    ino: u64,
+    mode: u32,
+    len: u64,
+    mtime: (i64, i64),
+    contents: Option<Vec<u8>>,
+    link: Option<PathBuf>,
+}
+
+fn snapshot(path: &Path) -> Snapshot {
+    let meta = fs::symlink_metadata(path).unwrap();
+    Snapshot {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        mode: meta.mode(),
+        len: meta.len(),
+        mtime: (meta.mtime(), meta.mtime_nsec()),
+        contents: meta.is_file().then(|| fs::read(path).unwrap()),
+        link: meta.is_symlink().then(|| fs::read_link(path).unwrap()),
+    }
+}
+
+#[test]
+fn stale_socket_is_replaced() {
+    let dir = tempdir();
+    let path = dir.path().join("app.sock");
+    make_stale(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    assert_eq!(listener.path(), path);
+    check_answers(&listener, &path);
+}
+
+#[test]
+fn live_msgsock_server_is_addr_in_use_and_keeps_serving() {
+    let dir = tempdir();
+    let path = dir.path().join("app.sock");
+    let live = UnixListener::bind(&path).unwrap();
+    let before = snapshot(&path);
+    match UnixListener::bind(&path) {
+        Err(Error::AddrInUse { path: p }) => assert_eq!(p, path),
+        other => panic!("want AddrInUse, got {other:?}"),
+    }
+    assert_eq!(snapshot(&path), before, "the live socket file is untouched");
+    assert!(
+        exists_nofollow(&lock_path(&path)),
+        "the live server keeps its lock"
+    );
+    check_answers(&live, &path);
+}
+
+#[test]
+fn live_foreign_server_is_addr_in_use_and_keeps_serving() {
+    // A server that knows nothing of msgsock's lock file: the connect probe finds it alive.
+    let dir = tempdir();
+    let path = dir.path().join("app.sock");
+    let live = StdUnixListener::bind(&path).unwrap();
+    let before = snapshot(&path);
+    match UnixListener::bind(&path) {
+        Err(Error::AddrInUse { path: p }) => assert_eq!(p, path),
+        other => panic!("want AddrInUse, got {other:?}"),
+    }
+    assert_eq!(snapshot(&path), before, "the live socket file is untouched");
+    assert!(
+        !exists_nofollow(&lock_path(&path)),
+        "the failed bind left no lock file"
+    );
+
+    let client = thread::spawn({
+        let path = path.clone();
+        move || {
+            let mut conn = Connection::new(UnixStream::connect(&path).unwrap());
+            guard_timeouts(&conn);
+            conn.send(b"ping").unwrap();
+            assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"pong"[..]));
+        }
+    });
+    // The probe's connection is in the backlog first and closes without a message.
+    loop {
+        let (stream, _) = live.accept().unwrap();
+        let mut conn = Connection::new(UnixStream::from(stream));
+        guard_timeouts(&conn);
+        if let Some(msg) = conn.recv().unwrap() {
+            assert_eq!(msg, b"ping");
+            conn.send(b"pong").unwrap();
+            break;
+        }
+    }
+    client.join().unwrap();
+}
+
+/// Binds at `path`, expecting `NotASocket` and nothing changed.
+fn assert_not_a_socket(path: &Path) {
+    let before = snapshot(path);
+    match UnixListener::bind(path) {
+        Err(Error::NotASocket { path: p }) => assert_eq!(p, path),
+        other => panic!("{}: want NotASocket, got {other:?}", path.display()),
+    }
+    assert_eq!(snapshot(path), before, "{} was touched", path.display());
+    assert!(
+        !exists_nofollow(&lock_path(path)),
+        "the failed bind left its lock file"
+    );
+}
+
+#[test]
+fn regular_file_is_not_a_socket() {
+    let dir = tempdir();
+    let path = dir.path().join("app.sock");
+    fs::write(&path, b"precious data").unwrap();
+    assert_not_a_socket(&path);
+    assert_eq!(fs::read(&path).unwrap(), b"precious data");
+}
+
+#[test]
+fn empty_regular_file_is_not_a_socket() {
+    let dir = tempdir();
+    let path = dir.path().join("app.sock");
+    fs::write(&path, b"").unwrap();
+    assert_not_a_socket(&path);
+}
+
+#[test]
+fn directory_is_not_a_socket() {
+    let dir = tempdir();
+    let path = dir.path().join("app.sock");
+    fs::create_dir(&path).unwrap();
+    fs::write(path.join("inside"), b"x").unwrap();
+    assert_not_a_socket(&path);
+    assert_eq!(entries(&path), BTreeSet::from(["inside".to_string()]));
+}
+
+#[test]
+fn symlink_to_a_stale_socket_is_not_a_socket() {
+    let dir = tempdir();
+    let target = dir.path().join("target.sock");
+    make_stale(&target);
+    let target_before = snapshot(&target);
+    let path = dir.path().join("app.sock");
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    assert_not_a_socket(&path);
+    assert_eq!(
+        snapshot(&target),
+        target_before,
+        "the link's target was touched"
+    );
+}
+
+#[test]
+fn symlink_to_a_live_socket_is_not_a_socket() {
+    let dir = tempdir();
+    let target = dir.path().join("target.sock");
+    let live = UnixListener::bind(&target).unwrap();
+    let path = dir.path().join("app.sock");
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    assert_not_a_socket(&path);
+    check_answers(&live, &target);
+}
+
+#[test]
+fn symlink_to_a_file_is_not_a_socket() {
+    let dir = tempdir();
+    let target = dir.path().join("target.txt");
+    fs::write(&target, b"precious data").unwrap();
+    let path = dir.path().join("app.sock");
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    assert_not_a_socket(&path);
+    assert_eq!(fs::read(&target).unwrap(), b"precious data");
+}
+
+#[test]
+fn dangling_symlink_is_not_a_socket() {
+    let dir = tempdir();
+    let path = dir.path().join("app.sock");
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), &path).unwrap();
+    assert_not_a_socket(&path);
+    assert!(!exists_nofollow(&dir.path().join("nowhere")));
+}
+
+#[test]
+fn fifo_is_not_a_socket() {
+    let dir = tempdir();
+    let path = dir.path().join("app.sock");
+    let status = Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .expect("mkfifo not found: install coreutils");
+    assert!(status.success(), "mkfifo failed: {status}");
+    assert!(fs::symlink_metadata(&path).unwrap().file_type().is_fifo());
+    assert_not_a_socket(&path);
+}
+
+#[test]
+fn racing_servers_on_one_stale_path_exactly_one_wins() {
+    const SERVERS: usize = 8;
+    const ROUNDS: usize = 20;
+    let dir = tempdir();
+    let path = dir.path().join("app.sock");
+    for round in 0..ROUNDS {
+        make_stale(&path);
+        let barrier = Arc::new(Barrier::new(SERVERS));
+        let racers: Vec<_> = (0..SERVERS)
+            .map(|_| {
+                let barrier = Arc::clone(&barrier);
+                let path = path.clone();
+                thread::spawn(move || {
+                    barrier.wait();
+                    UnixListener::bind(&path)
+                })
+            })
+            .collect();
+        let results: Vec<_> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+        let mut winners = Vec::new();
+        for result in results {
+            match result {
+                Ok(listener) => winners.push(listener),
+                Err(Error::AddrInUse { path: p }) => assert_eq!(p, path),
+                Err(e) => panic!("round {round}: want Ok or AddrInUse, got {e:?}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: exactly one server binds");
+        check_answers(&winners[0], &path);
+        drop(winners);
+        assert_eq!(entries(dir.path()), BTreeSet::new(), "round {round}: clean");
+    }
+}
+
+#[test]
+fn drop_removes_only_its_own_file() {
+    let dir = tempdir();
+    let path = dir.path().join("app.sock");
+    let moved = dir.path().join("moved.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    fs::rename(&path, &moved).unwrap();
+    let successor = StdUnixListener::bind(&path).unwrap();
+    let successor_file = snapshot(&path);
+    drop(listener);
+    assert_eq!(
+        snapshot(&path),
+        successor_file,
+        "the successor's file remains"
+    );
+    let client = UnixStream::connect(&path).expect("the successor is reachable");
+    drop(client);
+    successor.accept().expect("the successor accepts");
+}
+
+#[test]
+fn drop_removes_the_socket_and_lock_files() {
+    let dir = tempdir();
+    let path = dir.path().join("app.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    // Nothing else is left behind by the bind (no staging directory).
+    assert_eq!(
+        entries(dir.path()),
+        BTreeSet::from(["app.sock".to_string(), "app.sock.lock".to_string()])
+    );
+    drop(listener);
+    assert_eq!(entries(dir.path()), BTreeSet::new());
+}
+
+fn mode_of(path: &Path) -> u32 {
+    fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn socket_mode_is_0600() {
+    let dir = tempdir();
+    let path = dir.path().join("app.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    assert_eq!(mode_of(&path), 0o600);
+    assert_eq!(msgsock::DEFAULT_SOCKET_MODE, 0o600);
+    check_answers(&listener, &path);
+}
+
+#[test]
+fn bind_with_mode_sets_the_mode() {
+    let dir = tempdir();
+    let path = dir.path().join("app.sock");
+    let listener = UnixListener::bind_with_mode(&path, 0o660).unwrap();
+    assert_eq!(mode_of(&path), 0o660);
+    check_answers(&listener, &path);
+}
+
+/// A path of exactly `len` bytes inside `dir`.
+fn path_of_len(dir: &Path, len: usize) -> PathBuf {
+    let base = dir.as_os_str().len() + 1;
+    assert!(len > base + 1, "temp dir path too long for this test");
+    dir.join("s".repeat(len - base))
+}
+
+#[test]
+fn too_long_path_is_refused_and_nothing_created() {
+    let dir = tempdir();
+    for len in [MAX_PATH_LEN + 1, MAX_PATH_LEN + 50] {
+        let path = path_of_len(dir.path(), len);
+        assert_eq!(path.as_os_str().len(), len);
+        match UnixListener::bind(&path) {
+            Err(Error::PathTooLong {
+                path: p,
+                len: l,
+                max,
+            }) => {
+                assert_eq!((p, l, max), (path.clone(), len, 107));
+            }
+            other => panic!("want PathTooLong, got {other:?}"),
+        }
+        assert_eq!(entries(dir.path()), BTreeSet::new(), "nothing created");
+    }
+}
+
+#[test]
+fn connect_to_too_long_path_is_refused() {
+    let dir = tempdir();
+    let path = path_of_len(dir.path(), MAX_PATH_LEN + 1);
+    match UnixStream::connect(&path) {
+        Err(Error::PathTooLong { len, max, .. }) => assert_eq!((len, max), (108, 107)),
+        other => panic!("want PathTooLong, got {other:?}"),
+    }
+    match msgsock::connect(&msgsock::Endpoint::Unix(path.clone())) {
+        Err(Error::PathTooLong { len, max, .. }) => assert_eq!((len, max), (108, 107)),
+        other => panic!("want PathTooLong, got {other:?}"),
+    }
+}
+
+#[test]
+fn foreign_lock_file_is_refused_and_untouched() {
+    let dir = tempdir();
+    let path = dir.path().join("app.sock");
+    let lock = lock_path(&path);
+    fs::write(&lock, b"someone else's file").unwrap();
+    let before = snapshot(&lock);
+    match UnixListener::bind(&path) {
+        Err(Error::ForeignLockFile { path: p }) => assert_eq!(p, lock),
+        other => panic!("want ForeignLockFile, got {other:?}"),
+    }
+    assert_eq!(snapshot(&lock), before, "the foreign lock file was touched");
+    assert!(!exists_nofollow(&path), "no socket was created");
+}
+
+#[test]
+fn lock_path_that_is_a_directory_or_symlink_is_foreign() {
+    let dir = tempdir();
+    let path = dir.path().join("app.sock");
+    let lock = lock_path(&path);
+    fs::create_dir(&lock).unwrap();
+    match UnixListener::bind(&path) {
+        Err(Error::ForeignLockFile { path: p }) => assert_eq!(p, lock),
+        other => panic!("directory: want ForeignLockFile, got {other:?}"),
+    }
+    fs::remove_dir(&lock).unwrap();
+
+    let target = dir.path().join("target");
+    fs::write(&target, b"not a lock").unwrap();
+    std::os::unix::fs::symlink(&target, &lock).unwrap();
+    match UnixListener::bind(&path) {
+        Err(Error::ForeignLockFile { path: p }) => assert_eq!(p, lock),
+        other => panic!("symlink: want ForeignLockFile, got {other:?}"),
+    }
+    assert_eq!(fs::read(&target).unwrap(), b"not a lock");
+    assert!(!exists_nofollow(&path), "no socket was created");
+}
+
+#[test]
+fn bind_temp_uses_a_private_dir_removed_on_drop() {
+    let listener = UnixListener::bind_temp().unwrap();
+    let path = listener.path().to_owned();
+    let dir = path.parent().unwrap().to_owned();
+    assert_eq!(mode_of(&dir), 0o700);
+    assert_eq!(mode_of(&path), 0o600);
+    check_answers(&listener, &path);
+    drop(listener);
+    assert!(!exists_nofollow(&dir), "{} was left behind", dir.display());
+}
+
+/// The file name here is long: bind stages the socket at `PARENT/.XXXXXX/s`, which must fit too.
+#[test]
+fn path_of_max_len_binds() {
+    let dir = tempdir();
+    let path = path_of_len(dir.path(), MAX_PATH_LEN);
+    let listener = UnixListener::bind(&path).unwrap();
+    check_answers(&listener, &path);
+}
