@@ -203,7 +203,8 @@ impl<S: Stream> Connection<S> {
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 let err = Error::UnexpectedEof {
                     read: (header_len + filled) as u64,
-                    expected: (header_len + len) as u64,
+                    // With no limit a peer can claim up to u64::MAX: saturate, never overflow.
+                    expected: (header_len as u64).saturating_add(len as u64),
                 };
                 Err(self.fail(err))
             }
