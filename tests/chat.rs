@@ -1,0 +1,698 @@
+//! The chat example as real processes: a server and clients with piped stdin and stdout, on all
+//! four transports, plus participants written here with msgsock that send what the example never
+//! would (invalid UTF-8, control characters, unknown message types) or fall silent.
+//!
+//! `cargo test` builds the example first; `cargo test --test chat` alone does not, so run
+//! `cargo build --example chat` before it (the tests fail, saying so, on a missing or stale one).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+use msgsock::{AnyConnection, Endpoint, UnixDatagram};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tempfile::TempDir;
+
+/// A failure guard only: a line that never comes fails the test instead of hanging it.
+const GUARD: Duration = Duration::from_secs(30);
+
+/// The example binary, beside this test binary's directory: `target/<profile>/deps/chat-HASH`
+/// runs, `target/<profile>/examples/chat` is the program. Fails if it is missing, or older than
+/// its sources (`cargo test --test chat` does not rebuild examples).
+fn chat_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let bin = profile_dir.join("examples").join("chat");
+    let rebuild = "run `cargo test` (which builds examples) or `cargo build --example chat` first";
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| {
+            panic!(
+                "the chat example is not built at {} ({e}): {rebuild}",
+                bin.display()
+            )
+        });
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sources = [root.join("examples").join("chat.rs"), root.join("src")];
+    if let Some((modified, newer)) = newest_file(&sources) {
+        assert!(
+            modified <= built,
+            "{} is newer than {}: {rebuild}",
+            newer.display(),
+            bin.display()
+        );
+    }
+    bin
+}
+
+/// The most recently modified file among `paths` and everything under those that are directories.
+fn newest_file(paths: &[PathBuf]) -> Option<(SystemTime, PathBuf)> {
+    let mut newest: Option<(SystemTime, PathBuf)> = None;
+    let mut todo = paths.to_vec();
+    while let Some(path) = todo.pop() {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            let entries = std::fs::read_dir(&path).into_iter().flatten().flatten();
+            todo.extend(entries.map(|e| e.path()));
+        } else if let Ok(modified) = meta.modified() {
+            if newest.as_ref().is_none_or(|(t, _)| modified > *t) {
+                newest = Some((modified, path));
+            }
+        }
+    }
+    newest
+}
+
+/// One chat process with piped stdin, stdout and stderr; killed and reaped on drop.
+struct Chat {
+    who: &'static str,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    stderr: Option<thread::JoinHandle<String>>,
+    /// Every stdout line so far, for failure messages.
+    seen: Vec<String>,
+}
+
+impl Chat {
+    fn spawn(who: &'static str, args: &[&str]) -> Chat {
+        Chat::spawn_with_env(who, args, &[])
+    }
+
+    fn spawn_with_env(who: &'static str, args: &[&str], env: &[(&str, &str)]) -> Chat {
+        let mut child = Command::new(chat_binary())
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{who}: cannot start the chat example: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let stderr = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        Chat {
+            who,
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr: Some(stderr),
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next line of stdout.
+    fn line(&mut self) -> String {
+        match self.lines.recv_timeout(GUARD) {
+            Ok(line) => {
+                self.seen.push(line.clone());
+                line
+            }
+            Err(e) => panic!(
+                "{}: no line within {GUARD:?} ({e}); its stdout so far: {:?}",
+                self.who, self.seen
+            ),
+        }
+    }
+
+    /// Asserts that the next line of stdout is `want`.
+    fn expect(&mut self, want: &str) {
+        let got = self.line();
+        assert_eq!(
+            got, want,
+            "{}: unexpected line; its stdout so far: {:?}",
+            self.who, self.seen
+        );
+    }
+
+    fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{line}").expect("write to the chat process");
+        stdin.flush().expect("flush to the chat process");
+    }
+
+    /// Ctrl-D: the end of its input.
+    fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), signal).expect("kill(2)");
+    }
+
+    /// Waits for the process to end; returns its status, the stdout lines it printed that were not
+    /// read yet, and its stderr.
+    fn finish(&mut self) -> (ExitStatus, Vec<String>, String) {
+        let mut rest = Vec::new();
+        loop {
+            match self.lines.recv_timeout(GUARD) {
+                Ok(line) => rest.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("{}: still running after {GUARD:?}", self.who)
+                }
+            }
+        }
+        let status = self.child.wait().expect("wait(2)");
+        let stderr = self
+            .stderr
+            .take()
+            .map(|t| t.join().unwrap())
+            .unwrap_or_default();
+        (status, rest, stderr)
+    }
+
+    /// Waits for the process to end and asserts it printed nothing more and exited with `code`.
+    fn expect_exit(&mut self, code: i32) -> String {
+        let (status, rest, stderr) = self.finish();
+        assert!(
+            rest.is_empty(),
+            "{}: unexpected lines at the end: {rest:?}",
+            self.who
+        );
+        assert_eq!(
+            status.code(),
+            Some(code),
+            "{}: exit status {status}; stderr: {stderr}",
+            self.who
+        );
+        assert!(!stderr.contains("panicked"), "{}: {stderr}", self.who);
+        stderr
+    }
+}
+
+impl Drop for Chat {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Unix,
+    Tcp,
+    Unixgram,
+    Udp,
+}
+
+/// A private directory for socket files, and the endpoint to serve on in it (or on a free port).
+struct Place {
+    dir: TempDir,
+    kind: Kind,
+}
+
+impl Place {
+    fn new(kind: Kind) -> Place {
+        Place {
+            dir: tempfile::tempdir().expect("temporary directory"),
+            kind,
+        }
+    }
+
+    fn socket_path(&self) -> Option<PathBuf> {
+        match self.kind {
+            Kind::Unix | Kind::Unixgram => Some(self.dir.path().join("chat.sock")),
+            Kind::Tcp | Kind::Udp => None,
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        let path = self.socket_path().map(|p| p.display().to_string());
+        match self.kind {
+            Kind::Unix => format!("unix:{}", path.unwrap()),
+            Kind::Unixgram => format!("unixgram:{}", path.unwrap()),
+            Kind::Tcp => "tcp:127.0.0.1:0".into(),
+            Kind::Udp => "udp:127.0.0.1:0".into(),
+        }
+    }
+
+    /// Starts a server named `host`; returns it and the endpoint it announced.
+    fn serve(&self, env: &[(&str, &str)]) -> (Chat, String) {
+        let endpoint = self.endpoint();
+        let mut server =
+            Chat::spawn_with_env("server", &["serve", &endpoint, "--name", "host"], env);
+        let first = server.line();
+        let real = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("server: first line {first:?}, not `listening on ...`"))
+            .to_owned();
+        if let Some(path) = self.socket_path() {
+            assert_eq!(real, endpoint);
+            assert!(path.exists(), "{} missing while serving", path.display());
+        }
+        (server, real)
+    }
+
+    /// Asserts that the socket file, and the lock file beside it, are gone.
+    fn assert_socket_removed(&self) {
+        if self.socket_path().is_some() {
+            let left: Vec<_> = std::fs::read_dir(self.dir.path())
+                .expect("read the temporary directory")
+                .map(|entry| entry.expect("directory entry").file_name())
+                .collect();
+            assert!(left.is_empty(), "left behind: {left:?}");
+        }
+    }
+}
+
+/// Starts a client and waits for its welcome, which says it is in the room.
+fn join(endpoint: &str, who: &'static str, welcome: &str) -> Chat {
+    let mut client = Chat::spawn(who, &[endpoint, "--name", who]);
+    client.expect(welcome);
+    client
+}
+
+/// A server with alice and bob in the room, each having seen the others arrive.
+fn room(place: &Place) -> (Chat, String, Chat, Chat) {
+    let (mut server, endpoint) = place.serve(&[]);
+    let mut alice = join(&endpoint, "alice", "* welcome, alice; here: host");
+    server.expect("* alice joined");
+    let bob = join(&endpoint, "bob", "* welcome, bob; here: host, alice");
+    alice.expect("* bob joined");
+    server.expect("* bob joined");
+    (server, endpoint, alice, bob)
+}
+
+fn relays_to_everyone_but_the_sender(kind: Kind) {
+    let place = Place::new(kind);
+    let (mut server, _, mut alice, mut bob) = room(&place);
+
+    alice.type_line("hello 世界 🎉");
+    bob.expect("alice: hello 世界 🎉");
+    server.expect("alice: hello 世界 🎉");
+
+    // Alice's next line is bob's: her own line did not come back to her.
+    bob.type_line("你好, ünïcødé 👋🏽");
+    alice.expect("bob: 你好, ünïcødé 👋🏽");
+    server.expect("bob: 你好, ünïcødé 👋🏽");
+
+    server.type_line("the host speaks ☕");
+    alice.expect("host: the host speaks ☕");
+    bob.expect("host: the host speaks ☕");
+
+    // Empty lines are not sent: alice's next line is bob's leaving.
+    bob.type_line("");
+    bob.type_line("/quit");
+    bob.expect_exit(0);
+    alice.expect("* bob left");
+    server.expect("* bob left");
+
+    alice.close_stdin();
+    alice.expect_exit(0);
+    server.expect("* alice left");
+
+    // The server's next line is its closing: its own line was not shown back to it.
+    server.signal(Signal::SIGTERM);
+    server.expect("* room closed");
+    server.expect_exit(0);
+    place.assert_socket_removed();
+}
+
+fn server_closing_tells_everyone(kind: Kind, signal: Signal) {
+    let place = Place::new(kind);
+    let (mut server, _, mut alice, mut bob) = room(&place);
+    server.signal(signal);
+    alice.expect("* room closed");
+    bob.expect("* room closed");
+    server.expect("* room closed");
+    alice.expect_exit(0);
+    bob.expect_exit(0);
+    server.expect_exit(0);
+    place.assert_socket_removed();
+}
+
+fn operator_quitting_closes_the_room(kind: Kind) {
+    let place = Place::new(kind);
+    let (mut server, endpoint) = place.serve(&[]);
+    let mut alice = join(&endpoint, "alice", "* welcome, alice; here: host");
+    server.expect("* alice joined");
+    server.type_line("/quit");
+    alice.expect("* room closed");
+    server.expect("* room closed");
+    alice.expect_exit(0);
+    server.expect_exit(0);
+    place.assert_socket_removed();
+}
+
+fn server_death_is_noticed(kind: Kind) {
+    let place = Place::new(kind);
+    let (mut server, _, mut alice, mut bob) = room(&place);
+    server.child.kill().expect("SIGKILL the server");
+    for client in [&mut alice, &mut bob] {
+        client.expect("* connection to server lost");
+        let stderr = client.expect_exit(1);
+        assert_eq!(stderr.lines().count(), 1, "{}: {stderr}", client.who);
+    }
+}
+
+/// A participant written here sends bytes the example never would; the others see them made
+/// safe, and the room goes on.
+fn hostile_bytes_are_shown_safely(kind: Kind) {
+    let place = Place::new(kind);
+    let (mut server, endpoint) = place.serve(&[]);
+    let mut alice = join(&endpoint, "alice", "* welcome, alice; here: host");
+    server.expect("* alice joined");
+
+    let mut raw = connect(&endpoint);
+    raw.send(b"Jr\xffw\n").unwrap();
+    assert_eq!(
+        text(&recv(&mut raw)),
+        "W* welcome, r\u{FFFD}w; here: host, alice"
+    );
+    alice.expect("* r\u{FFFD}w joined");
+    server.expect("* r\u{FFFD}w joined");
+
+    // Invalid UTF-8, a terminal escape, a newline that would forge a line of its own.
+    raw.send(b"Mbad \xff\xfe bytes, \x1b[31mred\n* room closed")
+        .unwrap();
+    let shown = "r\u{FFFD}w: bad \u{FFFD}\u{FFFD} bytes, \\u{1b}[31mred\\n* room closed";
+    alice.expect(shown);
+    server.expect(shown);
+
+    // An empty message, an unknown type, an empty line: ignored.
+    raw.send(b"").unwrap();
+    raw.send(b"Zwhat is this").unwrap();
+    raw.send(b"M").unwrap();
+    alice.type_line("still here");
+    assert_eq!(text(&recv(&mut raw)), "Talice: still here");
+    server.expect("alice: still here");
+
+    raw.send(b"L").unwrap();
+    alice.expect("* r\u{FFFD}w left");
+    server.expect("* r\u{FFFD}w left");
+    alice.close_stdin();
+    alice.expect_exit(0);
+    server.expect("* alice left");
+}
+
+/// A server written here sends a client invalid UTF-8 and control characters, then closes.
+fn client_shows_hostile_bytes_safely(kind: Kind) {
+    let place = Place::new(kind);
+    let endpoint: Endpoint = place.endpoint().parse().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let fake = if endpoint.is_datagram() {
+        let socket = msgsock::bind_datagram(&endpoint).unwrap();
+        socket.set_read_timeout(Some(GUARD)).unwrap();
+        tx.send(socket.local_endpoint().unwrap()).unwrap();
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let (_, from) = socket.recv_from(&mut buf).unwrap();
+            let from = from.unwrap();
+            assert_eq!(buf, b"Jalice");
+            socket.send_to(b"Tbad \xff bytes \x07", &from).unwrap();
+            // The client has these queued even once this socket is gone.
+            socket.send_to(b"C", &from).unwrap();
+        })
+    } else {
+        let listener = msgsock::bind(&endpoint).unwrap();
+        tx.send(listener.local_endpoint().unwrap()).unwrap();
+        thread::spawn(move || {
+            let mut conn = listener.accept().unwrap();
+            conn.set_read_timeout(Some(GUARD)).unwrap();
+            assert_eq!(conn.recv().unwrap().unwrap(), b"Jalice");
+            conn.send(b"Tbad \xff bytes \x07").unwrap();
+            conn.send(b"C").unwrap();
+            let _ = conn.recv();
+        })
+    };
+    let endpoint = rx.recv().unwrap().to_string();
+    let mut alice = Chat::spawn("alice", &[&endpoint, "--name", "alice"]);
+    alice.expect("bad \u{FFFD} bytes \\u{7}");
+    alice.expect("* room closed");
+    alice.expect_exit(0);
+    fake.join().unwrap();
+}
+
+/// A datagram participant that falls silent is dropped after the heartbeat timeout.
+fn silent_datagram_participant_is_dropped(kind: Kind) {
+    let place = Place::new(kind);
+    let (mut server, endpoint) = place.serve(&[("CHAT_HEARTBEAT_MS", "100")]);
+    let mut raw = connect(&endpoint);
+    raw.send(b"Jraw").unwrap();
+    assert_eq!(text(&recv(&mut raw)), "W* welcome, raw; here: host");
+    server.expect("* raw joined");
+    server.expect("* raw left");
+    assert_eq!(recv(&mut raw), b"X", "the dropped participant is told");
+    // It is not in the room any more, whatever it says.
+    raw.send(b"H").unwrap();
+    assert_eq!(recv(&mut raw), b"X");
+}
+
+/// A Unix datagram participant that stops reading fills its queue (10 datagrams by default on
+/// Linux); the server's sends to it then time out, and it is dropped instead of blocking the room.
+/// It sends from an address it has not connected, as a program in another language might.
+#[test]
+fn unixgram_participant_that_stops_reading_is_dropped() {
+    let place = Place::new(Kind::Unixgram);
+    let (mut server, endpoint) = place.serve(&[]);
+    let mut alice = join(&endpoint, "alice", "* welcome, alice; here: host");
+    server.expect("* alice joined");
+    let raw = UnixDatagram::bind_temp().unwrap();
+    raw.send_to(b"Jraw", place.socket_path().unwrap()).unwrap();
+    alice.expect("* raw joined");
+    server.expect("* raw joined");
+    let mut said = 0;
+    loop {
+        said += 1;
+        alice.type_line(&format!("line {said}"));
+        match server.line() {
+            line if line == format!("alice: line {said}") => {}
+            line if line == "* raw left" => break,
+            line => panic!("server: unexpected line {line:?}"),
+        }
+        assert!(said < 100, "raw was never dropped");
+    }
+    alice.expect("* raw left");
+    server.type_line("the room goes on");
+    alice.expect("host: the room goes on");
+}
+
+fn connect(endpoint: &str) -> AnyConnection {
+    let conn = msgsock::connect(&endpoint.parse().unwrap()).unwrap();
+    conn.set_read_timeout(Some(GUARD)).unwrap();
+    conn
+}
+
+fn recv(conn: &mut AnyConnection) -> Vec<u8> {
+    conn.recv().unwrap().expect("a message, not the end")
+}
+
+fn text(msg: &[u8]) -> String {
+    String::from_utf8(msg.to_vec()).expect("the server sends UTF-8")
+}
+
+macro_rules! chat_tests {
+    ($($module:ident => $kind:ident),+) => {$(
+        mod $module {
+            use super::*;
+
+            #[test]
+            fn relays_lines_names_joins_and_leaves() {
+                relays_to_everyone_but_the_sender(Kind::$kind);
+            }
+            #[test]
+            fn sigterm_closes_the_room() {
+                server_closing_tells_everyone(Kind::$kind, Signal::SIGTERM);
+            }
+            #[test]
+            fn sigint_closes_the_room() {
+                server_closing_tells_everyone(Kind::$kind, Signal::SIGINT);
+            }
+            #[test]
+            fn operator_quit_closes_the_room() {
+                operator_quitting_closes_the_room(Kind::$kind);
+            }
+            #[test]
+            fn clients_notice_a_dead_server() {
+                server_death_is_noticed(Kind::$kind);
+            }
+            #[test]
+            fn server_survives_hostile_bytes() {
+                hostile_bytes_are_shown_safely(Kind::$kind);
+            }
+            #[test]
+            fn client_survives_hostile_bytes() {
+                client_shows_hostile_bytes_safely(Kind::$kind);
+            }
+        }
+    )+};
+}
+
+chat_tests!(unix => Unix, tcp => Tcp, unixgram => Unixgram, udp => Udp);
+
+#[test]
+fn unixgram_silent_participant_is_dropped() {
+    silent_datagram_participant_is_dropped(Kind::Unixgram);
+}
+
+#[test]
+fn udp_silent_participant_is_dropped() {
+    silent_datagram_participant_is_dropped(Kind::Udp);
+}
+
+/// What a terminal shows: the bytes a chat process wrote to its pseudo-terminal.
+struct Screen {
+    output: Receiver<Vec<u8>>,
+    seen: String,
+}
+
+impl Screen {
+    /// Reads until `want` has been written since the last call; returns what was written up to
+    /// and including it.
+    fn wait_for(&mut self, want: &str) -> String {
+        let deadline = std::time::Instant::now() + GUARD;
+        loop {
+            if let Some(at) = self.seen.find(want) {
+                let upto: String = self.seen.drain(..at + want.len()).collect();
+                return upto;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.output.recv_timeout(left) {
+                Ok(bytes) => self.seen.push_str(&String::from_utf8_lossy(&bytes)),
+                Err(e) => panic!("terminal: no {want:?} ({e}); it shows {:?}", self.seen),
+            }
+        }
+    }
+}
+
+/// On a terminal, an incoming line appears above the prompt and what the user was typing is
+/// drawn again below it; a room closing mid-line gives the terminal back in its own mode.
+#[test]
+fn terminal_prompt_is_redrawn_around_incoming_lines() {
+    use nix::pty::{openpty, Winsize};
+    use nix::sys::termios::{tcgetattr, LocalFlags};
+    use std::os::fd::AsFd;
+
+    let place = Place::new(Kind::Unix);
+    let (mut server, endpoint) = place.serve(&[]);
+    let size = Winsize {
+        ws_row: 24,
+        ws_col: 80,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = openpty(&size, None).expect("openpty(3)");
+    let slave = |fd: &std::os::fd::OwnedFd| Stdio::from(fd.try_clone().expect("dup(2)"));
+    let mut child = Command::new(chat_binary())
+        .args([endpoint.as_str(), "--name", "bob"])
+        .stdin(slave(&pty.slave))
+        .stdout(slave(&pty.slave))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the chat example on a terminal");
+    let guard = KillOnDrop(&mut child);
+    let mut master = std::fs::File::from(pty.master);
+    let mut reader = master.try_clone().unwrap();
+    let (tx, output) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = [0; 4096];
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            if tx.send(buf[..n].to_vec()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut screen = Screen {
+        output,
+        seen: String::new(),
+    };
+
+    screen.wait_for("* welcome, bob; here: host");
+    server.expect("* bob joined");
+    screen.wait_for(">>> ");
+    master.write_all("half typed 世界".as_bytes()).unwrap();
+    screen.wait_for("half typed 世界");
+
+    server.type_line("hello bob");
+    screen.wait_for("host: hello bob");
+    let redrawn = screen.wait_for("half typed 世界");
+    assert!(redrawn.contains(">>> "), "prompt not redrawn: {redrawn:?}");
+
+    // Enter sends the whole line, typed before and after the interruption.
+    master.write_all(b"!\r").unwrap();
+    server.expect("bob: half typed 世界!");
+
+    master.write_all(b"unsent").unwrap();
+    screen.wait_for("unsent");
+    server.signal(Signal::SIGTERM);
+    screen.wait_for("* room closed");
+    let status = guard.0.wait().expect("wait(2)");
+    assert_eq!(status.code(), Some(0));
+    let mode = tcgetattr(pty.slave.as_fd()).expect("tcgetattr(3)");
+    assert!(
+        mode.local_flags
+            .contains(LocalFlags::ICANON | LocalFlags::ECHO),
+        "terminal left in raw mode: {:?}",
+        mode.local_flags
+    );
+    server.expect("* room closed");
+    server.expect_exit(0);
+}
+
+struct KillOnDrop<'a>(&'a mut Child);
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the example to its end with nothing on stdin; returns its exit code and stderr.
+fn run_to_end(args: &[&str]) -> (Option<i32>, String) {
+    let mut chat = Chat::spawn("chat", args);
+    let (status, rest, stderr) = chat.finish();
+    assert!(rest.is_empty(), "stdout: {rest:?}");
+    (status.code(), stderr)
+}
+
+fn assert_one_line_error(args: &[&str], code: i32, says: &str) {
+    let (got, stderr) = run_to_end(args);
+    assert_eq!(got, Some(code), "{args:?}: stderr {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    assert!(stderr.starts_with("chat: "), "{args:?}: {stderr}");
+    assert!(stderr.contains(says), "{args:?}: {stderr}");
+}
+
+#[test]
+fn bad_command_lines_are_one_line_errors() {
+    assert_one_line_error(&[], 2, "missing ENDPOINT");
+    assert_one_line_error(&["serve"], 2, "missing ENDPOINT");
+    assert_one_line_error(&["bogus:thing"], 2, "invalid endpoint");
+    assert_one_line_error(&["tcp:localhost:80"], 2, "invalid endpoint");
+    assert_one_line_error(&["unix:/x", "--name"], 2, "--name needs a value");
+    assert_one_line_error(&["unix:/x", "--frobnicate"], 2, "unknown option");
+}
+
+#[test]
+fn unreachable_servers_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nobody.sock").display().to_string();
+    assert_one_line_error(&[&format!("unix:{missing}")], 1, "cannot join");
+    assert_one_line_error(&[&format!("unixgram:{missing}")], 1, "cannot join");
+    let no_dir = dir.path().join("no/such/dir.sock").display().to_string();
+    assert_one_line_error(&["serve", &format!("unix:{no_dir}")], 1, "cannot listen");
+}
