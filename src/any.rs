@@ -363,6 +363,19 @@ impl AnyDatagram {
         }
     }
 
+    /// Sets the write timeout; `None` blocks forever. A Unix datagram send waits while the
+    /// receiver's queue is full, so a server that must not stall on one slow client sets this.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], for example `InvalidInput` for a zero duration.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        match self {
+            AnyDatagram::Udp(s) => s.set_write_timeout(timeout),
+            AnyDatagram::Unix(s) => s.set_write_timeout(timeout),
+        }
+    }
+
     /// A second handle to the same socket.
     ///
     /// # Errors
@@ -460,8 +473,7 @@ impl AnyConnection {
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<()> {
         match &self.0 {
             Inner::Stream(c) => c.set_write_timeout(timeout),
-            Inner::Datagram(AnyDatagram::Udp(s)) => s.set_write_timeout(timeout),
-            Inner::Datagram(AnyDatagram::Unix(s)) => s.set_write_timeout(timeout),
+            Inner::Datagram(d) => d.set_write_timeout(timeout),
         }
     }
 

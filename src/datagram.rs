@@ -212,26 +212,13 @@ pub(crate) fn recv<A: SockaddrLike>(
     buf: &mut Vec<u8>,
     max: usize,
 ) -> Result<(usize, Option<A>)> {
-    // A reused buffer is zeroed only where it grows.
-    if buf.len() < max {
-        buf.resize(max, 0);
-    }
-    let got = sys::recv_datagram::<A>(fd, &mut buf[..max]);
-    let dgram = match got {
-        Ok(d) => d,
-        Err(e) => {
-            buf.clear();
-            return Err(e.into());
-        }
-    };
+    let dgram = sys::recv_datagram::<A>(fd, buf, max)?;
     if dgram.truncated {
-        buf.clear();
         return Err(Error::Truncated {
             len: dgram.len as u64,
             max: max as u64,
         });
     }
-    buf.truncate(dgram.len);
     Ok((dgram.len, dgram.from))
 }
 
@@ -296,8 +283,9 @@ macro_rules! datagram_common {
                 self.max_len
             }
 
-            /// Sets the largest datagram `recv` accepts, from the next call on. A receive
-            /// buffer this large is kept zeroed, so keep it near the real largest message.
+            /// Sets the largest datagram `recv` accepts, from the next call on. The buffer given
+            /// to `recv_into` is given this much capacity (never zeroed), so keep it near the
+            /// real largest message.
             pub fn set_max_message_len(&mut self, max: usize) -> &mut Self {
                 self.max_len = max;
                 self

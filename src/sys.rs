@@ -65,30 +65,60 @@ pub(crate) struct Datagram<A> {
     pub(crate) from: Option<A>,
 }
 
-/// Receives one datagram into `buf` with `recvmsg(2)`, retrying `EINTR`.
+/// Receives one datagram of at most `max` bytes into `buf` with `recvmsg(2)`, retrying `EINTR`.
+///
+/// `buf` is cleared and the datagram lands in its spare capacity, which is never zeroed: a
+/// receive limit of 200 KiB would otherwise cost a 200 KiB memset per message, whatever its size.
+/// `buf` holds the datagram afterwards, or nothing if it was truncated.
+#[allow(unsafe_code)]
 pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
     fd: BorrowedFd<'_>,
-    buf: &mut [u8],
+    buf: &mut Vec<u8>,
+    max: usize,
 ) -> io::Result<Datagram<A>> {
-    let cap = buf.len();
+    use nix::libc;
+    use std::mem::{size_of, MaybeUninit};
+
+    buf.clear();
+    buf.reserve(max);
+    let mut addr = MaybeUninit::<libc::sockaddr_storage>::zeroed();
     loop {
-        let mut iov = [io::IoSliceMut::new(buf)];
-        match socket::recvmsg::<A>(fd.as_raw_fd(), &mut iov, None, REAL_LEN) {
-            Ok(msg) => {
-                let truncated = msg.flags.contains(MsgFlags::MSG_TRUNC);
-                return Ok(Datagram {
-                    len: if truncated {
-                        msg.bytes.max(cap + 1)
-                    } else {
-                        msg.bytes
-                    },
-                    truncated,
-                    from: msg.address,
-                });
+        let mut iov = libc::iovec {
+            iov_base: buf.spare_capacity_mut().as_mut_ptr().cast(),
+            iov_len: max,
+        };
+        // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths); zeroing also fills
+        // the private padding fields some platforms have.
+        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+        hdr.msg_name = addr.as_mut_ptr().cast();
+        hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        hdr.msg_iov = &mut iov;
+        hdr.msg_iovlen = 1;
+        // SAFETY: `iov` points at `max` writable bytes of `buf`'s spare capacity (reserved above)
+        // and `msg_name` at a whole sockaddr_storage; both outlive the call.
+        let ret = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut hdr, REAL_LEN.bits()) };
+        if ret < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
             }
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e.into()),
+            return Err(err);
         }
+        let got = ret as usize;
+        let truncated = hdr.msg_flags & libc::MSG_TRUNC != 0 || got > max;
+        if !truncated {
+            // SAFETY: the kernel wrote `got` bytes at the start of the spare capacity, and
+            // `got <= max <= capacity`.
+            unsafe { buf.set_len(got) };
+        }
+        // An unnamed sender has `msg_namelen` 0, for which `from_raw` returns `None`.
+        // SAFETY: the kernel filled `msg_namelen` bytes of the sockaddr_storage.
+        let from = unsafe { A::from_raw(addr.as_ptr().cast(), Some(hdr.msg_namelen)) };
+        return Ok(Datagram {
+            len: if truncated { got.max(max + 1) } else { got },
+            truncated,
+            from,
+        });
     }
 }
 
