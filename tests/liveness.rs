@@ -7,6 +7,7 @@
 //! message and gets it back, proving the server kept it rather than dropping it.
 
 mod echo_process;
+mod procs;
 
 use std::io::{self, Write};
 use std::net::Shutdown;

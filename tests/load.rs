@@ -6,6 +6,7 @@
 //! cores.
 
 mod echo_process;
+mod procs;
 
 use std::collections::HashMap;
 use std::net::Shutdown;

@@ -1,12 +1,8 @@
-//! The `echo` example as a separate process: a real server for tests that attack one.
-//!
-//! Cargo gives tests no `CARGO_BIN_EXE_` path for examples, so the binary is found in Cargo's
-//! layout: test binaries run from `target/<profile>/deps/`, examples are built to
-//! `target/<profile>/examples/`. A plain `cargo test` builds the examples before it runs any
-//! test; `cargo test --test NAME` alone does not, so run `cargo build --examples` first.
+//! The `echo` example as a separate process: a real server for tests that attack one, shared
+//! between threads (its stderr is collected behind a mutex). The binary is found by
+//! [`crate::procs::example`].
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -32,7 +28,7 @@ impl EchoProcess {
     ///
     /// If the example is not built, cannot start, or exits or stays silent instead of listening.
     pub fn start(endpoint: &str) -> EchoProcess {
-        let mut child = Command::new(example_path("echo"))
+        let mut child = Command::new(crate::procs::example("echo"))
             .arg(endpoint)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -110,21 +106,4 @@ impl Drop for EchoProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The path of a built example, or a panic saying how to build it.
-fn example_path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps");
-    let path = profile_dir.join("examples").join(name);
-    assert!(
-        path.is_file(),
-        "example binary {} not found: run `cargo build --examples` first (a plain `cargo test` \
-         builds it too)",
-        path.display()
-    );
-    path
 }
