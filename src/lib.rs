@@ -83,7 +83,7 @@ mod transport;
 mod unix;
 
 pub use crate::any::{bind, connect, AnyListener, AnyStream};
-pub use crate::conn::{Connection, DEFAULT_MAX_MESSAGE_LEN};
+pub use crate::conn::{Connection, DEFAULT_MAX_MESSAGE_LEN, DEFAULT_SPIN};
 pub use crate::endpoint::Endpoint;
 pub use crate::error::{Error, ParseEndpointError, Result};
 pub use crate::inet::{TcpIncoming, TcpListener, TcpStream};
