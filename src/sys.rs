@@ -49,12 +49,6 @@ pub(crate) fn recv_nowait(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usiz
     socket::recv(fd.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT).map_err(io::Error::from)
 }
 
-/// `recv(2)` with `MSG_WAITALL`: blocks until `buf` is full, in one call however many packets that
-/// takes. It returns less on a clean close, a timeout or a signal after part of the data.
-pub(crate) fn recv_all(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    socket::recv(fd.as_raw_fd(), buf, MsgFlags::MSG_WAITALL).map_err(io::Error::from)
-}
-
 /// Whether `fd` is a Unix-domain socket (`getsockname(2)`).
 pub(crate) fn is_unix(fd: BorrowedFd<'_>) -> bool {
     socket::getsockname::<UnixAddr>(fd.as_raw_fd()).is_ok()
