@@ -11,9 +11,11 @@
 //! addresses; for each case the parent writes a command line on the child's stdin, connects, and
 //! drives: ping-pong round trips (the child echoes), or one-way streaming (the child reads all and
 //! acknowledges the end). The child answers each case with its CPU time. The two processes are
-//! pinned to different cores when there are two. Every repetition runs all the cases once, so
-//! that drift in the machine's load hits every implementation alike; the table quotes medians over
-//! the repetitions, and each ratio is the median of the ratios taken within a repetition.
+//! pinned to different cores when there are two. Every repetition runs all the cases once, those
+//! of a group (transport, test, size) back to back in an order that rotates from one repetition
+//! to the next, so that drift in the machine's load hits every implementation alike; the table
+//! quotes medians over the repetitions, and each ratio is the median of the ratios taken within a
+//! repetition.
 //!
 //! Every implementation speaks the same wire format (4-byte big-endian length, then the payload):
 //! - `msgsock`: [`Connection::send`] and [`Connection::recv_into`] with a reused buffer;
@@ -495,11 +497,18 @@ fn main() -> Result<(), Box<dyn Error>> {
         .filter(|&c| filters.iter().all(|f| describe(c).contains(f.as_str())))
         .collect();
     let mut samples: HashMap<Case, Vec<Sample>> = HashMap::new();
-    for _ in 0..cfg.reps {
-        for &case in &all {
-            let s =
-                run_case(&mut link, case, &cfg).map_err(|e| format!("{}: {e}", describe(case)))?;
-            samples.entry(case).or_default().push(s);
+    let groups: Vec<&[Case]> = all
+        .chunk_by(|a, b| (a.transport, a.test, a.size) == (b.transport, b.test, b.size))
+        .collect();
+    for rep in 0..cfg.reps {
+        for group in &groups {
+            // Rotate the order within a group, so that no implementation always runs first.
+            for i in 0..group.len() {
+                let case = group[(i + rep) % group.len()];
+                let s = run_case(&mut link, case, &cfg)
+                    .map_err(|e| format!("{}: {e}", describe(case)))?;
+                samples.entry(case).or_default().push(s);
+            }
         }
     }
     drop(link);
@@ -823,7 +832,7 @@ fn print_checks(results: &Results) {
         let check = |what: &str, value: Option<f64>, ok: &dyn Fn(f64) -> bool| {
             if let Some(v) = value {
                 let verdict = if ok(v) { "met" } else { "missed" };
-                println!("  {:<5} {what:<58} {v:>6.2}x  {verdict}", transport.name);
+                println!("  {:<5} {what:<58} {v:>6.3}x  {verdict}", transport.name);
             }
         };
         for size in [64, 64 * KIB, MIB] {

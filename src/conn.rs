@@ -36,14 +36,15 @@ const SMALL_FRAME_MAX: usize = 2048;
 
 /// From this payload length on, a reply on a Unix socket goes out as the header, then the payload.
 ///
-/// Measured with `benches/ipc.rs` (2 vCPUs, Linux 6.18): on Unix sockets, round trips of 8 KiB to
-/// 1 MiB were 10-30% faster with two writes than with one `writev`, because the peer, asleep
-/// waiting for the reply, wakes on the header while the payload is still being copied in; below
-/// 8 KiB the two were even. Streaming the same sizes was 5-15% slower with two writes (the peer
-/// is awake already, so the second call is pure cost), and on TCP two writes lost at every size.
-/// Hence: split only on Unix sockets, only from this length, and only for a send that follows a
-/// receive (a reply or a request in a conversation), never for back-to-back sends.
-const SPLIT_WRITE_MIN: usize = 8 * 1024;
+/// Measured with `benches/ipc.rs` (2 vCPUs, Linux 6.18): on Unix sockets, round trips of 4 KiB to
+/// 1 MiB were up to 10-30% faster with two writes than with one `writev` (and never slower beyond
+/// noise), because the peer, asleep waiting for the reply, wakes on the header while the payload
+/// is still being copied in; from 64 B to 3 KiB two writes were 10-15% slower. Streaming was
+/// 5-15% slower with two writes at every size (the peer is awake already, so the second call is
+/// pure cost), and on TCP two writes lost at every size. Hence: split only on Unix sockets, only
+/// from this length, and only for a send that follows a receive (a reply or a request in a
+/// conversation), never for back-to-back sends.
+const SPLIT_WRITE_MIN: usize = 4 * 1024;
 
 /// How far a payload buffer grows ahead of the bytes that have arrived, at least. Beyond this it
 /// grows by the bytes already received (doubling), so memory follows data, never a header's claim.
@@ -138,7 +139,7 @@ impl<S: Stream> Connection<S> {
     /// with `MSG_NOSIGNAL`: a peer that has gone away is an error, never a `SIGPIPE`. A frame of up
     /// to 2 KiB is copied into a stack buffer and sent with `send(2)`, which is cheaper than a
     /// gathering `sendmsg(2)`; a longer one is sent from where it is with `sendmsg(2)`. One
-    /// exception, because it measured faster: on a Unix socket, a message of 8 KiB or more sent
+    /// exception, because it measured faster: on a Unix socket, a message of 4 KiB or more sent
     /// after a receive (a reply, or the next request of a conversation) is written as the header,
     /// then the payload, so that the peer, probably asleep waiting for it, wakes while the payload
     /// is still being copied in.
