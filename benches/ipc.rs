@@ -1,7 +1,7 @@
 //! Two-process benchmark: msgsock against hand-written std socket code, on every transport.
 //!
 //! ```text
-//! cargo bench --bench ipc               # the full run, about a minute
+//! cargo bench --bench ipc               # the full run, about 70 s
 //! cargo bench --bench ipc -- --quick    # a smoke run of a few seconds (or MSGSOCK_BENCH_QUICK=1)
 //! cargo bench --bench ipc -- unix "1 MiB"  # only the cases whose names contain every word
 //! ```
@@ -792,7 +792,7 @@ fn print_table(all: &[Case], results: &Results) {
             Test::RoundTrip => (micros(s.median), micros(s.p99), vs, None),
             Test::Stream => (String::new(), String::new(), None, vs),
         };
-        println!(
+        let line = format!(
             "{:<6} {:<10} {:>7}  {:<14} {:>10} {:>10} {:>9.1} {:>11.0} {:>9} {:>9} {:>9}",
             name,
             test,
@@ -806,6 +806,7 @@ fn print_table(all: &[Case], results: &Results) {
             time_ratio.unwrap_or_default(),
             rate_ratio.unwrap_or_default()
         );
+        println!("{}", line.trim_end());
     }
     println!(
         "CPU/op: CPU time of both processes per round trip or message. time/std: round-trip median \
