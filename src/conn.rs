@@ -1,6 +1,6 @@
 //! [`Connection`]: whole messages over a stream socket.
 
-use std::io::{self, IoSlice, Read};
+use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
@@ -9,6 +9,7 @@ use std::{fmt, mem};
 use crate::error::{Error, Result};
 use crate::frame::{self, Decoded, Header, MAX_HEADER_LEN};
 use crate::stream::Stream;
+use crate::sys;
 
 /// The default for [`Connection::max_message_len`]: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE_LEN: u64 = 64 * 1024 * 1024;
@@ -16,6 +17,34 @@ pub const DEFAULT_MAX_MESSAGE_LEN: u64 = 64 * 1024 * 1024;
 /// Size of the receive buffer. Small frames are read through it, so one `read(2)` can bring in
 /// several; a payload at least this long is read straight into the caller's buffer.
 const READ_BUF_LEN: usize = 8 * 1024;
+
+/// A suggested budget for [`Connection::set_spin`]: 50 µs, a little more than a round trip between
+/// two spinning processes on separate cores (5-10 µs) takes, and far less than a blocking wake-up.
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+
+/// The most buffers one `sendmsg(2)` takes (`IOV_MAX`, `UIO_MAXIOV` on Linux).
+const IOV_MAX: usize = 1024;
+
+/// Messages per `sendmsg(2)` in [`Connection::send_batch`]: each takes a header and a payload slot.
+const BATCH_LEN: usize = IOV_MAX / 2;
+
+/// Frames up to this long (header included) are copied into one stack buffer and sent with
+/// `send(2)`: measured on a Unix socket pair (2 vCPUs, Linux 6.18), a 64 B to 2 KiB frame cost
+/// 0.2-0.5 µs (8-15%) less per send and receive that way than with a two-buffer `sendmsg(2)`,
+/// even at 4 KiB and clearly worse beyond; the copy is cheaper than gathering.
+const SMALL_FRAME_MAX: usize = 2048;
+
+/// From this payload length on, a reply on a Unix socket goes out as the header, then the payload.
+///
+/// Measured with `benches/ipc.rs` (2 vCPUs, Linux 6.18): on Unix sockets, round trips of 4 KiB to
+/// 1 MiB were up to 10-30% faster with two writes than with one `writev` (and never slower beyond
+/// noise), because the peer, asleep waiting for the reply, wakes on the header while the payload
+/// is still being copied in; from 64 B to 3 KiB two writes were 10-15% slower. Streaming was
+/// 5-15% slower with two writes at every size (the peer is awake already, so the second call is
+/// pure cost), and on TCP two writes lost at every size. Hence: split only on Unix sockets, only
+/// from this length, and only for a send that follows a receive (a reply or a request in a
+/// conversation), never for back-to-back sends.
+const SPLIT_WRITE_MIN: usize = 4 * 1024;
 
 /// How far a payload buffer grows ahead of the bytes that have arrived, at least. Beyond this it
 /// grows by the bytes already received (doubling), so memory follows data, never a header's claim.
@@ -25,9 +54,12 @@ const GROW_STEP: usize = 64 * 1024;
 /// messages, framed as the [wire format](crate::frame) describes.
 ///
 /// Receiving goes through a small buffer, so several small messages that arrive together cost one
-/// `read(2)`; sending a message is one `sendmsg(2)` of header and payload together. For full-duplex
-/// use, [`try_clone`](Self::try_clone) the connection and receive on one handle while another
-/// thread sends on the other.
+/// `read(2)`, while a long payload is read straight into the caller's buffer. Sending a message is
+/// one `sendmsg(2)` of header and payload together, and [`send_batch`](Self::send_batch) sends up
+/// to 512 messages in one. Nothing is allocated per message. For full-duplex use,
+/// [`try_clone`](Self::try_clone) the connection and receive on one handle while another thread
+/// sends on the other. For the lowest latency at the price of CPU time, see
+/// [`set_spin`](Self::set_spin).
 ///
 /// # Examples
 ///
@@ -64,6 +96,12 @@ pub struct Connection<S> {
     /// While set, no read waits past this instant: bounds a whole exchange (the authentication
     /// handshake) where `SO_RCVTIMEO` alone would bound each `read(2)` and let a peer trickle.
     read_deadline: Option<Instant>,
+    /// Busy-poll budget before each blocking read, if enabled.
+    spin: Option<Duration>,
+    /// A Unix socket, where a reply's header is worth writing on its own (see `SPLIT_WRITE_MIN`).
+    split_replies: bool,
+    /// No send since the last receive: the next send is likely awaited by a sleeping peer.
+    replying: bool,
 }
 
 enum RecvState {
@@ -83,6 +121,7 @@ enum RecvState {
 impl<S: Stream> Connection<S> {
     /// Wraps a connected stream.
     pub fn new(stream: S) -> Connection<S> {
+        let split_replies = sys::is_unix(stream.as_fd());
         Connection {
             stream,
             rbuf: vec![0; READ_BUF_LEN].into_boxed_slice(),
@@ -92,13 +131,22 @@ impl<S: Stream> Connection<S> {
             recv_state: RecvState::Idle,
             send_broken: false,
             read_deadline: None,
+            spin: None,
+            split_replies,
+            replying: true,
         }
     }
 
     /// Sends one message.
     ///
-    /// Header and payload go out in one `sendmsg(2)` (more only if the socket takes part of them),
-    /// with `MSG_NOSIGNAL`: a peer that has gone away is an error, never a `SIGPIPE`.
+    /// Header and payload go out in one system call (more only if the socket takes part of them),
+    /// with `MSG_NOSIGNAL`: a peer that has gone away is an error, never a `SIGPIPE`. A frame of up
+    /// to 2 KiB is copied into a stack buffer and sent with `send(2)`, which is cheaper than a
+    /// gathering `sendmsg(2)`; a longer one is sent from where it is with `sendmsg(2)`. One
+    /// exception, because it measured faster: on a Unix socket, a message of 4 KiB or more sent
+    /// after a receive (a reply, or the next request of a conversation) is written as the header,
+    /// then the payload, so that the peer, probably asleep waiting for it, wakes while the payload
+    /// is still being copied in.
     ///
     /// # Errors
     ///
@@ -108,30 +156,93 @@ impl<S: Stream> Connection<S> {
     /// [`Error::Broken`].
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
         let header = Header::new(msg.len() as u64);
-        self.write_frame(&mut [IoSlice::new(&header), IoSlice::new(msg)])
+        let split = self.split_replies && self.replying && msg.len() >= SPLIT_WRITE_MIN;
+        self.replying = false;
+        let frame_len = header.len() + msg.len();
+        if frame_len <= SMALL_FRAME_MAX {
+            let mut frame = [0; SMALL_FRAME_MAX];
+            frame[..header.len()].copy_from_slice(&header);
+            frame[header.len()..frame_len].copy_from_slice(msg);
+            self.write_all(&mut [IoSlice::new(&frame[..frame_len])], false)
+        } else if split {
+            self.write_all(&mut [IoSlice::new(&header)], false)?;
+            self.write_all(&mut [IoSlice::new(msg)], true)
+        } else {
+            self.write_all(&mut [IoSlice::new(&header), IoSlice::new(msg)], false)
+        }
     }
 
-    fn write_frame(&mut self, bufs: &mut [IoSlice<'_>]) -> Result<()> {
+    /// Sends several messages with as few system calls as possible: one `sendmsg(2)` for up to
+    /// 512 messages (the kernel takes at most 1024 buffers per call), without copying them or
+    /// allocating.
+    ///
+    /// The peer receives them as if each had been [`send`](Self::send) in order. Many small
+    /// messages cost far less this way: the system call, not the copy, is most of their price.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send). A failure after part of the batch was written leaves the sending
+    /// side unusable, since the caller cannot tell which messages went out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use msgsock::{Connection, UnixStream};
+    ///
+    /// let (a, b) = UnixStream::pair()?;
+    /// let (mut a, mut b) = (Connection::new(a), Connection::new(b));
+    /// a.send_batch(&[&b"one"[..], b"two", b"three"])?;
+    /// let mut buf = Vec::new();
+    /// for want in [&b"one"[..], b"two", b"three"] {
+    ///     b.recv_into(&mut buf)?;
+    ///     assert_eq!(buf, want);
+    /// }
+    /// # Ok::<(), msgsock::Error>(())
+    /// ```
+    pub fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<()> {
+        self.replying = false;
+        let mut started = false;
+        for chunk in msgs.chunks(BATCH_LEN) {
+            // On the stack: a batch allocates nothing.
+            let mut headers = [Header::new(0); BATCH_LEN];
+            for (header, msg) in headers.iter_mut().zip(chunk) {
+                *header = Header::new(msg.as_ref().len() as u64);
+            }
+            let mut bufs = [IoSlice::new(&[]); IOV_MAX];
+            for (i, (header, msg)) in headers.iter().zip(chunk).enumerate() {
+                bufs[2 * i] = IoSlice::new(header);
+                bufs[2 * i + 1] = IoSlice::new(msg.as_ref());
+            }
+            self.write_all(&mut bufs[..2 * chunk.len()], started)?;
+            started = true;
+        }
+        Ok(())
+    }
+
+    /// Writes all of `bufs`. `started` says that part of the same frame or batch is already out,
+    /// so that any failure now leaves the peer mid-frame.
+    fn write_all(&mut self, mut bufs: &mut [IoSlice<'_>], mut started: bool) -> Result<()> {
         if self.send_broken {
             return Err(Error::Broken);
         }
-        let mut bufs = bufs;
-        let mut written = 0usize;
         while !bufs.is_empty() {
-            match self.stream.write_vectored(bufs) {
+            // One buffer needs no gathering: `send(2)` rather than `sendmsg(2)`.
+            let written = match bufs {
+                [one] => self.stream.write(one),
+                _ => self.stream.write_vectored(bufs),
+            };
+            match written {
                 Ok(0) => {
                     self.send_broken = true;
                     return Err(io::Error::from(io::ErrorKind::WriteZero).into());
                 }
                 Ok(n) => {
-                    written += n;
+                    started = true;
                     IoSlice::advance_slices(&mut bufs, n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    if written > 0 {
-                        self.send_broken = true;
-                    }
+                    self.send_broken |= started;
                     return Err(e.into());
                 }
             }
@@ -165,6 +276,7 @@ impl<S: Stream> Connection<S> {
     /// - [`Error::Io`] from the socket. A timeout (`WouldBlock`/`TimedOut`, see
     ///   [`Error::is_timeout`]) loses nothing: the next call resumes the same message.
     pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+        self.replying = true;
         let (header_len, len, filled) = match mem::replace(&mut self.recv_state, RecvState::Idle) {
             RecvState::Broken => {
                 self.recv_state = RecvState::Broken;
@@ -294,7 +406,7 @@ impl<S: Stream> Connection<S> {
                 grow(buf, *filled + 1, len, *filled);
                 let end = buf.len().min(len);
                 self.apply_read_deadline()?;
-                read_retrying(&mut self.stream, &mut buf[*filled..end])?
+                read_some(&mut self.stream, self.spin, &mut buf[*filled..end])?
             };
             if n == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
@@ -316,7 +428,7 @@ impl<S: Stream> Connection<S> {
             self.rpos = 0;
         }
         self.apply_read_deadline()?;
-        let n = read_retrying(&mut self.stream, &mut self.rbuf[self.rend..])?;
+        let n = read_some(&mut self.stream, self.spin, &mut self.rbuf[self.rend..])?;
         self.rend += n;
         Ok(n)
     }
@@ -358,16 +470,54 @@ impl<S: Stream> Connection<S> {
         self
     }
 
+    /// Turns on busy-polling receives: before each read that would block, poll the socket with
+    /// non-blocking `recv(2)` calls for up to `budget`, and only then block. `None` (the default)
+    /// blocks at once.
+    ///
+    /// A blocked receiver pays a scheduler wake-up when data arrives, which is most of a small
+    /// round trip's time; a spinning one sees the data at once, at the price of a busy CPU while
+    /// it waits. The budget bounds that: an idle connection spins for at most `budget` per
+    /// receive, then sleeps as usual. It pays off when each process has a core of its own and
+    /// replies come quickly; [`DEFAULT_SPIN`] suits round trips on one machine. The polls use
+    /// `MSG_DONTWAIT`, so the socket itself stays in blocking mode; a read timeout starts when the
+    /// spin ends. Takes effect from the next read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use msgsock::{Connection, UnixStream, DEFAULT_SPIN};
+    ///
+    /// let (a, b) = UnixStream::pair()?;
+    /// let (mut a, mut b) = (Connection::new(a), Connection::new(b));
+    /// b.set_spin(Some(DEFAULT_SPIN));
+    /// a.send(b"ping")?;
+    /// assert_eq!(b.recv()?.as_deref(), Some(&b"ping"[..]));
+    /// # Ok::<(), msgsock::Error>(())
+    /// ```
+    pub fn set_spin(&mut self, budget: Option<Duration>) -> &mut Self {
+        self.spin = budget;
+        self
+    }
+
+    /// The busy-poll budget set by [`set_spin`](Self::set_spin); `None` when receives block at
+    /// once.
+    pub fn spin(&self) -> Option<Duration> {
+        self.spin
+    }
+
     /// A second handle to the same connection, to send on one thread while another receives.
     ///
-    /// The clone starts with an empty receive buffer and the original's message limit. Bytes the
-    /// original has already read stay with it, so receive on one handle only.
+    /// The clone starts with an empty receive buffer and the original's message limit and spin
+    /// budget. Bytes the original has already read stay with it, so receive on one handle only.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] if `dup(2)` fails.
     pub fn try_clone(&self) -> Result<Connection<S>> {
-        Ok(Connection::new(self.stream.try_clone()?).with_max_message_len(self.max_len))
+        let mut clone =
+            Connection::new(self.stream.try_clone()?).with_max_message_len(self.max_len);
+        clone.spin = self.spin;
+        Ok(clone)
     }
 
     /// Sets the read timeout (`SO_RCVTIMEO`); `None` blocks forever. A receive that times out
@@ -455,9 +605,30 @@ fn grow(buf: &mut Vec<u8>, need: usize, len: usize, filled: usize) {
     }
 }
 
-fn read_retrying<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+/// One read into `buf`. With a spin budget, first polls with non-blocking `recv(2)` calls for up to
+/// that long, then blocks.
+fn read_some<S: Stream>(
+    stream: &mut S,
+    spin: Option<Duration>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    if let Some(budget) = spin {
+        let mut start = None;
+        loop {
+            match sys::recv_nowait(stream.as_fd(), buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return other,
+            }
+            // Read the clock only once the first poll came back empty.
+            if start.get_or_insert_with(Instant::now).elapsed() >= budget {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+    }
     loop {
-        match r.read(buf) {
+        match stream.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             other => return other,
         }
@@ -495,3 +666,6 @@ impl<S: AsRawFd> AsRawFd for Connection<S> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod perf_tests;

@@ -43,6 +43,17 @@ pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Res
         .map_err(io::Error::from)
 }
 
+/// `recv(2)` with `MSG_DONTWAIT`: a read that never blocks, on a socket that stays blocking for
+/// everyone else.
+pub(crate) fn recv_nowait(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    socket::recv(fd.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT).map_err(io::Error::from)
+}
+
+/// Whether `fd` is a Unix-domain socket (`getsockname(2)`).
+pub(crate) fn is_unix(fd: BorrowedFd<'_>) -> bool {
+    socket::getsockname::<UnixAddr>(fd.as_raw_fd()).is_ok()
+}
+
 /// The effective user id, owner of the socket files this process creates.
 pub(crate) fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()

@@ -1,0 +1,291 @@
+//! System-call budgets, counted rather than timed, and the batching and spinning paths.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::thread;
+
+use super::*;
+use crate::stream::sealed;
+use crate::unix::UnixStream;
+
+/// A stream that counts the calls a connection makes on it; each is one system call.
+#[derive(Debug)]
+struct Counting<S = UnixStream> {
+    inner: S,
+    reads: usize,
+    writes: usize,
+}
+
+impl<S: Stream> Read for Counting<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reads += 1;
+        self.inner.read(buf)
+    }
+    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        self.reads += 1;
+        self.inner.read_vectored(bufs)
+    }
+}
+
+impl<S: Stream> Write for Counting<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writes += 1;
+        self.inner.write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.writes += 1;
+        self.inner.write_vectored(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<S> sealed::Sealed for Counting<S> {}
+
+impl<S: Stream> Stream for Counting<S> {
+    fn try_clone(&self) -> io::Result<Self> {
+        Ok(Counting {
+            inner: self.inner.try_clone()?,
+            reads: 0,
+            writes: 0,
+        })
+    }
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.shutdown(how)
+    }
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.inner.set_read_timeout(t)
+    }
+    fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.inner.set_write_timeout(t)
+    }
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        self.inner.read_timeout()
+    }
+    fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        self.inner.write_timeout()
+    }
+    fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.inner.set_nonblocking(nonblocking)
+    }
+}
+
+impl<S: Stream> AsFd for Counting<S> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+/// A counting connection and the raw peer socket.
+fn counting_pair() -> (Connection<Counting>, std::os::unix::net::UnixStream) {
+    let (a, b) = UnixStream::pair().unwrap();
+    let conn = Connection::new(Counting {
+        inner: a,
+        reads: 0,
+        writes: 0,
+    });
+    (conn, b.into_inner())
+}
+
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut v = Header::new(payload.len() as u64).to_vec();
+    v.extend_from_slice(payload);
+    v
+}
+
+/// Reads `len` bytes from `raw` on a thread, so that a writer never waits for buffer space.
+fn drain(mut raw: std::os::unix::net::UnixStream, len: usize) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut got = vec![0; len];
+        raw.read_exact(&mut got).unwrap();
+        got
+    })
+}
+
+#[test]
+fn a_small_message_is_one_write() {
+    let (mut conn, raw) = counting_pair();
+    let sizes = [0, 1, 64, 4096, SPLIT_WRITE_MIN - 1];
+    let msgs: Vec<Vec<u8>> = sizes.iter().map(|&n| vec![n as u8; n]).collect();
+    let wire: Vec<u8> = msgs.iter().flat_map(|m| frame(m)).collect();
+    let reader = drain(raw, wire.len());
+    for (i, m) in msgs.iter().enumerate() {
+        conn.send(m).unwrap();
+        assert_eq!(conn.get_ref().writes, i + 1, "{} bytes", m.len());
+    }
+    assert_eq!(reader.join().unwrap(), wire);
+}
+
+#[test]
+fn a_large_reply_on_a_unix_socket_is_header_then_payload() {
+    let (mut conn, mut raw) = counting_pair();
+    let msg: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+    raw.write_all(&frame(b"request")).unwrap();
+    conn.recv().unwrap();
+    let reader = drain(raw, 3 * (msg.len() + 4));
+    conn.send(&msg).unwrap();
+    // A blocking stream socket takes the whole payload in one call, however long.
+    assert_eq!(conn.get_ref().writes, 2);
+    // Back-to-back sends are streaming: one call each.
+    conn.send(&msg).unwrap();
+    conn.send(&msg).unwrap();
+    assert_eq!(conn.get_ref().writes, 4);
+    assert_eq!(reader.join().unwrap(), frame(&msg).repeat(3));
+}
+
+#[test]
+fn a_large_message_on_tcp_is_one_write() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (mut raw, _) = listener.accept().unwrap();
+    let mut conn = Connection::new(Counting {
+        inner: crate::TcpStream::from(client),
+        reads: 0,
+        writes: 0,
+    });
+    let msg = vec![3; 1 << 20];
+    raw.write_all(&frame(b"request")).unwrap();
+    conn.recv().unwrap();
+    let len = msg.len() + 4;
+    let reader = thread::spawn(move || {
+        let mut got = vec![0; len];
+        raw.read_exact(&mut got).unwrap();
+        got
+    });
+    // A reply, yet one call: on TCP the header alone would be a segment of its own.
+    conn.send(&msg).unwrap();
+    assert_eq!(conn.get_ref().writes, 1);
+    assert_eq!(reader.join().unwrap(), frame(&msg));
+}
+
+#[test]
+fn a_batch_is_one_write_per_512_messages() {
+    let (mut conn, raw) = counting_pair();
+    let msgs: Vec<Vec<u8>> = (0..1000u32).map(|i| i.to_be_bytes().repeat(16)).collect();
+    let wire: Vec<u8> = msgs.iter().flat_map(|m| frame(m)).collect();
+    let reader = drain(raw, wire.len());
+    conn.send_batch(&msgs).unwrap();
+    assert_eq!(conn.get_ref().writes, 2);
+    assert_eq!(reader.join().unwrap(), wire);
+}
+
+#[test]
+fn an_empty_batch_writes_nothing() {
+    let (mut conn, _raw) = counting_pair();
+    conn.send_batch::<&[u8]>(&[]).unwrap();
+    assert_eq!(conn.get_ref().writes, 0);
+}
+
+#[test]
+fn a_batch_arrives_as_separate_messages() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let (mut a, mut b) = (Connection::new(a), Connection::new(b));
+    let msgs: Vec<Vec<u8>> = (0..1500usize)
+        .map(|i| vec![i as u8; [0, 1, 64, 9000, 70_000][i % 5]])
+        .collect();
+    let expected = msgs.clone();
+    let sender = thread::spawn(move || a.send_batch(&msgs).unwrap());
+    let mut buf = Vec::new();
+    for m in &expected {
+        assert_eq!(b.recv_into(&mut buf).unwrap(), Some(m.len()));
+        assert_eq!(&buf, m);
+    }
+    sender.join().unwrap();
+    assert_eq!(b.recv().unwrap(), None);
+}
+
+#[test]
+fn a_batch_failing_part_way_breaks_the_sending_side() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut conn = Connection::new(a);
+    conn.set_write_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    // Nobody reads `b`: the first chunks fill the socket buffer, a later one times out.
+    let big = vec![0; 64 << 10];
+    let msgs = vec![&big[..]; 600];
+    let err = conn.send_batch(&msgs).unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(matches!(conn.send(b"x").unwrap_err(), Error::Broken));
+    drop(b);
+}
+
+#[test]
+fn each_small_message_costs_at_most_one_read() {
+    let (mut conn, mut raw) = counting_pair();
+    let mut buf = Vec::new();
+    for (i, len) in [0, 1, 64, 4096, READ_BUF_LEN - 4]
+        .into_iter()
+        .cycle()
+        .take(100)
+        .enumerate()
+    {
+        let msg = vec![i as u8; len];
+        raw.write_all(&frame(&msg)).unwrap();
+        assert_eq!(conn.recv_into(&mut buf).unwrap(), Some(len));
+        assert_eq!(buf, msg);
+        assert_eq!(conn.get_ref().reads, i + 1, "message {i} of {len} bytes");
+    }
+}
+
+#[test]
+fn frames_already_waiting_cost_one_read_in_all() {
+    let (mut conn, mut raw) = counting_pair();
+    let msgs: Vec<Vec<u8>> = (0..50u8).map(|i| vec![i; 64]).collect();
+    let wire: Vec<u8> = msgs.iter().flat_map(|m| frame(m)).collect();
+    assert!(wire.len() <= READ_BUF_LEN);
+    raw.write_all(&wire).unwrap();
+    let mut buf = Vec::new();
+    for m in &msgs {
+        assert_eq!(conn.recv_into(&mut buf).unwrap(), Some(64));
+        assert_eq!(&buf, m);
+    }
+    assert_eq!(conn.get_ref().reads, 1);
+}
+
+#[test]
+fn spinning_receives_what_blocking_receives() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let (mut a, mut b) = (Connection::new(a), Connection::new(b));
+    a.set_spin(Some(DEFAULT_SPIN));
+    b.set_spin(Some(Duration::from_micros(1)));
+    assert_eq!(a.spin(), Some(DEFAULT_SPIN));
+    assert_eq!(a.try_clone().unwrap().spin(), Some(DEFAULT_SPIN));
+    let echo = thread::spawn(move || {
+        let mut buf = Vec::new();
+        while let Some(n) = b.recv_into(&mut buf).unwrap() {
+            b.send(&buf[..n]).unwrap();
+        }
+    });
+    let mut buf = Vec::new();
+    for len in [0, 1, 64, 5000, 100_000, 1 << 20] {
+        let msg: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        a.send(&msg).unwrap();
+        assert_eq!(a.recv_into(&mut buf).unwrap(), Some(len));
+        assert_eq!(buf, msg);
+    }
+    drop(a);
+    echo.join().unwrap();
+}
+
+#[test]
+fn an_idle_spinning_receive_falls_back_to_blocking() {
+    let (a, _b) = UnixStream::pair().unwrap();
+    let mut conn = Connection::new(a);
+    conn.set_spin(Some(DEFAULT_SPIN));
+    // Only the blocking read after the spin honours the timeout; a spin that never ended would
+    // hang here.
+    conn.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let err = conn.recv().unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+}
+
+#[test]
+fn spinning_sees_a_clean_close() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut conn = Connection::new(a);
+    conn.set_spin(Some(DEFAULT_SPIN));
+    drop(b);
+    assert_eq!(conn.recv().unwrap(), None);
+}

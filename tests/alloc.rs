@@ -1,0 +1,153 @@
+//! No heap allocation per message: `send`, `send_batch` and `recv_into` with a reused buffer,
+//! counted by a global allocator that only this test binary uses.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::thread;
+
+use msgsock::{Connection, Stream, Transport, DEFAULT_SPIN};
+
+/// Counts the allocations of the thread that asked for counting; forwards everything to
+/// [`System`].
+struct CountingAlloc;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note_allocation() {
+    // `try_with`: the allocator also runs while thread-locals are torn down.
+    let _ = COUNTING.try_with(|on| {
+        if on.get() {
+            ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments, so `System`'s guarantees
+// hold; the counting touches only const-initialised thread-locals, which never allocate.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which `System` shares.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        // SAFETY: `ptr` came from this allocator, that is from `System`, with `layout`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, that is from `System`, with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// Runs `f` and returns how many allocations this thread made meanwhile.
+fn allocations_in(f: impl FnOnce()) -> u64 {
+    ALLOCATIONS.with(|n| n.set(0));
+    COUNTING.with(|on| on.set(true));
+    f();
+    COUNTING.with(|on| on.set(false));
+    ALLOCATIONS.with(Cell::get)
+}
+
+const SIZES: [usize; 6] = [0, 1, 64, 4096, 100_000, 1 << 20];
+
+/// A connected pair of the transport, the server end echoing every message on its own thread
+/// (whose allocations are not counted).
+fn echo_pair<T: Transport>() -> (Connection<T::Stream>, thread::JoinHandle<()>) {
+    let listener = T::bind_ephemeral().unwrap();
+    let client = T::connect(&T::local_addr(&listener).unwrap()).unwrap();
+    let mut server = T::accept(&listener).unwrap();
+    let echo = thread::spawn(move || {
+        let mut buf = Vec::new();
+        while let Some(n) = server.recv_into(&mut buf).unwrap() {
+            server.send(&buf[..n]).unwrap();
+        }
+    });
+    (client, echo)
+}
+
+fn round_trips<S: Stream>(conn: &mut Connection<S>, msgs: &[Vec<u8>], buf: &mut Vec<u8>) {
+    for m in msgs {
+        conn.send(m).unwrap();
+        assert_eq!(conn.recv_into(buf).unwrap(), Some(m.len()));
+        assert_eq!(buf[..].first(), m.first());
+    }
+}
+
+fn send_and_recv_into_allocate_nothing<T: Transport>(spin: bool) {
+    let (mut conn, echo) = echo_pair::<T>();
+    if spin {
+        conn.set_spin(Some(DEFAULT_SPIN));
+    }
+    let msgs: Vec<Vec<u8>> = SIZES.iter().map(|&n| vec![n as u8; n]).collect();
+    let mut buf = Vec::new();
+    // Warm-up: the buffer grows to the largest message once.
+    round_trips(&mut conn, &msgs, &mut buf);
+    let n = allocations_in(|| {
+        for _ in 0..20 {
+            round_trips(&mut conn, &msgs, &mut buf);
+        }
+    });
+    assert_eq!(n, 0, "allocations in 120 round trips");
+    drop(conn);
+    echo.join().unwrap();
+}
+
+fn send_batch_allocates_nothing<T: Transport>() {
+    let (mut conn, echo) = echo_pair::<T>();
+    let small = [7u8; 64];
+    let batch = vec![&small[..]; 1000];
+    let mut buf = Vec::new();
+    let mut batch_round = |conn: &mut Connection<T::Stream>| {
+        conn.send_batch(&batch).unwrap();
+        for _ in 0..batch.len() {
+            assert_eq!(conn.recv_into(&mut buf).unwrap(), Some(64));
+        }
+    };
+    batch_round(&mut conn);
+    let n = allocations_in(|| {
+        for _ in 0..10 {
+            batch_round(&mut conn);
+        }
+    });
+    assert_eq!(n, 0, "allocations in 10 batches of 1000 messages");
+    drop(conn);
+    echo.join().unwrap();
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    let n = allocations_in(|| drop(std::hint::black_box(vec![1u8; 10])));
+    assert_eq!(n, 1);
+}
+
+macro_rules! alloc_tests {
+    ($($m:ident => $t:ty),+) => { $(mod $m {
+        #[test]
+        fn send_and_recv_into_allocate_nothing() {
+            super::send_and_recv_into_allocate_nothing::<$t>(false)
+        }
+        #[test]
+        fn spinning_receives_allocate_nothing() {
+            super::send_and_recv_into_allocate_nothing::<$t>(true)
+        }
+        #[test]
+        fn send_batch_allocates_nothing() {
+            super::send_batch_allocates_nothing::<$t>()
+        }
+    })+ }
+}
+
+alloc_tests!(unix => msgsock::UnixTransport, tcp => msgsock::TcpTransport);
