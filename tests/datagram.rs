@@ -321,6 +321,19 @@ fn endpoint_type_mismatch_is_typed() -> TestResult {
         ),
         "{err:?}"
     );
+    // The authkey handshake needs a stream.
+    let auth = msgsock::Authenticator::new(msgsock::AuthKey::new(b"key".to_vec()));
+    let err = msgsock::connect_authenticated(&"udp:127.0.0.1:9".parse()?, &auth).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::WrongSocketType {
+                expected: "stream",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let udp = msgsock::bind_datagram(&"udp:127.0.0.1:0".parse()?)?;
     let err = udp.send_to(b"x", &"unixgram:/x".parse()?).unwrap_err();
     assert!(matches!(err, Error::WrongSocketType { .. }), "{err:?}");

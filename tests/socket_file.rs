@@ -443,3 +443,33 @@ fn path_of_max_len_binds() {
     let listener = UnixListener::bind(&path).unwrap();
     check_answers(&listener, &path);
 }
+
+/// A stale socket of another user is never removed. Making one takes root (to `chown`), which CI
+/// runs as; elsewhere the test fails unless `MSGSOCK_SKIP_ROOT_TESTS=1` asks for a loud skip.
+#[test]
+fn stale_socket_of_another_user_is_not_owner_and_untouched() {
+    if !nix::unistd::geteuid().is_root() {
+        if std::env::var_os("MSGSOCK_SKIP_ROOT_TESTS").is_some_and(|v| v == "1") {
+            eprintln!("SKIPPED: stale_socket_of_another_user_... needs root");
+            return;
+        }
+        panic!("this test needs root to chown a socket file (MSGSOCK_SKIP_ROOT_TESTS=1 skips it)");
+    }
+    let dir = tempdir();
+    let path = dir.path().join("theirs.sock");
+    make_stale(&path);
+    std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+    let before = fs::symlink_metadata(&path).unwrap();
+
+    let err = UnixListener::bind(&path).unwrap_err();
+    assert!(
+        matches!(&err, Error::NotOwner { owner: 65534, path: p } if p == &path),
+        "{err:?}"
+    );
+    let after = fs::symlink_metadata(&path).unwrap();
+    assert_eq!((after.dev(), after.ino()), (before.dev(), before.ino()));
+    assert!(
+        !exists_nofollow(&lock_path(&path)),
+        "the lock file is removed"
+    );
+}
