@@ -473,3 +473,24 @@ fn stale_socket_of_another_user_is_not_owner_and_untouched() {
         "the lock file is removed"
     );
 }
+
+/// A path that fits `sun_path` binds even when its file name is short, so that the staging path
+/// beside it (`DIR/.XXXXXX/s`) would not fit.
+#[test]
+fn path_of_max_len_with_a_one_byte_name_binds() {
+    let dir = tempdir();
+    let base = dir.path().as_os_str().len();
+    // DIR/aaa.../s: a deep directory, then a one-byte file name, 107 bytes in all.
+    let sub = dir.path().join("a".repeat(MAX_PATH_LEN - base - 3));
+    fs::create_dir(&sub).unwrap();
+    let path = sub.join("s");
+    assert_eq!(path.as_os_str().len(), MAX_PATH_LEN);
+    let listener = UnixListener::bind(&path).unwrap();
+    check_answers(&listener, &path);
+    assert_eq!(
+        fs::symlink_metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    drop(listener);
+    assert_eq!(entries(&sub), BTreeSet::new(), "nothing is left behind");
+}

@@ -110,12 +110,12 @@ impl SocketFile {
             .tempdir_in(parent)
             .map_err(|e| Error::path(parent, e))?;
         let staged = staging.path().join("s");
-        check_len(&staged).map_err(|_| Error::PathTooLong {
-            path: path.into(),
-            len: staged.as_os_str().len(),
-            max: MAX_PATH_LEN,
-        })?;
-        let socket = bind_at(&staged).map_err(|e| Error::path(path, e))?;
+        let socket = if check_len(&staged).is_ok() {
+            bind_at(&staged)
+        } else {
+            bind_via_dir_fd(staging.path(), "s", bind_at)
+        }
+        .map_err(|e| Error::path(path, e))?;
         fs::set_permissions(&staged, fs::Permissions::from_mode(mode))
             .map_err(|e| Error::path(path, e))?;
         // link(2) never replaces: if something appeared at `path` meanwhile, it stays.
@@ -189,6 +189,40 @@ impl Drop for SocketFile {
             let _ = fs::remove_file(&self.path);
         }
     }
+}
+
+/// Binds `dir/name` where that path is too long for `sun_path` (a short file name near the limit:
+/// the staging path is up to 9 bytes longer than the final one), through the short
+/// `/proc/self/fd/N/name`, as systemd does for long socket paths.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn bind_via_dir_fd<T>(
+    dir: &Path,
+    name: &str,
+    bind_at: impl FnOnce(&Path) -> io::Result<T>,
+) -> io::Result<T> {
+    use std::os::fd::AsRawFd;
+    let handle = File::open(dir)?;
+    bind_at(
+        &Path::new("/proc/self/fd")
+            .join(handle.as_raw_fd().to_string())
+            .join(name),
+    )
+}
+
+/// Elsewhere there is no short alias for the directory: the path is too long.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn bind_via_dir_fd<T>(
+    dir: &Path,
+    name: &str,
+    _bind_at: impl FnOnce(&Path) -> io::Result<T>,
+) -> io::Result<T> {
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "staging path {} is too long for a socket",
+            dir.join(name).display()
+        ),
+    ))
 }
 
 /// Removes a stale socket at `path`, or says why it cannot be bound.
