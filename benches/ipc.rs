@@ -758,7 +758,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         started.elapsed().as_secs_f64()
     );
     print_table(&all, &results);
-    print_checks(&results);
+    if all.iter().any(|c| TRANSPORTS[c.transport].targets) {
+        print_checks(&results);
+    }
     Ok(())
 }
 
