@@ -1,7 +1,7 @@
 //! Two-process benchmark: msgsock against hand-written std socket code, on every transport.
 //!
 //! ```text
-//! cargo bench --bench ipc               # the full run, about 70 s
+//! cargo bench --bench ipc               # the full run, about 90 s
 //! cargo bench --bench ipc -- --quick    # a smoke run of a few seconds (or MSGSOCK_BENCH_QUICK=1)
 //! cargo bench --bench ipc -- unix "1 MiB"  # only the cases whose names contain every word
 //! ```
@@ -24,17 +24,30 @@
 //! - `std writev`: blocking std socket, header and payload in one `write_vectored`, receive
 //!   through a `BufReader` for small frames and straight into the reused destination for large;
 //! - `std 2 writes`: the same, with the header and the payload written separately.
+//!
+//! On the datagram transports (`udp`, `unixgram`) a message is one datagram, with no header:
+//! - `msgsock`: a connected [`msgsock::UdpSocket`] or [`msgsock::UnixDatagram`], `send` and
+//!   `recv_into` with a reused buffer;
+//! - `std`: the connected std socket, `send` and `recv` into a reused fixed 64 KiB buffer.
+//!
+//! UDP is not streamed: it drops datagrams when the receiver falls behind, so a one-way rate
+//! would count losses. The issue's targets (the summary at the end) are for the stream transports.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::error::Error;
 use std::io::{self, BufRead, BufReader, IoSlice, Read, Write};
-use std::net::{Ipv4Addr, TcpListener as StdTcpListener, TcpStream as StdTcpStream};
+use std::net::{
+    Ipv4Addr, TcpListener as StdTcpListener, TcpStream as StdTcpStream, UdpSocket as StdUdpSocket,
+};
 use std::os::fd::OwnedFd;
-use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
+use std::os::unix::net::{
+    UnixDatagram as StdUnixDatagram, UnixListener as StdUnixListener, UnixStream as StdUnixStream,
+};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use msgsock::{Connection, Stream, DEFAULT_SPIN};
+use msgsock::{Channel, Connection, Stream, DEFAULT_SPIN};
 use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::sys::resource::{getrusage, UsageWho};
 use nix::unistd::Pid;
@@ -56,6 +69,11 @@ const BATCH_BYTES: usize = 256 << 10;
 
 const KIB: usize = 1 << 10;
 const MIB: usize = 1 << 20;
+
+/// The std datagram baseline's receive buffer: room for every datagram size measured.
+const DGRAM_BUF: usize = 64 * KIB;
+/// The largest datagram measured: fits UDP's 65,507 bytes.
+const DGRAM_MAX: usize = 60 * KIB;
 
 /// The implementations compared on a stream transport: `$raw` is the std socket type, `$stream`
 /// msgsock's.
@@ -91,6 +109,25 @@ macro_rules! stream_impls {
     };
 }
 
+/// The implementations compared on a datagram transport: `$raw` is the std socket type, `$socket`
+/// msgsock's.
+macro_rules! datagram_impls {
+    ($raw:ty, $socket:ty) => {
+        &[
+            Impl {
+                name: "msgsock",
+                role: Role::Subject,
+                wrap: msgsock_dgram_peer::<$raw, $socket>,
+            },
+            Impl {
+                name: "std",
+                role: Role::Baseline,
+                wrap: std_dgram_peer::<$raw>,
+            },
+        ]
+    };
+}
+
 /// The transports measured. Adding one is one entry: how the child binds, how the parent connects,
 /// the sizes, and the implementations compared there (its baselines among them). For a datagram
 /// transport, `connect` can send a first datagram and the child's `accept` connect to its sender.
@@ -102,6 +139,7 @@ const TRANSPORTS: &[Transport] = &[
         rt_sizes: &[64, 4 * KIB, 64 * KIB, MIB],
         stream_sizes: &[64, 64 * KIB, MIB],
         impls: stream_impls!(StdUnixStream, msgsock::UnixStream),
+        targets: true,
     },
     Transport {
         name: "tcp",
@@ -110,6 +148,27 @@ const TRANSPORTS: &[Transport] = &[
         rt_sizes: &[64, 4 * KIB, 64 * KIB, MIB],
         stream_sizes: &[64, 64 * KIB, MIB],
         impls: stream_impls!(StdTcpStream, msgsock::TcpStream),
+        targets: true,
+    },
+    Transport {
+        name: "udp",
+        bind: udp_bind,
+        connect: udp_connect,
+        rt_sizes: &[64, 4 * KIB, DGRAM_MAX],
+        // UDP drops rather than blocks a sender that outruns its receiver.
+        stream_sizes: &[],
+        impls: datagram_impls!(StdUdpSocket, msgsock::UdpSocket),
+        targets: false,
+    },
+    Transport {
+        name: "unixgram",
+        bind: unixgram_bind,
+        connect: unixgram_connect,
+        rt_sizes: &[64, 4 * KIB, DGRAM_MAX],
+        // A full receive queue makes the sender wait: nothing is lost.
+        stream_sizes: &[64, DGRAM_MAX],
+        impls: datagram_impls!(StdUnixDatagram, msgsock::UnixDatagram),
+        targets: false,
     },
 ];
 
@@ -123,6 +182,8 @@ struct Transport {
     rt_sizes: &'static [usize],
     stream_sizes: &'static [usize],
     impls: &'static [Impl],
+    /// Whether the issue's targets apply (the stream transports).
+    targets: bool,
 }
 
 /// One implementation of message passing over a transport's sockets.
@@ -130,7 +191,7 @@ struct Impl {
     name: &'static str,
     role: Role,
     /// Wraps a connected socket; both processes use the same wrapper.
-    wrap: fn(OwnedFd) -> Box<dyn Peer>,
+    wrap: fn(OwnedFd) -> io::Result<Box<dyn Peer>>,
 }
 
 /// What an implementation is measured for, and against.
@@ -160,7 +221,7 @@ trait Peer {
     fn send_batch(&mut self, msgs: &[&[u8]]) -> io::Result<()> {
         msgs.iter().try_for_each(|m| self.send(m))
     }
-    /// One message into `buf` (its length is the message's); `None` at a clean close.
+    /// One message into the start of `buf`, returning its length; `None` at a clean close.
     fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<usize>>;
 }
 
@@ -232,11 +293,104 @@ fn guard_timeouts(s: &StdUnixStream) -> io::Result<()> {
     s.set_write_timeout(Some(IO_TIMEOUT))
 }
 
+// A datagram case starts with a handshake: the parent's fresh socket sends an empty datagram to
+// the child's bound one; the child answers from a fresh socket of its own, connected to the
+// sender, and the parent connects to where the answer came from. Each case so has its own pair of
+// connected sockets, and no datagram of one case can reach another.
+
+struct UdpAccept(StdUdpSocket);
+
+impl Accept for UdpAccept {
+    fn accept(&self) -> io::Result<OwnedFd> {
+        let (_, from) = self.0.recv_from(&mut [0; 1])?;
+        let s = StdUdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+        s.set_read_timeout(Some(IO_TIMEOUT))?;
+        s.set_write_timeout(Some(IO_TIMEOUT))?;
+        s.connect(from)?;
+        s.send(&[])?;
+        Ok(s.into())
+    }
+}
+
+fn udp_bind() -> io::Result<Bound> {
+    let s = StdUdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let addr = s.local_addr()?.to_string();
+    Ok((Box::new(UdpAccept(s)), addr))
+}
+
+fn udp_connect(addr: &str) -> io::Result<OwnedFd> {
+    let s = StdUdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    s.set_write_timeout(Some(IO_TIMEOUT))?;
+    s.send_to(&[], addr)?;
+    let (_, from) = s.recv_from(&mut [0; 1])?;
+    s.connect(from)?;
+    Ok(s.into())
+}
+
+struct UnixgramAccept {
+    socket: StdUnixDatagram,
+    // Dropped after the socket: the private directory holding its file.
+    _dir: tempfile::TempDir,
+    // The last case's socket file, which the parent connects to after the handshake.
+    case_dir: Cell<Option<tempfile::TempDir>>,
+}
+
+impl Accept for UnixgramAccept {
+    fn accept(&self) -> io::Result<OwnedFd> {
+        let (_, from) = self.socket.recv_from(&mut [0; 1])?;
+        let from = from
+            .as_pathname()
+            .ok_or_else(|| io::Error::other("handshake from an unbound socket"))?;
+        let dir = tempfile::tempdir()?;
+        let s = StdUnixDatagram::bind(dir.path().join("case.sock"))?;
+        s.set_read_timeout(Some(IO_TIMEOUT))?;
+        s.set_write_timeout(Some(IO_TIMEOUT))?;
+        s.connect(from)?;
+        s.send(&[])?;
+        self.case_dir.set(Some(dir));
+        Ok(s.into())
+    }
+}
+
+fn unixgram_bind() -> io::Result<Bound> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("bench.sock");
+    let socket = StdUnixDatagram::bind(&path)?;
+    let addr = path
+        .to_str()
+        .ok_or_else(|| io::Error::other("temp path is not UTF-8"))?
+        .to_owned();
+    Ok((
+        Box::new(UnixgramAccept {
+            socket,
+            _dir: dir,
+            case_dir: Cell::new(None),
+        }),
+        addr,
+    ))
+}
+
+fn unixgram_connect(addr: &str) -> io::Result<OwnedFd> {
+    // Only needed until the child has connected to it, which it does before answering.
+    let dir = tempfile::tempdir()?;
+    let s = StdUnixDatagram::bind(dir.path().join("parent.sock"))?;
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    s.set_write_timeout(Some(IO_TIMEOUT))?;
+    s.send_to(&[], addr)?;
+    let (_, from) = s.recv_from(&mut [0; 1])?;
+    let from = from
+        .as_pathname()
+        .ok_or_else(|| io::Error::other("handshake answer from an unbound socket"))?;
+    s.connect(from)?;
+    Ok(s.into())
+}
+
 // ---- Implementations --------------------------------------------------------------------------
 
 struct Msgsock<S>(Connection<S>);
 
-fn msgsock_peer<R, S, const SPIN: bool>(fd: OwnedFd) -> Box<dyn Peer>
+fn msgsock_peer<R, S, const SPIN: bool>(fd: OwnedFd) -> io::Result<Box<dyn Peer>>
 where
     R: From<OwnedFd>,
     S: Stream + From<R> + 'static,
@@ -245,7 +399,7 @@ where
     if SPIN {
         conn.set_spin(Some(DEFAULT_SPIN));
     }
-    Box::new(Msgsock(conn))
+    Ok(Box::new(Msgsock(conn)))
 }
 
 impl<S: Stream> Peer for Msgsock<S> {
@@ -266,14 +420,14 @@ struct StdFramed<R> {
     two_writes: bool,
 }
 
-fn std_peer<R, const TWO_WRITES: bool>(fd: OwnedFd) -> Box<dyn Peer>
+fn std_peer<R, const TWO_WRITES: bool>(fd: OwnedFd) -> io::Result<Box<dyn Peer>>
 where
     R: Read + Write + From<OwnedFd> + 'static,
 {
-    Box::new(StdFramed {
+    Ok(Box::new(StdFramed {
         reader: BufReader::new(R::from(fd)),
         two_writes: TWO_WRITES,
-    })
+    }))
 }
 
 impl<R: Read + Write> Peer for StdFramed<R> {
@@ -319,6 +473,78 @@ impl<R: Read + Write> Peer for StdFramed<R> {
             self.reader.get_mut().read_exact(rest)?;
         }
         Ok(Some(len))
+    }
+}
+
+/// msgsock's connected datagram socket: `send` and `recv_into`, through [`Channel`].
+struct MsgsockDgram<C>(C);
+
+fn msgsock_dgram_peer<R, C>(fd: OwnedFd) -> io::Result<Box<dyn Peer>>
+where
+    R: From<OwnedFd>,
+    C: Channel + TryFrom<R> + 'static,
+    C::Error: Into<Box<dyn Error + Send + Sync>>,
+{
+    let socket = C::try_from(R::from(fd)).map_err(io::Error::other)?;
+    Ok(Box::new(MsgsockDgram(socket)))
+}
+
+impl<C: Channel> Peer for MsgsockDgram<C> {
+    fn send(&mut self, msg: &[u8]) -> io::Result<()> {
+        Ok(self.0.send(msg)?)
+    }
+    fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
+        Ok(self.0.recv_into(buf)?)
+    }
+}
+
+/// The std datagram sockets' shared calls.
+trait StdDatagram {
+    fn send(&self, msg: &[u8]) -> io::Result<usize>;
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+impl StdDatagram for StdUdpSocket {
+    fn send(&self, msg: &[u8]) -> io::Result<usize> {
+        StdUdpSocket::send(self, msg)
+    }
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        StdUdpSocket::recv(self, buf)
+    }
+}
+
+impl StdDatagram for StdUnixDatagram {
+    fn send(&self, msg: &[u8]) -> io::Result<usize> {
+        StdUnixDatagram::send(self, msg)
+    }
+    fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        StdUnixDatagram::recv(self, buf)
+    }
+}
+
+/// The hand-written datagram baseline: a connected std socket and a fixed receive buffer.
+struct StdDgram<D>(D);
+
+fn std_dgram_peer<D>(fd: OwnedFd) -> io::Result<Box<dyn Peer>>
+where
+    D: StdDatagram + From<OwnedFd> + 'static,
+{
+    Ok(Box::new(StdDgram(D::from(fd))))
+}
+
+impl<D: StdDatagram> Peer for StdDgram<D> {
+    fn send(&mut self, msg: &[u8]) -> io::Result<()> {
+        if self.0.send(msg)? != msg.len() {
+            return Err(io::Error::other("datagram sent short"));
+        }
+        Ok(())
+    }
+    fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
+        // Zeroed once; the buffer keeps this length from then on.
+        if buf.len() < DGRAM_BUF {
+            buf.resize(DGRAM_BUF, 0);
+        }
+        Ok(Some(self.0.recv(buf)?))
     }
 }
 
@@ -532,7 +758,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         started.elapsed().as_secs_f64()
     );
     print_table(&all, &results);
-    print_checks(&results);
+    if all.iter().any(|c| TRANSPORTS[c.transport].targets) {
+        print_checks(&results);
+    }
     Ok(())
 }
 
@@ -563,7 +791,7 @@ fn run_case(link: &mut ChildLink, case: Case, cfg: &Config) -> Result<Sample, Bo
     )?;
     link.stdin.flush()?;
     let fd = (transport.connect)(&link.addrs[case.transport])?;
-    let mut peer = (transport.impls[case.imp].wrap)(fd);
+    let mut peer = (transport.impls[case.imp].wrap)(fd)?;
     let parent = match case.test {
         Test::RoundTrip => round_trips(&mut *peer, case.size, cfg)?,
         Test::Stream => stream(&mut *peer, case.size, case.batch(), cfg)?,
@@ -752,7 +980,7 @@ impl Pick {
 
 fn print_table(all: &[Case], results: &Results) {
     println!(
-        "{:<6} {:<10} {:>7}  {:<14} {:>10} {:>10} {:>9} {:>11} {:>9} {:>9} {:>9}",
+        "{:<8} {:<10} {:>7}  {:<14} {:>10} {:>10} {:>9} {:>11} {:>9} {:>9} {:>9}",
         "",
         "test",
         "size",
@@ -793,7 +1021,7 @@ fn print_table(all: &[Case], results: &Results) {
             Test::Stream => (String::new(), String::new(), None, vs),
         };
         let line = format!(
-            "{:<6} {:<10} {:>7}  {:<14} {:>10} {:>10} {:>9.1} {:>11.0} {:>9} {:>9} {:>9}",
+            "{:<8} {:<10} {:>7}  {:<14} {:>10} {:>10} {:>9.1} {:>11.0} {:>9} {:>9} {:>9}",
             name,
             test,
             size,
@@ -814,13 +1042,22 @@ fn print_table(all: &[Case], results: &Results) {
          baseline's (higher is faster); both ratios are taken within each repetition, then the \
          median of those is shown."
     );
+    if all.iter().any(|c| TRANSPORTS[c.transport].name == "udp") {
+        println!(
+            "udp: no stream rows: UDP drops datagrams when the receiver falls behind, so a one-way \
+             rate would count losses."
+        );
+    }
 }
 
-/// The issue's targets, each with the figure measured in this run. Informative only: timings
-/// vary with the machine and are never a pass/fail criterion.
+/// The issue's targets for the stream transports, each with the figure measured in this run.
+/// Informative only: timings vary with the machine and are never a pass/fail criterion.
 fn print_checks(results: &Results) {
-    println!("targets:");
+    println!("targets (stream transports):");
     for (t, transport) in TRANSPORTS.iter().enumerate() {
+        if !transport.targets {
+            continue;
+        }
         let case = |role: Role, test: Test, size: usize| {
             let imp = transport.impls.iter().position(|i| i.role == role)?;
             Some(Case {
@@ -944,7 +1181,7 @@ fn child(cpu: &str) -> Result<(), Box<dyn Error>> {
         let (t, imp, size): (usize, usize, usize) = (t.parse()?, imp.parse()?, size.parse()?);
         let test = Test::parse(test).ok_or("bad test")?;
         let fd = listeners[t].accept()?;
-        let mut peer = (TRANSPORTS[t].impls[imp].wrap)(fd);
+        let mut peer = (TRANSPORTS[t].impls[imp].wrap)(fd)?;
         let mut buf = Vec::with_capacity(size);
         let cpu0 = cpu_time()?;
         let mut ops = 0u64;

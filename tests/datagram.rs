@@ -228,6 +228,17 @@ fn plain_std_unix_datagram_peer() -> TestResult {
 }
 
 #[test]
+fn wraps_a_std_unix_datagram_pair() -> TestResult {
+    let (a, b) = StdUnixDatagram::pair()?;
+    let (a, b) = (UnixDatagram::try_from(a)?, UnixDatagram::try_from(b)?);
+    assert!(a.send_limit() > 64 << 10);
+    assert_eq!(a.path(), None);
+    a.send(&pattern(64 << 10, 2))?;
+    assert_eq!(b.recv()?, pattern(64 << 10, 2));
+    Ok(())
+}
+
+#[test]
 fn unbound_unix_sender_has_no_address() -> TestResult {
     let server = UnixDatagram::bind_temp()?;
     let sender = UnixDatagram::unbound()?;

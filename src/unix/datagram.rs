@@ -200,6 +200,20 @@ impl UnixDatagram {
 
 datagram_common!(UnixDatagram, UnixAddr);
 
+impl TryFrom<StdUnixDatagram> for UnixDatagram {
+    type Error = Error;
+
+    /// Wraps a std socket, bound or not, connected or not, with limits from its `SO_SNDBUF`. The
+    /// socket-file rules do not apply: a file it is bound at stays in place on drop.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if `getsockopt(2)` fails.
+    fn try_from(inner: StdUnixDatagram) -> Result<UnixDatagram> {
+        UnixDatagram::new(inner, None, None)
+    }
+}
+
 impl fmt::Debug for UnixDatagram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UnixDatagram")
