@@ -15,7 +15,7 @@
 //! of a group (transport, test, size) back to back in an order that rotates from one repetition
 //! to the next, so that drift in the machine's load hits every implementation alike; the table
 //! quotes medians over the repetitions, and each ratio is the median of the ratios taken within a
-//! repetition.
+//! repetition against the baseline with the better overall median.
 //!
 //! Every implementation speaks the same wire format (4-byte big-endian length, then the payload):
 //! - `msgsock`: [`Connection::send`] and [`Connection::recv_into`] with a reused buffer;
@@ -920,22 +920,34 @@ impl Results {
         })
     }
 
-    /// The median over the repetitions of `figure(case) / figure(other)`, each ratio taken
-    /// within one repetition, so that slow drift in the machine's load cancels out.
+    /// The median over the repetitions of `figure(case) / figure(best)`, each ratio taken
+    /// within one repetition, so that slow drift in the machine's load cancels out. `best` is the
+    /// one case of `other` with the best median over all repetitions: picking the better of
+    /// several within each repetition would compare against the luckiest sample every time and
+    /// bias every ratio against `case` by about the noise.
     fn ratio(&self, case: Case, other: &[Case], pick: Pick) -> Option<f64> {
         let mine = self.0.get(&case)?;
-        let others: Vec<&Vec<Sample>> = other.iter().filter_map(|c| self.0.get(c)).collect();
-        if others.is_empty() {
-            return None;
-        }
-        let ratios = mine.iter().enumerate().map(|(rep, s)| {
-            let theirs = others.iter().map(|o| pick.figure(&o[rep]));
-            let best = match pick {
-                Pick::Time | Pick::Cpu => theirs.fold(f64::INFINITY, f64::min),
-                Pick::Rate => theirs.fold(0.0, f64::max),
-            };
-            pick.figure(s) / best
-        });
+        let median = |samples: &Vec<Sample>| mid(samples.iter().map(|s| pick.figure(s)).collect());
+        let best = other
+            .iter()
+            .filter_map(|c| self.0.get(c))
+            .filter_map(|samples| Some((median(samples)?, samples)))
+            .reduce(|a, b| {
+                let b_better = match pick {
+                    Pick::Time | Pick::Cpu => b.0 < a.0,
+                    Pick::Rate => b.0 > a.0,
+                };
+                if b_better {
+                    b
+                } else {
+                    a
+                }
+            })?
+            .1;
+        let ratios = mine
+            .iter()
+            .zip(best)
+            .map(|(s, theirs)| pick.figure(s) / pick.figure(theirs));
         mid(ratios.collect())
     }
 
