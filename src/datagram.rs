@@ -206,13 +206,15 @@ pub(crate) fn send_connected(fd: BorrowedFd<'_>, msg: &[u8], max: usize) -> Resu
     }
 }
 
-/// Receives one datagram of at most `max` bytes into `buf`, which ends up holding exactly it.
+/// Receives one datagram of at most `max` bytes into `buf`, which ends up holding exactly it, and
+/// its sender's address if `with_sender`.
 pub(crate) fn recv<A: SockaddrLike>(
     fd: BorrowedFd<'_>,
     buf: &mut Vec<u8>,
     max: usize,
+    with_sender: bool,
 ) -> Result<(usize, Option<A>)> {
-    let dgram = sys::recv_datagram::<A>(fd, buf, max)?;
+    let dgram = sys::recv_datagram::<A>(fd, buf, max, with_sender)?;
     if dgram.truncated {
         return Err(Error::Truncated {
             len: dgram.len as u64,
@@ -256,6 +258,7 @@ macro_rules! datagram_common {
                     std::os::fd::AsFd::as_fd(&self.inner),
                     buf,
                     self.max_len,
+                    false,
                 )
                 .map(|(n, _)| n)
             }

@@ -80,12 +80,14 @@ pub(crate) struct Datagram<A> {
 ///
 /// `buf` is cleared and the datagram lands in its spare capacity, which is never zeroed: a
 /// receive limit of 200 KiB would otherwise cost a 200 KiB memset per message, whatever its size.
-/// `buf` holds the datagram afterwards, or nothing if it was truncated.
+/// `buf` holds the datagram afterwards, or nothing if it was truncated. The sender's address is
+/// asked of the kernel only `with_sender`: a connected socket knows its peer.
 #[allow(unsafe_code)]
 pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
     fd: BorrowedFd<'_>,
     buf: &mut Vec<u8>,
     max: usize,
+    with_sender: bool,
 ) -> io::Result<Datagram<A>> {
     use nix::libc;
     use std::mem::{size_of, MaybeUninit};
@@ -101,8 +103,10 @@ pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
         // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths); zeroing also fills
         // the private padding fields some platforms have.
         let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-        hdr.msg_name = addr.as_mut_ptr().cast();
-        hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        if with_sender {
+            hdr.msg_name = addr.as_mut_ptr().cast();
+            hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        }
         hdr.msg_iov = &mut iov;
         hdr.msg_iovlen = 1;
         // SAFETY: `iov` points at `max` writable bytes of `buf`'s spare capacity (reserved above)
@@ -122,7 +126,8 @@ pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
             // `got <= max <= capacity`.
             unsafe { buf.set_len(got) };
         }
-        // An unnamed sender has `msg_namelen` 0, for which `from_raw` returns `None`.
+        // An unnamed sender (or none asked for) has `msg_namelen` 0, for which `from_raw` returns
+        // `None`.
         // SAFETY: the kernel filled `msg_namelen` bytes of the sockaddr_storage.
         let from = unsafe { A::from_raw(addr.as_ptr().cast(), Some(hdr.msg_namelen)) };
         return Ok(Datagram {

@@ -106,6 +106,7 @@ impl UdpSocket {
             std::os::fd::AsFd::as_fd(&self.inner),
             buf,
             self.max_len,
+            true,
         )?;
         let from = from
             .and_then(|a| to_std(&a))

@@ -156,7 +156,8 @@ impl UnixDatagram {
     /// [`Error::Truncated`] for a datagram longer than [`max_message_len`](Self::max_message_len);
     /// [`Error::Io`] otherwise.
     pub fn recv_from(&self, buf: &mut Vec<u8>) -> Result<(usize, Option<PathBuf>)> {
-        let (n, from) = crate::datagram::recv::<UnixAddr>(self.inner.as_fd(), buf, self.max_len)?;
+        let (n, from) =
+            crate::datagram::recv::<UnixAddr>(self.inner.as_fd(), buf, self.max_len, true)?;
         // An unnamed sender comes with an address of length 0, on which nix's `path()` asserts:
         // look at the length first.
         let named = |a: &UnixAddr| a.len() as usize > size_of::<nix::libc::sa_family_t>();
