@@ -81,6 +81,9 @@ struct Chat {
     stderr: Option<thread::JoinHandle<String>>,
     /// Every stdout line so far, for failure messages.
     seen: Vec<String>,
+    /// The process's TMPDIR: a datagram client's private socket directory lands here, so it is
+    /// removed even when the test kills the client before it can remove it itself.
+    _tmp: TempDir,
 }
 
 impl Chat {
@@ -89,8 +92,10 @@ impl Chat {
     }
 
     fn spawn_with_env(who: &'static str, args: &[&str], env: &[(&str, &str)]) -> Chat {
+        let tmp = tempfile::tempdir().expect("temporary directory");
         let mut child = Command::new(chat_binary())
             .args(args)
+            .env("TMPDIR", tmp.path())
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -120,6 +125,7 @@ impl Chat {
             lines,
             stderr: Some(stderr),
             seen: Vec::new(),
+            _tmp: tmp,
         }
     }
 
@@ -596,7 +602,10 @@ fn terminal_prompt_is_redrawn_around_incoming_lines() {
     };
     let pty = openpty(&size, None).expect("openpty(3)");
     let slave = |fd: &std::os::fd::OwnedFd| Stdio::from(fd.try_clone().expect("dup(2)"));
+    // As in `Chat::spawn_with_env`: the client's private files stay inside the test's own dir.
+    let tmp = tempfile::tempdir().unwrap();
     let mut child = Command::new(chat_binary())
+        .env("TMPDIR", tmp.path())
         .args([endpoint.as_str(), "--name", "bob"])
         .stdin(slave(&pty.slave))
         .stdout(slave(&pty.slave))
