@@ -125,10 +125,13 @@ impl AnyListener {
     ///
     /// [`Error::Io`](crate::Error::Io) from `accept(2)`.
     pub fn accept(&self) -> Result<Connection<AnyStream>> {
-        Ok(match self {
-            AnyListener::Unix(l) => map_conn(l.accept()?.0, AnyStream::Unix),
-            AnyListener::Tcp(l) => map_conn(l.accept()?.0, AnyStream::Tcp),
-        })
+        // The bare stream: a Connection made for it first would cost a second receive buffer
+        // and a second getsockname(2) when re-wrapped.
+        let stream = match self {
+            AnyListener::Unix(l) => AnyStream::Unix(l.accept_stream()?.0),
+            AnyListener::Tcp(l) => AnyStream::Tcp(l.accept_stream()?.0),
+        };
+        Ok(Connection::new(stream))
     }
 
     /// An endless iterator over accepted connections.
@@ -159,11 +162,6 @@ impl AnyListener {
             AnyListener::Tcp(l) => l.set_nonblocking(nonblocking),
         }
     }
-}
-
-/// Re-wraps a fresh connection's stream; nothing has been buffered yet, so nothing is lost.
-fn map_conn<S: Stream>(conn: Connection<S>, f: fn(S) -> AnyStream) -> Connection<AnyStream> {
-    Connection::new(f(conn.into_inner()))
 }
 
 impl AsFd for AnyListener {

@@ -398,21 +398,21 @@ impl<S: Stream> Connection<S> {
             if remaining == 0 {
                 return Ok(());
             }
-            let n = if remaining < self.rbuf.len() {
-                // Short rest: read through the buffer, which may bring the next frames along.
-                self.fill()?
+            if remaining < self.rbuf.len() {
+                // Short rest: read through the buffer, which may bring the next frames along; the
+                // next turn of the loop hands it over.
+                if self.fill()? == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
             } else {
                 // Long rest: straight into the destination, no staging copy.
                 grow(buf, *filled + 1, len, *filled);
                 let end = buf.len().min(len);
                 self.apply_read_deadline()?;
-                read_some(&mut self.stream, self.spin, &mut buf[*filled..end])?
-            };
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            if remaining >= self.rbuf.len() {
-                *filled += n;
+                match read_some(&mut self.stream, self.spin, &mut buf[*filled..end])? {
+                    0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    n => *filled += n,
+                }
             }
         }
     }

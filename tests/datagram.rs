@@ -385,3 +385,34 @@ fn send_to_a_vanished_unix_peer_is_an_error() -> TestResult {
     assert!(matches!(err, Error::Io(_)), "{err:?}");
     Ok(())
 }
+
+#[test]
+fn too_long_unix_datagram_paths_are_refused_before_any_syscall() -> TestResult {
+    let long = std::path::PathBuf::from(format!("/{}", "d".repeat(msgsock::MAX_PATH_LEN)));
+    let socket = UnixDatagram::unbound()?;
+    for err in [
+        socket.connect(&long).unwrap_err(),
+        socket.send_to(b"x", &long).unwrap_err(),
+        UnixDatagram::bind(&long).unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, Error::PathTooLong { len, max, .. }
+                if len == msgsock::MAX_PATH_LEN + 1 && max == msgsock::MAX_PATH_LEN),
+            "{err:?}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn an_unbound_unix_datagram_socket_has_no_local_address() -> TestResult {
+    let socket = UnixDatagram::unbound()?;
+    assert_eq!(socket.path(), None);
+    assert_eq!(socket.local_endpoint(), None);
+    let err = UnixDatagramTransport::local_addr(&socket).unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound),
+        "{err:?}"
+    );
+    Ok(())
+}

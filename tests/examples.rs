@@ -22,13 +22,7 @@ fn demo_talks_over_both_transports_and_leaves_nothing() {
             .stdin(Stdio::null()),
     );
     let out = demo.finish();
-    assert!(
-        out.status.success(),
-        "demo failed: {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        out.stdout,
-        out.stderr
-    );
+    out.assert_clean_exit();
     for transport in ["unix", "tcp"] {
         let summary = format!("  {transport}:");
         assert!(

@@ -74,8 +74,14 @@ impl TcpListener {
     ///
     /// [`Error::Io`](crate::Error::Io) from `accept(2)`, for example `EMFILE`.
     pub fn accept(&self) -> Result<(Connection<TcpStream>, SocketAddr)> {
+        let (stream, addr) = self.accept_stream()?;
+        Ok((Connection::new(stream), addr))
+    }
+
+    /// `accept(2)` and `TCP_NODELAY` alone, for callers that wrap the stream themselves.
+    pub(crate) fn accept_stream(&self) -> Result<(TcpStream, SocketAddr)> {
         let (stream, addr) = self.inner.accept()?;
-        Ok((Connection::new(TcpStream::nodelay(stream)?), addr))
+        Ok((TcpStream::nodelay(stream)?, addr))
     }
 
     /// An endless iterator over accepted connections.

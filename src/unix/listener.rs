@@ -104,8 +104,14 @@ impl UnixListener {
     ///
     /// [`Error::Io`] from `accept(2)`, for example `EMFILE` when out of file descriptors.
     pub fn accept(&self) -> Result<(Connection<UnixStream>, SocketAddr)> {
+        let (stream, addr) = self.accept_stream()?;
+        Ok((Connection::new(stream), addr))
+    }
+
+    /// `accept(2)` alone, for callers that wrap the stream themselves.
+    pub(crate) fn accept_stream(&self) -> Result<(UnixStream, SocketAddr)> {
         let (stream, addr) = self.inner.accept()?;
-        Ok((Connection::new(UnixStream(stream)), addr))
+        Ok((UnixStream(stream), addr))
     }
 
     /// An endless iterator over accepted connections.
