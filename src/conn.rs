@@ -1,6 +1,6 @@
 //! [`Connection`]: whole messages over a stream socket.
 
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
@@ -14,8 +14,10 @@ use crate::sys;
 /// The default for [`Connection::max_message_len`]: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE_LEN: u64 = 64 * 1024 * 1024;
 
-/// Size of the receive buffer. Small frames are read through it, so one `read(2)` can bring in
-/// several; a payload at least this long is read straight into the caller's buffer.
+/// Size of the receive buffer. Headers are read through it, so one `read(2)` can bring in several
+/// small frames; the part of a payload that did not come with its header is read straight into
+/// the caller's buffer (with this one behind it, for the next frames, when the rest is shorter).
+/// At most this many bytes of any message are copied twice.
 const READ_BUF_LEN: usize = 8 * 1024;
 
 /// A suggested budget for [`Connection::set_spin`]: 50 µs, a little more than a round trip between
@@ -399,11 +401,26 @@ impl<S: Stream> Connection<S> {
                 return Ok(());
             }
             if remaining < self.rbuf.len() {
-                // Short rest: read through the buffer, which may bring the next frames along; the
-                // next turn of the loop hands it over.
-                if self.fill()? == 0 {
+                // Short rest: one read straight into the destination, with the (empty) receive
+                // buffer behind it to catch the next frames in the same call.
+                debug_assert_eq!(self.rpos, self.rend, "buffered bytes were handed over");
+                self.rpos = 0;
+                self.rend = 0;
+                grow(buf, len, len, *filled);
+                self.apply_read_deadline()?;
+                let n = read_some_vectored(
+                    &mut self.stream,
+                    self.spin,
+                    &mut [
+                        IoSliceMut::new(&mut buf[*filled..len]),
+                        IoSliceMut::new(&mut self.rbuf),
+                    ],
+                )?;
+                if n == 0 {
                     return Err(io::ErrorKind::UnexpectedEof.into());
                 }
+                *filled += n.min(remaining);
+                self.rend = n.saturating_sub(remaining);
             } else {
                 // Long rest: straight into the destination, no staging copy.
                 grow(buf, *filled + 1, len, *filled);
@@ -612,10 +629,34 @@ fn read_some<S: Stream>(
     spin: Option<Duration>,
     buf: &mut [u8],
 ) -> io::Result<usize> {
+    read_spinning(stream, spin, buf, sys::recv_nowait, |s, b| s.read(b))
+}
+
+/// [`read_some`] into several buffers, filled in order (`readv(2)`, or `recvmsg(2)` while
+/// spinning).
+fn read_some_vectored<S: Stream>(
+    stream: &mut S,
+    spin: Option<Duration>,
+    bufs: &mut [IoSliceMut<'_>],
+) -> io::Result<usize> {
+    read_spinning(stream, spin, bufs, sys::recv_vectored_nowait, |s, b| {
+        s.read_vectored(b)
+    })
+}
+
+/// With a spin budget, `poll` (which never blocks) until it brings something or the budget is
+/// spent; then `block`. Both retry `EINTR`.
+fn read_spinning<S: Stream, B: ?Sized>(
+    stream: &mut S,
+    spin: Option<Duration>,
+    bufs: &mut B,
+    poll: impl Fn(BorrowedFd<'_>, &mut B) -> io::Result<usize>,
+    block: impl Fn(&mut S, &mut B) -> io::Result<usize>,
+) -> io::Result<usize> {
     if let Some(budget) = spin {
         let mut start = None;
         loop {
-            match sys::recv_nowait(stream.as_fd(), buf) {
+            match poll(stream.as_fd(), bufs) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => return other,
@@ -628,7 +669,7 @@ fn read_some<S: Stream>(
         }
     }
     loop {
-        match stream.read(buf) {
+        match block(stream, bufs) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             other => return other,
         }

@@ -1,7 +1,7 @@
 //! Every system call std does not offer, in one place. The public types hold policy; this holds
 //! the calls.
 
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use nix::sys::socket::{self, MsgFlags, UnixAddr};
@@ -47,6 +47,17 @@ pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Res
 /// everyone else.
 pub(crate) fn recv_nowait(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     socket::recv(fd.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT).map_err(io::Error::from)
+}
+
+/// `recvmsg(2)` with `MSG_DONTWAIT` into several buffers, filled in order. With no control
+/// message buffer nix allocates nothing.
+pub(crate) fn recv_vectored_nowait(
+    fd: BorrowedFd<'_>,
+    bufs: &mut [IoSliceMut<'_>],
+) -> io::Result<usize> {
+    socket::recvmsg::<()>(fd.as_raw_fd(), bufs, None, MsgFlags::MSG_DONTWAIT)
+        .map(|msg| msg.bytes)
+        .map_err(io::Error::from)
 }
 
 /// Whether `fd` is a Unix-domain socket (`getsockname(2)`).

@@ -9,21 +9,53 @@ use crate::stream::sealed;
 use crate::unix::UnixStream;
 
 /// A stream that counts the calls a connection makes on it; each is one system call.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Counting<S = UnixStream> {
     inner: S,
     reads: usize,
     writes: usize,
+    /// Addresses of the connection's receive buffer, once the test has set them.
+    rbuf: std::ops::Range<usize>,
+    /// Bytes read into the receive buffer, which get copied a second time on their way out.
+    staged: usize,
+}
+
+impl<S> Counting<S> {
+    fn new(inner: S) -> Self {
+        Counting {
+            inner,
+            reads: 0,
+            writes: 0,
+            rbuf: 0..0,
+            staged: 0,
+        }
+    }
+
+    fn note(&mut self, buf: &[u8], n: usize) {
+        if self.rbuf.contains(&(buf.as_ptr() as usize)) {
+            self.staged += n;
+        }
+    }
 }
 
 impl<S: Stream> Read for Counting<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.reads += 1;
-        self.inner.read(buf)
+        let n = self.inner.read(buf)?;
+        self.note(buf, n);
+        Ok(n)
     }
     fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
         self.reads += 1;
-        self.inner.read_vectored(bufs)
+        let n = self.inner.read_vectored(bufs)?;
+        // The kernel fills the buffers in order.
+        let mut left = n;
+        for buf in bufs.iter() {
+            let here = left.min(buf.len());
+            self.note(buf, here);
+            left -= here;
+        }
+        Ok(n)
     }
 }
 
@@ -45,11 +77,7 @@ impl<S> sealed::Sealed for Counting<S> {}
 
 impl<S: Stream> Stream for Counting<S> {
     fn try_clone(&self) -> io::Result<Self> {
-        Ok(Counting {
-            inner: self.inner.try_clone()?,
-            reads: 0,
-            writes: 0,
-        })
+        Ok(Counting::new(self.inner.try_clone()?))
     }
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.shutdown(how)
@@ -80,11 +108,9 @@ impl<S: Stream> AsFd for Counting<S> {
 /// A counting connection and the raw peer socket.
 fn counting_pair() -> (Connection<Counting>, std::os::unix::net::UnixStream) {
     let (a, b) = UnixStream::pair().unwrap();
-    let conn = Connection::new(Counting {
-        inner: a,
-        reads: 0,
-        writes: 0,
-    });
+    let mut conn = Connection::new(Counting::new(a));
+    let rbuf = conn.rbuf.as_ptr_range();
+    conn.stream.rbuf = rbuf.start as usize..rbuf.end as usize;
     (conn, b.into_inner())
 }
 
@@ -139,11 +165,7 @@ fn a_large_message_on_tcp_is_one_write() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let (mut raw, _) = listener.accept().unwrap();
-    let mut conn = Connection::new(Counting {
-        inner: crate::TcpStream::from(client),
-        reads: 0,
-        writes: 0,
-    });
+    let mut conn = Connection::new(Counting::new(crate::TcpStream::from(client)));
     let msg = vec![3; 1 << 20];
     raw.write_all(&frame(b"request")).unwrap();
     conn.recv().unwrap();
@@ -225,6 +247,65 @@ fn each_small_message_costs_at_most_one_read() {
         assert_eq!(conn.recv_into(&mut buf).unwrap(), Some(len));
         assert_eq!(buf, msg);
         assert_eq!(conn.get_ref().reads, i + 1, "message {i} of {len} bytes");
+    }
+}
+
+#[test]
+fn a_large_message_is_read_straight_into_the_destination() {
+    let (mut conn, mut raw) = counting_pair();
+    let mut buf = Vec::new();
+    for len in [3 * READ_BUF_LEN, 64 << 10, (1 << 20) + 3, 4 << 20] {
+        let msg: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let mut wire = frame(&msg);
+        wire.extend_from_slice(&frame(b"next"));
+        let writer = thread::spawn(move || raw.write_all(&wire).map(|()| raw));
+        conn.stream.staged = 0;
+        assert_eq!(conn.recv_into(&mut buf).unwrap(), Some(len));
+        assert_eq!(buf, msg);
+        // Only the read that brought the header can have carried payload bytes into the receive
+        // buffer, and the last read, the next frame: everything else went straight into `buf`.
+        let staged = conn.get_ref().staged;
+        assert!(
+            staged <= READ_BUF_LEN + frame(b"next").len(),
+            "{staged} of {len} bytes staged"
+        );
+        assert_eq!(conn.recv_into(&mut buf).unwrap(), Some(4));
+        assert_eq!(buf, b"next");
+        raw = writer.join().unwrap().unwrap();
+    }
+}
+
+#[test]
+fn the_rest_of_a_short_frame_and_the_next_frames_cost_one_read() {
+    for spin in [None, Some(DEFAULT_SPIN)] {
+        let (mut conn, mut raw) = counting_pair();
+        conn.set_spin(spin);
+        conn.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let msg: Vec<u8> = (0..6000).map(|i| (i % 251) as u8).collect();
+        let wire = frame(&msg);
+        // Half a frame: the receive times out with it, and resumes.
+        raw.write_all(&wire[..100]).unwrap();
+        let mut buf = Vec::new();
+        assert!(conn.recv_into(&mut buf).unwrap_err().is_timeout());
+        let reads = conn.get_ref().reads;
+        let mut rest = wire[100..].to_vec();
+        rest.extend_from_slice(&frame(b"one"));
+        rest.extend_from_slice(&frame(b"two"));
+        raw.write_all(&rest).unwrap();
+        assert_eq!(conn.recv_into(&mut buf).unwrap(), Some(msg.len()));
+        assert_eq!(buf, msg);
+        for want in [&b"one"[..], b"two"] {
+            assert_eq!(conn.recv().unwrap().as_deref(), Some(want));
+        }
+        if spin.is_none() {
+            // (Spinning polls with `recvmsg(2)` on the descriptor, which `Counting` cannot see.)
+            let stream = conn.get_ref();
+            assert_eq!(stream.reads, reads + 1);
+            // The rest of the payload went straight into `buf`: only the next frames were
+            // buffered.
+            assert_eq!(stream.staged, 100 + 2 * frame(b"one").len());
+        }
     }
 }
 
