@@ -16,8 +16,10 @@ pub const DEFAULT_MAX_MESSAGE_LEN: u64 = 64 * 1024 * 1024;
 
 /// Size of the receive buffer. Headers are read through it, so one `read(2)` can bring in several
 /// small frames; the part of a payload that did not come with its header is read straight into
-/// the caller's buffer (with this one behind it, for the next frames, when the rest is shorter).
-/// At most this many bytes of any message are copied twice.
+/// the caller's buffer, with this one behind it to catch the next header. After a message at least
+/// this long, a read brings at most one header (12 bytes) into this buffer, so that the payload
+/// behind it is not copied twice; only the first of a run of long messages can have up to this
+/// many of its bytes copied twice.
 const READ_BUF_LEN: usize = 8 * 1024;
 
 /// A suggested budget for [`Connection::set_spin`]: 50 µs, a little more than a round trip between
@@ -104,6 +106,9 @@ pub struct Connection<S> {
     split_replies: bool,
     /// No send since the last receive: the next send is likely awaited by a sleeping peer.
     replying: bool,
+    /// The last message was at least `READ_BUF_LEN` long, so the next likely is too (see
+    /// `read_room`).
+    large: bool,
 }
 
 enum RecvState {
@@ -136,6 +141,7 @@ impl<S: Stream> Connection<S> {
             spin: None,
             split_replies,
             replying: true,
+            large: false,
         }
     }
 
@@ -303,6 +309,7 @@ impl<S: Stream> Connection<S> {
         match self.read_payload(buf, len, &mut filled) {
             Ok(()) => {
                 buf.truncate(len);
+                self.large = len >= READ_BUF_LEN;
                 Ok(Some(len))
             }
             Err(e) if is_retryable(&e) => {
@@ -400,37 +407,52 @@ impl<S: Stream> Connection<S> {
             if remaining == 0 {
                 return Ok(());
             }
+            // Memory follows the bytes that arrive: a short rest is allocated whole, a long one
+            // in steps.
             if remaining < self.rbuf.len() {
-                // Short rest: one read straight into the destination, with the (empty) receive
-                // buffer behind it to catch the next frames in the same call.
-                debug_assert_eq!(self.rpos, self.rend, "buffered bytes were handed over");
-                self.rpos = 0;
-                self.rend = 0;
                 grow(buf, len, len, *filled);
-                self.apply_read_deadline()?;
-                let n = read_some_vectored(
-                    &mut self.stream,
-                    self.spin,
-                    &mut [
-                        IoSliceMut::new(&mut buf[*filled..len]),
-                        IoSliceMut::new(&mut self.rbuf),
-                    ],
-                )?;
-                if n == 0 {
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-                *filled += n.min(remaining);
-                self.rend = n.saturating_sub(remaining);
             } else {
-                // Long rest: straight into the destination, no staging copy.
                 grow(buf, *filled + 1, len, *filled);
-                let end = buf.len().min(len);
-                self.apply_read_deadline()?;
+            }
+            let end = buf.len().min(len);
+            self.apply_read_deadline()?;
+            if end < len {
                 match read_some(&mut self.stream, self.spin, &mut buf[*filled..end])? {
                     0 => return Err(io::ErrorKind::UnexpectedEof.into()),
                     n => *filled += n,
                 }
+                continue;
             }
+            // The read can reach the end of the payload: straight into the destination, with
+            // the (empty) receive buffer behind it to catch what follows in the same call.
+            debug_assert_eq!(self.rpos, self.rend, "buffered bytes were handed over");
+            self.rpos = 0;
+            self.rend = 0;
+            let behind = self.read_room(0);
+            let n = read_some_vectored(
+                &mut self.stream,
+                self.spin,
+                &mut [
+                    IoSliceMut::new(&mut buf[*filled..len]),
+                    IoSliceMut::new(&mut self.rbuf[..behind]),
+                ],
+            )?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            *filled += n.min(remaining);
+            self.rend = n.saturating_sub(remaining);
+        }
+    }
+
+    /// How far a read into `rbuf` starting at `from` may go. After a long message only one
+    /// header's worth, so that the payload behind it goes straight to its destination instead
+    /// of through `rbuf`; otherwise all of it, so that one read can bring several small frames.
+    fn read_room(&self, from: usize) -> usize {
+        if self.large {
+            (from + MAX_HEADER_LEN).min(self.rbuf.len())
+        } else {
+            self.rbuf.len()
         }
     }
 
@@ -445,7 +467,8 @@ impl<S: Stream> Connection<S> {
             self.rpos = 0;
         }
         self.apply_read_deadline()?;
-        let n = read_some(&mut self.stream, self.spin, &mut self.rbuf[self.rend..])?;
+        let end = self.read_room(self.rend);
+        let n = read_some(&mut self.stream, self.spin, &mut self.rbuf[self.rend..end])?;
         self.rend += n;
         Ok(n)
     }
