@@ -28,8 +28,9 @@
 //!   the least work a spinning receiver can do (small round trips only).
 //!
 //! Beside the two-process cases, the parent times the four system calls of a 64 B round trip
-//! made back to back in itself (a write and a read on each end of a connection): the floor under
-//! any socket round trip, spinning or not, with no wake-up in it. The summary at the end gives
+//! made back to back in itself (a write and a read on each end of a connection), with no wake-up
+//! in them: what a round trip costs in system calls alone, which busy polling cannot remove. The
+//! summary at the end gives
 //! each of the targets as the median of the per-repetition ratios with a distribution-free
 //! 95% confidence interval, and says when a ratio is within noise of its limit.
 //!
@@ -876,8 +877,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
     print_table(&all, &results);
     if all.iter().any(|c| TRANSPORTS[c.transport].targets) {
-        let floors = floors(&all, quick);
-        print_checks(&results, &floors);
+        let syscall_costs = syscall_costs(&all, quick);
+        print_checks(&results, &syscall_costs);
     }
     Ok(())
 }
@@ -1204,7 +1205,7 @@ fn print_table(all: &[Case], results: &Results) {
 
 /// The targets for the stream transports, each with the figure measured in this run.
 /// Informative only: timings vary with the machine and are never a pass/fail criterion.
-fn print_checks(results: &Results, floors: &HashMap<usize, Duration>) {
+fn print_checks(results: &Results, syscall_costs: &HashMap<usize, Duration>) {
     println!("targets (stream transports):");
     for (t, transport) in TRANSPORTS.iter().enumerate() {
         if !transport.targets {
@@ -1283,28 +1284,28 @@ fn print_checks(results: &Results, floors: &HashMap<usize, Duration>) {
         );
         let spin_ratio = case(Role::Spin, Test::RoundTrip, 64).and_then(|c| results.vs_baseline(c));
         // The least any socket round trip costs here, over the blocking baseline's time.
-        let floor_ratio = floors.get(&t).and_then(|floor| {
+        let syscalls_ratio = syscall_costs.get(&t).and_then(|cost| {
             let blocking = case(Role::Subject, Test::RoundTrip, 64)
                 .and_then(|c| results.best_baseline_median(c))?;
-            Some(floor.as_secs_f64() / blocking.as_secs_f64())
+            Some(cost.as_secs_f64() / blocking.as_secs_f64())
         });
         check(
             "round trip 64 B spin time / best std (<= 0.20)",
             spin_ratio,
             &|v| v <= 0.2,
         );
-        if let (Some(floor), Some(r)) = (floors.get(&t), floor_ratio) {
+        if let (Some(cost), Some(r)) = (syscall_costs.get(&t), syscalls_ratio) {
             println!(
                 "  {:<5} {:<58} {r:>6.3}x  {}",
                 transport.name,
                 format!(
-                    "round trip 64 B syscall floor ({}) / best std",
-                    micros(*floor)
+                    "round trip 64 B: its 4 syscalls alone ({}) / best std",
+                    micros(*cost)
                 ),
                 if r > 0.2 {
-                    "0.20 is below the floor"
+                    "more than 0.20"
                 } else {
-                    "0.20 is above the floor"
+                    "less than 0.20"
                 }
             );
         }
@@ -1328,27 +1329,26 @@ fn print_checks(results: &Results, floors: &HashMap<usize, Duration>) {
     }
 }
 
-/// The floor of a 64 B round trip over each stream transport among `all`'s cases: its four
-/// system calls (a write and a read on each side), made back to back in this one process, so
-/// that nobody ever waits for the other. No design that moves the bytes through the socket can
-/// round-trip faster, spinning or not.
-fn floors(all: &[Case], quick: bool) -> HashMap<usize, Duration> {
+/// What the four system calls of a 64 B round trip (a write and a read on each side) cost over
+/// each stream transport among `all`'s cases, made back to back in this one process, so that
+/// nobody ever waits for the other. Spinning removes the wake-ups from a round trip, not these.
+fn syscall_costs(all: &[Case], quick: bool) -> HashMap<usize, Duration> {
     let mut out = HashMap::new();
     for (t, transport) in TRANSPORTS.iter().enumerate() {
         if !transport.targets || !all.iter().any(|c| c.transport == t && c.size == 64) {
             continue;
         }
-        match syscall_floor(transport, quick) {
+        match syscall_cost(transport, quick) {
             Ok(d) => {
                 out.insert(t, d);
             }
-            Err(e) => eprintln!("{}: no floor measured: {e}", transport.name),
+            Err(e) => eprintln!("{}: system calls not timed: {e}", transport.name),
         }
     }
     out
 }
 
-fn syscall_floor(transport: &Transport, quick: bool) -> io::Result<Duration> {
+fn syscall_cost(transport: &Transport, quick: bool) -> io::Result<Duration> {
     let (listener, addr) = (transport.bind)()?;
     // Plain read(2) and write(2) on the descriptors, as the least any framing code can do.
     let mut a = std::fs::File::from((transport.connect)(&addr)?);
@@ -1369,7 +1369,7 @@ fn syscall_floor(transport: &Transport, quick: bool) -> io::Result<Duration> {
         times.push(start.elapsed() / per_batch);
     }
     if buf != frame[..] {
-        return Err(io::Error::other("the floor's frame came back changed"));
+        return Err(io::Error::other("the timed frame came back changed"));
     }
     mid(times).ok_or_else(|| io::Error::other("no batches"))
 }
