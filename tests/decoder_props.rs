@@ -204,6 +204,8 @@ fn chunk() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         vec(any::<u8>(), 0..48),
         vec(any::<u8>(), 0..300).prop_map(|p| frame(&p)),
+        // Long enough that the receiver then reads the next header on its own.
+        (8190usize..=20_000, any::<u8>()).prop_map(|(len, seed)| frame(&pattern(len, seed))),
         (claim(), vec(any::<u8>(), 0..32)).prop_map(|(len, mut tail)| {
             let mut v = Header::new(len).to_vec();
             v.append(&mut tail);
@@ -234,10 +236,11 @@ fn limit() -> impl Strategy<Value = u64> {
     ]
 }
 
-/// Sizes for valid messages: empty ones often, small ones, and ones past the 8 KiB read buffer
-/// and the 64 KiB growth step.
+/// Sizes for valid messages: empty ones often, small ones, ones at the edge of the 8 KiB read
+/// buffer (from which the receiver reads the next header on its own), and ones past it and the
+/// 64 KiB growth step.
 fn size() -> impl Strategy<Value = usize> {
-    prop_oneof![Just(0), 0usize..=64, 0usize..=70_000]
+    prop_oneof![Just(0), 0usize..=64, 8180usize..=8200, 0usize..=70_000]
 }
 
 proptest! {
