@@ -534,6 +534,28 @@ where
     }))
 }
 
+/// Bounds a spin loop by `IO_TIMEOUT`, as the socket timeouts bound the blocking
+/// implementations, so that a peer that hangs fails the run instead of spinning forever. The
+/// clock is read once every 1024 polls, so that the bound costs the loop next to nothing.
+#[derive(Default)]
+struct Patience {
+    polls: u32,
+    since: Option<Instant>,
+}
+
+impl Patience {
+    fn wait(&mut self) -> io::Result<()> {
+        self.polls = self.polls.wrapping_add(1);
+        if self.polls.is_multiple_of(1024)
+            && self.since.get_or_insert_with(Instant::now).elapsed() > IO_TIMEOUT
+        {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        std::hint::spin_loop();
+        Ok(())
+    }
+}
+
 impl<R: Read + Write> StdSpin<R> {
     /// Reads until at least `want` bytes are buffered; `false` at a clean close.
     fn fill_to(&mut self, want: usize) -> io::Result<bool> {
@@ -542,11 +564,12 @@ impl<R: Read + Write> StdSpin<R> {
             self.end -= self.pos;
             self.pos = 0;
         }
+        let mut patience = Patience::default();
         while self.end - self.pos < want {
             match self.sock.read(&mut self.rbuf[self.end..]) {
                 Ok(0) => return Ok(false),
                 Ok(n) => self.end += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::hint::spin_loop(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => patience.wait()?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -562,11 +585,12 @@ impl<R: Read + Write> Peer for StdSpin<R> {
             .to_be_bytes();
         let mut bufs = [IoSlice::new(&header), IoSlice::new(msg)];
         let mut bufs = &mut bufs[..];
+        let mut patience = Patience::default();
         while !bufs.is_empty() {
             match self.sock.write_vectored(bufs) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => IoSlice::advance_slices(&mut bufs, n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::hint::spin_loop(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => patience.wait()?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
