@@ -24,8 +24,8 @@
 //! - `std writev`: blocking std socket, header and payload in one `write_vectored`, receive
 //!   through a `BufReader` for small frames and straight into the reused destination for large;
 //! - `std 2 writes`: the same, with the header and the payload written separately;
-//! - `std spin`: the `std writev` framing on a non-blocking socket read in a loop with no bound,
-//!   the least work a spinning receiver can do (small round trips only).
+//! - `std spin`: the `std writev` framing on a non-blocking socket read in a loop with no budget,
+//!   the plainest spinning code (small round trips only).
 //!
 //! Beside the two-process cases, the parent times the four system calls of a 64 B round trip
 //! made back to back in itself (a write and a read on each end of a connection), with no wake-up
@@ -219,8 +219,8 @@ enum Role {
     Spin,
     /// Hand-written std code: everything the subject runs; the best of these is the reference.
     Baseline,
-    /// Hand-written std code that spins on a non-blocking socket without a bound: what busy
-    /// polling can reach at best, the reference for `Spin`.
+    /// Hand-written std code that spins on a non-blocking socket with no budget: the reference
+    /// for `Spin`.
     SpinBaseline,
 }
 
@@ -494,8 +494,8 @@ impl<R: Read + Write> Peer for StdFramed<R> {
 }
 
 /// Hand-written busy polling: a non-blocking std socket, read in a loop until the bytes are
-/// there, with no bound and no fallback to blocking. No spinning receiver can do less work, so
-/// this is the floor for `msgsock spin`.
+/// there, with no budget and no fallback to blocking: the plainest spinning code, the reference
+/// for `msgsock spin`.
 struct StdSpin<R> {
     sock: R,
     rbuf: Box<[u8]>,
@@ -608,7 +608,12 @@ impl<R: Read + Write> Peer for StdSpin<R> {
         let len = u32::from_be_bytes(header) as usize;
         self.pos += 4;
         // Only small messages are spun on (SPIN_MAX_SIZE), which fit the buffer whole.
-        if len > self.rbuf.len() || !self.fill_to(len)? {
+        if len > self.rbuf.len() {
+            return Err(io::Error::other(
+                "message too long for the spinning baseline",
+            ));
+        }
+        if !self.fill_to(len)? {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
         buf.clear();
