@@ -5,6 +5,8 @@
 //! Python and server threads are bounded by failure guards (Python's `signal.alarm`, channel
 //! timeouts), never by timing assertions.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -77,18 +79,9 @@ elif mode == "listen":
         report("eof")
 "#;
 
-/// A `python3` command, or a loud failure: these tests are the proof of compatibility.
+/// A `python3` command, or a loud failure.
 fn python3() -> Command {
-    let ok = Command::new("python3")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "python3 is required for the authentication tests (Python's multiprocessing is the reference peer)"
-    );
-    Command::new("python3")
+    common::python3("Python's multiprocessing is the reference peer")
 }
 
 /// Whether `python3` speaks the modern form (3.12+) rather than only the legacy one.

@@ -6,6 +6,7 @@
 //! bounded by `PATIENCE`, a failure guard only; the one fixed duration is the length of the
 //! descriptor shortage in the backoff test, which is the fault being applied, not a wait for it.
 
+mod common;
 mod procs;
 
 use std::io::{Read, Write};
@@ -425,18 +426,9 @@ fn same_uid_refuses_another_user() -> TestResult {
 
 // --- --authkey-file ---
 
-/// A `python3` command, or a loud failure: Python's multiprocessing is the reference peer.
+/// A `python3` command, or a loud failure.
 fn python3() -> Command {
-    let ok = Command::new("python3")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "python3 is required for these tests (Python's multiprocessing is the reference peer)"
-    );
-    Command::new("python3")
+    common::python3("Python's multiprocessing is the reference peer")
 }
 
 /// Python's `Client(address, authkey=key)` with the key read from the file `argv[2]`, sending one

@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::thread;
 
 use msgsock::{Channel, Endpoint, TcpTransport, Transport, UnixTransport};
@@ -78,7 +78,7 @@ sys.exit(0 if ok else 1)
 
 /// Starts `python3 -c SCRIPT ARGS...`, failing clearly if there is no python3.
 fn python(script: &str, args: &[&str]) -> ChildGuard {
-    let child = Command::new("python3")
+    let child = common::python3("Python's multiprocessing is the reference peer")
         .arg("-c")
         .arg(format!("{PY_MESSAGES}{script}"))
         .args(args)
@@ -86,10 +86,7 @@ fn python(script: &str, args: &[&str]) -> ChildGuard {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => panic!("python3 not found: install python3"),
-            _ => panic!("cannot start python3: {e}"),
-        });
+        .unwrap_or_else(|e| panic!("cannot start python3: {e}"));
     ChildGuard::new(child)
 }
 
@@ -116,15 +113,7 @@ fn python_client_to_msgsock<T: Transport>(listener: T::Listener, family: &str, a
         describe(&output)
     );
     let got = server.join().expect("server thread");
-    assert_eq!(got.len(), messages().len(), "message count");
-    for (i, (g, w)) in got.iter().zip(messages()).enumerate() {
-        assert!(
-            *g == w,
-            "message {i}: got {} bytes, want {}",
-            g.len(),
-            w.len()
-        );
-    }
+    common::assert_same_messages(&got, &messages());
 }
 
 /// A msgsock client against a Python listener started with `family` and `arg`.

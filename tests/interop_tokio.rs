@@ -87,15 +87,7 @@ fn msgsock_to_codec<T: RawConnect>() {
     }
     assert_eq!(codec.decode_eof(&mut buf).expect("no partial frame"), None);
     sender.join().unwrap();
-    assert_eq!(got.len(), messages().len(), "message count");
-    for (i, (g, w)) in got.iter().zip(messages()).enumerate() {
-        assert!(
-            *g == w,
-            "message {i}: got {} bytes, want {}",
-            g.len(),
-            w.len()
-        );
-    }
+    common::assert_same_messages(&got, &messages());
 }
 
 /// The bytes msgsock puts on the wire for each message are exactly the codec's encoding.

@@ -93,17 +93,23 @@ fn stale_socket_is_replaced() {
     check_answers(&listener, &path);
 }
 
+/// A bind on `path`, where a live server listens, fails with `AddrInUse` and leaves the socket
+/// file as it was.
+fn bind_is_addr_in_use_and_leaves_the_file(path: &Path) {
+    let before = snapshot(path);
+    match UnixListener::bind(path) {
+        Err(Error::AddrInUse { path: p }) => assert_eq!(p, path),
+        other => panic!("want AddrInUse, got {other:?}"),
+    }
+    assert_eq!(snapshot(path), before, "the live socket file is untouched");
+}
+
 #[test]
 fn live_msgsock_server_is_addr_in_use_and_keeps_serving() {
     let dir = tempdir();
     let path = dir.path().join("app.sock");
     let live = UnixListener::bind(&path).unwrap();
-    let before = snapshot(&path);
-    match UnixListener::bind(&path) {
-        Err(Error::AddrInUse { path: p }) => assert_eq!(p, path),
-        other => panic!("want AddrInUse, got {other:?}"),
-    }
-    assert_eq!(snapshot(&path), before, "the live socket file is untouched");
+    bind_is_addr_in_use_and_leaves_the_file(&path);
     assert!(
         exists_nofollow(&lock_path(&path)),
         "the live server keeps its lock"
@@ -117,12 +123,7 @@ fn live_foreign_server_is_addr_in_use_and_keeps_serving() {
     let dir = tempdir();
     let path = dir.path().join("app.sock");
     let live = StdUnixListener::bind(&path).unwrap();
-    let before = snapshot(&path);
-    match UnixListener::bind(&path) {
-        Err(Error::AddrInUse { path: p }) => assert_eq!(p, path),
-        other => panic!("want AddrInUse, got {other:?}"),
-    }
-    assert_eq!(snapshot(&path), before, "the live socket file is untouched");
+    bind_is_addr_in_use_and_leaves_the_file(&path);
     assert!(
         !exists_nofollow(&lock_path(&path)),
         "the failed bind left no lock file"

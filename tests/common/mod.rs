@@ -31,6 +31,33 @@ pub fn tempdir() -> tempfile::TempDir {
         .expect("create a temporary directory")
 }
 
+/// A `python3` command, or a loud failure naming `why`: where Python is the reference peer, a
+/// missing interpreter must fail the test, never skip it.
+pub fn python3(why: &str) -> std::process::Command {
+    use std::process::{Command, Stdio};
+    let ok = Command::new("python3")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "python3 is required: {why}");
+    Command::new("python3")
+}
+
+/// Asserts that `got` holds exactly the messages of `want`, in order, naming the first that
+/// differs by its index and lengths rather than printing megabytes.
+pub fn assert_same_messages(got: &[Vec<u8>], want: &[Vec<u8>]) {
+    assert_eq!(got.len(), want.len(), "message count");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            g == w,
+            "message {i}: got {} bytes, want {}",
+            g.len(),
+            w.len()
+        );
+    }
+}
+
 /// Fails to compile unless `T: Send`.
 pub fn assert_send<T: Send>() {}
 
