@@ -1106,12 +1106,9 @@ impl Results {
 
     /// The round-trip median of the best std baseline of `case`'s transport, test and size.
     fn best_baseline_median(&self, case: Case) -> Option<Duration> {
-        TRANSPORTS[case.transport]
-            .impls
-            .iter()
-            .enumerate()
-            .filter(|(_, imp)| imp.role == Role::Baseline)
-            .filter_map(|(imp, _)| self.median(Case { imp, ..case }))
+        baselines(case)
+            .into_iter()
+            .filter_map(|c| self.median(c))
             .map(|s| s.median)
             .min()
     }
@@ -1124,19 +1121,23 @@ impl Results {
 
     /// The ratios behind [`vs_baseline`](Self::vs_baseline), one per repetition.
     fn vs_baseline_all(&self, case: Case) -> Option<Vec<f64>> {
-        let baselines: Vec<Case> = TRANSPORTS[case.transport]
-            .impls
-            .iter()
-            .enumerate()
-            .filter(|(_, imp)| imp.role == Role::Baseline)
-            .map(|(imp, _)| Case { imp, ..case })
-            .collect();
         let pick = match case.test {
             Test::RoundTrip => Pick::Time,
             Test::Stream => Pick::Rate,
         };
-        self.ratios(case, &baselines, pick)
+        self.ratios(case, &baselines(case), pick)
     }
+}
+
+/// The std baselines of `case`'s transport, test and size.
+fn baselines(case: Case) -> Vec<Case> {
+    TRANSPORTS[case.transport]
+        .impls
+        .iter()
+        .enumerate()
+        .filter(|(_, imp)| imp.role == Role::Baseline)
+        .map(|(imp, _)| Case { imp, ..case })
+        .collect()
 }
 
 /// The figure a ratio compares.

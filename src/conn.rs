@@ -409,11 +409,12 @@ impl<S: Stream> Connection<S> {
             }
             // Memory follows the bytes that arrive: a short rest is allocated whole, a long one
             // in steps.
-            if remaining < self.rbuf.len() {
-                grow(buf, len, len, *filled);
+            let need = if remaining < self.rbuf.len() {
+                len
             } else {
-                grow(buf, *filled + 1, len, *filled);
-            }
+                *filled + 1
+            };
+            grow(buf, need, len, *filled);
             let end = buf.len().min(len);
             self.apply_read_deadline()?;
             if end < len {

@@ -319,6 +319,26 @@ fn every_split_point_of_a_stream_ending_in_a_terabyte_claim() {
 }
 
 #[test]
+fn a_long_message_then_shorter_ones_split_near_every_boundary() {
+    // After a message of 8 KiB or more the receiver reads the next header on its own; cut the
+    // stream at and around every frame boundary, where that mode starts and ends.
+    let msgs: Vec<Vec<u8>> = [8192, 8189, 1, 0, 20_000]
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| pattern(len, i as u8))
+        .collect();
+    let wire: Vec<u8> = msgs.iter().flat_map(|m| frame(m)).collect();
+    let mut boundary = 0usize;
+    for m in &msgs {
+        for cut in boundary.saturating_sub(3)..(boundary + 14).min(wire.len() + 1) {
+            let got = receive(split(&wire, &[cut]), DEFAULT_MAX_MESSAGE_LEN, cut % 2 == 0);
+            assert_eq!(got, (msgs.clone(), End::Clean), "cut at {cut}");
+        }
+        boundary += 4 + m.len();
+    }
+}
+
+#[test]
 fn one_byte_writes_of_a_small_stream() {
     let (msgs, wire) = small_stream();
     for reuse in [false, true] {

@@ -9,7 +9,7 @@ use crate::stream::sealed;
 use crate::unix::UnixStream;
 
 /// A stream that counts the calls a connection makes on it; each is one system call.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counting<S = UnixStream> {
     inner: S,
     reads: usize,

@@ -76,22 +76,43 @@ fn close_mid_header_is_unexpected_eof() {
     assert!(matches!(conn.recv().unwrap_err(), Error::Broken));
 }
 
+/// Also while spinning, and after a long message (when the next header is read on its own).
 #[test]
 fn close_mid_payload_is_unexpected_eof() {
-    let (mut conn, mut raw) = pair();
-    raw.write_all(&[0, 0, 0, 10, 1, 2, 3]).unwrap();
-    drop(raw);
-    let err = conn.recv().unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::UnexpectedEof {
-                read: 7,
-                expected: 14
+    for spin in [None, Some(crate::DEFAULT_SPIN)] {
+        for after_long in [false, true] {
+            let (mut conn, mut raw) = pair();
+            conn.set_spin(spin);
+            let long = vec![5; 3 * READ_BUF_LEN];
+            let writer = thread::spawn(move || {
+                if after_long {
+                    raw.write_all(&Header::new(long.len() as u64)).unwrap();
+                    raw.write_all(&long).unwrap();
+                }
+                raw.write_all(&[0, 0, 0, 10, 1, 2, 3]).unwrap();
+            });
+            if after_long {
+                assert_eq!(
+                    conn.recv().unwrap().map(|m| m.len()),
+                    Some(3 * READ_BUF_LEN)
+                );
             }
-        ),
-        "{err:?}"
-    );
+            let err = conn.recv().unwrap_err();
+            writer.join().unwrap();
+            let case = format!("spin {spin:?}, after a long message: {after_long}");
+            assert!(
+                matches!(
+                    err,
+                    Error::UnexpectedEof {
+                        read: 7,
+                        expected: 14
+                    }
+                ),
+                "{case}: {err:?}"
+            );
+            assert!(matches!(conn.recv().unwrap_err(), Error::Broken), "{case}");
+        }
+    }
 }
 
 #[test]
