@@ -22,7 +22,7 @@
 //! defaults. Each length has exactly one encoding: a 4-byte prefix in `0x8000_0000..=0xFFFF_FFFE`,
 //! or an 8-byte prefix carrying a length that fits in 4 bytes, is malformed.
 
-use crate::error::Error;
+use crate::proto::FrameError;
 
 /// The largest length written with the short, 4-byte prefix.
 pub const SHORT_MAX: u64 = 0x7FFF_FFFF;
@@ -80,9 +80,9 @@ pub enum Decoded {
 ///
 /// # Errors
 ///
-/// [`Error::MalformedHeader`] for a non-canonical prefix, [`Error::FrameTooLarge`] when the
+/// [`FrameError::Malformed`] for a non-canonical prefix, [`FrameError::TooLarge`] when the
 /// announced length exceeds `max`.
-pub fn decode_header(buf: &[u8], max: u64) -> Result<Decoded, Error> {
+pub fn decode_header(buf: &[u8], max: u64) -> Result<Decoded, FrameError> {
     let Some(short) = buf.first_chunk::<4>() else {
         return Ok(Decoded::NeedMore(4));
     };
@@ -90,7 +90,7 @@ pub fn decode_header(buf: &[u8], max: u64) -> Result<Decoded, Error> {
     let (header_len, payload_len) = if u64::from(short) <= SHORT_MAX {
         (4, u64::from(short))
     } else if short != ESCAPE {
-        return Err(Error::MalformedHeader {
+        return Err(FrameError::Malformed {
             header: u64::from(short),
         });
     } else {
@@ -99,12 +99,12 @@ pub fn decode_header(buf: &[u8], max: u64) -> Result<Decoded, Error> {
         };
         let long = u64::from_be_bytes(*long);
         if long <= SHORT_MAX {
-            return Err(Error::MalformedHeader { header: long });
+            return Err(FrameError::Malformed { header: long });
         }
         (MAX_HEADER_LEN, long)
     };
     if payload_len > max {
-        return Err(Error::FrameTooLarge {
+        return Err(FrameError::TooLarge {
             len: payload_len,
             max,
         });
@@ -182,7 +182,7 @@ mod tests {
         for short in [0x8000_0000u32, 0x8000_0001, 0xFFFF_FFFE] {
             let err = decode_header(&short.to_be_bytes(), NO_LIMIT).unwrap_err();
             assert!(
-                matches!(err, Error::MalformedHeader { header } if header == u64::from(short)),
+                matches!(err, FrameError::Malformed { header } if header == u64::from(short)),
                 "{err:?}"
             );
         }
@@ -190,7 +190,7 @@ mod tests {
         let mut buf = [0xffu8; 12];
         buf[4..].copy_from_slice(&SHORT_MAX.to_be_bytes());
         let err = decode_header(&buf, NO_LIMIT).unwrap_err();
-        assert!(matches!(err, Error::MalformedHeader { header } if header == SHORT_MAX));
+        assert!(matches!(err, FrameError::Malformed { header } if header == SHORT_MAX));
     }
 
     #[test]
@@ -198,8 +198,8 @@ mod tests {
         let max = 64;
         assert!(decode_header(&Header::new(64), max).is_ok());
         let err = decode_header(&Header::new(65), max).unwrap_err();
-        assert!(matches!(err, Error::FrameTooLarge { len: 65, max: 64 }));
+        assert!(matches!(err, FrameError::TooLarge { len: 65, max: 64 }));
         let err = decode_header(&Header::new(1 << 40), max).unwrap_err();
-        assert!(matches!(err, Error::FrameTooLarge { len, max: 64 } if len == 1 << 40));
+        assert!(matches!(err, FrameError::TooLarge { len, max: 64 } if len == 1 << 40));
     }
 }

@@ -81,6 +81,7 @@ mod endpoint;
 mod error;
 pub mod frame;
 mod inet;
+pub mod proto;
 mod stream;
 mod sys;
 mod transport;

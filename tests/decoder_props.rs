@@ -1,7 +1,9 @@
 //! Property tests of the receive path, through the public API only: random byte strings never
 //! panic the decoder and end in frames plus a typed error or a clean close, exactly as a reference
 //! model of the wire format says; valid streams split at random points (every point, one byte at
-//! a time) come out as exactly the messages sent, then `None`.
+//! a time) come out as exactly the messages sent, then `None`. Each property runs twice: on the
+//! protocol core alone ([`Decoder`], no socket, every piece one feed) and through a `Connection`
+//! over a socket pair (every piece one `read(2)`).
 
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -10,6 +12,7 @@ use std::sync::Arc;
 use std::thread;
 
 use msgsock::frame::Header;
+use msgsock::proto::{Decode, Decoder, FrameError};
 use msgsock::{Connection, Error, UnixStream, DEFAULT_MAX_MESSAGE_LEN};
 use nix::errno::Errno;
 use nix::sys::socket::{recv, MsgFlags};
@@ -176,6 +179,56 @@ fn receive(pieces: Vec<Vec<u8>>, max: u64, reuse: bool) -> (Vec<Vec<u8>>, End) {
     panic!("no end after {total} bytes and {} frames", frames.len());
 }
 
+/// [`receive`] on the protocol core alone: each piece is fed whole before the next (the core
+/// may take it in several feeds), with no socket.
+fn receive_pure(pieces: Vec<Vec<u8>>, max: u64, reuse: bool) -> (Vec<Vec<u8>>, End) {
+    let mut decoder = Decoder::new(max);
+    let mut frames = Vec::new();
+    let mut buf = Vec::new();
+    let mut pieces = pieces.into_iter();
+    let mut piece = Vec::new();
+    let mut pos = 0;
+    loop {
+        if !reuse {
+            buf = Vec::new();
+        }
+        let end = match decoder.decode(&mut buf) {
+            Ok(Decode::Message(n)) => {
+                assert_eq!(n, buf.len());
+                frames.push(buf.clone());
+                continue;
+            }
+            Ok(Decode::NeedRead) => {
+                while pos == piece.len() {
+                    match pieces.next() {
+                        Some(next) => (piece, pos) = (next, 0),
+                        None => break,
+                    }
+                }
+                if pos < piece.len() {
+                    let n = decoder.feed(&piece[pos..]);
+                    assert!(n > 0, "the decoder offered no room");
+                    pos += n;
+                    continue;
+                }
+                match decoder.eof() {
+                    Ok(()) => return (frames, End::Clean),
+                    Err(e) => e,
+                }
+            }
+            Err(e) => e,
+        };
+        let end = match end {
+            FrameError::TooLarge { len, max } => End::TooLarge { len, max },
+            FrameError::Malformed { header } => End::Malformed { header },
+            FrameError::UnexpectedEof { read, expected } => End::Eof { read, expected },
+            other => panic!("untyped or unexpected error: {other:?}"),
+        };
+        assert_eq!(decoder.decode(&mut buf), Err(FrameError::Broken));
+        return (frames, end);
+    }
+}
+
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(167).wrapping_add(seed))
@@ -258,6 +311,18 @@ proptest! {
         let expected = model(&input, max);
         prop_assert_eq!(receive(split(&input, &cuts), max, reuse), expected);
     }
+
+    #[test]
+    fn random_bytes_through_the_core_alone(
+        chunks in vec(chunk(), 0..8),
+        max in limit(),
+        cuts in vec(any::<Index>(), 0..16),
+        reuse in any::<bool>(),
+    ) {
+        let input = chunks.concat();
+        let cuts: Vec<usize> = cuts.iter().map(|i| i.index(input.len() + 1)).collect();
+        prop_assert_eq!(receive_pure(split(&input, &cuts), max, reuse), model(&input, max));
+    }
 }
 
 proptest! {
@@ -280,6 +345,8 @@ proptest! {
         let (got, end) = receive(split(&wire, &cuts), DEFAULT_MAX_MESSAGE_LEN, reuse);
         prop_assert_eq!(end, End::Clean);
         prop_assert!(got == msgs, "{} messages sent, {} received", msgs.len(), got.len());
+        let pure = receive_pure(split(&wire, &cuts), DEFAULT_MAX_MESSAGE_LEN, reuse);
+        prop_assert!(pure == (msgs, End::Clean), "the core alone disagrees");
     }
 }
 
@@ -399,5 +466,36 @@ fn the_model_agrees_with_the_documented_examples() {
             read: 3,
             expected: 4
         }
+    );
+}
+
+#[test]
+fn the_core_alone_at_every_split_and_every_pair_of_splits() {
+    // No socket, so every cut and every pair of cuts of a stream with a long message is cheap.
+    let msgs: Vec<Vec<u8>> = [0, 1, 300, 8192, 2, 0]
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| pattern(len, i as u8))
+        .collect();
+    let wire: Vec<u8> = msgs.iter().flat_map(|m| frame(m)).collect();
+    for a in 0..=wire.len() {
+        let got = receive_pure(split(&wire, &[a]), DEFAULT_MAX_MESSAGE_LEN, a % 2 == 0);
+        assert_eq!(got, (msgs.clone(), End::Clean), "cut at {a}");
+    }
+    let (_, small) = small_stream();
+    for a in 0..=small.len() {
+        for b in a..=small.len() {
+            let got = receive_pure(split(&small, &[a, b]), DEFAULT_MAX_MESSAGE_LEN, true);
+            assert_eq!(
+                got,
+                model(&small, DEFAULT_MAX_MESSAGE_LEN),
+                "cuts at {a}, {b}"
+            );
+        }
+    }
+    let pieces = wire.iter().map(|&b| vec![b]).collect();
+    assert_eq!(
+        receive_pure(pieces, DEFAULT_MAX_MESSAGE_LEN, false),
+        (msgs, End::Clean)
     );
 }

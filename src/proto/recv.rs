@@ -1,0 +1,367 @@
+//! [`Decoder`]: the receive state machine. Bytes in, whole messages out, no I/O.
+
+use std::mem;
+
+use super::error::FrameError;
+use crate::frame::{self, Decoded, MAX_HEADER_LEN};
+
+/// Size of the receive buffer. Headers are read through it, so one read can bring in several
+/// small frames; the part of a payload that did not come with its header is read straight into
+/// the message, with this buffer behind it to catch the next header. After a message at least
+/// this long, a read brings at most one header (12 bytes) into this buffer, so that the payload
+/// behind it is not copied twice; only the first of a run of long messages can have up to this
+/// many of its bytes copied twice.
+pub const RECV_BUF_LEN: usize = 8 * 1024;
+
+/// How far a payload buffer grows ahead of the bytes that have arrived, at least. Beyond this it
+/// grows by the bytes already received (doubling), so memory follows data, never a header's claim.
+const GROW_STEP: usize = 64 * 1024;
+
+/// What [`Decoder::decode`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decode {
+    /// A whole message of this many bytes is in the caller's buffer.
+    Message(usize),
+    /// The bytes so far end mid-frame (or between frames): read into
+    /// [`read_bufs`](Decoder::read_bufs), then [`advance`](Decoder::advance) and decode again.
+    NeedRead,
+}
+
+enum State {
+    /// Between frames; part of a header may be buffered.
+    Idle,
+    /// Inside a payload of `len` bytes, `filled` of which are in `Decoder::msg`.
+    Payload {
+        header_len: usize,
+        len: usize,
+        filled: usize,
+    },
+    /// A framing error or a close mid-frame; nothing more can be decoded.
+    Broken,
+}
+
+/// The receive side of the wire format as a state machine.
+///
+/// It keeps every property a receiver needs against a hostile peer: memory grows with the bytes
+/// that arrive, never with what a length prefix claims; only canonical prefixes are accepted; the
+/// limit is checked before anything is reserved; and it can stop and resume at every byte. A
+/// message in progress is held by the decoder, not the caller, so a driver whose read is
+/// interrupted (a timeout, a cancelled future) loses nothing.
+///
+/// The driver loop: [`decode`](Self::decode) until it says [`Decode::NeedRead`]; read into
+/// [`read_bufs`](Self::read_bufs), in order; report the count with [`advance`](Self::advance), or
+/// a close with [`eof`](Self::eof); repeat.
+pub struct Decoder {
+    /// Received bytes not yet handed out are `buf[pos..end]`.
+    buf: Box<[u8]>,
+    pos: usize,
+    end: usize,
+    max_len: u64,
+    state: State,
+    /// The payload being received while in `State::Payload`; the caller's buffer otherwise.
+    msg: Vec<u8>,
+    /// The last message was at least `RECV_BUF_LEN` long, so the next likely is too (see
+    /// `room`).
+    large: bool,
+}
+
+impl Decoder {
+    /// A decoder accepting messages of up to `max_len` bytes.
+    pub fn new(max_len: u64) -> Decoder {
+        Decoder {
+            buf: vec![0; RECV_BUF_LEN].into_boxed_slice(),
+            pos: 0,
+            end: 0,
+            max_len,
+            state: State::Idle,
+            msg: Vec::new(),
+            large: false,
+        }
+    }
+
+    /// The largest message accepted.
+    pub fn max_message_len(&self) -> u64 {
+        self.max_len
+    }
+
+    /// Sets the largest message accepted, from the next length prefix on; a message already
+    /// being received is not affected.
+    pub fn set_max_message_len(&mut self, max: u64) {
+        self.max_len = max;
+    }
+
+    /// Bytes received but not yet handed out as messages, a partial payload included.
+    pub fn buffered_len(&self) -> usize {
+        let partial = match self.state {
+            State::Payload { filled, .. } => filled,
+            _ => 0,
+        };
+        self.end - self.pos + partial
+    }
+
+    /// Whether an error has left the decoder unusable.
+    pub fn is_broken(&self) -> bool {
+        matches!(self.state, State::Broken)
+    }
+
+    /// Whether a message is partly received: a close now would be mid-frame.
+    pub fn is_mid_frame(&self) -> bool {
+        match self.state {
+            State::Idle => self.end > self.pos,
+            State::Payload { .. } => true,
+            State::Broken => false,
+        }
+    }
+
+    /// Hands out the next whole message from the bytes received so far, into `msg` (its contents
+    /// are replaced and its capacity reused), or says that more must be read.
+    ///
+    /// # Errors
+    ///
+    /// [`FrameError::TooLarge`] and [`FrameError::Malformed`] for a bad length prefix, and
+    /// [`FrameError::Broken`] on any call after an error.
+    pub fn decode(&mut self, msg: &mut Vec<u8>) -> Result<Decode, FrameError> {
+        loop {
+            match self.state {
+                State::Broken => return Err(FrameError::Broken),
+                State::Idle => {
+                    match frame::decode_header(&self.buf[self.pos..self.end], self.max_len) {
+                        Err(e) => return Err(self.fail(e)),
+                        Ok(Decoded::NeedMore(_)) => {
+                            self.make_room();
+                            return Ok(Decode::NeedRead);
+                        }
+                        Ok(Decoded::Header {
+                            header_len,
+                            payload_len,
+                        }) => {
+                            // The limit is checked, so the length fits memory the user allowed for.
+                            let Ok(len) = usize::try_from(payload_len) else {
+                                return Err(self.fail(FrameError::TooLarge {
+                                    len: payload_len,
+                                    max: usize::MAX as u64,
+                                }));
+                            };
+                            self.pos += header_len;
+                            self.msg = mem::take(msg);
+                            self.state = State::Payload {
+                                header_len,
+                                len,
+                                filled: 0,
+                            };
+                        }
+                    }
+                }
+                State::Payload {
+                    len,
+                    ref mut filled,
+                    ..
+                } => {
+                    // Hand over what is buffered first.
+                    let take = (self.end - self.pos).min(len - *filled);
+                    if take > 0 {
+                        grow(&mut self.msg, *filled + take, len, *filled);
+                        self.msg[*filled..*filled + take]
+                            .copy_from_slice(&self.buf[self.pos..self.pos + take]);
+                        self.pos += take;
+                        *filled += take;
+                    }
+                    let remaining = len - *filled;
+                    if remaining == 0 {
+                        self.msg.truncate(len);
+                        *msg = mem::take(&mut self.msg);
+                        self.large = len >= RECV_BUF_LEN;
+                        self.state = State::Idle;
+                        return Ok(Decode::Message(len));
+                    }
+                    // Memory follows the bytes that arrive: a short rest is allocated whole, a
+                    // long one in steps.
+                    let need = if remaining < self.buf.len() {
+                        len
+                    } else {
+                        *filled + 1
+                    };
+                    grow(&mut self.msg, need, len, *filled);
+                    // Everything buffered was handed over.
+                    self.pos = 0;
+                    self.end = 0;
+                    return Ok(Decode::NeedRead);
+                }
+            }
+        }
+    }
+
+    /// Where the next read should put its bytes, in order: the rest of the payload being
+    /// received, straight into the message (empty between frames), then the receive buffer.
+    ///
+    /// Call after [`decode`](Self::decode) returned [`Decode::NeedRead`]. A read that fills the
+    /// first slice wholly and then some of the second is one `readv(2)`: it brings the end of a
+    /// payload and the header behind it in one call.
+    pub fn read_bufs(&mut self) -> [&mut [u8]; 2] {
+        match self.state {
+            State::Payload { len, filled, .. } => {
+                let end = self.msg.len().min(len);
+                let behind = if end < len { 0 } else { self.room(0) };
+                [&mut self.msg[filled..end], &mut self.buf[..behind]]
+            }
+            State::Idle | State::Broken => {
+                let room = self.room(self.end);
+                [&mut self.buf[self.end..room], &mut []]
+            }
+        }
+    }
+
+    /// Records that the last read put `n` bytes into [`read_bufs`](Self::read_bufs), filling them
+    /// in order.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is more than the two buffers hold: a driver bug, not peer input.
+    pub fn advance(&mut self, n: usize) {
+        match self.state {
+            State::Payload {
+                len,
+                ref mut filled,
+                ..
+            } => {
+                let first = self.msg.len().min(len) - *filled;
+                let into_msg = n.min(first);
+                *filled += into_msg;
+                self.end += n - into_msg;
+                assert!(self.end <= self.buf.len(), "advance past read_bufs");
+            }
+            State::Idle | State::Broken => {
+                self.end += n;
+                assert!(self.end <= self.buf.len(), "advance past read_bufs");
+            }
+        }
+    }
+
+    /// Copies as much of `bytes` as [`read_bufs`](Self::read_bufs) takes and returns how much:
+    /// the driver for input that is already in memory (tests, fuzzing, a datagram of frames).
+    pub fn feed(&mut self, bytes: &[u8]) -> usize {
+        let mut copied = 0;
+        for dst in self.read_bufs() {
+            let n = dst.len().min(bytes.len() - copied);
+            dst[..n].copy_from_slice(&bytes[copied..copied + n]);
+            copied += n;
+        }
+        self.advance(copied);
+        copied
+    }
+
+    /// Records that the peer closed its end.
+    ///
+    /// # Errors
+    ///
+    /// `Ok(())` is a clean close, between frames with nothing buffered. A close mid-frame is
+    /// [`FrameError::UnexpectedEof`]; after an error, [`FrameError::Broken`].
+    pub fn eof(&mut self) -> Result<(), FrameError> {
+        let err = match self.state {
+            State::Broken => return Err(FrameError::Broken),
+            State::Idle => {
+                let have = self.end - self.pos;
+                if have == 0 {
+                    return Ok(());
+                }
+                let expected = match frame::decode_header(&self.buf[self.pos..self.end], u64::MAX) {
+                    Ok(Decoded::NeedMore(need)) => need,
+                    // `decode` would have taken a whole header: only a partial one stays.
+                    _ => MAX_HEADER_LEN,
+                };
+                FrameError::UnexpectedEof {
+                    read: have as u64,
+                    expected: expected as u64,
+                }
+            }
+            State::Payload {
+                header_len,
+                len,
+                filled,
+            } => FrameError::UnexpectedEof {
+                read: (header_len + filled) as u64,
+                // With no limit a peer can claim up to u64::MAX: saturate, never overflow.
+                expected: (header_len as u64).saturating_add(len as u64),
+            },
+        };
+        Err(self.fail(err))
+    }
+
+    /// Marks the decoder unusable because the read under a partial payload failed for good (not
+    /// a timeout): the bytes of that read are gone, so the stream has lost its frame boundaries.
+    /// Between frames nothing was lost and the decoder stays usable.
+    pub fn read_failed(&mut self) {
+        if let State::Payload { .. } = self.state {
+            self.fail(FrameError::Broken);
+        }
+    }
+
+    /// The bytes received and not yet handed out, for a caller taking the stream back; the
+    /// decoder is left empty. A partial payload, if any, comes first, after its length prefix.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let State::Payload { len, filled, .. } = self.state {
+            out.extend_from_slice(&frame::Header::new(len as u64));
+            out.extend_from_slice(&self.msg[..filled]);
+        }
+        out.extend_from_slice(&self.buf[self.pos..self.end]);
+        self.pos = 0;
+        self.end = 0;
+        self.msg = Vec::new();
+        self.state = State::Idle;
+        out
+    }
+
+    fn fail(&mut self, err: FrameError) -> FrameError {
+        self.state = State::Broken;
+        self.msg = Vec::new();
+        err
+    }
+
+    /// Makes room behind a partial header: compacts the buffer if its tail cannot hold a whole
+    /// one.
+    fn make_room(&mut self) {
+        if self.pos == self.end {
+            self.pos = 0;
+            self.end = 0;
+        } else if self.buf.len() - self.pos < MAX_HEADER_LEN {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+        }
+    }
+
+    /// How far a read into the receive buffer starting at `from` may go. After a long message
+    /// only one header's worth, so that the payload behind it goes straight to its destination
+    /// instead of through this buffer; otherwise all of it, so that one read can bring several
+    /// small frames.
+    fn room(&self, from: usize) -> usize {
+        if self.large {
+            (from + MAX_HEADER_LEN).min(self.buf.len())
+        } else {
+            self.buf.len()
+        }
+    }
+}
+
+/// Grows `buf` so that at least `need` bytes (never more than `len`) are addressable, in steps
+/// that follow the bytes received (`filled`) rather than the announced `len`.
+fn grow(buf: &mut Vec<u8>, need: usize, len: usize, filled: usize) {
+    if buf.len() < need {
+        let target = need.max(filled.saturating_mul(2)).max(GROW_STEP).min(len);
+        buf.resize(target, 0);
+    }
+}
+
+impl std::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("buffered", &self.buffered_len())
+            .field("max_message_len", &self.max_len)
+            .field("broken", &self.is_broken())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests;

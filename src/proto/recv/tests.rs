@@ -1,0 +1,218 @@
+use super::*;
+use crate::frame::Header;
+
+/// The frames of `msgs`, back to back.
+fn wire(msgs: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in msgs {
+        out.extend_from_slice(&Header::new(m.len() as u64));
+        out.extend_from_slice(m);
+    }
+    out
+}
+
+/// Feeds `input` in chunks of at most `chunk` bytes and collects every message, then the result
+/// of `eof`.
+fn run(
+    decoder: &mut Decoder,
+    input: &[u8],
+    chunk: usize,
+) -> (Vec<Vec<u8>>, Result<(), FrameError>) {
+    let mut msgs = Vec::new();
+    let mut buf = Vec::new();
+    let mut pos = 0;
+    loop {
+        match decoder.decode(&mut buf) {
+            Ok(Decode::Message(n)) => {
+                assert_eq!(n, buf.len());
+                msgs.push(buf.clone());
+            }
+            Ok(Decode::NeedRead) if pos == input.len() => return (msgs, decoder.eof()),
+            Ok(Decode::NeedRead) => {
+                let end = (pos + chunk).min(input.len());
+                let n = decoder.feed(&input[pos..end]);
+                assert!(n > 0, "read_bufs offered no room");
+                pos += n;
+            }
+            Err(e) => return (msgs, Err(e)),
+        }
+    }
+}
+
+#[test]
+fn every_split_gives_the_messages_sent() {
+    let big = vec![7u8; RECV_BUF_LEN + 100];
+    let msgs: Vec<&[u8]> = vec![b"", b"hello", &big, b"x", b"", &big[..3000]];
+    let input = wire(&msgs);
+    for chunk in [
+        1,
+        2,
+        3,
+        4,
+        5,
+        11,
+        12,
+        13,
+        100,
+        4096,
+        RECV_BUF_LEN,
+        input.len(),
+    ] {
+        let mut d = Decoder::new(u64::MAX);
+        let (got, end) = run(&mut d, &input, chunk);
+        assert_eq!(end, Ok(()), "chunk {chunk}");
+        assert_eq!(got, msgs, "chunk {chunk}");
+        assert_eq!(d.buffered_len(), 0);
+    }
+}
+
+#[test]
+fn a_partial_header_at_close_is_unexpected_eof() {
+    for (input, read, expected) in [
+        (&b"\x00\x00"[..], 2, 4),
+        (&b"\xff\xff\xff\xff\x00"[..], 5, 12),
+    ] {
+        let mut d = Decoder::new(u64::MAX);
+        let (got, end) = run(&mut d, input, 1);
+        assert!(got.is_empty());
+        assert_eq!(end, Err(FrameError::UnexpectedEof { read, expected }));
+        assert!(d.is_broken());
+        assert_eq!(d.decode(&mut Vec::new()), Err(FrameError::Broken));
+    }
+}
+
+#[test]
+fn a_close_mid_payload_counts_the_header() {
+    let mut input = wire(&[b"abcdef"]);
+    input.truncate(4 + 3);
+    let mut d = Decoder::new(u64::MAX);
+    let (_, end) = run(&mut d, &input, 2);
+    assert_eq!(
+        end,
+        Err(FrameError::UnexpectedEof {
+            read: 7,
+            expected: 10
+        })
+    );
+}
+
+#[test]
+fn the_limit_is_checked_before_anything_is_reserved() {
+    let mut d = Decoder::new(64);
+    let mut buf = Vec::new();
+    assert_eq!(d.decode(&mut buf), Ok(Decode::NeedRead));
+    d.feed(&Header::new(65));
+    assert_eq!(
+        d.decode(&mut buf),
+        Err(FrameError::TooLarge { len: 65, max: 64 })
+    );
+    assert_eq!(buf.capacity(), 0);
+    assert_eq!(d.decode(&mut buf), Err(FrameError::Broken));
+}
+
+#[test]
+fn memory_follows_the_bytes_not_the_claim() {
+    let mut d = Decoder::new(u64::MAX);
+    let mut buf = Vec::new();
+    assert_eq!(d.decode(&mut buf), Ok(Decode::NeedRead));
+    d.feed(&Header::new(1 << 40));
+    d.feed(b"0123456789");
+    assert_eq!(d.decode(&mut buf), Ok(Decode::NeedRead));
+    let reserved = d.read_bufs()[0].len() + d.buffered_len();
+    assert!(reserved <= GROW_STEP, "{reserved} bytes for 10 received");
+}
+
+#[test]
+fn a_non_canonical_prefix_is_malformed() {
+    let mut d = Decoder::new(u64::MAX);
+    let (_, end) = run(&mut d, &0x8000_0000u32.to_be_bytes(), 4);
+    assert_eq!(
+        end,
+        Err(FrameError::Malformed {
+            header: 0x8000_0000
+        })
+    );
+}
+
+#[test]
+fn after_a_long_message_a_read_brings_one_header_into_the_buffer() {
+    let big = vec![1u8; RECV_BUF_LEN];
+    let input = wire(&[&big]);
+    for (max_len, room) in [
+        (RECV_BUF_LEN - 1, RECV_BUF_LEN),
+        (RECV_BUF_LEN, MAX_HEADER_LEN),
+    ] {
+        let mut d = Decoder::new(u64::MAX);
+        let mut buf = Vec::new();
+        let (msg_len, frame) = (max_len, &input[..4 + max_len]);
+        let mut frame = frame.to_vec();
+        frame[..4].copy_from_slice(&Header::new(msg_len as u64));
+        let mut pos = 0;
+        loop {
+            match d.decode(&mut buf).unwrap() {
+                Decode::Message(n) => {
+                    assert_eq!(n, msg_len);
+                    break;
+                }
+                Decode::NeedRead => pos += d.feed(&frame[pos..]),
+            }
+        }
+        assert_eq!(d.decode(&mut buf).unwrap(), Decode::NeedRead);
+        let [first, second] = d.read_bufs();
+        assert_eq!((first.len(), second.len()), (room, 0), "after {msg_len} B");
+    }
+}
+
+#[test]
+fn a_message_survives_an_interrupted_read_with_another_buffer() {
+    let input = wire(&[&[9u8; 100_000]]);
+    let mut d = Decoder::new(u64::MAX);
+    let mut first = Vec::new();
+    assert_eq!(d.decode(&mut first).unwrap(), Decode::NeedRead);
+    let half = d.feed(&input[..50_000]);
+    assert_eq!(d.decode(&mut first).unwrap(), Decode::NeedRead);
+    // The driver gave up (a timeout, a dropped future) and comes back with a new buffer.
+    let mut second = Vec::new();
+    let mut pos = half;
+    loop {
+        match d.decode(&mut second).unwrap() {
+            Decode::Message(n) => {
+                assert_eq!(n, 100_000);
+                assert!(second.iter().all(|&b| b == 9));
+                break;
+            }
+            Decode::NeedRead => pos += d.feed(&input[pos..]),
+        }
+    }
+}
+
+#[test]
+fn a_failed_read_mid_payload_breaks_but_between_frames_does_not() {
+    let mut d = Decoder::new(u64::MAX);
+    let mut buf = Vec::new();
+    d.decode(&mut buf).unwrap();
+    d.read_failed();
+    assert!(!d.is_broken());
+    d.feed(&wire(&[b"abc"])[..5]);
+    assert_eq!(d.decode(&mut buf).unwrap(), Decode::NeedRead);
+    d.read_failed();
+    assert!(d.is_broken());
+}
+
+#[test]
+fn take_buffered_returns_the_unread_bytes_as_they_came() {
+    let input = wire(&[b"one", b"two", &[5u8; 20_000]]);
+    let mut d = Decoder::new(u64::MAX);
+    let mut buf = Vec::new();
+    assert_eq!(d.decode(&mut buf).unwrap(), Decode::NeedRead);
+    let n = d.feed(&input);
+    assert_eq!(d.decode(&mut buf).unwrap(), Decode::Message(3));
+    let n = n + {
+        // Into the payload of the third message, part way.
+        assert_eq!(d.decode(&mut buf).unwrap(), Decode::Message(3));
+        assert_eq!(d.decode(&mut buf).unwrap(), Decode::NeedRead);
+        d.feed(&input[n..n + 100])
+    };
+    assert_eq!(d.take_buffered(), &input[14..n]);
+    assert_eq!(d.buffered_len(), 0);
+}
