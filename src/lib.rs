@@ -84,6 +84,8 @@ mod inet;
 pub mod proto;
 mod stream;
 mod sys;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod transport;
 mod unix;
 

@@ -1,0 +1,540 @@
+//! [`AsyncConnection`]: whole messages over a tokio stream, and its owned halves.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use super::stream::AsyncStream;
+use crate::conn::DEFAULT_MAX_MESSAGE_LEN;
+use crate::error::{Error, Result};
+use crate::frame::Header;
+use crate::proto::{Decode, Decoder};
+
+/// The default for [`AsyncConnection::set_high_water`]: 1 MiB. [`feed`](AsyncConnection::feed)
+/// queues frames until this many bytes wait to be written, then waits for the socket.
+pub const DEFAULT_HIGH_WATER: usize = 1 << 20;
+
+/// A queue that has held a long message gives its memory back once empty, above this capacity.
+const KEEP_QUEUE_CAPACITY: usize = 64 * 1024;
+
+/// A message connection over a tokio stream: `send` and `recv` whole messages, framed as the
+/// [wire format](crate::frame) describes, with the cancel-safety the [module](super) states.
+///
+/// Receiving uses the protocol core's [`Decoder`]: several small messages that arrive together
+/// cost one `readv(2)`, a long payload is read straight into the message, and memory follows the
+/// bytes that arrive. [`send`](Self::send) writes header and payload in one gathering write from
+/// where they are, without copying, unless the socket takes only part of them; frames queued with
+/// [`feed`](Self::feed) go out together in one write.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> msgsock::Result<()> {
+/// use msgsock::tokio::AsyncConnection;
+///
+/// let (a, b) = tokio::net::UnixStream::pair()?;
+/// let (mut a, mut b) = (AsyncConnection::new(a), AsyncConnection::new(b));
+/// // Three messages, one system call.
+/// for msg in [&b"one"[..], b"two", b"three"] {
+///     a.feed(msg).await?;
+/// }
+/// a.flush().await?;
+/// let mut buf = Vec::new();
+/// for want in [&b"one"[..], b"two", b"three"] {
+///     b.recv_into(&mut buf).await?;
+///     assert_eq!(buf, want);
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct AsyncConnection<S> {
+    stream: S,
+    reader: Reader,
+    writer: Writer,
+}
+
+/// The receiving half of an [`AsyncConnection`], from [`into_split`](AsyncConnection::into_split).
+pub struct AsyncRecvHalf<S> {
+    stream: Arc<S>,
+    reader: Reader,
+}
+
+/// The sending half of an [`AsyncConnection`], from [`into_split`](AsyncConnection::into_split).
+pub struct AsyncSendHalf<S> {
+    stream: Arc<S>,
+    writer: Writer,
+}
+
+/// The receive side: the protocol core and the reads that feed it.
+struct Reader {
+    decoder: Decoder,
+}
+
+/// The send side: frames queued and not yet written.
+struct Writer {
+    /// Queued bytes are `queue[pos..]`.
+    queue: Vec<u8>,
+    pos: usize,
+    high_water: usize,
+    /// A write that failed while `recv` was pushing the queue out; reported by the next send.
+    error: Option<io::Error>,
+}
+
+impl<S: AsyncStream> AsyncConnection<S> {
+    /// Wraps a connected tokio stream.
+    pub fn new(stream: S) -> AsyncConnection<S> {
+        AsyncConnection {
+            stream,
+            reader: Reader::new(),
+            writer: Writer::new(),
+        }
+    }
+
+    /// Receives one message into a new `Vec`; `Ok(None)` when the peer closed cleanly between
+    /// messages. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_into`](Self::recv_into).
+    pub async fn recv(&mut self) -> Result<Option<Vec<u8>>> {
+        let mut buf = Vec::new();
+        Ok(self.recv_into(&mut buf).await?.map(|_| buf))
+    }
+
+    /// Receives one message into `buf`, replacing its contents, and returns its length;
+    /// `Ok(None)` when the peer closed cleanly between messages. Frames still queued for sending
+    /// are written meanwhile, so a request queued by a cancelled `send` cannot wait forever for
+    /// its reply.
+    ///
+    /// Cancel-safe: if the future is dropped, the bytes received so far stay in the connection
+    /// and the next call returns the same message (`buf` may then have lost its contents).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FrameTooLarge`], [`Error::MalformedHeader`] and [`Error::UnexpectedEof`] as the
+    /// blocking [`Connection::recv_into`](crate::Connection::recv_into), after which the
+    /// connection returns [`Error::Broken`]; [`Error::Io`] from the socket.
+    pub async fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+        let (stream, reader, writer) = (&self.stream, &mut self.reader, &mut self.writer);
+        reader
+            .recv_into(stream, buf, |cx| writer.push_in_background(stream, cx))
+            .await
+    }
+
+    /// Sends one message and waits until it is written.
+    ///
+    /// Frames queued earlier go first. Header and payload are written from where they are in one
+    /// gathering write; only when the socket takes part of them is the rest copied into the
+    /// queue. Cancel-safe as the [module](super) says: a dropped `send` queued the whole frame or
+    /// none of it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from the socket, for example `BrokenPipe` when the peer has gone.
+    pub async fn send(&mut self, msg: &[u8]) -> Result<()> {
+        self.writer.send(&self.stream, msg).await
+    }
+
+    /// Queues one message without waiting for it to be written, unless the queue is above the
+    /// [high-water mark](Self::set_high_water): then it first waits until the socket has taken
+    /// the queue below it. [`flush`](Self::flush) (or the next [`send`](Self::send) or
+    /// [`recv`](Self::recv)) writes what is queued, all of it in one system call where the socket
+    /// takes it. The message is copied into the queue. Cancel-safe: a dropped `feed` queued the
+    /// whole frame or none of it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from a write of the queue.
+    pub async fn feed(&mut self, msg: &[u8]) -> Result<()> {
+        self.writer.feed(&self.stream, msg).await
+    }
+
+    /// Writes every queued frame; returns once the socket has taken them all. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from the socket.
+    pub async fn flush(&mut self) -> Result<()> {
+        self.writer.flush(&self.stream).await
+    }
+
+    /// Splits the connection into a receiving and a sending half that can move into separate
+    /// tasks. Bytes already received and frames already queued stay with their half.
+    pub fn into_split(self) -> (AsyncRecvHalf<S>, AsyncSendHalf<S>) {
+        let stream = Arc::new(self.stream);
+        (
+            AsyncRecvHalf {
+                stream: Arc::clone(&stream),
+                reader: self.reader,
+            },
+            AsyncSendHalf {
+                stream,
+                writer: self.writer,
+            },
+        )
+    }
+}
+
+impl<S> AsyncConnection<S> {
+    /// The largest message [`recv`](Self::recv) accepts; defaults to
+    /// [`DEFAULT_MAX_MESSAGE_LEN`](crate::DEFAULT_MAX_MESSAGE_LEN).
+    pub fn max_message_len(&self) -> u64 {
+        self.reader.decoder.max_message_len()
+    }
+
+    /// Sets the largest message [`recv`](Self::recv) accepts, from the next length prefix on.
+    pub fn set_max_message_len(&mut self, max: u64) -> &mut Self {
+        self.reader.decoder.set_max_message_len(max);
+        self
+    }
+
+    /// Bytes queued by [`feed`](Self::feed) or a cancelled [`send`](Self::send) and not yet
+    /// written.
+    pub fn queued_len(&self) -> usize {
+        self.writer.queued_len()
+    }
+
+    /// The queue length from which [`feed`](Self::feed) waits for the socket; defaults to
+    /// [`DEFAULT_HIGH_WATER`].
+    pub fn high_water(&self) -> usize {
+        self.writer.high_water
+    }
+
+    /// Sets the queue length from which [`feed`](Self::feed) waits for the socket. A sender
+    /// running ahead of its peer holds at most this much plus one message. Takes effect at the
+    /// next `feed`.
+    pub fn set_high_water(&mut self, bytes: usize) -> &mut Self {
+        self.writer.high_water = bytes;
+        self
+    }
+
+    /// Bytes received but not yet handed out as messages.
+    pub fn buffered_len(&self) -> usize {
+        self.reader.decoder.buffered_len()
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+}
+
+impl<S: AsyncStream> AsyncRecvHalf<S> {
+    /// As [`AsyncConnection::recv`]. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncConnection::recv_into`].
+    pub async fn recv(&mut self) -> Result<Option<Vec<u8>>> {
+        let mut buf = Vec::new();
+        Ok(self.recv_into(&mut buf).await?.map(|_| buf))
+    }
+
+    /// As [`AsyncConnection::recv_into`]; the send half's queue is its own to write. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncConnection::recv_into`].
+    pub async fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+        self.reader
+            .recv_into(&*self.stream, buf, |_| Poll::Ready(()))
+            .await
+    }
+
+    /// Sets the largest message accepted, from the next length prefix on.
+    pub fn set_max_message_len(&mut self, max: u64) -> &mut Self {
+        self.reader.decoder.set_max_message_len(max);
+        self
+    }
+}
+
+impl<S: AsyncStream> AsyncSendHalf<S> {
+    /// As [`AsyncConnection::send`]. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncConnection::send`].
+    pub async fn send(&mut self, msg: &[u8]) -> Result<()> {
+        self.writer.send(&*self.stream, msg).await
+    }
+
+    /// As [`AsyncConnection::feed`]. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncConnection::feed`].
+    pub async fn feed(&mut self, msg: &[u8]) -> Result<()> {
+        self.writer.feed(&*self.stream, msg).await
+    }
+
+    /// As [`AsyncConnection::flush`]. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncConnection::flush`].
+    pub async fn flush(&mut self) -> Result<()> {
+        self.writer.flush(&*self.stream).await
+    }
+}
+
+impl Reader {
+    fn new() -> Reader {
+        Reader {
+            decoder: Decoder::new(DEFAULT_MAX_MESSAGE_LEN),
+        }
+    }
+
+    /// The receive loop. `background` is polled while waiting for the socket to become readable,
+    /// so that queued output makes progress meanwhile.
+    async fn recv_into<S: AsyncStream>(
+        &mut self,
+        stream: &S,
+        buf: &mut Vec<u8>,
+        mut background: impl FnMut(&mut Context<'_>) -> Poll<()>,
+    ) -> Result<Option<usize>> {
+        loop {
+            match self.decoder.decode(buf) {
+                Ok(Decode::Message(n)) => return Ok(Some(n)),
+                Ok(Decode::NeedRead) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let n = poll_fn(|cx| {
+                let _ = background(cx);
+                self.poll_read(stream, cx)
+            })
+            .await?;
+            if n == 0 {
+                return match self.decoder.eof() {
+                    Ok(()) => Ok(None),
+                    Err(e) => Err(e.into()),
+                };
+            }
+        }
+    }
+
+    /// One read into the decoder's buffers; `Ok(0)` at the peer's close.
+    fn poll_read<S: AsyncStream>(
+        &mut self,
+        stream: &S,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(stream.poll_read_ready(cx))?;
+            let [first, second] = self.decoder.read_bufs();
+            let mut bufs = [IoSliceMut::new(first), IoSliceMut::new(second)];
+            let bufs = if bufs[1].is_empty() {
+                &mut bufs[..1]
+            } else {
+                &mut bufs[..]
+            };
+            match stream.try_read_vectored(bufs) {
+                Ok(n) => {
+                    self.decoder.advance(n);
+                    return Poll::Ready(Ok(n));
+                }
+                // Readiness was cleared: the next poll registers for the next edge.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.decoder.read_failed();
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+    }
+}
+
+impl Writer {
+    fn new() -> Writer {
+        Writer {
+            queue: Vec::new(),
+            pos: 0,
+            high_water: DEFAULT_HIGH_WATER,
+            error: None,
+        }
+    }
+
+    fn queued_len(&self) -> usize {
+        self.queue.len() - self.pos
+    }
+
+    /// An earlier write failure, once.
+    fn take_error(&mut self) -> Result<()> {
+        match self.error.take() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    async fn send<S: AsyncStream>(&mut self, stream: &S, msg: &[u8]) -> Result<()> {
+        // Nothing of `msg` is queued until this is done: cancelling here sends none of it.
+        self.flush(stream).await?;
+        let header = Header::new(msg.len() as u64);
+        let mut frame = PartFrame {
+            writer: self,
+            header,
+            msg,
+            written: 0,
+        };
+        poll_fn(|cx| frame.poll_write(stream, cx)).await
+    }
+
+    async fn feed<S: AsyncStream>(&mut self, stream: &S, msg: &[u8]) -> Result<()> {
+        self.take_error()?;
+        if self.queued_len() > self.high_water {
+            poll_fn(|cx| self.poll_flush_to(stream, cx, self.high_water)).await?;
+        }
+        // Synchronous from here: the whole frame is queued, or (cancelled above) none of it.
+        self.queue.extend_from_slice(&Header::new(msg.len() as u64));
+        self.queue.extend_from_slice(msg);
+        Ok(())
+    }
+
+    async fn flush<S: AsyncStream>(&mut self, stream: &S) -> Result<()> {
+        self.take_error()?;
+        poll_fn(|cx| self.poll_flush_to(stream, cx, 0)).await
+    }
+
+    /// Writes the queue until at most `target` bytes are left in it.
+    fn poll_flush_to<S: AsyncStream>(
+        &mut self,
+        stream: &S,
+        cx: &mut Context<'_>,
+        target: usize,
+    ) -> Poll<Result<()>> {
+        while self.queued_len() > target {
+            ready!(stream.poll_write_ready(cx))?;
+            match stream.try_write_vectored(&[IoSlice::new(&self.queue[self.pos..])]) {
+                Ok(0) => return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into())),
+                Ok(n) => self.pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e.into())),
+            }
+        }
+        if self.pos == self.queue.len() {
+            self.pos = 0;
+            if self.queue.capacity() > KEEP_QUEUE_CAPACITY {
+                // After a long message the memory goes back.
+                self.queue = Vec::new();
+            } else {
+                self.queue.clear();
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Pushes queued frames out while a receive waits; a failure is kept for the next send.
+    fn push_in_background<S: AsyncStream>(&mut self, stream: &S, cx: &mut Context<'_>) -> Poll<()> {
+        if self.queued_len() == 0 || self.error.is_some() {
+            return Poll::Ready(());
+        }
+        match self.poll_flush_to(stream, cx, 0) {
+            Poll::Ready(Err(Error::Io(e))) => {
+                self.error = Some(e);
+                Poll::Ready(())
+            }
+            Poll::Ready(_) => Poll::Ready(()),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// A frame being written from the caller's buffers. If the `send` future is dropped after part
+/// of it went out, the rest is copied into the queue, so the peer never sees half a frame
+/// followed by another.
+struct PartFrame<'a> {
+    writer: &'a mut Writer,
+    header: Header,
+    msg: &'a [u8],
+    /// Bytes of header and payload written so far.
+    written: usize,
+}
+
+impl PartFrame<'_> {
+    fn total(&self) -> usize {
+        self.header.len() + self.msg.len()
+    }
+
+    /// The unwritten rest of the frame, as at most two buffers.
+    fn rest<'b>(header: &'b Header, msg: &'b [u8], written: usize) -> [&'b [u8]; 2] {
+        if written < header.len() {
+            [&header[written..], msg]
+        } else {
+            [&msg[written - header.len()..], &[]]
+        }
+    }
+
+    fn poll_write<S: AsyncStream>(&mut self, stream: &S, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        while self.written < self.total() {
+            ready!(stream.poll_write_ready(cx))?;
+            let [a, b] = Self::rest(&self.header, self.msg, self.written);
+            let bufs = [IoSlice::new(a), IoSlice::new(b)];
+            let bufs = if b.is_empty() { &bufs[..1] } else { &bufs[..] };
+            match stream.try_write_vectored(bufs) {
+                Ok(0) => return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into())),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e.into())),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for PartFrame<'_> {
+    fn drop(&mut self) {
+        // Nothing written: none of the frame is queued. All written: nothing to do.
+        if self.written == 0 || self.written == self.total() {
+            return;
+        }
+        let [a, b] = Self::rest(&self.header, self.msg, self.written);
+        self.writer.queue.extend_from_slice(a);
+        self.writer.queue.extend_from_slice(b);
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for AsyncConnection<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncConnection")
+            .field("stream", &self.stream)
+            .field("buffered", &self.reader.decoder.buffered_len())
+            .field("queued", &self.writer.queued_len())
+            .finish()
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for AsyncRecvHalf<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncRecvHalf")
+            .field("stream", &self.stream)
+            .field("buffered", &self.reader.decoder.buffered_len())
+            .finish()
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for AsyncSendHalf<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncSendHalf")
+            .field("stream", &self.stream)
+            .field("queued", &self.writer.queued_len())
+            .finish()
+    }
+}
+
+impl<S: AsFd> AsFd for AsyncConnection<S> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+}
+
+impl<S: AsRawFd> AsRawFd for AsyncConnection<S> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
+}

@@ -1,0 +1,40 @@
+//! Async message connections on tokio (feature `tokio`), driven by the same protocol core as the
+//! blocking [`Connection`](crate::Connection).
+//!
+//! [`AsyncConnection`] frames messages over a tokio [`UnixStream`](::tokio::net::UnixStream) or
+//! [`TcpStream`](::tokio::net::TcpStream) with the [`Decoder`](crate::proto::Decoder) the blocking
+//! connection uses, so the wire format, the limits and the memory policy exist once.
+//! [`MessageCodec`] is the same framing as a tokio-util codec, for users of `Framed`.
+//!
+//! # Cancel safety
+//!
+//! [`recv`](AsyncConnection::recv) is cancel-safe: dropping it at any await point (a
+//! `tokio::select!` branch that lost, a `timeout`) loses nothing, and the next `recv` returns the
+//! same message. A dropped [`send`](AsyncConnection::send) has queued either the whole frame or
+//! none of it, so the peer never sees half a frame followed by another; what it queued goes out
+//! with the next `send`, `flush` or `recv`.
+//!
+//! # Examples
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> msgsock::Result<()> {
+//! use msgsock::tokio::AsyncConnection;
+//!
+//! let (a, b) = tokio::net::UnixStream::pair()?;
+//! let (mut a, mut b) = (AsyncConnection::new(a), AsyncConnection::new(b));
+//! a.send(b"hello").await?;
+//! assert_eq!(b.recv().await?.as_deref(), Some(&b"hello"[..]));
+//! drop(a);
+//! assert_eq!(b.recv().await?, None); // a clean close between messages
+//! # Ok(())
+//! # }
+//! ```
+
+mod codec;
+mod conn;
+mod stream;
+
+pub use self::codec::MessageCodec;
+pub use self::conn::{AsyncConnection, DEFAULT_HIGH_WATER};
+pub use self::stream::AsyncStream;
