@@ -2,9 +2,10 @@
 //! the calls.
 
 use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 
-use nix::sys::socket::{self, MsgFlags, UnixAddr};
+use nix::sys::socket::{self, MsgFlags, SockFlag, SockType, UnixAddr};
 
 /// `MSG_NOSIGNAL` makes a write to a vanished peer fail with `EPIPE` instead of raising `SIGPIPE`,
 /// which would kill a process that has not ignored it.
@@ -63,6 +64,21 @@ pub(crate) fn recv_vectored_nowait(
 /// Whether `fd` is a Unix-domain socket (`getsockname(2)`).
 pub(crate) fn is_unix(fd: BorrowedFd<'_>) -> bool {
     socket::getsockname::<UnixAddr>(fd.as_raw_fd()).is_ok()
+}
+
+/// A new Unix-domain socket of type `ty` (`socket(2)`), close-on-exec, and non-blocking if
+/// asked.
+pub(crate) fn unix_socket(ty: SockType, nonblocking: bool) -> io::Result<OwnedFd> {
+    let mut flags = SockFlag::SOCK_CLOEXEC;
+    if nonblocking {
+        flags |= SockFlag::SOCK_NONBLOCK;
+    }
+    socket::socket(socket::AddressFamily::Unix, ty, flags, None).map_err(io::Error::from)
+}
+
+/// `connect(2)` to the Unix socket at `path`.
+pub(crate) fn connect_unix(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
+    socket::connect(fd.as_raw_fd(), &UnixAddr::new(path)?).map_err(io::Error::from)
 }
 
 /// The effective user id, owner of the socket files this process creates.

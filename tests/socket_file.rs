@@ -4,6 +4,7 @@
 //! created, and the lock file is msgsock's alone.
 
 mod common;
+mod socket_files;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -17,27 +18,7 @@ use std::thread;
 use msgsock::{Connection, Error, UnixListener, UnixStream, MAX_PATH_LEN};
 
 use crate::common::{exists_nofollow, guard_timeouts, tempdir};
-
-/// `PATH.lock`.
-fn lock_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    name.into()
-}
-
-/// Leaves a stale socket at `path`: std does not remove the file when its listener is dropped.
-fn make_stale(path: &Path) {
-    drop(StdUnixListener::bind(path).unwrap());
-    assert!(fs::symlink_metadata(path).unwrap().file_type().is_socket());
-}
-
-/// The names in `dir`.
-fn entries(dir: &Path) -> BTreeSet<String> {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect()
-}
+use crate::socket_files::{entries, lock_path, make_stale, root_or_skip, snapshot};
 
 /// Connects to `path` on a thread and exchanges a ping and a pong with `listener`, proving that
 /// `listener` is the one serving `path`.
@@ -56,31 +37,6 @@ fn check_answers(listener: &UnixListener, path: &Path) {
     assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"ping"[..]));
     conn.send(b"pong").unwrap();
     client.join().unwrap();
-}
-
-/// What must not change about a file msgsock refuses to touch.
-#[derive(Debug, PartialEq, Eq)]
-struct Snapshot {
-    dev: u64,
-    ino: u64,
-    mode: u32,
-    len: u64,
-    mtime: (i64, i64),
-    contents: Option<Vec<u8>>,
-    link: Option<PathBuf>,
-}
-
-fn snapshot(path: &Path) -> Snapshot {
-    let meta = fs::symlink_metadata(path).unwrap();
-    Snapshot {
-        dev: meta.dev(),
-        ino: meta.ino(),
-        mode: meta.mode(),
-        len: meta.len(),
-        mtime: (meta.mtime(), meta.mtime_nsec()),
-        contents: meta.is_file().then(|| fs::read(path).unwrap()),
-        link: meta.is_symlink().then(|| fs::read_link(path).unwrap()),
-    }
 }
 
 #[test]
@@ -449,12 +405,8 @@ fn path_of_max_len_binds() {
 /// runs as; elsewhere the test fails unless `MSGSOCK_SKIP_ROOT_TESTS=1` asks for a loud skip.
 #[test]
 fn stale_socket_of_another_user_is_not_owner_and_untouched() {
-    if !nix::unistd::geteuid().is_root() {
-        if std::env::var_os("MSGSOCK_SKIP_ROOT_TESTS").is_some_and(|v| v == "1") {
-            eprintln!("SKIPPED: stale_socket_of_another_user_... needs root");
-            return;
-        }
-        panic!("this test needs root to chown a socket file (MSGSOCK_SKIP_ROOT_TESTS=1 skips it)");
+    if !root_or_skip("stale_socket_of_another_user_is_not_owner_and_untouched") {
+        return;
     }
     let dir = tempdir();
     let path = dir.path().join("theirs.sock");

@@ -4,9 +4,10 @@
 //! 1. The path must fit in `sun_path`, checked before any system call.
 //! 2. An exclusive `flock(2)` on `PATH.lock` serialises servers racing for one path: the loser
 //!    gets [`Error::AddrInUse`] at once.
-//! 3. Whatever is at `PATH` is looked at with `lstat(2)`. A socket nobody accepts on (a connect
-//!    probe is refused) and that this user owns is stale and removed; a live one is
-//!    [`Error::AddrInUse`]; anything else (file, directory, symlink) is left alone.
+//! 3. Whatever is at `PATH` is looked at with `lstat(2)`. A socket nobody accepts on (a
+//!    non-blocking connect probe is refused) and that this user owns is stale and removed; a live
+//!    one (the probe connects, or finds the backlog full) is [`Error::AddrInUse`]; anything else
+//!    (file, directory, symlink) is left alone.
 //! 4. The socket is bound inside a fresh private (0700) directory next to `PATH`, given its mode,
 //!    then hard-linked to `PATH` (which fails rather than replace anything), so it is never
 //!    reachable with wider permissions than asked for.
@@ -14,10 +15,11 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::net::UnixDatagram as StdUnixDatagram;
-use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
+
+use nix::sys::socket::SockType;
 
 use crate::error::{Error, Result};
 use crate::sys;
@@ -262,12 +264,24 @@ fn clear_stale(path: &Path) -> Result<()> {
 
 /// Connects to the socket at `path` to see whether anyone is bound there: a stream connect, or a
 /// datagram one if the socket is of the other type (`EPROTOTYPE`).
+///
+/// The probe never blocks: a blocking connect to a live listener whose backlog is full waits for
+/// an accept that may never come (anyone can make one in a shared directory). Non-blocking, Linux
+/// says `EAGAIN` there, which is as live as a connection accepted; a datagram connect never waits.
 fn probe(path: &Path) -> io::Result<()> {
-    match StdUnixStream::connect(path) {
+    let stream = sys::unix_socket(SockType::Stream, true)?;
+    match sys::connect_unix(stream.as_fd(), path) {
         Err(e) if e.raw_os_error() == Some(nix::libc::EPROTOTYPE) => {
-            StdUnixDatagram::unbound()?.connect(path)
+            let datagram = sys::unix_socket(SockType::Datagram, true)?;
+            sys::connect_unix(datagram.as_fd(), path)
         }
-        other => other.map(drop),
+        Err(e)
+            if e.kind() == io::ErrorKind::WouldBlock
+                || e.raw_os_error() == Some(nix::libc::EINPROGRESS) =>
+        {
+            Ok(())
+        }
+        other => other,
     }
 }
 
