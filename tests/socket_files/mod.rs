@@ -24,6 +24,16 @@ pub fn make_stale(path: &Path) {
     assert!(fs::symlink_metadata(path).unwrap().file_type().is_socket());
 }
 
+/// Makes a FIFO at `path` with `mkfifo(1)`.
+pub fn make_fifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo not found: install coreutils");
+    assert!(status.success(), "mkfifo failed: {status}");
+    assert!(fs::symlink_metadata(path).unwrap().file_type().is_fifo());
+}
+
 /// The names in `dir`.
 pub fn entries(dir: &Path) -> BTreeSet<String> {
     fs::read_dir(dir)
