@@ -270,7 +270,7 @@ fn drop_removes_the_socket_and_lock_files() {
     let dir = tempdir();
     let path = dir.path().join("app.sock");
     let listener = UnixListener::bind(&path).unwrap();
-    // Nothing else is left behind by the bind (no staging directory).
+    // Nothing else is left behind by the bind.
     assert_eq!(
         entries(dir.path()),
         BTreeSet::from(["app.sock".to_string(), "app.sock.lock".to_string()])
