@@ -1,10 +1,14 @@
 //! Every system call std does not offer, in one place. The public types hold policy; this holds
 //! the calls.
 
+use std::ffi::OsStr;
 use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 
-use nix::sys::socket::{self, MsgFlags, UnixAddr};
+use nix::fcntl::OFlag;
+use nix::sys::socket::{self, MsgFlags, SockFlag, SockType, UnixAddr};
+use nix::sys::stat::{FileStat, Mode};
 
 /// `MSG_NOSIGNAL` makes a write to a vanished peer fail with `EPIPE` instead of raising `SIGPIPE`,
 /// which would kill a process that has not ignored it.
@@ -63,6 +67,97 @@ pub(crate) fn recv_vectored_nowait(
 /// Whether `fd` is a Unix-domain socket (`getsockname(2)`).
 pub(crate) fn is_unix(fd: BorrowedFd<'_>) -> bool {
     socket::getsockname::<UnixAddr>(fd.as_raw_fd()).is_ok()
+}
+
+/// A new Unix-domain socket of type `ty` (`socket(2)`), close-on-exec, and non-blocking if
+/// asked.
+pub(crate) fn unix_socket(ty: SockType, nonblocking: bool) -> io::Result<OwnedFd> {
+    let mut flags = SockFlag::SOCK_CLOEXEC;
+    if nonblocking {
+        flags |= SockFlag::SOCK_NONBLOCK;
+    }
+    socket::socket(socket::AddressFamily::Unix, ty, flags, None).map_err(io::Error::from)
+}
+
+/// `connect(2)` to the Unix socket at `path`.
+pub(crate) fn connect_unix(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
+    socket::connect(fd.as_raw_fd(), &UnixAddr::new(path)?).map_err(io::Error::from)
+}
+
+/// `bind(2)` to the Unix socket address `path`.
+pub(crate) fn bind_unix(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
+    socket::bind(fd.as_raw_fd(), &UnixAddr::new(path)?).map_err(io::Error::from)
+}
+
+/// `listen(2)` with the largest backlog the system allows, as std's `UnixListener::bind` asks.
+pub(crate) fn listen(fd: BorrowedFd<'_>) -> io::Result<()> {
+    socket::listen(&fd, socket::Backlog::MAXCONN).map_err(io::Error::from)
+}
+
+/// `fchmod(2)`: on a socket not yet bound, the mode its file will be created with (less the
+/// umask) on Linux.
+pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
+    nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(mode)).map_err(io::Error::from)
+}
+
+/// How a directory is opened to work in it: `O_PATH` where there is one, which needs only
+/// search permission and reads nothing.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const DIR_FLAGS: OFlag = OFlag::O_PATH
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_CLOEXEC);
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const DIR_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_CLOEXEC);
+
+/// `open(2)` of the directory `path`, for the `*at` calls below.
+pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    nix::fcntl::open(path, DIR_FLAGS, Mode::empty()).map_err(io::Error::from)
+}
+
+/// `openat(2)` of `name` in `dir`, close-on-exec, with `flags` and (when creating) `mode`.
+pub(crate) fn open_at(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    flags: OFlag,
+    mode: u32,
+) -> io::Result<OwnedFd> {
+    nix::fcntl::openat(
+        dir,
+        name,
+        flags | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(mode),
+    )
+    .map_err(io::Error::from)
+}
+
+/// `fstatat(2)` of `name` in `dir`, not following a final symlink.
+pub(crate) fn stat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<FileStat> {
+    nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+        .map_err(io::Error::from)
+}
+
+/// `fstat(2)`.
+pub(crate) fn stat(fd: BorrowedFd<'_>) -> io::Result<FileStat> {
+    nix::sys::stat::fstat(fd).map_err(io::Error::from)
+}
+
+/// `unlinkat(2)` of the non-directory `name` in `dir`.
+pub(crate) fn unlink_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+    nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
+        .map_err(io::Error::from)
+}
+
+/// `chmod(2)` of the file `fd` was opened on with `O_PATH`, through `/proc/self/fd`:
+/// `fchmod(2)` refuses `O_PATH` descriptors, and a name would follow whatever replaced the file.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn chmod_opened(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        format!("/proc/self/fd/{}", fd.as_raw_fd()),
+        std::fs::Permissions::from_mode(mode),
+    )
 }
 
 /// The effective user id, owner of the socket files this process creates.

@@ -1,43 +1,30 @@
 //! The socket-file rules of `UnixListener::bind`: stale sockets are replaced, live ones are
 //! `AddrInUse`, nothing that is not a socket is touched, racing servers are serialised, only the
 //! listener's own file is removed, modes are exact, long paths are refused before anything is
-//! created, and the lock file is msgsock's alone.
+//! created, the lock file is msgsock's alone, errors name the path the user gave, and a socket
+//! bound to PATH has PATH as its address (what a peer sees, and can reply to).
 
 mod common;
+mod socket_files;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::os::unix::net::UnixListener as StdUnixListener;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixDatagram as StdUnixDatagram, UnixListener as StdUnixListener};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::Stdio;
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use msgsock::{Connection, Error, UnixListener, UnixStream, MAX_PATH_LEN};
+use msgsock::{Connection, Endpoint, Error, UnixDatagram, UnixListener, UnixStream, MAX_PATH_LEN};
+use nix::sys::socket::{getsockname, UnixAddr};
 
-use crate::common::{exists_nofollow, guard_timeouts, tempdir};
-
-/// `PATH.lock`.
-fn lock_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    name.into()
-}
-
-/// Leaves a stale socket at `path`: std does not remove the file when its listener is dropped.
-fn make_stale(path: &Path) {
-    drop(StdUnixListener::bind(path).unwrap());
-    assert!(fs::symlink_metadata(path).unwrap().file_type().is_socket());
-}
-
-/// The names in `dir`.
-fn entries(dir: &Path) -> BTreeSet<String> {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect()
-}
+use crate::common::{
+    describe, exists_nofollow, guard_timeouts, python3, tempdir, ChildGuard, GUARD_TIMEOUT,
+};
+use crate::socket_files::{entries, lock_path, make_fifo, make_stale, root_or_skip, snapshot};
 
 /// Connects to `path` on a thread and exchanges a ping and a pong with `listener`, proving that
 /// `listener` is the one serving `path`.
@@ -56,31 +43,6 @@ fn check_answers(listener: &UnixListener, path: &Path) {
     assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"ping"[..]));
     conn.send(b"pong").unwrap();
     client.join().unwrap();
-}
-
-/// What must not change about a file msgsock refuses to touch.
-#[derive(Debug, PartialEq, Eq)]
-struct Snapshot {
-    dev: u64,
-    ino: u64,
-    mode: u32,
-    len: u64,
-    mtime: (i64, i64),
-    contents: Option<Vec<u8>>,
-    link: Option<PathBuf>,
-}
-
-fn snapshot(path: &Path) -> Snapshot {
-    let meta = fs::symlink_metadata(path).unwrap();
-    Snapshot {
-        dev: meta.dev(),
-        ino: meta.ino(),
-        mode: meta.mode(),
-        len: meta.len(),
-        mtime: (meta.mtime(), meta.mtime_nsec()),
-        contents: meta.is_file().then(|| fs::read(path).unwrap()),
-        link: meta.is_symlink().then(|| fs::read_link(path).unwrap()),
-    }
 }
 
 #[test]
@@ -244,12 +206,7 @@ fn dangling_symlink_is_not_a_socket() {
 fn fifo_is_not_a_socket() {
     let dir = tempdir();
     let path = dir.path().join("app.sock");
-    let status = Command::new("mkfifo")
-        .arg(&path)
-        .status()
-        .expect("mkfifo not found: install coreutils");
-    assert!(status.success(), "mkfifo failed: {status}");
-    assert!(fs::symlink_metadata(&path).unwrap().file_type().is_fifo());
+    make_fifo(&path);
     assert_not_a_socket(&path);
 }
 
@@ -313,7 +270,7 @@ fn drop_removes_the_socket_and_lock_files() {
     let dir = tempdir();
     let path = dir.path().join("app.sock");
     let listener = UnixListener::bind(&path).unwrap();
-    // Nothing else is left behind by the bind (no staging directory).
+    // Nothing else is left behind by the bind.
     assert_eq!(
         entries(dir.path()),
         BTreeSet::from(["app.sock".to_string(), "app.sock.lock".to_string()])
@@ -436,25 +393,26 @@ fn bind_temp_uses_a_private_dir_removed_on_drop() {
     assert!(!exists_nofollow(&dir), "{} was left behind", dir.display());
 }
 
-/// The file name here is long: bind stages the socket at `PARENT/.XXXXXX/s`, which must fit too.
+/// A path of the longest length `sun_path` holds binds, and is the socket's address.
 #[test]
 fn path_of_max_len_binds() {
     let dir = tempdir();
     let path = path_of_len(dir.path(), MAX_PATH_LEN);
-    let listener = UnixListener::bind(&path).unwrap();
-    check_answers(&listener, &path);
+    assert_listener_addressed_by(&path);
+    assert_datagram_addressed_by(&path, &dir.path().join("peer"));
+    assert_eq!(
+        entries(dir.path()),
+        BTreeSet::new(),
+        "nothing is left behind"
+    );
 }
 
 /// A stale socket of another user is never removed. Making one takes root (to `chown`), which CI
 /// runs as; elsewhere the test fails unless `MSGSOCK_SKIP_ROOT_TESTS=1` asks for a loud skip.
 #[test]
 fn stale_socket_of_another_user_is_not_owner_and_untouched() {
-    if !nix::unistd::geteuid().is_root() {
-        if std::env::var_os("MSGSOCK_SKIP_ROOT_TESTS").is_some_and(|v| v == "1") {
-            eprintln!("SKIPPED: stale_socket_of_another_user_... needs root");
-            return;
-        }
-        panic!("this test needs root to chown a socket file (MSGSOCK_SKIP_ROOT_TESTS=1 skips it)");
+    if !root_or_skip("stale_socket_of_another_user_is_not_owner_and_untouched") {
+        return;
     }
     let dir = tempdir();
     let path = dir.path().join("theirs.sock");
@@ -475,8 +433,8 @@ fn stale_socket_of_another_user_is_not_owner_and_untouched() {
     );
 }
 
-/// A path that fits `sun_path` binds even when its file name is short, so that the staging path
-/// beside it (`DIR/.XXXXXX/s`) would not fit.
+/// A path that fits `sun_path` binds, as itself, even when its file name is short (so that a
+/// sibling directory's path, `DIR/.XXXXXX/s`, would not fit).
 #[test]
 fn path_of_max_len_with_a_one_byte_name_binds() {
     let dir = tempdir();
@@ -494,4 +452,199 @@ fn path_of_max_len_with_a_one_byte_name_binds() {
     );
     drop(listener);
     assert_eq!(entries(&sub), BTreeSet::new(), "nothing is left behind");
+    assert_listener_addressed_by(&path);
+    assert_datagram_addressed_by(&path, &dir.path().join("peer"));
+    assert_eq!(entries(&sub), BTreeSet::new(), "nothing is left behind");
+}
+
+/// What `getsockname(2)` says `fd` is bound to.
+fn sockname(fd: &impl AsFd) -> PathBuf {
+    let addr: UnixAddr = getsockname(fd.as_fd().as_raw_fd()).expect("getsockname");
+    addr.path().expect("a path address").to_owned()
+}
+
+/// A listener bound to `path` has `path` as its address: its own, the one a client sees as its
+/// peer, and the accepted connection's own. Its file is gone afterwards.
+fn assert_listener_addressed_by(path: &Path) {
+    let listener = UnixListener::bind(path).unwrap();
+    assert_eq!(sockname(&listener), path, "the listener's getsockname");
+    let client = UnixStream::connect(path).unwrap();
+    let peer = client.get_ref().peer_addr().unwrap();
+    assert_eq!(peer.as_pathname(), Some(path), "the client's peer_addr");
+    let (accepted, _) = listener.accept().unwrap();
+    assert_eq!(
+        sockname(&accepted),
+        path,
+        "the accepted stream's getsockname"
+    );
+    drop((client, accepted));
+    check_answers(&listener, path);
+    drop(listener);
+    assert!(!exists_nofollow(path), "{} is removed", path.display());
+}
+
+/// `peer` receives a `ping` from the socket bound at `path`: the sender address it sees is
+/// `path`, and a `pong` sent back to that address is accepted.
+fn reply_to_sender(peer: &StdUnixDatagram, path: &Path) {
+    let mut buf = [0; 16];
+    let (n, from) = peer.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"ping");
+    let from = from
+        .as_pathname()
+        .expect("the sender has a path")
+        .to_owned();
+    assert_eq!(from, path, "the sender address a peer sees");
+    peer.send_to(b"pong", &from)
+        .expect("a reply to the sender address");
+}
+
+/// A peer bound at `peer_path` and a `UnixDatagram` bound at `path` exchange a ping and a pong,
+/// the pong sent to the address the ping came from. Both files are gone afterwards.
+fn assert_datagram_addressed_by(path: &Path, peer_path: &Path) {
+    let server = UnixDatagram::bind(path).unwrap();
+    server.set_read_timeout(Some(GUARD_TIMEOUT)).unwrap();
+    assert_eq!(sockname(server.get_ref()), path, "the socket's getsockname");
+    let peer = StdUnixDatagram::bind(peer_path).unwrap();
+    peer.set_read_timeout(Some(GUARD_TIMEOUT)).unwrap();
+    server.send_to(b"ping", peer_path).unwrap();
+    reply_to_sender(&peer, path);
+    assert_eq!(server.recv().unwrap(), b"pong");
+    drop((server, peer));
+    fs::remove_file(peer_path).unwrap();
+    assert!(!exists_nofollow(path), "{} is removed", path.display());
+}
+
+#[test]
+fn listener_is_addressed_by_its_path() {
+    let dir = tempdir();
+    assert_listener_addressed_by(&dir.path().join("app.sock"));
+}
+
+#[test]
+fn datagram_socket_is_addressed_by_its_path() {
+    let dir = tempdir();
+    assert_datagram_addressed_by(&dir.path().join("d.sock"), &dir.path().join("peer"));
+}
+
+/// The endpoint form (`bind_datagram` of `unixgram:PATH`) too: replies reach it at PATH.
+#[test]
+fn bound_datagram_endpoint_is_addressed_by_its_path() {
+    let dir = tempdir();
+    let path = dir.path().join("d.sock");
+    let peer_path = dir.path().join("peer");
+    let server = msgsock::bind_datagram(&Endpoint::UnixDatagram(path.clone())).unwrap();
+    server.set_read_timeout(Some(GUARD_TIMEOUT)).unwrap();
+    let peer = StdUnixDatagram::bind(&peer_path).unwrap();
+    peer.set_read_timeout(Some(GUARD_TIMEOUT)).unwrap();
+    server
+        .send_to(b"ping", &Endpoint::UnixDatagram(peer_path.clone()))
+        .unwrap();
+    reply_to_sender(&peer, &path);
+    let mut buf = Vec::new();
+    let (_, from) = server.recv_from(&mut buf).unwrap();
+    assert_eq!(buf, b"pong");
+    assert_eq!(from, Some(Endpoint::UnixDatagram(peer_path)));
+}
+
+/// A plain Python `AF_UNIX`/`SOCK_DGRAM` client of a `UnixDatagram` at PATH: the reply comes
+/// from PATH, and a second datagram sent to that address arrives.
+const PY_DGRAM_CLIENT: &str = r#"
+import socket, sys
+server, me = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(me)
+s.settimeout(60)
+s.sendto(b"ping", server)
+data, addr = s.recvfrom(64)
+assert data == b"pong", data
+print(addr, flush=True)
+s.sendto(b"again", addr)
+"#;
+
+#[test]
+fn python_datagram_client_gets_replies_from_the_path() {
+    let dir = tempdir();
+    let path = dir.path().join("d.sock");
+    let client_path = dir.path().join("py.sock");
+    let server = UnixDatagram::bind(&path).unwrap();
+    server.set_read_timeout(Some(GUARD_TIMEOUT)).unwrap();
+    let client = python3("a plain Python datagram client is the reference peer")
+        .arg("-c")
+        .arg(PY_DGRAM_CLIENT)
+        .arg(&path)
+        .arg(&client_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = ChildGuard::new(client);
+
+    let mut buf = Vec::new();
+    let (_, from) = server.recv_from(&mut buf).unwrap();
+    assert_eq!(buf, b"ping");
+    server.send_to(b"pong", from.unwrap()).unwrap();
+    // Python sends "again" before it exits: it is queued by then.
+    let out = client.wait_with_output();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        path.to_str().unwrap(),
+        "the sender address Python sees"
+    );
+    assert_eq!(server.recv().unwrap(), b"again");
+}
+
+/// The error of a bind at `path`: an I/O error naming `path` itself (never its lock file), with
+/// the cause of kind `kind`.
+fn assert_path_error(
+    result: msgsock::Result<impl std::fmt::Debug>,
+    path: &Path,
+    kind: io::ErrorKind,
+) {
+    match result {
+        Err(Error::Path { path: p, source }) => {
+            assert_eq!(p, path, "the error names the path asked for");
+            assert_eq!(source.kind(), kind, "the cause: {source}");
+        }
+        other => panic!("{}: want Path with {kind:?}, got {other:?}", path.display()),
+    }
+}
+
+/// Binding at `path` fails with an I/O error naming `path` and of `kind`, for both socket types,
+/// and creates nothing in `dir`.
+fn assert_bind_path_error(dir: &Path, path: &Path, kind: io::ErrorKind) {
+    let before = entries(dir);
+    assert_path_error(UnixListener::bind(path), path, kind);
+    assert_path_error(UnixDatagram::bind(path), path, kind);
+    assert_eq!(entries(dir), before, "nothing is created");
+}
+
+#[test]
+fn missing_parent_directory_is_not_found_on_the_path() {
+    let dir = tempdir();
+    let path = dir.path().join("missing").join("app.sock");
+    assert_bind_path_error(dir.path(), &path, io::ErrorKind::NotFound);
+}
+
+#[test]
+fn parent_that_is_a_file_is_not_a_directory_on_the_path() {
+    let dir = tempdir();
+    fs::write(dir.path().join("file"), b"").unwrap();
+    let path = dir.path().join("file").join("app.sock");
+    assert_bind_path_error(dir.path(), &path, io::ErrorKind::NotADirectory);
+}
+
+/// `DIR/app.sock/` names a directory, which a socket cannot be: refused before anything is made,
+/// naming the path as given, slash and all.
+#[test]
+fn trailing_slash_is_refused_on_the_path() {
+    let dir = tempdir();
+    let mut path = dir.path().join("app.sock").into_os_string();
+    path.push("/");
+    let path = PathBuf::from(path);
+    assert_bind_path_error(dir.path(), &path, io::ErrorKind::InvalidInput);
+    // Even where a stale socket of that name exists: it is not what the path names.
+    make_stale(&dir.path().join("app.sock"));
+    assert_bind_path_error(dir.path(), &path, io::ErrorKind::InvalidInput);
 }

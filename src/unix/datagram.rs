@@ -4,7 +4,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram as StdUnixDatagram;
 use std::path::{Path, PathBuf};
 
-use nix::sys::socket::{SockaddrLike, UnixAddr};
+use nix::sys::socket::{SockType, SockaddrLike, UnixAddr};
 use tempfile::TempDir;
 
 use crate::datagram::{check_send, datagram_common, send_error};
@@ -22,7 +22,8 @@ const SNDBUF_OVERHEAD: usize = 32;
 ///
 /// Bound to a path, it follows the same socket-file rules as [`UnixListener`](crate::UnixListener)
 /// (stale file replaced, live one refused, non-socket never removed, owner-only mode, removed on
-/// drop while still its own). A client that wants replies needs an address of its own:
+/// drop while still its own), and the path is its address: peers see datagrams come from it and
+/// reply to it. A client that wants replies needs an address of its own:
 /// [`bind_temp`](Self::bind_temp) gives it one in a private temporary directory, removed on drop.
 /// Unix datagrams are reliable and ordered on one machine; a full receive queue makes the sender
 /// wait. There is no "connection closed" event.
@@ -69,8 +70,8 @@ impl UnixDatagram {
     ///
     /// As [`UnixListener::bind_with_mode`](crate::UnixListener::bind_with_mode).
     pub fn bind_with_mode<P: AsRef<Path>>(path: P, mode: u32) -> Result<UnixDatagram> {
-        let (inner, file) = SocketFile::bind(path.as_ref(), mode, |p| StdUnixDatagram::bind(p))?;
-        UnixDatagram::new(inner, Some(file), None)
+        let (socket, file) = SocketFile::bind(path.as_ref(), mode, SockType::Datagram)?;
+        UnixDatagram::new(StdUnixDatagram::from(socket), Some(file), None)
     }
 
     /// Binds at a fresh path in a new private temporary directory, removed on drop: the address a
@@ -82,11 +83,12 @@ impl UnixDatagram {
     /// directory's path is too long for a socket.
     pub fn bind_temp() -> Result<UnixDatagram> {
         let dir = private_temp_dir()?;
-        let (inner, file) =
-            SocketFile::bind_private(&dir.path().join("sock"), DEFAULT_SOCKET_MODE, |p| {
-                StdUnixDatagram::bind(p)
-            })?;
-        UnixDatagram::new(inner, Some(file), Some(dir))
+        let (socket, file) = SocketFile::bind_private(
+            &dir.path().join("sock"),
+            DEFAULT_SOCKET_MODE,
+            SockType::Datagram,
+        )?;
+        UnixDatagram::new(StdUnixDatagram::from(socket), Some(file), Some(dir))
     }
 
     /// A socket with no address: it can send, but nobody can reply to it.

@@ -3,13 +3,13 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::{SocketAddr, UnixListener as StdUnixListener};
 use std::path::Path;
 
+use nix::sys::socket::SockType;
 use tempfile::TempDir;
 
 use crate::conn::Connection;
 use crate::endpoint::Endpoint;
-#[cfg(doc)]
-use crate::error::Error;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::sys;
 use crate::unix::socket_file::{private_temp_dir, SocketFile};
 use crate::unix::UnixStream;
 
@@ -57,8 +57,16 @@ impl UnixListener {
     /// - [`Error::AddrInUse`] if a live server listens at `path` or holds its lock.
     /// - [`Error::NotASocket`] if `path` is a regular file, directory, symlink or other non-socket.
     /// - [`Error::NotOwner`] for a stale socket owned by another user.
-    /// - [`Error::ForeignLockFile`] if `PATH.lock` exists and is not msgsock's.
-    /// - [`Error::Path`] for other I/O errors, naming the path.
+    /// - [`Error::ForeignLockFile`] if `PATH.lock` exists and is not this user's own msgsock
+    ///   lock file (a regular file it owns, with one link); it is left as it is.
+    /// - [`Error::Path`] for other I/O errors, naming `path` as given, with the cause: `NotFound`
+    ///   for a missing directory, `InvalidInput` for a path ending in `/`.
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// The socket is bound at `path` itself, so `path` is its address. The file's mode is set
+    /// before `bind(2)` on Linux, which takes it from the socket: it never has wider permissions
+    /// than asked for. Elsewhere the umask decides it at `bind(2)`.
     pub fn bind<P: AsRef<Path>>(path: P) -> Result<UnixListener> {
         UnixListener::bind_with_mode(path, DEFAULT_SOCKET_MODE)
     }
@@ -68,14 +76,10 @@ impl UnixListener {
     /// # Errors
     ///
     /// As [`bind`](Self::bind), plus [`Error::ModeMismatch`] if the file does not have `mode`
-    /// after bind.
+    /// after bind. A mode the umask narrows is widened before the socket listens (on Linux).
     pub fn bind_with_mode<P: AsRef<Path>>(path: P, mode: u32) -> Result<UnixListener> {
-        let (inner, file) = SocketFile::bind(path.as_ref(), mode, |p| StdUnixListener::bind(p))?;
-        Ok(UnixListener {
-            file,
-            inner,
-            dir: None,
-        })
+        let (socket, file) = SocketFile::bind(path.as_ref(), mode, SockType::Stream)?;
+        UnixListener::listen(socket, file, None)
     }
 
     /// Binds at a fresh path in a new private temporary directory (mode 0700, in
@@ -87,14 +91,23 @@ impl UnixListener {
     /// directory's path is too long for a socket.
     pub fn bind_temp() -> Result<UnixListener> {
         let dir = private_temp_dir()?;
-        let (inner, file) =
-            SocketFile::bind_private(&dir.path().join("sock"), DEFAULT_SOCKET_MODE, |p| {
-                StdUnixListener::bind(p)
-            })?;
+        let (socket, file) = SocketFile::bind_private(
+            &dir.path().join("sock"),
+            DEFAULT_SOCKET_MODE,
+            SockType::Stream,
+        )?;
+        UnixListener::listen(socket, file, Some(dir))
+    }
+
+    /// `listen(2)` on a socket bound at `file`, which has its final mode: nobody could connect
+    /// before this.
+    fn listen(socket: OwnedFd, file: SocketFile, dir: Option<TempDir>) -> Result<UnixListener> {
+        // On an error `file` drops and removes the socket file.
+        sys::listen(socket.as_fd()).map_err(|e| Error::path(file.path(), e))?;
         Ok(UnixListener {
             file,
-            inner,
-            dir: Some(dir),
+            inner: StdUnixListener::from(socket),
+            dir,
         })
     }
 

@@ -1,23 +1,43 @@
-//! The socket file's life: stale probe, bind lock, owner-only mode, removal only of our own file.
+//! The socket file's life: bound at its path, stale probe, bind lock, exact mode with no window
+//! of wider permissions, removal only of our own files.
 //!
 //! Binding `PATH`:
-//! 1. The path must fit in `sun_path`, checked before any system call.
-//! 2. An exclusive `flock(2)` on `PATH.lock` serialises servers racing for one path: the loser
-//!    gets [`Error::AddrInUse`] at once.
-//! 3. Whatever is at `PATH` is looked at with `lstat(2)`. A socket nobody accepts on (a connect
-//!    probe is refused) and that this user owns is stale and removed; a live one is
-//!    [`Error::AddrInUse`]; anything else (file, directory, symlink) is left alone.
-//! 4. The socket is bound inside a fresh private (0700) directory next to `PATH`, given its mode,
-//!    then hard-linked to `PATH` (which fails rather than replace anything), so it is never
-//!    reachable with wider permissions than asked for.
-//! 5. On drop, `PATH` is removed only while it still names the file bound here, by `(dev, ino)`.
+//! 1. The path must fit in `sun_path` and name a file (no trailing `/`), checked before any
+//!    system call.
+//! 2. The directory `PATH` is in is opened and kept: every later step and the removal at drop
+//!    work in it by name (`openat(2)`, `fstatat(2)`, `unlinkat(2)`), so a `chdir(2)` or a renamed
+//!    parent never sends them to other files. (A stored absolute path would follow a rename or
+//!    a swapped symlink in a parent to files that are not ours.) Errors name `PATH` as given.
+//! 3. An exclusive `flock(2)` on `PATH.lock` serialises servers racing for one path: the loser
+//!    gets [`Error::AddrInUse`] at once. The lock file must be this user's own regular file with
+//!    one link, as `fstat(2)` says of the file opened (never through a symlink); anything else is
+//!    [`Error::ForeignLockFile`], and is never written or removed.
+//! 4. Whatever is at `PATH` is looked at without following a symlink. A socket nobody accepts on
+//!    (a non-blocking connect probe is refused) and that this user owns is stale and removed; a
+//!    live one (the probe connects, or finds the backlog full) is [`Error::AddrInUse`]; anything
+//!    else (file, directory, symlink) is left alone.
+//! 5. The socket is bound at `PATH` itself, so `PATH` is its address: what `getsockname(2)` says
+//!    and what peers see and reply to. Its mode is set with `fchmod(2)` before `bind(2)`: Linux
+//!    creates the file with the socket's mode less the umask (`unix_mknod` in
+//!    `net/unix/af_unix.c`), so it never appears with more permissions than asked for. A mode the
+//!    umask narrowed is then widened on the file just bound, opened without following a symlink,
+//!    before a listener listens. The umask itself is never changed: it is the whole process's.
+//! 6. On drop, `PATH` and `PATH.lock` are removed only while they still name the files made here,
+//!    by `(dev, ino)`.
 
-use std::fs::{self, File, OpenOptions};
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::net::UnixDatagram as StdUnixDatagram;
-use std::os::unix::net::UnixStream as StdUnixStream;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nix::fcntl::OFlag;
+use nix::libc;
+use nix::sys::socket::SockType;
+use nix::sys::stat::FileStat;
 
 use crate::error::{Error, Result};
 use crate::sys;
@@ -55,6 +75,30 @@ pub(crate) fn private_temp_dir() -> io::Result<tempfile::TempDir> {
         .tempdir()
 }
 
+/// `path`'s directory and file name, as `bind(2)` reads them.
+///
+/// [`Path::file_name`] ignores a trailing `/` or `/.`, which `bind(2)` does not: `DIR/app.sock/`
+/// names a directory, never a socket file, so it is refused rather than bound as `app.sock`.
+fn split(path: &Path) -> Result<(&Path, &OsStr)> {
+    let last = path.as_os_str().as_bytes().rsplit(|&b| b == b'/').next();
+    match path.file_name() {
+        Some(name) if last == Some(name.as_bytes()) => {
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            Ok((dir, name))
+        }
+        _ => Err(Error::path(
+            path,
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a socket path must end in a file name",
+            ),
+        )),
+    }
+}
+
 /// A file's identity: `(dev, ino)`, as same-file compares handles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FileId {
@@ -63,113 +107,163 @@ struct FileId {
 }
 
 impl FileId {
-    fn of(meta: &fs::Metadata) -> FileId {
+    // The field types of `stat` differ between platforms.
+    #[allow(clippy::unnecessary_cast)]
+    fn of(stat: &FileStat) -> FileId {
         FileId {
-            dev: meta.dev(),
-            ino: meta.ino(),
+            dev: stat.st_dev as u64,
+            ino: stat.st_ino as u64,
         }
     }
+}
 
-    /// Whether `path` still names this file (without following a final symlink).
-    fn is_at(self, path: &Path) -> bool {
-        fs::symlink_metadata(path).is_ok_and(|m| FileId::of(&m) == self)
+/// The type bits of a `stat`.
+fn file_type(stat: &FileStat) -> libc::mode_t {
+    stat.st_mode & libc::S_IFMT
+}
+
+/// The permission bits of a `stat`, as `chmod(2)` takes them.
+// `mode_t` is `u16` on some platforms.
+#[allow(clippy::unnecessary_cast)]
+fn permissions(stat: &FileStat) -> u32 {
+    (stat.st_mode & 0o7777) as u32
+}
+
+/// An open directory that files are made, checked and removed in by name.
+#[derive(Debug)]
+struct Dir(OwnedFd);
+
+impl Dir {
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+
+    /// Whether `name` still names the file `id` (without following a symlink).
+    fn holds(&self, name: &OsStr, id: FileId) -> bool {
+        sys::stat_at(self.fd(), name).is_ok_and(|st| FileId::of(&st) == id)
+    }
+
+    /// Removes `name` if it is still the file `id`.
+    fn remove_if(&self, name: &OsStr, id: FileId) {
+        if self.holds(name, id) {
+            let _ = sys::unlink_at(self.fd(), name);
+        }
     }
 }
 
 /// A bound socket file, removed on drop while it is still ours.
 #[derive(Debug)]
 pub(crate) struct SocketFile {
+    /// As the user gave it: for errors, `path()`, and the address peers see.
     path: PathBuf,
+    dir: Arc<Dir>,
+    name: OsString,
     id: FileId,
-    /// Held for the listener's life: a second server fails fast instead of probing.
+    /// Held for the listener's life: a second server fails fast instead of probing. Dropped
+    /// (and removed) after the socket file.
     _lock: Option<LockFile>,
     remove_on_drop: bool,
 }
 
 impl SocketFile {
-    /// Binds a socket at `path` with `bind_at` and gives it permission bits `mode`, following the
-    /// rules above.
-    pub(crate) fn bind<T>(
+    /// Binds a new Unix socket of type `ty` at `path` with permission bits `mode`, following the
+    /// rules above. A stream socket is returned bound, not yet listening.
+    pub(crate) fn bind(path: &Path, mode: u32, ty: SockType) -> Result<(OwnedFd, SocketFile)> {
+        SocketFile::bind_in(path, mode, ty, true)
+    }
+
+    /// Binds at `path` inside a directory only this user can enter, where no lock or stale
+    /// probe is needed.
+    pub(crate) fn bind_private(
         path: &Path,
         mode: u32,
-        bind_at: impl FnOnce(&Path) -> io::Result<T>,
-    ) -> Result<(T, SocketFile)> {
-        check_len(path)?;
-        let lock = LockFile::acquire(path)?;
-        clear_stale(path)?;
+        ty: SockType,
+    ) -> Result<(OwnedFd, SocketFile)> {
+        SocketFile::bind_in(path, mode, ty, false)
+    }
 
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        // Short names keep the staging path close to the final one's length.
-        let staging = tempfile::Builder::new()
-            .prefix(".")
-            .rand_bytes(6)
-            .permissions(fs::Permissions::from_mode(0o700))
-            .tempdir_in(parent)
-            .map_err(|e| Error::path(parent, e))?;
-        let staged = staging.path().join("s");
-        let socket = if check_len(&staged).is_ok() {
-            bind_at(&staged)
+    fn bind_in(
+        path: &Path,
+        mode: u32,
+        ty: SockType,
+        shared: bool,
+    ) -> Result<(OwnedFd, SocketFile)> {
+        check_len(path)?;
+        let (dir, name) = split(path)?;
+        let dir = Arc::new(Dir(sys::open_dir(dir).map_err(|e| Error::path(path, e))?));
+        let lock = if shared {
+            let lock = LockFile::acquire(&dir, name, path)?;
+            clear_stale(&dir, name, path)?;
+            Some(lock)
         } else {
-            bind_via_dir_fd(staging.path(), "s", bind_at)
+            None
+        };
+
+        let socket = sys::unix_socket(ty, false)?;
+        // The file bind(2) creates takes this mode, less the umask: never more than `mode`.
+        sys::fchmod(socket.as_fd(), mode)?;
+        sys::bind_unix(socket.as_fd(), path).map_err(|e| bind_error(&dir, name, path, e))?;
+        let stat = sys::stat_at(dir.fd(), name).map_err(|e| Error::path(path, e))?;
+        if file_type(&stat) != libc::S_IFSOCK || stat.st_uid != sys::euid() {
+            // Replaced between bind(2) and now by someone who may write the directory.
+            return Err(Error::AddrInUse { path: path.into() });
         }
-        .map_err(|e| Error::path(path, e))?;
-        fs::set_permissions(&staged, fs::Permissions::from_mode(mode))
-            .map_err(|e| Error::path(path, e))?;
-        // link(2) never replaces: if something appeared at `path` meanwhile, it stays.
-        fs::hard_link(&staged, path).map_err(|e| {
-            if e.kind() == io::ErrorKind::AlreadyExists {
-                match fs::symlink_metadata(path) {
-                    Ok(m) if m.file_type().is_socket() => Error::AddrInUse { path: path.into() },
-                    _ => Error::NotASocket { path: path.into() },
-                }
-            } else {
-                Error::path(path, e)
-            }
-        })?;
-        let file = SocketFile::adopt(path, mode, Some(lock))?;
-        Ok((socket, file))
-    }
-
-    /// Binds at `path` inside a directory only this user can enter, where no lock or staging is
-    /// needed.
-    pub(crate) fn bind_private<T>(
-        path: &Path,
-        mode: u32,
-        bind_at: impl FnOnce(&Path) -> io::Result<T>,
-    ) -> Result<(T, SocketFile)> {
-        check_len(path)?;
-        let socket = bind_at(path).map_err(|e| Error::path(path, e))?;
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))
-            .map_err(|e| Error::path(path, e))?;
-        let file = SocketFile::adopt(path, mode, None)?;
-        Ok((socket, file))
-    }
-
-    /// Records the identity of the socket now at `path` and checks its mode.
-    fn adopt(path: &Path, mode: u32, lock: Option<LockFile>) -> Result<SocketFile> {
-        let meta = fs::symlink_metadata(path).map_err(|e| Error::path(path, e))?;
         let file = SocketFile {
             path: path.into(),
-            id: FileId::of(&meta),
+            dir,
+            name: name.into(),
+            id: FileId::of(&stat),
             _lock: lock,
             remove_on_drop: true,
         };
-        let actual = meta.mode() & 0o7777;
-        if !meta.file_type().is_socket() {
-            return Err(Error::NotASocket { path: path.into() });
+        // On an error `file` drops here and removes the socket file it just made.
+        file.set_mode(permissions(&stat), mode)?;
+        Ok((socket, file))
+    }
+
+    /// Gives the bound file exactly `mode`, widening what the umask narrowed.
+    fn set_mode(&self, actual: u32, mode: u32) -> Result<()> {
+        let mismatch = |actual| Error::ModeMismatch {
+            path: self.path.clone(),
+            expected: mode,
+            actual,
+        };
+        if actual == mode {
+            return Ok(());
         }
-        if actual != mode {
-            // `file` drops here and removes the socket it just published.
-            return Err(Error::ModeMismatch {
-                path: path.into(),
-                expected: mode,
-                actual,
-            });
+        if actual & !mode != 0 {
+            return Err(mismatch(actual));
         }
-        Ok(file)
+        let actual = self.widen(mode).map_err(|e| Error::path(&self.path, e))?;
+        if actual == mode {
+            Ok(())
+        } else {
+            Err(mismatch(actual))
+        }
+    }
+
+    /// Sets `mode` on the file bound here, opened without following a symlink and checked to be
+    /// it, so that whatever may have replaced the name is never changed; returns the mode found
+    /// afterwards.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn widen(&self, mode: u32) -> io::Result<u32> {
+        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW;
+        let file = sys::open_at(self.dir.fd(), &self.name, flags, 0)?;
+        if FileId::of(&sys::stat(file.as_fd())?) != self.id {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "the socket file was replaced during bind",
+            ));
+        }
+        sys::chmod_opened(file.as_fd(), mode)?;
+        Ok(permissions(&sys::stat(file.as_fd())?))
+    }
+
+    /// Elsewhere a socket file cannot be opened: a narrowed mode stays a mismatch.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn widen(&self, _mode: u32) -> io::Result<u32> {
+        let stat = sys::stat_at(self.dir.fd(), &self.name)?;
+        Ok(permissions(&stat))
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -185,60 +279,38 @@ impl SocketFile {
 impl Drop for SocketFile {
     fn drop(&mut self) {
         // A successor may have replaced the file since: only ours is removed.
-        if self.remove_on_drop && self.id.is_at(&self.path) {
-            let _ = fs::remove_file(&self.path);
+        if self.remove_on_drop {
+            self.dir.remove_if(&self.name, self.id);
         }
     }
 }
 
-/// Binds `dir/name` where that path is too long for `sun_path` (a short file name near the limit:
-/// the staging path is up to 9 bytes longer than the final one), through the short
-/// `/proc/self/fd/N/name`, as systemd does for long socket paths.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn bind_via_dir_fd<T>(
-    dir: &Path,
-    name: &str,
-    bind_at: impl FnOnce(&Path) -> io::Result<T>,
-) -> io::Result<T> {
-    use std::os::fd::AsRawFd;
-    let handle = File::open(dir)?;
-    bind_at(
-        &Path::new("/proc/self/fd")
-            .join(handle.as_raw_fd().to_string())
-            .join(name),
-    )
+/// The error for a failed `bind(2)` at `path`: something appeared there since it was looked at
+/// (by a server that knows nothing of the lock), or the call failed for its own reasons.
+fn bind_error(dir: &Dir, name: &OsStr, path: &Path, e: io::Error) -> Error {
+    if e.kind() != io::ErrorKind::AddrInUse {
+        return Error::path(path, e);
+    }
+    match sys::stat_at(dir.fd(), name) {
+        Ok(stat) if file_type(&stat) == libc::S_IFSOCK => Error::AddrInUse { path: path.into() },
+        _ => Error::NotASocket { path: path.into() },
+    }
 }
 
-/// Elsewhere there is no short alias for the directory: the path is too long.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn bind_via_dir_fd<T>(
-    dir: &Path,
-    name: &str,
-    _bind_at: impl FnOnce(&Path) -> io::Result<T>,
-) -> io::Result<T> {
-    Err(io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!(
-            "staging path {} is too long for a socket",
-            dir.join(name).display()
-        ),
-    ))
-}
-
-/// Removes a stale socket at `path`, or says why it cannot be bound.
-fn clear_stale(path: &Path) -> Result<()> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(meta) => meta,
+/// Removes a stale socket at `name` in `dir`, or says why `path` cannot be bound.
+fn clear_stale(dir: &Dir, name: &OsStr, path: &Path) -> Result<()> {
+    let stat = match sys::stat_at(dir.fd(), name) {
+        Ok(stat) => stat,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(Error::path(path, e)),
     };
-    if !meta.file_type().is_socket() {
+    if file_type(&stat) != libc::S_IFSOCK {
         return Err(Error::NotASocket { path: path.into() });
     }
     match probe(path) {
         Ok(()) => Err(Error::AddrInUse { path: path.into() }),
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-            let owner = meta.uid();
+            let owner = stat.st_uid;
             if owner != sys::euid() {
                 return Err(Error::NotOwner {
                     path: path.into(),
@@ -246,13 +318,12 @@ fn clear_stale(path: &Path) -> Result<()> {
                 });
             }
             // Only the file that was probed: the lock keeps lock-aware servers away meanwhile.
-            if FileId::of(&meta).is_at(path) {
-                match fs::remove_file(path) {
-                    Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::path(path, e)),
-                    _ => Ok(()),
-                }
-            } else {
-                Err(Error::AddrInUse { path: path.into() })
+            if !dir.holds(name, FileId::of(&stat)) {
+                return Err(Error::AddrInUse { path: path.into() });
+            }
+            match sys::unlink_at(dir.fd(), name) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::path(path, e)),
+                _ => Ok(()),
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -262,43 +333,79 @@ fn clear_stale(path: &Path) -> Result<()> {
 
 /// Connects to the socket at `path` to see whether anyone is bound there: a stream connect, or a
 /// datagram one if the socket is of the other type (`EPROTOTYPE`).
+///
+/// The probe never blocks: a blocking connect to a live listener whose backlog is full waits for
+/// an accept that may never come (anyone can make one in a shared directory). Non-blocking, Linux
+/// says `EAGAIN` there, which is as live as a connection accepted; a datagram connect never waits.
 fn probe(path: &Path) -> io::Result<()> {
-    match StdUnixStream::connect(path) {
-        Err(e) if e.raw_os_error() == Some(nix::libc::EPROTOTYPE) => {
-            StdUnixDatagram::unbound()?.connect(path)
+    let stream = sys::unix_socket(SockType::Stream, true)?;
+    match sys::connect_unix(stream.as_fd(), path) {
+        Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => {
+            let datagram = sys::unix_socket(SockType::Datagram, true)?;
+            sys::connect_unix(datagram.as_fd(), path)
         }
-        other => other.map(drop),
+        Err(e)
+            if e.kind() == io::ErrorKind::WouldBlock
+                || e.raw_os_error() == Some(libc::EINPROGRESS) =>
+        {
+            Ok(())
+        }
+        other => other,
     }
 }
 
 /// An exclusive `flock(2)` on `SOCKET.lock`, released and removed on drop.
 #[derive(Debug)]
 struct LockFile {
-    path: PathBuf,
+    dir: Arc<Dir>,
+    name: OsString,
     id: FileId,
-    _file: File,
+    /// Holds the lock while open.
+    file: File,
+}
+
+/// How the lock file is opened: never through a symlink, never as a controlling terminal, and
+/// without waiting for a writer if it is a FIFO.
+const LOCK_FLAGS: OFlag = OFlag::O_RDWR
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_NOCTTY)
+    .union(OFlag::O_NONBLOCK);
+
+/// Whether a lock file is this user's own: a regular file it owns with no other name, so that
+/// writing and removing it changes nothing anyone else reaches.
+fn is_own_lock(stat: &FileStat) -> bool {
+    file_type(stat) == libc::S_IFREG && stat.st_uid == sys::euid() && stat.st_nlink == 1
 }
 
 impl LockFile {
-    fn acquire(socket: &Path) -> Result<LockFile> {
-        let mut name = socket.as_os_str().to_owned();
-        name.push(".lock");
-        let path = PathBuf::from(name);
+    /// Locks `NAME.lock` in `dir`, for the socket at `socket` (`DIR/NAME` as the user gave it).
+    fn acquire(dir: &Arc<Dir>, name: &OsStr, socket: &Path) -> Result<LockFile> {
+        let mut lock_name = name.to_owned();
+        lock_name.push(".lock");
+        let mut lock_path = socket.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let foreign = || Error::ForeignLockFile {
+            path: lock_path.clone().into(),
+        };
         // The previous holder unlinks the file before unlocking it, so a lock won on an unlinked
-        // file is worthless: retry until the locked file is the one at `path`.
+        // file is worthless: retry until the locked file is the one at the name.
         for _ in 0..8 {
-            let mut file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .mode(0o600)
-                .custom_flags(nix::libc::O_NOFOLLOW)
-                .open(&path)
-                .map_err(|e| lock_open_error(&path, e))?;
-            let meta = file.metadata().map_err(|e| Error::path(&path, e))?;
-            if !meta.file_type().is_file() {
-                return Err(Error::ForeignLockFile { path });
+            let Some(fd) = open_lock(dir, &lock_name).map_err(|e| {
+                // What cannot be opened (a symlink, a socket, a directory) may still be foreign.
+                match sys::stat_at(dir.fd(), &lock_name) {
+                    Ok(stat) if !is_own_lock(&stat) => foreign(),
+                    _ => Error::path(socket, e),
+                }
+            })?
+            else {
+                continue;
+            };
+            // Checked on the file opened, not the name, which may change meanwhile.
+            let stat = sys::stat(fd.as_fd()).map_err(|e| Error::path(socket, e))?;
+            if !is_own_lock(&stat) {
+                return Err(foreign());
             }
+            let file = File::from(fd);
             match file.try_lock() {
                 Ok(()) => {}
                 Err(fs::TryLockError::WouldBlock) => {
@@ -306,31 +413,35 @@ impl LockFile {
                         path: socket.into(),
                     })
                 }
-                Err(fs::TryLockError::Error(e)) => return Err(Error::path(&path, e)),
+                Err(fs::TryLockError::Error(e)) => return Err(Error::path(socket, e)),
             }
-            let id = FileId::of(&meta);
-            if !id.is_at(&path) {
+            let id = FileId::of(&stat);
+            if !dir.holds(&lock_name, id) {
                 continue;
             }
             let mut head = Vec::with_capacity(LOCK_MAGIC.len());
             (&file)
                 .take(LOCK_MAGIC.len() as u64)
                 .read_to_end(&mut head)
-                .map_err(|e| Error::path(&path, e))?;
+                .map_err(|e| Error::path(socket, e))?;
             if !head.is_empty() && head != LOCK_MAGIC {
-                return Err(Error::ForeignLockFile { path });
+                return Err(foreign());
             }
-            // Who holds it, for a person looking at the file.
-            file.set_len(0)
-                .and_then(|()| file.rewind())
-                .and_then(|()| file.write_all(LOCK_MAGIC))
-                .and_then(|()| writeln!(file, " pid {}", std::process::id()))
-                .map_err(|e| Error::path(&path, e))?;
-            return Ok(LockFile {
-                path,
+            // From here on it is ours, and removed on drop.
+            let lock = LockFile {
+                dir: Arc::clone(dir),
+                name: lock_name,
                 id,
-                _file: file,
-            });
+                file,
+            };
+            // Who holds it, for a person looking at the file.
+            let mut out = &lock.file;
+            out.set_len(0)
+                .and_then(|()| out.rewind())
+                .and_then(|()| out.write_all(LOCK_MAGIC))
+                .and_then(|()| writeln!(out, " pid {}", std::process::id()))
+                .map_err(|e| Error::path(socket, e))?;
+            return Ok(lock);
         }
         Err(Error::AddrInUse {
             path: socket.into(),
@@ -338,21 +449,27 @@ impl LockFile {
     }
 }
 
-fn lock_open_error(path: &Path, e: io::Error) -> Error {
-    // O_NOFOLLOW on a symlink gives ELOOP; a directory gives EISDIR.
-    match e.raw_os_error() {
-        Some(nix::libc::ELOOP) | Some(nix::libc::EISDIR) => {
-            Error::ForeignLockFile { path: path.into() }
+/// Opens the lock file `name` in `dir`, creating it if there is none; `None` if one appeared
+/// between the two tries.
+///
+/// An existing file is opened without `O_CREAT`: with it, Linux refuses (`EACCES`) another
+/// user's file in a sticky directory (`fs.protected_regular`), which would hide whose it is.
+fn open_lock(dir: &Dir, name: &OsStr) -> io::Result<Option<OwnedFd>> {
+    match sys::open_at(dir.fd(), name, LOCK_FLAGS, 0) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let create = LOCK_FLAGS | OFlag::O_CREAT | OFlag::O_EXCL;
+            match sys::open_at(dir.fd(), name, create, 0o600) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+                other => other.map(Some),
+            }
         }
-        _ => Error::path(path, e),
+        other => other.map(Some),
     }
 }
 
 impl Drop for LockFile {
     fn drop(&mut self) {
         // Unlink while still locked; the file closes (and unlocks) after this.
-        if self.id.is_at(&self.path) {
-            let _ = fs::remove_file(&self.path);
-        }
+        self.dir.remove_if(&self.name, self.id);
     }
 }
