@@ -122,7 +122,7 @@ impl SocketFile {
         fs::hard_link(&staged, path).map_err(|e| {
             if e.kind() == io::ErrorKind::AlreadyExists {
                 match fs::symlink_metadata(path) {
-                    Ok(m) if m.file_type().is_socket() => Error::AddrInUse { path: path.into() },
+                    Ok(m) if m.file_type().is_socket() => Error::unix_in_use(path),
                     _ => Error::NotASocket { path: path.into() },
                 }
             } else {
@@ -236,7 +236,7 @@ fn clear_stale(path: &Path) -> Result<()> {
         return Err(Error::NotASocket { path: path.into() });
     }
     match probe(path) {
-        Ok(()) => Err(Error::AddrInUse { path: path.into() }),
+        Ok(()) => Err(Error::unix_in_use(path)),
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
             let owner = meta.uid();
             if owner != sys::euid() {
@@ -252,7 +252,7 @@ fn clear_stale(path: &Path) -> Result<()> {
                     _ => Ok(()),
                 }
             } else {
-                Err(Error::AddrInUse { path: path.into() })
+                Err(Error::unix_in_use(path))
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -301,11 +301,7 @@ impl LockFile {
             }
             match file.try_lock() {
                 Ok(()) => {}
-                Err(fs::TryLockError::WouldBlock) => {
-                    return Err(Error::AddrInUse {
-                        path: socket.into(),
-                    })
-                }
+                Err(fs::TryLockError::WouldBlock) => return Err(Error::unix_in_use(socket)),
                 Err(fs::TryLockError::Error(e)) => return Err(Error::path(&path, e)),
             }
             let id = FileId::of(&meta);
@@ -332,9 +328,7 @@ impl LockFile {
                 _file: file,
             });
         }
-        Err(Error::AddrInUse {
-            path: socket.into(),
-        })
+        Err(Error::unix_in_use(socket))
     }
 }
 
