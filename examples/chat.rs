@@ -302,7 +302,11 @@ fn accept_participants(listener: AnyListener, tx: &Sender<Event>, closing: &Atom
             break;
         }
         match conn {
-            Ok(mut conn) => {
+            // A stream listener's connections are streams.
+            Ok(conn) => {
+                let Some(mut conn) = conn.into_stream() else {
+                    continue;
+                };
                 conn.set_max_message_len(MAX_MESSAGE);
                 let tx = tx.clone();
                 thread::spawn(move || read_participant(id, conn, &tx));
@@ -881,7 +885,10 @@ fn chain(err: &dyn Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {
-        text = format!("{text}: {s}");
+        // msgsock's errors already end with their cause.
+        if !text.ends_with(&s.to_string()) {
+            text = format!("{text}: {s}");
+        }
         source = s.source();
     }
     text

@@ -254,8 +254,8 @@ fn serve_datagrams(socket: &AnyDatagram, stop: &AtomicBool) {
 }
 
 /// Refuses a Unix peer running as another user.
-fn same_user(conn: &Connection<AnyStream>) -> Result<(), String> {
-    let AnyStream::Unix(stream) = conn.get_ref() else {
+fn same_user(conn: &AnyConnection) -> Result<(), String> {
+    let Some(AnyStream::Unix(stream)) = conn.as_stream().map(Connection::get_ref) else {
         return Err("not a Unix socket".into());
     };
     let cred = stream
@@ -301,7 +301,7 @@ impl Backoff {
 
 /// Sends every message of one connection back unchanged, until the peer closes or stays silent
 /// for `idle`.
-fn echo(mut conn: Connection<AnyStream>, idle: Option<Duration>) -> Result<(), BoxError> {
+fn echo(mut conn: AnyConnection, idle: Option<Duration>) -> Result<(), BoxError> {
     conn.set_read_timeout(idle)?;
     // A peer that never reads its replies must not hold this thread forever either.
     conn.set_write_timeout(idle)?;
@@ -336,7 +336,7 @@ fn wake_endpoint(local: Endpoint) -> Endpoint {
 /// Sends each line of stdin and prints the reply.
 fn client(endpoint: &Endpoint, auth: Option<&Authenticator>) -> Result<(), BoxError> {
     let mut conn = match auth {
-        Some(auth) => msgsock::connect_authenticated(endpoint, auth).map(AnyConnection::from),
+        Some(auth) => msgsock::connect_authenticated(endpoint, auth),
         None => msgsock::connect(endpoint),
     }
     .map_err(|e| format!("cannot connect to {endpoint}: {}", chain(&e)))?;
@@ -359,8 +359,12 @@ fn chain(e: &(dyn Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        // msgsock's errors already end with their cause.
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text

@@ -5,11 +5,12 @@ use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
 
+use crate::auth::Authenticator;
 use crate::channel::Channel;
 use crate::conn::Connection;
-use crate::datagram::{DatagramTransport, UdpTransport, UnixDatagramTransport};
+use crate::connect::ConnectOptions;
 use crate::endpoint::Endpoint;
-use crate::error::{Error, Result};
+use crate::error::{Error, Family, Result, SocketType};
 use crate::inet::{TcpListener, TcpStream, UdpSocket};
 use crate::stream::{sealed, Stream};
 use crate::unix::{UnixDatagram, UnixListener, UnixStream};
@@ -19,7 +20,8 @@ use crate::unix::{UnixDatagram, UnixListener, UnixStream};
 /// # Errors
 ///
 /// As [`UnixListener::bind`] or [`TcpListener::bind`]; [`Error::WrongSocketType`] for a datagram
-/// endpoint (use [`bind_datagram`]).
+/// endpoint (use [`bind_datagram`]); [`Error::Bind`] with `InvalidInput` for a host name (a
+/// listener binds an IP address exactly, see [`Endpoint`]).
 ///
 /// # Examples
 ///
@@ -36,7 +38,10 @@ pub fn bind(endpoint: &Endpoint) -> Result<AnyListener> {
     Ok(match endpoint {
         Endpoint::Unix(path) => AnyListener::Unix(UnixListener::bind(path)?),
         Endpoint::Tcp(addr) => AnyListener::Tcp(TcpListener::bind(*addr)?),
-        Endpoint::Udp(_) | Endpoint::UnixDatagram(_) => return Err(wrong_type(endpoint, "stream")),
+        Endpoint::TcpHost(_) => return Err(host_name_bind(endpoint)),
+        Endpoint::Udp(_) | Endpoint::UdpHost(_) | Endpoint::UnixDatagram(_) => {
+            return Err(wrong_type(endpoint, SocketType::Stream))
+        }
     })
 }
 
@@ -45,7 +50,7 @@ pub fn bind(endpoint: &Endpoint) -> Result<AnyListener> {
 /// # Errors
 ///
 /// As [`UdpSocket::bind`] or [`UnixDatagram::bind`]; [`Error::WrongSocketType`] for a stream
-/// endpoint (use [`bind`]).
+/// endpoint (use [`bind`]); [`Error::Bind`] with `InvalidInput` for a host name.
 ///
 /// # Examples
 ///
@@ -63,49 +68,47 @@ pub fn bind_datagram(endpoint: &Endpoint) -> Result<AnyDatagram> {
     Ok(match endpoint {
         Endpoint::Udp(addr) => AnyDatagram::Udp(UdpSocket::bind(*addr)?),
         Endpoint::UnixDatagram(path) => AnyDatagram::Unix(UnixDatagram::bind(path)?),
-        Endpoint::Unix(_) | Endpoint::Tcp(_) => return Err(wrong_type(endpoint, "datagram")),
+        Endpoint::UdpHost(_) => return Err(host_name_bind(endpoint)),
+        Endpoint::Unix(_) | Endpoint::Tcp(_) | Endpoint::TcpHost(_) => {
+            return Err(wrong_type(endpoint, SocketType::Datagram))
+        }
     })
 }
 
-fn wrong_type(endpoint: &Endpoint, expected: &'static str) -> Error {
+/// [`Error::WrongSocketType`]: `endpoint` given where a `expected` one is needed.
+pub(crate) fn wrong_type(endpoint: &Endpoint, expected: SocketType) -> Error {
     Error::WrongSocketType {
-        endpoint: endpoint.to_string(),
+        endpoint: endpoint.clone(),
         expected,
-        actual: if endpoint.is_datagram() {
-            "datagram"
-        } else {
-            "stream"
-        },
+        actual: endpoint.socket_type(),
     }
 }
 
-/// Connects to `endpoint`, whichever of the four transports it names.
+/// Binding stays exact: a name may stand for several addresses, or for one that is not
+/// loopback, so a listener is given the address itself.
+fn host_name_bind(endpoint: &Endpoint) -> Error {
+    let why = "a listener binds an IP address, not a host name (for this machine only, \
+               127.0.0.1 or [::1])";
+    Error::Bind {
+        endpoint: endpoint.clone(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, why),
+    }
+}
+
+/// Connects to `endpoint`, whichever of the four transports it names: a host name is resolved
+/// and each of its addresses tried in order. This is
+/// [`ConnectOptions::new().connect(endpoint)`](ConnectOptions::connect), with no time limit and
+/// no waiting for a server; see [`ConnectOptions`] for both.
 ///
 /// For a datagram endpoint the socket is bound to a fresh address of its own (a private temporary
 /// path for `unixgram:`) so that replies reach it, and connected to the endpoint.
 ///
 /// # Errors
 ///
-/// As [`UnixStream::connect`], [`TcpStream::connect`], or the datagram sockets' `bind` and
-/// `connect`.
+/// As [`ConnectOptions::connect`]: [`Error::ConnectionRefused`], [`Error::NotFound`] or
+/// [`Error::Connect`], each naming `endpoint`.
 pub fn connect(endpoint: &Endpoint) -> Result<AnyConnection> {
-    Ok(AnyConnection(match endpoint {
-        Endpoint::Unix(_) | Endpoint::Tcp(_) => Inner::Stream(connect_stream(endpoint)?),
-        Endpoint::Udp(addr) => Inner::Datagram(AnyDatagram::Udp(UdpTransport::connect(addr)?)),
-        Endpoint::UnixDatagram(path) => {
-            Inner::Datagram(AnyDatagram::Unix(UnixDatagramTransport::connect(path)?))
-        }
-    }))
-}
-
-/// Connects to a stream `endpoint`; [`Error::WrongSocketType`] for a datagram one.
-pub(crate) fn connect_stream(endpoint: &Endpoint) -> Result<Connection<AnyStream>> {
-    let stream = match endpoint {
-        Endpoint::Unix(path) => AnyStream::Unix(UnixStream::connect(path)?),
-        Endpoint::Tcp(addr) => AnyStream::Tcp(TcpStream::connect(*addr)?),
-        Endpoint::Udp(_) | Endpoint::UnixDatagram(_) => return Err(wrong_type(endpoint, "stream")),
-    };
-    Ok(Connection::new(stream))
+    ConnectOptions::new().connect(endpoint)
 }
 
 /// A listener of the transport an [`Endpoint`] named.
@@ -119,23 +122,23 @@ pub enum AnyListener {
 }
 
 impl AnyListener {
-    /// Accepts a connection.
+    /// Accepts a connection: the same [`AnyConnection`] that [`connect`] gives a client.
     ///
     /// # Errors
     ///
     /// [`Error::Io`](crate::Error::Io) from `accept(2)`.
-    pub fn accept(&self) -> Result<Connection<AnyStream>> {
+    pub fn accept(&self) -> Result<AnyConnection> {
         // The bare stream: a Connection made for it first would cost a second receive buffer
         // and a second getsockname(2) when re-wrapped.
         let stream = match self {
             AnyListener::Unix(l) => AnyStream::Unix(l.accept_stream()?.0),
             AnyListener::Tcp(l) => AnyStream::Tcp(l.accept_stream()?.0),
         };
-        Ok(Connection::new(stream))
+        Ok(Connection::new(stream).into())
     }
 
     /// An endless iterator over accepted connections.
-    pub fn incoming(&self) -> impl Iterator<Item = Result<Connection<AnyStream>>> + '_ {
+    pub fn incoming(&self) -> impl Iterator<Item = Result<AnyConnection>> + '_ {
         std::iter::repeat_with(move || self.accept())
     }
 
@@ -291,19 +294,25 @@ impl AnyDatagram {
     ///
     /// # Errors
     ///
-    /// [`Error::MessageTooLarge`], [`Error::Io`]; [`Error::WrongSocketType`] if `to` is of
-    /// another transport.
+    /// [`Error::MessageTooLarge`], [`Error::Io`]; [`Error::WrongSocketType`] for a stream
+    /// endpoint, [`Error::WrongFamily`] for a datagram endpoint of the other family;
+    /// [`Error::NotFound`] for a host name (`udp:NAME:PORT`, sent to its first address) that
+    /// does not resolve.
     pub fn send_to(&self, msg: &[u8], to: &Endpoint) -> Result<()> {
         match (self, to) {
             (AnyDatagram::Udp(s), Endpoint::Udp(addr)) => s.send_to(msg, *addr),
+            (AnyDatagram::Udp(s), Endpoint::UdpHost(host)) => {
+                let addr = crate::connect::resolve(to, host)?[0];
+                s.send_to(msg, addr)
+            }
             (AnyDatagram::Unix(s), Endpoint::UnixDatagram(path)) => s.send_to(msg, path),
-            _ => Err(Error::WrongSocketType {
-                endpoint: to.to_string(),
+            _ if !to.is_datagram() => Err(wrong_type(to, SocketType::Datagram)),
+            _ => Err(Error::WrongFamily {
+                endpoint: to.clone(),
                 expected: match self {
-                    AnyDatagram::Udp(_) => "udp",
-                    AnyDatagram::Unix(_) => "unixgram",
+                    AnyDatagram::Udp(_) => Family::Inet,
+                    AnyDatagram::Unix(_) => Family::Unix,
                 },
-                actual: to.scheme(),
             }),
         }
     }
@@ -409,10 +418,14 @@ impl AsRawFd for AnyDatagram {
     }
 }
 
-/// A message connection to an [`Endpoint`] of any of the four transports, from [`connect`].
+/// A message connection to an [`Endpoint`] of any of the four transports: what [`connect`],
+/// [`ConnectOptions::connect`], [`connect_authenticated`](crate::connect_authenticated) and
+/// [`AnyListener::accept`] give, client and server alike.
 ///
 /// The same calls work on every transport; see [`Channel`] for what differs between streams and
-/// datagrams.
+/// datagrams. The stream connection inside is at [`as_stream`](Self::as_stream) and
+/// [`into_stream`](Self::into_stream), for calls only streams have (such as the socket's
+/// [`peer_cred`](crate::UnixStream::peer_cred) through [`Connection::get_ref`]).
 #[derive(Debug)]
 pub struct AnyConnection(Inner);
 
@@ -487,6 +500,64 @@ impl AnyConnection {
         }))
     }
 
+    /// The largest message [`recv`](Self::recv) accepts, as
+    /// [`Connection::max_message_len`] or a datagram socket's `max_message_len`.
+    pub fn max_message_len(&self) -> u64 {
+        match &self.0 {
+            Inner::Stream(c) => c.max_message_len(),
+            Inner::Datagram(AnyDatagram::Udp(s)) => s.max_message_len() as u64,
+            Inner::Datagram(AnyDatagram::Unix(s)) => s.max_message_len() as u64,
+        }
+    }
+
+    /// Sets the largest message [`recv`](Self::recv) accepts, as
+    /// [`Connection::set_max_message_len`] or a datagram socket's `set_max_message_len` (a
+    /// limit above what a `usize` holds is `usize::MAX`). Takes effect from the next message.
+    pub fn set_max_message_len(&mut self, max: u64) -> &mut Self {
+        let dgram_max = usize::try_from(max).unwrap_or(usize::MAX);
+        match &mut self.0 {
+            Inner::Stream(c) => {
+                c.set_max_message_len(max);
+            }
+            Inner::Datagram(AnyDatagram::Udp(s)) => {
+                s.set_max_message_len(dgram_max);
+            }
+            Inner::Datagram(AnyDatagram::Unix(s)) => {
+                s.set_max_message_len(dgram_max);
+            }
+        }
+        self
+    }
+
+    /// Runs the accepting side of the shared-key handshake, as
+    /// [`Connection::authenticate_server`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::authenticate_server`]; [`Error::WrongSocketType`] on a datagram
+    /// transport, naming the socket's own endpoint.
+    pub fn authenticate_server(&mut self, auth: &Authenticator) -> Result<()> {
+        self.stream_for_handshake()?.authenticate_server(auth)
+    }
+
+    /// Runs the connecting side of the shared-key handshake, as
+    /// [`Connection::authenticate_client`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::authenticate_client`]; [`Error::WrongSocketType`] on a datagram
+    /// transport, naming the socket's own endpoint.
+    pub fn authenticate_client(&mut self, auth: &Authenticator) -> Result<()> {
+        self.stream_for_handshake()?.authenticate_client(auth)
+    }
+
+    fn stream_for_handshake(&mut self) -> Result<&mut Connection<AnyStream>> {
+        match &mut self.0 {
+            Inner::Stream(c) => Ok(c),
+            Inner::Datagram(d) => Err(wrong_type(&d.local_endpoint()?, SocketType::Stream)),
+        }
+    }
+
     /// Whether messages travel as datagrams (no delivery promise over UDP, no close event).
     pub fn is_datagram(&self) -> bool {
         matches!(self.0, Inner::Datagram(_))
@@ -495,6 +566,14 @@ impl AnyConnection {
     /// The stream connection inside, if this is a stream transport.
     pub fn as_stream(&self) -> Option<&Connection<AnyStream>> {
         match &self.0 {
+            Inner::Stream(c) => Some(c),
+            Inner::Datagram(_) => None,
+        }
+    }
+
+    /// The stream connection inside, if this is a stream transport.
+    pub fn as_stream_mut(&mut self) -> Option<&mut Connection<AnyStream>> {
+        match &mut self.0 {
             Inner::Stream(c) => Some(c),
             Inner::Datagram(_) => None,
         }

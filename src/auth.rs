@@ -36,7 +36,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use md5::Md5;
 use sha2::Sha256;
 
-use crate::any::{self, AnyStream};
+use crate::any::AnyConnection;
 use crate::conn::Connection;
 use crate::endpoint::Endpoint;
 use crate::error::{AuthFailure, Error, Result};
@@ -337,19 +337,16 @@ impl<S: Stream> Connection<S> {
 
 /// Connects to `endpoint` and runs the connecting side of the handshake
 /// ([`Connection::authenticate_client`]): the runtime form of Python's
-/// `Client(address, authkey=key)`.
+/// `Client(address, authkey=key)`. This is
+/// [`ConnectOptions::new().connect_authenticated(..)`](crate::ConnectOptions::connect_authenticated),
+/// which also takes a connect timeout and can wait for the server.
 ///
 /// # Errors
 ///
 /// As [`connect`](crate::connect) and [`Connection::authenticate_client`];
 /// [`Error::WrongSocketType`] for a datagram endpoint (the handshake needs a stream).
-pub fn connect_authenticated(
-    endpoint: &Endpoint,
-    auth: &Authenticator,
-) -> Result<Connection<AnyStream>> {
-    let mut conn = any::connect_stream(endpoint)?;
-    conn.authenticate_client(auth)?;
-    Ok(conn)
+pub fn connect_authenticated(endpoint: &Endpoint, auth: &Authenticator) -> Result<AnyConnection> {
+    crate::ConnectOptions::new().connect_authenticated(endpoint, auth)
 }
 
 fn failed(reason: AuthFailure) -> Error {

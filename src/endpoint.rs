@@ -1,11 +1,12 @@
 //! Endpoints as strings a person can type: `unix:/run/app.sock`, `tcp:127.0.0.1:8008`.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::io;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::error::ParseEndpointError;
+use crate::error::{Family, ParseEndpointError, SocketType};
 
 /// Where a server listens or a client connects, chosen at run time.
 ///
@@ -17,9 +18,13 @@ use crate::error::ParseEndpointError;
 /// | `tcp:127.0.0.1:8008`, `tcp:[::1]:9000` | TCP on that IP address and port (`0` picks a free port) |
 /// | `udp:127.0.0.1:8008`, `udp:[::1]:9000` | UDP on that IP address and port (`0` picks a free port) |
 /// | `unixgram:/run/app.sock` | Unix-domain datagram socket at that path |
+/// | `tcp:localhost:8008`, `udp:db.example:53` | a host name, resolved when connecting |
 ///
-/// The TCP and UDP host must be an IP address: msgsock binds exactly what it is given, and a name such as
-/// `localhost` may resolve to several addresses.
+/// A host name is kept as written ([`TcpHost`](Endpoint::TcpHost), [`UdpHost`](Endpoint::UdpHost))
+/// and resolved only by `connect`, which tries every address the name resolves to in order, as
+/// std's `TcpStream::connect` does. Binding stays exact: a listener binds the IP address it is
+/// given, never a name (a name such as `localhost` may stand for several addresses, or for a
+/// non-loopback one), so `bind` refuses a host name with [`Error::Bind`](crate::Error::Bind).
 ///
 /// # Examples
 ///
@@ -32,6 +37,10 @@ use crate::error::ParseEndpointError;
 ///
 /// let ep: Endpoint = "unix:/run/app.sock".parse()?;
 /// assert_eq!(ep.as_unix_path().unwrap(), std::path::Path::new("/run/app.sock"));
+///
+/// let ep: Endpoint = "tcp:localhost:8008".parse()?;
+/// assert_eq!(ep.as_host().unwrap().host(), "localhost");
+/// assert_eq!(ep.to_string(), "tcp:localhost:8008");
 ///
 /// assert!("tcp:127.0.0.1:65536".parse::<Endpoint>().is_err());
 /// # Ok::<(), msgsock::ParseEndpointError>(())
@@ -47,6 +56,47 @@ pub enum Endpoint {
     Udp(SocketAddr),
     /// A Unix-domain datagram socket at a filesystem path.
     UnixDatagram(PathBuf),
+    /// A TCP host name and port, resolved when connecting.
+    TcpHost(HostPort),
+    /// A UDP host name and port, resolved when connecting.
+    UdpHost(HostPort),
+}
+
+/// A host name and a port, as written in `tcp:HOST:PORT` or `udp:HOST:PORT`.
+///
+/// It is resolved (`getaddrinfo(3)`, through std's [`ToSocketAddrs`]) only when connecting, so
+/// the endpoint prints as it was written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    host: String,
+    port: u16,
+}
+
+impl HostPort {
+    /// The host name, as written.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+impl ToSocketAddrs for HostPort {
+    type Iter = std::vec::IntoIter<SocketAddr>;
+
+    /// Resolves the name, in the resolver's order.
+    fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
+        (self.host.as_str(), self.port).to_socket_addrs()
+    }
 }
 
 impl Endpoint {
@@ -54,30 +104,59 @@ impl Endpoint {
     pub fn as_unix_path(&self) -> Option<&Path> {
         match self {
             Endpoint::Unix(p) | Endpoint::UnixDatagram(p) => Some(p),
-            Endpoint::Tcp(_) | Endpoint::Udp(_) => None,
+            _ => None,
         }
     }
 
-    /// The IP socket address, if this is an internet endpoint (TCP or UDP).
+    /// The IP socket address, if this is an internet endpoint (TCP or UDP) with an IP address;
+    /// `None` for a host name (see [`as_host`](Self::as_host)).
     pub fn as_inet(&self) -> Option<SocketAddr> {
         match self {
             Endpoint::Tcp(a) | Endpoint::Udp(a) => Some(*a),
-            Endpoint::Unix(_) | Endpoint::UnixDatagram(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The host name and port, if this is an internet endpoint written with a host name.
+    pub fn as_host(&self) -> Option<&HostPort> {
+        match self {
+            Endpoint::TcpHost(h) | Endpoint::UdpHost(h) => Some(h),
+            _ => None,
         }
     }
 
     /// Whether this names a datagram socket (`udp:` or `unixgram:`): one message per datagram,
     /// no connection to accept.
     pub fn is_datagram(&self) -> bool {
-        matches!(self, Endpoint::Udp(_) | Endpoint::UnixDatagram(_))
+        self.socket_type() == SocketType::Datagram
+    }
+
+    /// The socket type: stream for `unix:` and `tcp:`, datagram for `udp:` and `unixgram:`.
+    pub fn socket_type(&self) -> SocketType {
+        match self {
+            Endpoint::Unix(_) | Endpoint::Tcp(_) | Endpoint::TcpHost(_) => SocketType::Stream,
+            Endpoint::Udp(_) | Endpoint::UdpHost(_) | Endpoint::UnixDatagram(_) => {
+                SocketType::Datagram
+            }
+        }
+    }
+
+    /// The address family: Unix-domain for paths, internet for hosts and ports.
+    pub fn family(&self) -> Family {
+        match self {
+            Endpoint::Unix(_) | Endpoint::UnixDatagram(_) => Family::Unix,
+            Endpoint::Tcp(_) | Endpoint::TcpHost(_) | Endpoint::Udp(_) | Endpoint::UdpHost(_) => {
+                Family::Inet
+            }
+        }
     }
 
     /// The scheme: `"unix"`, `"tcp"`, `"udp"` or `"unixgram"`.
     pub fn scheme(&self) -> &'static str {
         match self {
             Endpoint::Unix(_) => "unix",
-            Endpoint::Tcp(_) => "tcp",
-            Endpoint::Udp(_) => "udp",
+            Endpoint::Tcp(_) | Endpoint::TcpHost(_) => "tcp",
+            Endpoint::Udp(_) | Endpoint::UdpHost(_) => "udp",
             Endpoint::UnixDatagram(_) => "unixgram",
         }
     }
@@ -100,6 +179,7 @@ impl fmt::Display for Endpoint {
             }
             // SocketAddr's Display already brackets IPv6 addresses.
             Endpoint::Tcp(a) | Endpoint::Udp(a) => write!(f, "{}:{a}", self.scheme()),
+            Endpoint::TcpHost(h) | Endpoint::UdpHost(h) => write!(f, "{}:{h}", self.scheme()),
         }
     }
 }
@@ -113,8 +193,8 @@ impl FromStr for Endpoint {
             .ok_or_else(|| ParseEndpointError::MissingScheme { input: s.into() })?;
         match scheme {
             "unix" => parse_path(rest).map(Endpoint::Unix),
-            "tcp" => parse_inet(rest).map(Endpoint::Tcp),
-            "udp" => parse_inet(rest).map(Endpoint::Udp),
+            "tcp" => parse_inet(rest).map(|a| a.either(Endpoint::Tcp, Endpoint::TcpHost)),
+            "udp" => parse_inet(rest).map(|a| a.either(Endpoint::Udp, Endpoint::UdpHost)),
             "unixgram" => parse_path(rest).map(Endpoint::UnixDatagram),
             _ => Err(ParseEndpointError::UnknownScheme {
                 scheme: scheme.into(),
@@ -133,8 +213,40 @@ pub(crate) fn parse_path(s: &str) -> Result<PathBuf, ParseEndpointError> {
     }
 }
 
-/// Parses `HOST:PORT` with an IPv4 host or a bracketed IPv6 host.
-pub(crate) fn parse_inet(s: &str) -> Result<SocketAddr, ParseEndpointError> {
+/// What `HOST:PORT` holds: an IP address, or a name to resolve later.
+pub(crate) enum InetAddr {
+    Ip(SocketAddr),
+    Name(HostPort),
+}
+
+impl InetAddr {
+    fn either(self, ip: fn(SocketAddr) -> Endpoint, name: fn(HostPort) -> Endpoint) -> Endpoint {
+        match self {
+            InetAddr::Ip(a) => ip(a),
+            InetAddr::Name(h) => name(h),
+        }
+    }
+}
+
+/// Whether `host` can be a DNS name (RFC 1123 labels, and `_` as resolvers accept it), and is
+/// not a malformed IPv4 address such as `256.0.0.1`, which no resolver should be asked about.
+fn is_host_name(host: &str) -> bool {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let name = host.strip_suffix('.').unwrap_or(host);
+    name.len() <= 253
+        && name.split('.').all(label_ok)
+        && !name.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+/// Parses `HOST:PORT` with an IPv4 host, a bracketed IPv6 host, or a host name.
+pub(crate) fn parse_inet(s: &str) -> Result<InetAddr, ParseEndpointError> {
     let (host, port) = if let Some(after) = s.strip_prefix('[') {
         let (host, tail) = after
             .split_once(']')
@@ -145,7 +257,7 @@ pub(crate) fn parse_inet(s: &str) -> Result<SocketAddr, ParseEndpointError> {
         let ip = host
             .parse::<std::net::Ipv6Addr>()
             .map_err(|_| ParseEndpointError::InvalidHost { host: host.into() })?;
-        (IpAddr::V6(ip), port)
+        (Some(IpAddr::V6(ip)), port)
     } else {
         let (host, port) = s
             .rsplit_once(':')
@@ -154,10 +266,11 @@ pub(crate) fn parse_inet(s: &str) -> Result<SocketAddr, ParseEndpointError> {
             return Err(ParseEndpointError::MissingHost { input: s.into() });
         }
         // An unbracketed IPv6 address is ambiguous (`::1:80`), so only IPv4 is accepted here.
-        let ip = host
-            .parse::<std::net::Ipv4Addr>()
-            .map_err(|_| ParseEndpointError::InvalidHost { host: host.into() })?;
-        (IpAddr::V4(ip), port)
+        match host.parse::<std::net::Ipv4Addr>() {
+            Ok(ip) => (Some(IpAddr::V4(ip)), port),
+            Err(_) if is_host_name(host) => (None, port),
+            Err(_) => return Err(ParseEndpointError::InvalidHost { host: host.into() }),
+        }
     };
     if port.is_empty() {
         return Err(ParseEndpointError::MissingPort { input: s.into() });
@@ -169,7 +282,17 @@ pub(crate) fn parse_inet(s: &str) -> Result<SocketAddr, ParseEndpointError> {
         .then(|| port.parse::<u16>().ok())
         .flatten()
         .ok_or_else(|| ParseEndpointError::InvalidPort { port: port.into() })?;
-    Ok(SocketAddr::new(host, port_num))
+    Ok(match host {
+        Some(ip) => InetAddr::Ip(SocketAddr::new(ip, port_num)),
+        None => {
+            // The host is the part before the port's colon.
+            let name = &s[..s.len() - port.len() - 1];
+            InetAddr::Name(HostPort {
+                host: name.into(),
+                port: port_num,
+            })
+        }
+    })
 }
 
 #[cfg(test)]
@@ -195,6 +318,12 @@ mod tests {
             "udp:[::1]:9000",
             "unixgram:/run/app.sock",
             "unixgram:rel.sock",
+            "tcp:localhost:8008",
+            "tcp:localhost.:1",
+            "udp:localhost:0",
+            "tcp:db-1.internal.example:5432",
+            "tcp:_srv.example:1",
+            "tcp:1host:80",
         ] {
             let ep = parse(s).unwrap();
             assert_eq!(ep.to_string(), s);
@@ -223,6 +352,15 @@ mod tests {
         assert_eq!(ep.scheme(), "unixgram");
         let addr: SocketAddr = "127.0.0.1:5".parse().unwrap();
         assert_eq!(Endpoint::from(addr), Endpoint::Tcp(addr));
+        let ep = parse("tcp:localhost:7").unwrap();
+        let host = ep.as_host().unwrap();
+        assert_eq!((host.host(), host.port()), ("localhost", 7));
+        assert_eq!(ep.as_inet(), None);
+        assert_eq!((ep.scheme(), ep.socket_type()), ("tcp", SocketType::Stream));
+        let ep = parse("udp:localhost:7").unwrap();
+        assert!(ep.is_datagram());
+        assert_eq!((ep.scheme(), ep.family()), ("udp", Family::Inet));
+        assert_eq!(parse("unixgram:/x").unwrap().family(), Family::Unix);
     }
 
     #[test]
@@ -269,9 +407,34 @@ mod tests {
                 },
             ),
             (
-                "tcp:localhost:80",
+                "tcp:local host:80",
                 E::InvalidHost {
-                    host: "localhost".into(),
+                    host: "local host".into(),
+                },
+            ),
+            (
+                "tcp:-bad.example:80",
+                E::InvalidHost {
+                    host: "-bad.example".into(),
+                },
+            ),
+            (
+                "tcp:a..b:80",
+                E::InvalidHost {
+                    host: "a..b".into(),
+                },
+            ),
+            ("udp:x/y:80", E::InvalidHost { host: "x/y".into() }),
+            (
+                "tcp:localhost:65536",
+                E::InvalidPort {
+                    port: "65536".into(),
+                },
+            ),
+            (
+                "tcp:1.2.3:80",
+                E::InvalidHost {
+                    host: "1.2.3".into(),
                 },
             ),
             (

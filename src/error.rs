@@ -1,24 +1,35 @@
 //! The crate's error types.
 
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::endpoint::Endpoint;
 
 /// A `Result` whose error is [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in msgsock.
 ///
-/// Variants carry the numbers and paths needed to act on them. Framing errors
-/// ([`FrameTooLarge`](Error::FrameTooLarge), [`MalformedHeader`](Error::MalformedHeader),
-/// [`UnexpectedEof`](Error::UnexpectedEof)) leave the connection unusable: later calls return
-/// [`Broken`](Error::Broken). A timeout ([`Error::Io`] with [`io::ErrorKind::WouldBlock`] or
+/// Variants carry the numbers and paths needed to act on them, and their `Display` names the
+/// cause and the endpoint or file the caller gave (the cause is also the
+/// [`source`](std::error::Error::source), for code that walks the chain). One condition is one
+/// variant on every family: a Unix path in use and a TCP port in use are both
+/// [`AddrInUse`](Error::AddrInUse), nobody listening is
+/// [`ConnectionRefused`](Error::ConnectionRefused) on both. [`Error::kind`] gives the
+/// [`io::ErrorKind`] of any variant.
+///
+/// Framing errors ([`FrameTooLarge`](Error::FrameTooLarge),
+/// [`MalformedHeader`](Error::MalformedHeader), [`UnexpectedEof`](Error::UnexpectedEof)) leave
+/// the connection unusable: later calls return [`Broken`](Error::Broken). A timeout
+/// ([`Error::is_timeout`]: [`Error::Io`] with [`io::ErrorKind::WouldBlock`] or
 /// [`io::ErrorKind::TimedOut`]) does not: the next `recv` resumes where the last one stopped.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// An endpoint string could not be parsed.
-    #[error("invalid endpoint")]
+    #[error("invalid endpoint: {0}")]
     Endpoint(#[from] ParseEndpointError),
 
     /// A length prefix announced a message larger than the connection accepts.
@@ -72,12 +83,22 @@ pub enum Error {
     /// stream-only function, or the reverse.
     #[error("{endpoint} is a {actual} endpoint; this call needs a {expected} endpoint")]
     WrongSocketType {
-        /// The endpoint, as written.
-        endpoint: String,
-        /// `"stream"` or `"datagram"`: what the call needs.
-        expected: &'static str,
+        /// The endpoint, as given.
+        endpoint: Endpoint,
+        /// What the call needs.
+        expected: SocketType,
         /// What the endpoint is.
-        actual: &'static str,
+        actual: SocketType,
+    },
+
+    /// A destination of the other address family than the socket's: a `unixgram:` endpoint
+    /// given to a UDP socket, or a `udp:` one to a Unix datagram socket.
+    #[error("{endpoint} is not an endpoint of this {expected} socket")]
+    WrongFamily {
+        /// The endpoint, as given.
+        endpoint: Endpoint,
+        /// The socket's family.
+        expected: Family,
     },
 
     /// The connection failed earlier with a framing error and can no longer be used.
@@ -95,11 +116,67 @@ pub enum Error {
         max: usize,
     },
 
-    /// Another server is listening on the socket path, or is binding it right now.
-    #[error("address in use: a live server is listening on {}", path.display())]
+    /// The endpoint is taken: a live server listens on the socket path (or is binding it right
+    /// now), or another socket is bound to the port. The same variant on every family.
+    #[error("address in use: another server holds {endpoint}")]
     AddrInUse {
-        /// The socket path.
-        path: PathBuf,
+        /// The endpoint, as given to `bind`.
+        endpoint: Endpoint,
+    },
+
+    /// Binding an endpoint failed for another reason than [`AddrInUse`](Error::AddrInUse): for
+    /// example an IP address that is not this machine's (`AddrNotAvailable`), or a host name
+    /// where a listener needs an address (`InvalidInput`).
+    #[error("cannot bind {endpoint}: {source}")]
+    Bind {
+        /// The endpoint, as given to `bind`.
+        endpoint: Endpoint,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Nobody accepts connections at the endpoint: a TCP port nobody listens on, or a Unix
+    /// socket file whose server has gone (stale). The same variant on every family.
+    #[error("connection refused: nothing is listening on {endpoint}")]
+    ConnectionRefused {
+        /// The endpoint, as given to `connect`.
+        endpoint: Endpoint,
+    },
+
+    /// The endpoint to connect to does not exist: no socket file at the Unix path (or a
+    /// missing directory on the way), or a host name that does not resolve.
+    #[error("{endpoint} not found: {source}")]
+    NotFound {
+        /// The endpoint, as given to `connect`.
+        endpoint: Endpoint,
+        /// The cause: `ENOENT`, or the resolver's error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Connecting failed for another reason than [`ConnectionRefused`](Error::ConnectionRefused),
+    /// [`NotFound`](Error::NotFound) or [`ConnectTimeout`](Error::ConnectTimeout): for example
+    /// `PermissionDenied` on a socket file, or a socket of the other type at the path.
+    #[error("cannot connect to {endpoint}: {source}")]
+    Connect {
+        /// The endpoint, as given to `connect`.
+        endpoint: Endpoint,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A connect did not finish within its time limit
+    /// ([`ConnectOptions::with_timeout`](crate::ConnectOptions::with_timeout)): a listener
+    /// whose backlog is full, or a host that does not answer. Nothing is left half open, so
+    /// connecting again is safe; [`Error::is_timeout`] is true for it.
+    #[error("connecting to {endpoint} timed out after {timeout:?}")]
+    ConnectTimeout {
+        /// The endpoint, as given to `connect`.
+        endpoint: Endpoint,
+        /// The time limit that expired.
+        timeout: Duration,
     },
 
     /// The path exists and is not a socket, so msgsock will not replace it.
@@ -137,8 +214,8 @@ pub enum Error {
         actual: u32,
     },
 
-    /// An I/O error on a socket file or its lock.
-    #[error("I/O error on {}", path.display())]
+    /// An I/O error on a socket file, its lock, or another file the call was given.
+    #[error("I/O error on {}: {source}", path.display())]
     Path {
         /// The file the operation was on.
         path: PathBuf,
@@ -165,9 +242,62 @@ pub enum Error {
         timeout: Duration,
     },
 
-    /// An I/O error from the operating system.
-    #[error(transparent)]
+    /// An I/O error from the operating system. A read or write timeout says so
+    /// ("timed out: ..."), whatever text the system gives `EAGAIN`.
+    #[error("{}", IoMessage(.0))]
     Io(#[from] io::Error),
+}
+
+/// `Error::Io`'s text: the system's, after "timed out" for a timeout, which the system calls
+/// "Resource temporarily unavailable" (`EAGAIN`, also what a non-blocking socket gives).
+struct IoMessage<'a>(&'a io::Error);
+
+impl fmt::Display for IoMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.kind() {
+            io::ErrorKind::WouldBlock => write!(f, "timed out (or would block): {}", self.0),
+            io::ErrorKind::TimedOut => write!(f, "timed out: {}", self.0),
+            _ => write!(f, "{}", self.0),
+        }
+    }
+}
+
+/// A socket type, as `socket(2)` has them: what [`Error::WrongSocketType`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SocketType {
+    /// A connected byte stream of framed messages: `unix:` and `tcp:`.
+    Stream,
+    /// One message per datagram: `udp:` and `unixgram:`.
+    Datagram,
+}
+
+impl fmt::Display for SocketType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SocketType::Stream => "stream",
+            SocketType::Datagram => "datagram",
+        })
+    }
+}
+
+/// An address family: what [`Error::WrongFamily`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Family {
+    /// Unix-domain sockets, addressed by path.
+    Unix,
+    /// Internet sockets (IPv4 and IPv6), addressed by host and port.
+    Inet,
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::Unix => "Unix-domain",
+            Family::Inet => "internet",
+        })
+    }
 }
 
 impl Error {
@@ -178,39 +308,98 @@ impl Error {
         }
     }
 
-    /// Whether this error is a read or write timeout (the operation may be retried).
+    /// [`AddrInUse`](Error::AddrInUse) for the Unix socket path `path`.
+    pub(crate) fn unix_in_use(path: &std::path::Path) -> Self {
+        Error::AddrInUse {
+            endpoint: Endpoint::Unix(path.into()),
+        }
+    }
+
+    /// `bind(2)` of `endpoint` failed with `source`: [`AddrInUse`](Error::AddrInUse) or
+    /// [`Bind`](Error::Bind).
+    pub(crate) fn bind(endpoint: Endpoint, source: io::Error) -> Self {
+        match source.kind() {
+            io::ErrorKind::AddrInUse => Error::AddrInUse { endpoint },
+            _ => Error::Bind { endpoint, source },
+        }
+    }
+
+    /// `connect(2)` to `endpoint` failed with `source`: one variant per condition, whatever
+    /// the family.
+    pub(crate) fn connect(endpoint: Endpoint, source: io::Error) -> Self {
+        match source.kind() {
+            io::ErrorKind::ConnectionRefused => Error::ConnectionRefused { endpoint },
+            io::ErrorKind::NotFound => Error::NotFound { endpoint, source },
+            _ => Error::Connect { endpoint, source },
+        }
+    }
+
+    /// The same error with a Unix stream endpoint in it named as the datagram endpoint of the
+    /// same path: the socket-file code serves both socket types.
+    pub(crate) fn for_datagram(self) -> Self {
+        match self {
+            Error::AddrInUse {
+                endpoint: Endpoint::Unix(path),
+            } => Error::AddrInUse {
+                endpoint: Endpoint::UnixDatagram(path),
+            },
+            other => other,
+        }
+    }
+
+    /// Whether this error is a timeout after which the same call may simply be made again: a
+    /// read or write timeout (a `recv` then resumes the same message), or a
+    /// [`ConnectTimeout`](Error::ConnectTimeout). A [`HandshakeTimeout`](Error::HandshakeTimeout)
+    /// is not: that connection is mid-handshake and must be dropped.
     pub fn is_timeout(&self) -> bool {
         match self {
             Error::Io(e) => matches!(
                 e.kind(),
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
             ),
+            Error::ConnectTimeout { .. } => true,
             _ => false,
         }
     }
-}
 
-impl From<Error> for io::Error {
-    fn from(err: Error) -> io::Error {
+    /// The [`io::ErrorKind`] that fits this error, without consuming it: the kind of the
+    /// underlying I/O error where there is one, else `InvalidData` for framing, `InvalidInput`
+    /// for bad arguments, `AddrInUse`, `ConnectionRefused`, `NotFound`, `TimedOut`,
+    /// `PermissionDenied` and so on. `From<Error> for io::Error` uses
+    /// the same kind.
+    pub fn kind(&self) -> io::ErrorKind {
         use io::ErrorKind as K;
-        let kind = match &err {
-            Error::Io(e) => return io::Error::new(e.kind(), err),
-            Error::Path { source, .. } => source.kind(),
+        match self {
+            Error::Io(e) => e.kind(),
+            Error::Path { source, .. }
+            | Error::Bind { source, .. }
+            | Error::Connect { source, .. } => source.kind(),
             Error::Endpoint(_) | Error::PathTooLong { .. } => K::InvalidInput,
             Error::FrameTooLarge { .. }
             | Error::MalformedHeader { .. }
             | Error::Broken
             | Error::Truncated { .. } => K::InvalidData,
-            Error::MessageTooLarge { .. } | Error::WrongSocketType { .. } => K::InvalidInput,
+            Error::MessageTooLarge { .. }
+            | Error::WrongSocketType { .. }
+            | Error::WrongFamily { .. } => K::InvalidInput,
             Error::UnexpectedEof { .. } => K::UnexpectedEof,
             Error::AddrInUse { .. } => K::AddrInUse,
+            Error::ConnectionRefused { .. } => K::ConnectionRefused,
+            // A name the resolver does not know has no ENOENT of its own.
+            Error::NotFound { .. } => K::NotFound,
             Error::NotASocket { .. } | Error::ForeignLockFile { .. } => K::AlreadyExists,
             Error::NotOwner { .. }
             | Error::ModeMismatch { .. }
             | Error::AuthenticationFailed { .. } => K::PermissionDenied,
-            Error::HandshakeTimeout { .. } => K::TimedOut,
-        };
-        io::Error::new(kind, err)
+            Error::HandshakeTimeout { .. } | Error::ConnectTimeout { .. } => K::TimedOut,
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    /// An `io::Error` of [`Error::kind`] wrapping the error, for `?` in `io::Result` code.
+    fn from(err: Error) -> io::Error {
+        io::Error::new(err.kind(), err)
     }
 }
 
@@ -288,8 +477,10 @@ pub enum ParseEndpointError {
         /// The address part of the input.
         input: String,
     },
-    /// The host is not an IPv4 address or a bracketed IPv6 address.
-    #[error("invalid host {host:?}: expected an IPv4 address or a bracketed IPv6 address")]
+    /// The host is not an IPv4 address, a bracketed IPv6 address, or a host name.
+    #[error(
+        "invalid host {host:?}: expected an IPv4 address, a bracketed IPv6 address or a host name"
+    )]
     InvalidHost {
         /// The host as written.
         host: String,

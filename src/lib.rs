@@ -76,6 +76,7 @@ mod any;
 mod auth;
 mod channel;
 mod conn;
+mod connect;
 mod datagram;
 mod endpoint;
 mod error;
@@ -97,9 +98,10 @@ pub use crate::auth::{
 };
 pub use crate::channel::Channel;
 pub use crate::conn::{Connection, DEFAULT_MAX_MESSAGE_LEN, DEFAULT_SPIN};
+pub use crate::connect::ConnectOptions;
 pub use crate::datagram::{DatagramTransport, UdpTransport, UnixDatagramTransport};
-pub use crate::endpoint::Endpoint;
-pub use crate::error::{AuthFailure, Error, ParseEndpointError, Result};
+pub use crate::endpoint::{Endpoint, HostPort};
+pub use crate::error::{AuthFailure, Error, Family, ParseEndpointError, Result, SocketType};
 pub use crate::inet::{
     TcpIncoming, TcpListener, TcpStream, UdpSocket, UDP_V4_MAX_MESSAGE_LEN, UDP_V6_MAX_MESSAGE_LEN,
 };

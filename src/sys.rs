@@ -256,3 +256,47 @@ pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<(i32, u32, u32)> {
         socket::getsockopt(&fd, socket::sockopt::PeerCredentials).map_err(io::Error::from)?;
     Ok((cred.pid(), cred.uid(), cred.gid()))
 }
+
+/// `connect(2)` of a new Unix stream socket to `path` that waits at most `timeout` for room in
+/// the listener's backlog. Linux bounds that wait (`unix_wait_for_peer`) by the socket's
+/// `SO_SNDTIMEO` and then fails with `EAGAIN`; a non-blocking connect would fail with `EAGAIN`
+/// at once and leave nothing to poll. `SO_SNDTIMEO` is cleared again before returning, so it is
+/// no write timeout. `EINTR` is retried with the time left.
+pub(crate) fn unix_connect_timeout(
+    path: &std::path::Path,
+    timeout: std::time::Duration,
+) -> io::Result<std::os::unix::net::UnixStream> {
+    use nix::sys::time::TimeVal;
+    use std::time::Instant;
+
+    let to_timeval = |d: std::time::Duration| {
+        // A zero timeval means "no timeout": round up to the smallest one.
+        let micros = d.as_micros().clamp(1, i64::MAX as u128) as i64;
+        TimeVal::new(
+            (micros / 1_000_000) as nix::libc::time_t,
+            (micros % 1_000_000) as nix::libc::suseconds_t,
+        )
+    };
+    let fd = socket::socket(
+        socket::AddressFamily::Unix,
+        socket::SockType::Stream,
+        socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let addr = UnixAddr::new(path)?;
+    let deadline = Instant::now().checked_add(timeout);
+    loop {
+        let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
+        if left.is_zero() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        socket::setsockopt(&fd, socket::sockopt::SendTimeout, &to_timeval(left))?;
+        match socket::connect(fd.as_raw_fd(), &addr) {
+            Ok(()) => break,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    socket::setsockopt(&fd, socket::sockopt::SendTimeout, &TimeVal::new(0, 0))?;
+    Ok(std::os::unix::net::UnixStream::from(fd))
+}

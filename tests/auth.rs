@@ -396,7 +396,7 @@ families!(
 fn tcp_pair() -> (Connection<AnyStream>, Connection<AnyStream>) {
     let listener = msgsock::bind(&"tcp:127.0.0.1:0".parse().unwrap()).unwrap();
     let client = connect(&listener.local_endpoint().unwrap());
-    let server = listener.accept().unwrap();
+    let server = listener.accept().unwrap().into_stream().unwrap();
     server.set_read_timeout(Some(GUARD)).unwrap();
     (server, client)
 }

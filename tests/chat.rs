@@ -691,7 +691,7 @@ fn bad_command_lines_are_one_line_errors() {
     assert_one_line_error(&[], 2, "missing ENDPOINT");
     assert_one_line_error(&["serve"], 2, "missing ENDPOINT");
     assert_one_line_error(&["bogus:thing"], 2, "invalid endpoint");
-    assert_one_line_error(&["tcp:localhost:80"], 2, "invalid endpoint");
+    assert_one_line_error(&["tcp:localhost:99999"], 2, "invalid endpoint");
     assert_one_line_error(&["unix:/x", "--name"], 2, "--name needs a value");
     assert_one_line_error(&["unix:/x", "--frobnicate"], 2, "unknown option");
 }

@@ -750,3 +750,99 @@ mod all_transports {
         unixgram => crate::DatagramKind<msgsock::UnixDatagramTransport>,
     );
 }
+
+/// What the error suite needs beyond [`Fixture`].
+pub trait ErrorFixture: Fixture {
+    /// An address where nothing accepts connections: a stale socket file in `dir`, or a closed
+    /// port.
+    fn refused(dir: &Path) -> Self::Addr;
+}
+
+impl ErrorFixture for UnixTransport {
+    fn refused(dir: &Path) -> std::path::PathBuf {
+        let path = dir.join("stale.sock");
+        // std leaves the socket file behind, with nobody accepting on it.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        path
+    }
+}
+
+impl ErrorFixture for TcpTransport {
+    fn refused(_dir: &Path) -> SocketAddr {
+        let l = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap();
+        l.local_addr().unwrap()
+    }
+}
+
+/// One error shape per condition on every family: the same variant, carrying the endpoint the
+/// caller gave, whether reached through the endpoint form or the concrete transport.
+pub mod errors {
+    use std::io;
+
+    use msgsock::{Endpoint, Error};
+
+    use super::ErrorFixture;
+    use crate::common;
+
+    #[track_caller]
+    fn assert_in_use(err: Error, want: &Endpoint) {
+        match &err {
+            Error::AddrInUse { endpoint } => assert_eq!(endpoint, want),
+            other => panic!("want AddrInUse, got {other:?}"),
+        }
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        assert!(err.to_string().contains(&want.to_string()), "{err}");
+        assert_eq!(io::Error::from(err).kind(), io::ErrorKind::AddrInUse);
+    }
+
+    #[track_caller]
+    fn assert_refused(err: Error, want: &Endpoint) {
+        match &err {
+            Error::ConnectionRefused { endpoint } => assert_eq!(endpoint, want),
+            other => panic!("want ConnectionRefused, got {other:?}"),
+        }
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+        let text = err.to_string();
+        assert!(
+            text.contains(&want.to_string()) && text.contains("refused"),
+            "{text}"
+        );
+        assert_eq!(
+            io::Error::from(err).kind(),
+            io::ErrorKind::ConnectionRefused
+        );
+    }
+
+    pub fn in_use_is_addr_in_use<T: ErrorFixture>() {
+        let dir = common::tempdir();
+        let listener = msgsock::bind(&T::bind_string(dir.path()).parse().unwrap()).unwrap();
+        let local = listener.local_endpoint().unwrap();
+        assert_in_use(msgsock::bind(&local).unwrap_err(), &local);
+
+        let listener = T::bind_ephemeral().unwrap();
+        let addr = T::local_addr(&listener).unwrap();
+        assert_in_use(T::bind(&addr).unwrap_err(), &T::endpoint(&addr));
+    }
+
+    pub fn refused_is_connection_refused<T: ErrorFixture>() {
+        let dir = common::tempdir();
+        let addr = T::refused(dir.path());
+        let endpoint = T::endpoint(&addr);
+        assert_refused(msgsock::connect(&endpoint).unwrap_err(), &endpoint);
+        assert_refused(T::connect(&addr).unwrap_err(), &endpoint);
+    }
+}
+
+/// Instantiates [`errors`] for every stream family.
+macro_rules! errors {
+    ($($m:ident => $t:ty),+ $(,)?) => {
+        $(mod $m {
+            #[test] fn in_use_is_addr_in_use() { crate::errors::in_use_is_addr_in_use::<$t>() }
+            #[test] fn refused_is_connection_refused() { crate::errors::refused_is_connection_refused::<$t>() }
+        })+
+    };
+}
+
+mod same_error_everywhere {
+    errors!(unix => msgsock::UnixTransport, tcp => msgsock::TcpTransport);
+}

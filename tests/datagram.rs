@@ -7,8 +7,8 @@ use std::thread;
 use std::time::Duration;
 
 use msgsock::{
-    Channel, DatagramTransport, Endpoint, Error, UdpSocket, UdpTransport, UnixDatagram,
-    UnixDatagramTransport, UDP_V4_MAX_MESSAGE_LEN,
+    Channel, DatagramTransport, Endpoint, Error, Family, SocketType, UdpSocket, UdpTransport,
+    UnixDatagram, UnixDatagramTransport, UDP_V4_MAX_MESSAGE_LEN,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -313,8 +313,8 @@ fn endpoint_type_mismatch_is_typed() -> TestResult {
         matches!(
             err,
             Error::WrongSocketType {
-                expected: "stream",
-                actual: "datagram",
+                expected: SocketType::Stream,
+                actual: SocketType::Datagram,
                 ..
             }
         ),
@@ -325,8 +325,8 @@ fn endpoint_type_mismatch_is_typed() -> TestResult {
         matches!(
             err,
             Error::WrongSocketType {
-                expected: "datagram",
-                actual: "stream",
+                expected: SocketType::Datagram,
+                actual: SocketType::Stream,
                 ..
             }
         ),
@@ -339,7 +339,7 @@ fn endpoint_type_mismatch_is_typed() -> TestResult {
         matches!(
             err,
             Error::WrongSocketType {
-                expected: "stream",
+                expected: SocketType::Stream,
                 ..
             }
         ),
@@ -347,7 +347,16 @@ fn endpoint_type_mismatch_is_typed() -> TestResult {
     );
     let udp = msgsock::bind_datagram(&"udp:127.0.0.1:0".parse()?)?;
     let err = udp.send_to(b"x", &"unixgram:/x".parse()?).unwrap_err();
-    assert!(matches!(err, Error::WrongSocketType { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::WrongFamily {
+                expected: Family::Inet,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     Ok(())
 }
 

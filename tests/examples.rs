@@ -114,7 +114,7 @@ fn echo_rejects_bad_endpoints_in_one_line() {
         "tcp:127.0.0.1:99999",
         "bogus:x",
         "unix:",
-        "tcp:localhost:80",
+        "tcp:local host:80",
     ] {
         let out = Proc::spawn(&mut echo(&[bad])).finish();
         let line = out.assert_one_line_error();

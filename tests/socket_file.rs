@@ -60,7 +60,7 @@ fn stale_socket_is_replaced() {
 fn bind_is_addr_in_use_and_leaves_the_file(path: &Path) {
     let before = snapshot(path);
     match UnixListener::bind(path) {
-        Err(Error::AddrInUse { path: p }) => assert_eq!(p, path),
+        Err(Error::AddrInUse { endpoint }) => assert_eq!(endpoint.as_unix_path(), Some(path)),
         other => panic!("want AddrInUse, got {other:?}"),
     }
     assert_eq!(snapshot(path), before, "the live socket file is untouched");
@@ -234,7 +234,9 @@ fn racing_servers_on_one_stale_path_exactly_one_wins() {
         for result in results {
             match result {
                 Ok(listener) => winners.push(listener),
-                Err(Error::AddrInUse { path: p }) => assert_eq!(p, path),
+                Err(Error::AddrInUse { endpoint }) => {
+                    assert_eq!(endpoint.as_unix_path(), Some(&*path))
+                }
                 Err(e) => panic!("round {round}: want Ok or AddrInUse, got {e:?}"),
             }
         }

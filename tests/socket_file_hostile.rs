@@ -86,7 +86,9 @@ fn live_listener_with_a_full_backlog_is_addr_in_use() {
     ];
     for result in results {
         match result {
-            Err(Error::AddrInUse { path: p }) => assert_eq!(p, path),
+            Err(Error::AddrInUse { endpoint }) => {
+                assert_eq!(endpoint.as_unix_path(), Some(path.as_path()))
+            }
             other => panic!("want AddrInUse, got {other:?}"),
         }
     }

@@ -1,10 +1,12 @@
 use std::fmt;
+use std::io;
 use std::net::{SocketAddr, TcpListener as StdTcpListener, TcpStream as StdTcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
 
 use crate::conn::Connection;
 use crate::endpoint::Endpoint;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::stream::socket_stream;
 
 socket_stream! {
@@ -20,9 +22,64 @@ impl TcpStream {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`](crate::Error::Io) if the connect fails (`ConnectionRefused` when nobody listens).
+    /// [`Error::ConnectionRefused`] when nobody listens; [`Error::Connect`] for other failures
+    /// (for example `NetworkUnreachable`). Each names the endpoint `tcp:ADDR`.
     pub fn connect(addr: SocketAddr) -> Result<TcpStream> {
-        TcpStream::nodelay(StdTcpStream::connect(addr)?)
+        TcpStream::connect_each(&Endpoint::Tcp(addr), [addr], None)
+    }
+
+    /// Connects to `addr`, giving up after `timeout` (a non-blocking `connect(2)` and `poll(2)`,
+    /// through std's `TcpStream::connect_timeout`), and sets `TCP_NODELAY`.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect); [`Error::ConnectTimeout`] if the time ran out, for example
+    /// against a listener whose accept queue is full; [`Error::Connect`] with `InvalidInput` for
+    /// a zero `timeout`.
+    pub fn connect_timeout(addr: SocketAddr, timeout: Duration) -> Result<TcpStream> {
+        TcpStream::connect_each(&Endpoint::Tcp(addr), [addr], Some(timeout))
+    }
+
+    /// Tries each of `addrs` in order, as std's `TcpStream::connect` does, until one connects;
+    /// else the last error, naming `endpoint`. `timeout` bounds all attempts together.
+    pub(crate) fn connect_each(
+        endpoint: &Endpoint,
+        addrs: impl IntoIterator<Item = SocketAddr>,
+        timeout: Option<Duration>,
+    ) -> Result<TcpStream> {
+        let timed_out = || Error::ConnectTimeout {
+            endpoint: endpoint.clone(),
+            timeout: timeout.unwrap_or_default(),
+        };
+        if timeout.is_some_and(|t| t.is_zero()) {
+            let zero = io::Error::new(io::ErrorKind::InvalidInput, "a connect timeout of zero");
+            return Err(Error::connect(endpoint.clone(), zero));
+        }
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut last = None;
+        for addr in addrs {
+            let attempt = match deadline {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(timed_out());
+                    }
+                    StdTcpStream::connect_timeout(&addr, left)
+                }
+                None => StdTcpStream::connect(addr),
+            };
+            match attempt {
+                Ok(stream) => return TcpStream::nodelay(stream),
+                Err(e) if deadline.is_some() && e.kind() == io::ErrorKind::TimedOut => {
+                    last = Some(timed_out());
+                }
+                Err(e) => last = Some(Error::connect(endpoint.clone(), e)),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            let none = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
+            Error::connect(endpoint.clone(), none)
+        }))
     }
 
     fn nodelay(stream: StdTcpStream) -> Result<TcpStream> {
@@ -59,12 +116,11 @@ impl TcpListener {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`](crate::Error::Io): `AddrInUse` if the port is taken, `AddrNotAvailable` if
-    /// the host is not an address of this machine.
+    /// [`Error::AddrInUse`] if the port is taken; [`Error::Bind`] otherwise, for example
+    /// `AddrNotAvailable` if the host is not an address of this machine. Both name `tcp:ADDR`.
     pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
-        Ok(TcpListener {
-            inner: StdTcpListener::bind(addr)?,
-        })
+        let inner = StdTcpListener::bind(addr).map_err(|e| Error::bind(Endpoint::Tcp(addr), e))?;
+        Ok(TcpListener { inner })
     }
 
     /// Accepts a connection (`accept(2)`), sets `TCP_NODELAY`, and returns it with the peer's

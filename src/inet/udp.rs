@@ -50,10 +50,11 @@ impl UdpSocket {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`]: `AddrInUse` if the port is taken, `AddrNotAvailable` if the host is not an
-    /// address of this machine.
+    /// [`Error::AddrInUse`] if the port is taken; [`Error::Bind`] otherwise, for example
+    /// `AddrNotAvailable` if the host is not an address of this machine. Both name `udp:ADDR`.
     pub fn bind(addr: SocketAddr) -> Result<UdpSocket> {
-        Ok(UdpSocket::from(StdUdpSocket::bind(addr)?))
+        let inner = StdUdpSocket::bind(addr).map_err(|e| Error::bind(Endpoint::Udp(addr), e))?;
+        Ok(UdpSocket::from(inner))
     }
 
     /// Binds a socket on a free port of the unspecified address of `addr`'s family and connects

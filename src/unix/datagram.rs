@@ -70,7 +70,8 @@ impl UnixDatagram {
     ///
     /// As [`UnixListener::bind_with_mode`](crate::UnixListener::bind_with_mode).
     pub fn bind_with_mode<P: AsRef<Path>>(path: P, mode: u32) -> Result<UnixDatagram> {
-        let (socket, file) = SocketFile::bind(path.as_ref(), mode, SockType::Datagram)?;
+        let (socket, file) = SocketFile::bind(path.as_ref(), mode, SockType::Datagram)
+            .map_err(Error::for_datagram)?;
         UnixDatagram::new(StdUnixDatagram::from(socket), Some(file), None)
     }
 
@@ -123,12 +124,14 @@ impl UnixDatagram {
     ///
     /// # Errors
     ///
-    /// [`Error::PathTooLong`] before any system call; [`Error::Path`] if the connect fails
-    /// (`ConnectionRefused` when nobody is bound there).
+    /// [`Error::PathTooLong`] before any system call; [`Error::ConnectionRefused`] when nobody
+    /// is bound there, [`Error::NotFound`] for no socket file, [`Error::Connect`] otherwise.
     pub fn connect<P: AsRef<Path>>(&self, path: P) -> Result<()> {
         let path = path.as_ref();
         check_len(path)?;
-        self.inner.connect(path).map_err(|e| Error::path(path, e))
+        self.inner
+            .connect(path)
+            .map_err(|e| Error::connect(Endpoint::UnixDatagram(path.into()), e))
     }
 
     /// Sends one message as one datagram to the socket at `path` (`sendto(2)`).

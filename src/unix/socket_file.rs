@@ -206,7 +206,7 @@ impl SocketFile {
         let stat = sys::stat_at(dir.fd(), name).map_err(|e| Error::path(path, e))?;
         if file_type(&stat) != libc::S_IFSOCK || stat.st_uid != sys::euid() {
             // Replaced between bind(2) and now by someone who may write the directory.
-            return Err(Error::AddrInUse { path: path.into() });
+            return Err(Error::unix_in_use(path));
         }
         let file = SocketFile {
             path: path.into(),
@@ -292,7 +292,7 @@ fn bind_error(dir: &Dir, name: &OsStr, path: &Path, e: io::Error) -> Error {
         return Error::path(path, e);
     }
     match sys::stat_at(dir.fd(), name) {
-        Ok(stat) if file_type(&stat) == libc::S_IFSOCK => Error::AddrInUse { path: path.into() },
+        Ok(stat) if file_type(&stat) == libc::S_IFSOCK => Error::unix_in_use(path),
         _ => Error::NotASocket { path: path.into() },
     }
 }
@@ -308,7 +308,7 @@ fn clear_stale(dir: &Dir, name: &OsStr, path: &Path) -> Result<()> {
         return Err(Error::NotASocket { path: path.into() });
     }
     match probe(path) {
-        Ok(()) => Err(Error::AddrInUse { path: path.into() }),
+        Ok(()) => Err(Error::unix_in_use(path)),
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
             let owner = stat.st_uid;
             if owner != sys::euid() {
@@ -319,7 +319,7 @@ fn clear_stale(dir: &Dir, name: &OsStr, path: &Path) -> Result<()> {
             }
             // Only the file that was probed: the lock keeps lock-aware servers away meanwhile.
             if !dir.holds(name, FileId::of(&stat)) {
-                return Err(Error::AddrInUse { path: path.into() });
+                return Err(Error::unix_in_use(path));
             }
             match sys::unlink_at(dir.fd(), name) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::path(path, e)),
@@ -408,11 +408,7 @@ impl LockFile {
             let file = File::from(fd);
             match file.try_lock() {
                 Ok(()) => {}
-                Err(fs::TryLockError::WouldBlock) => {
-                    return Err(Error::AddrInUse {
-                        path: socket.into(),
-                    })
-                }
+                Err(fs::TryLockError::WouldBlock) => return Err(Error::unix_in_use(socket)),
                 Err(fs::TryLockError::Error(e)) => return Err(Error::path(socket, e)),
             }
             let id = FileId::of(&stat);
@@ -443,9 +439,7 @@ impl LockFile {
                 .map_err(|e| Error::path(socket, e))?;
             return Ok(lock);
         }
-        Err(Error::AddrInUse {
-            path: socket.into(),
-        })
+        Err(Error::unix_in_use(socket))
     }
 }
 

@@ -1,6 +1,9 @@
+use std::io;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::Path;
+use std::time::Duration;
 
+use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::stream::socket_stream;
 use crate::unix::socket_file::check_len;
@@ -17,15 +20,51 @@ impl UnixStream {
     ///
     /// # Errors
     ///
-    /// [`Error::PathTooLong`] before any system call if `path` does not fit in `sun_path`;
-    /// [`Error::Path`] if the connect fails (`ConnectionRefused` for a stale socket,
-    /// `NotFound` for no socket).
+    /// - [`Error::PathTooLong`] before any system call if `path` does not fit in `sun_path`.
+    /// - [`Error::ConnectionRefused`] for a stale socket file (its server has gone).
+    /// - [`Error::NotFound`] when there is no socket file at `path`.
+    /// - [`Error::Connect`] otherwise, for example `PermissionDenied`.
+    ///
+    /// Each names the endpoint `unix:PATH`.
     pub fn connect<P: AsRef<Path>>(path: P) -> Result<UnixStream> {
         let path = path.as_ref();
         check_len(path)?;
         StdUnixStream::connect(path)
             .map(UnixStream)
-            .map_err(|e| Error::path(path, e))
+            .map_err(|e| Error::connect(Endpoint::Unix(path.into()), e))
+    }
+
+    /// Connects to the socket at `path`, waiting at most `timeout` (`connect(2)` bounded by
+    /// `SO_SNDTIMEO`, then cleared). A Unix connect waits only while the listener's backlog is
+    /// full: a server that is up but not accepting.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect); [`Error::ConnectTimeout`] if the time ran out;
+    /// [`Error::Connect`] with `InvalidInput` for a zero `timeout`, as std's
+    /// `TcpStream::connect_timeout`.
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// Linux bounds the wait by the timeout. Where a full backlog refuses at once (the BSDs,
+    /// macOS), the result is [`Error::ConnectionRefused`] without waiting.
+    pub fn connect_timeout<P: AsRef<Path>>(path: P, timeout: Duration) -> Result<UnixStream> {
+        let path = path.as_ref();
+        let endpoint = || Endpoint::Unix(path.into());
+        check_len(path)?;
+        if timeout.is_zero() {
+            let zero = io::Error::new(io::ErrorKind::InvalidInput, "a connect timeout of zero");
+            return Err(Error::connect(endpoint(), zero));
+        }
+        crate::sys::unix_connect_timeout(path, timeout)
+            .map(UnixStream)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::WouldBlock => Error::ConnectTimeout {
+                    endpoint: endpoint(),
+                    timeout,
+                },
+                _ => Error::connect(endpoint(), e),
+            })
     }
 
     /// The credentials of the process at the other end, as they were when it connected

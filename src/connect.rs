@@ -1,0 +1,272 @@
+//! Connecting to an [`Endpoint`]: names resolved, a time limit, waiting for a server to come up.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::any::{wrong_type, AnyConnection, AnyDatagram, AnyStream};
+use crate::auth::Authenticator;
+use crate::conn::Connection;
+use crate::datagram::{DatagramTransport, UdpTransport, UnixDatagramTransport};
+use crate::endpoint::{Endpoint, HostPort};
+use crate::error::{Error, Result, SocketType};
+use crate::inet::TcpStream;
+use crate::unix::UnixStream;
+
+/// The first pause between attempts while waiting for a server; it doubles up to
+/// [`MAX_RETRY_DELAY`].
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(10);
+/// The longest pause between attempts: a server that comes up is found within this.
+const MAX_RETRY_DELAY: Duration = Duration::from_millis(500);
+
+/// How [`connect`](Self::connect) reaches an endpoint: a time limit for each connect, and how
+/// long to wait for a server that is not up yet. [`msgsock::connect`](crate::connect) is
+/// `ConnectOptions::new().connect(endpoint)`.
+///
+/// # Examples
+///
+/// A client started before its server waits for it:
+///
+/// ```
+/// use std::time::Duration;
+/// use msgsock::{ConnectOptions, Endpoint};
+///
+/// let dir = tempfile::tempdir()?;
+/// let endpoint = Endpoint::Unix(dir.path().join("later.sock"));
+/// # let (ready_tx, ready) = std::sync::mpsc::channel::<()>();
+/// # let server = std::thread::spawn({ let endpoint = endpoint.clone(); move || -> msgsock::Result<()> {
+/// #     ready.recv().unwrap();
+/// #     let mut conn = msgsock::bind(&endpoint)?.accept()?;
+/// #     conn.send(b"up")
+/// # }});
+/// # ready_tx.send(()).unwrap();
+/// let mut client = ConnectOptions::new()
+///     .with_timeout(Some(Duration::from_secs(1)))
+///     .with_wait_for_server(Some(Duration::from_secs(30)))
+///     .connect(&endpoint)?;
+/// assert_eq!(client.recv()?.as_deref(), Some(&b"up"[..]));
+/// # server.join().unwrap()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    timeout: Option<Duration>,
+    wait: Option<Duration>,
+}
+
+impl ConnectOptions {
+    /// Options that connect once, with no time limit: what std's `connect` does.
+    pub fn new() -> ConnectOptions {
+        ConnectOptions::default()
+    }
+
+    /// Sets the time limit of each connect, or `None` to wait as long as the system does.
+    ///
+    /// It bounds the `connect(2)` itself, across every address a host name resolves to: a TCP
+    /// host that does not answer, or a listener whose backlog is full (for Unix sockets that is
+    /// the only time a connect waits). Resolving a host name is not bounded by it. Datagram
+    /// endpoints never wait to connect. Takes effect from the next `connect`.
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets how long to wait for a server that is not up yet, or `None` to try once.
+    ///
+    /// While the endpoint is [`Error::ConnectionRefused`] or [`Error::NotFound`] (nobody
+    /// listens, no socket file yet, a name that does not resolve yet), `connect` tries again
+    /// after a pause that starts at 10 ms and doubles up to 500 ms, until `wait` has passed;
+    /// then it returns the last error. Any other error is returned at once. Takes effect from
+    /// the next `connect`.
+    pub fn with_wait_for_server(mut self, wait: Option<Duration>) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// The time limit of each connect.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// How long to wait for a server that is not up yet.
+    pub fn wait_for_server(&self) -> Option<Duration> {
+        self.wait
+    }
+
+    /// Connects to `endpoint`, whichever of the four transports it names.
+    ///
+    /// A host name (`tcp:localhost:8008`) is resolved and each of its addresses tried in order,
+    /// as std's `TcpStream::connect` does; for `udp:` the first address a socket can be
+    /// connected to is used. For a datagram endpoint the socket is bound to a fresh address of
+    /// its own (a private temporary path for `unixgram:`) so that replies reach it, and
+    /// connected to the endpoint.
+    ///
+    /// # Errors
+    ///
+    /// Each names `endpoint` as given:
+    /// - [`Error::ConnectionRefused`] when nobody listens (a closed port, a stale socket file).
+    /// - [`Error::NotFound`] for no socket file at the path, or a host name that does not
+    ///   resolve.
+    /// - [`Error::ConnectTimeout`] when the [`timeout`](Self::with_timeout) ran out.
+    /// - [`Error::Connect`] for any other failure, and with `InvalidInput` for a zero timeout.
+    ///
+    /// And [`Error::PathTooLong`] for a path that does not fit in `sun_path`.
+    pub fn connect(&self, endpoint: &Endpoint) -> Result<AnyConnection> {
+        self.retrying(|| self.connect_once(endpoint))
+    }
+
+    /// Connects to a stream `endpoint` and runs the connecting side of the shared-key handshake
+    /// ([`Connection::authenticate_client`]): the runtime form of Python's
+    /// `Client(address, authkey=key)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect) and [`Connection::authenticate_client`];
+    /// [`Error::WrongSocketType`] for a datagram endpoint (the handshake needs a stream).
+    pub fn connect_authenticated(
+        &self,
+        endpoint: &Endpoint,
+        auth: &Authenticator,
+    ) -> Result<AnyConnection> {
+        let mut conn = self.retrying(|| self.connect_stream(endpoint))?;
+        conn.authenticate_client(auth)?;
+        Ok(conn.into())
+    }
+
+    /// Runs `attempt` until it succeeds, fails for a reason waiting does not cure, or the wait
+    /// is over.
+    fn retrying<T>(&self, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+        let deadline = self.wait.and_then(|w| Instant::now().checked_add(w));
+        let mut delay = FIRST_RETRY_DELAY;
+        loop {
+            let err = match attempt() {
+                Err(e @ (Error::ConnectionRefused { .. } | Error::NotFound { .. })) => e,
+                other => return other,
+            };
+            let left = match (self.wait, deadline) {
+                (None, _) => return Err(err),
+                (Some(_), Some(d)) => d.saturating_duration_since(Instant::now()),
+                // A wait too long to represent is no deadline.
+                (Some(_), None) => delay,
+            };
+            if left.is_zero() {
+                return Err(err);
+            }
+            thread::sleep(delay.min(left));
+            delay = (delay * 2).min(MAX_RETRY_DELAY);
+        }
+    }
+
+    fn connect_once(&self, endpoint: &Endpoint) -> Result<AnyConnection> {
+        Ok(match endpoint {
+            Endpoint::Unix(_) | Endpoint::Tcp(_) | Endpoint::TcpHost(_) => {
+                self.connect_stream(endpoint)?.into()
+            }
+            Endpoint::Udp(addr) => udp(endpoint, [*addr])?,
+            Endpoint::UdpHost(host) => udp(endpoint, resolve(endpoint, host)?)?,
+            Endpoint::UnixDatagram(path) => {
+                AnyDatagram::Unix(UnixDatagramTransport::connect(path)?).into()
+            }
+        })
+    }
+
+    /// Connects to a stream `endpoint`; [`Error::WrongSocketType`] for a datagram one.
+    pub(crate) fn connect_stream(&self, endpoint: &Endpoint) -> Result<Connection<AnyStream>> {
+        let stream = match endpoint {
+            Endpoint::Unix(path) => AnyStream::Unix(match self.timeout {
+                Some(t) => UnixStream::connect_timeout(path, t)?,
+                None => UnixStream::connect(path)?,
+            }),
+            Endpoint::Tcp(addr) => {
+                AnyStream::Tcp(TcpStream::connect_each(endpoint, [*addr], self.timeout)?)
+            }
+            Endpoint::TcpHost(host) => AnyStream::Tcp(TcpStream::connect_each(
+                endpoint,
+                resolve(endpoint, host)?,
+                self.timeout,
+            )?),
+            Endpoint::Udp(_) | Endpoint::UdpHost(_) | Endpoint::UnixDatagram(_) => {
+                return Err(wrong_type(endpoint, SocketType::Stream))
+            }
+        };
+        Ok(Connection::new(stream))
+    }
+}
+
+/// Resolves a host name; a name the resolver does not know is [`Error::NotFound`].
+pub(crate) fn resolve(endpoint: &Endpoint, host: &HostPort) -> Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = host
+        .to_socket_addrs()
+        .map_err(|source| Error::NotFound {
+            endpoint: endpoint.clone(),
+            source,
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(Error::NotFound {
+            endpoint: endpoint.clone(),
+            source: io::Error::new(io::ErrorKind::NotFound, "the name has no address"),
+        });
+    }
+    Ok(addrs)
+}
+
+/// A UDP socket connected to the first of `addrs` that it can be; else the last error.
+fn udp(endpoint: &Endpoint, addrs: impl IntoIterator<Item = SocketAddr>) -> Result<AnyConnection> {
+    let mut last = None;
+    for addr in addrs {
+        match UdpTransport::connect(&addr) {
+            Ok(socket) => return Ok(AnyDatagram::Udp(socket).into()),
+            Err(Error::Io(e)) => last = Some(Error::connect(endpoint.clone(), e)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("resolve returns at least one address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, TcpListener};
+
+    use super::*;
+
+    fn refused_addr() -> SocketAddr {
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    }
+
+    /// Every address a name resolves to is tried in order: a refused first address does not
+    /// stop the second from connecting.
+    #[test]
+    fn each_address_is_tried_in_order() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let good = listener.local_addr().unwrap();
+        let endpoint: Endpoint = "tcp:localhost:1".parse().unwrap();
+        let stream = TcpStream::connect_each(&endpoint, [refused_addr(), good], None).unwrap();
+        let (_, peer) = listener.accept().unwrap();
+        assert_eq!(stream.get_ref().local_addr().unwrap(), peer);
+    }
+
+    /// When every address fails, the error is the last one and names the endpoint as given.
+    #[test]
+    fn all_refused_is_refused_naming_the_endpoint() {
+        let endpoint: Endpoint = "tcp:localhost:1".parse().unwrap();
+        let err =
+            TcpStream::connect_each(&endpoint, [refused_addr(), refused_addr()], None).unwrap_err();
+        assert!(
+            matches!(&err, Error::ConnectionRefused { endpoint: e } if *e == endpoint),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_zero_timeout_is_invalid_input() {
+        let err = TcpStream::connect_timeout(refused_addr(), Duration::ZERO).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err:?}");
+        let err = UnixStream::connect_timeout("/nonexistent.sock", Duration::ZERO).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err:?}");
+    }
+}
