@@ -168,6 +168,14 @@ pub enum Error {
     /// An I/O error from the operating system.
     #[error(transparent)]
     Io(#[from] io::Error),
+
+    /// An earlier send failed, for a reason other than a timeout, after part of its frame was
+    /// written: the peer would lose step on any later frame, so this connection sends no more.
+    #[error("cannot send: an earlier send failed part-way through a frame ({kind})")]
+    SendBroken {
+        /// The kind of the error that earlier send returned.
+        kind: io::ErrorKind,
+    },
 }
 
 impl Error {
@@ -209,6 +217,7 @@ impl From<Error> for io::Error {
             | Error::ModeMismatch { .. }
             | Error::AuthenticationFailed { .. } => K::PermissionDenied,
             Error::HandshakeTimeout { .. } => K::TimedOut,
+            Error::SendBroken { kind } => *kind,
         };
         io::Error::new(kind, err)
     }
