@@ -1,15 +1,24 @@
 //! [`Connection`]: whole messages over a stream socket.
 
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSliceMut};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use std::{fmt, mem};
 
+use self::send::is_retryable;
+use self::write::SharedSend;
 use crate::error::{Error, Result};
-use crate::frame::{self, Decoded, Header, MAX_HEADER_LEN};
+use crate::frame::{self, Decoded, MAX_HEADER_LEN};
 use crate::stream::Stream;
 use crate::sys;
+
+mod send;
+mod split;
+mod write;
+
+pub use self::split::{RecvHalf, SendHalf};
 
 /// The default for [`Connection::max_message_len`]: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE_LEN: u64 = 64 * 1024 * 1024;
@@ -25,18 +34,6 @@ const READ_BUF_LEN: usize = 8 * 1024;
 /// A suggested budget for [`Connection::set_spin`]: 50 µs, a little more than a round trip between
 /// two spinning processes on separate cores (5-10 µs) takes, and far less than a blocking wake-up.
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
-
-/// The most buffers one `sendmsg(2)` takes (`IOV_MAX`, `UIO_MAXIOV` on Linux).
-const IOV_MAX: usize = 1024;
-
-/// Messages per `sendmsg(2)` in [`Connection::send_batch`]: each takes a header and a payload slot.
-const BATCH_LEN: usize = IOV_MAX / 2;
-
-/// Frames up to this long (header included) are copied into one stack buffer and sent with
-/// `send(2)`: measured on a Unix socket pair (2 vCPUs, Linux 6.18), a 64 B to 2 KiB frame cost
-/// 0.2-0.5 µs (8-15%) less per send and receive that way than with a two-buffer `sendmsg(2)`,
-/// even at 4 KiB and clearly worse beyond; the copy is cheaper than gathering.
-const SMALL_FRAME_MAX: usize = 2048;
 
 /// From this payload length on, a reply on a Unix socket goes out as the header, then the payload.
 ///
@@ -61,9 +58,10 @@ const GROW_STEP: usize = 64 * 1024;
 /// `read(2)`, while a long payload is read straight into the caller's buffer. Sending a message is
 /// one `sendmsg(2)` of header and payload together, and [`send_batch`](Self::send_batch) sends up
 /// to 512 messages in one. Nothing is allocated per message. For full-duplex use,
-/// [`try_clone`](Self::try_clone) the connection and receive on one handle while another thread
-/// sends on the other. For the lowest latency at the price of CPU time, see
-/// [`set_spin`](Self::set_spin).
+/// [`split`](Self::split) the connection into a receiving and a sending half for two threads.
+/// Every handle of one connection (halves, [`try_clone`](Self::try_clone)s) sends under one lock,
+/// so frames from several threads go out whole, one after another. For the lowest latency at the
+/// price of CPU time, see [`set_spin`](Self::set_spin).
 ///
 /// # Examples
 ///
@@ -95,8 +93,8 @@ pub struct Connection<S> {
     rend: usize,
     max_len: u64,
     recv_state: RecvState,
-    /// Set when a write failed part-way through a frame: the peer would lose sync on any later one.
-    send_broken: bool,
+    /// The sending side, shared with every other handle of this connection.
+    tx: SharedSend,
     /// While set, no read waits past this instant: bounds a whole exchange (the authentication
     /// handshake) where `SO_RCVTIMEO` alone would bound each `read(2)` and let a peer trickle.
     read_deadline: Option<Instant>,
@@ -136,7 +134,7 @@ impl<S: Stream> Connection<S> {
             rend: 0,
             max_len: DEFAULT_MAX_MESSAGE_LEN,
             recv_state: RecvState::Idle,
-            send_broken: false,
+            tx: SharedSend::default(),
             read_deadline: None,
             spin: None,
             split_replies,
@@ -156,28 +154,29 @@ impl<S: Stream> Connection<S> {
     /// then the payload, so that the peer, probably asleep waiting for it, wakes while the payload
     /// is still being copied in.
     ///
+    /// `Ok(())` means that the message was accepted whole. When the socket stops taking bytes
+    /// part-way through its frame (in non-blocking mode, or when the write timeout expires), the
+    /// rest is copied into the connection and goes out first on the next send, or with
+    /// [`flush`](Self::flush); [`pending_len`](Self::pending_len) says how much waits. Only that
+    /// case copies or allocates. Dropping the connection drops what waits, and the peer then
+    /// sees a close in the middle of a frame.
+    ///
+    /// Frames of sends on several handles of this connection at once never interleave: each send
+    /// holds the connection's send lock while it writes.
+    ///
     /// # Errors
     ///
-    /// [`Error::Io`] from the socket (`BrokenPipe` when the peer has gone, `WouldBlock` or
-    /// `TimedOut` when the write timeout expired before anything was written). A failure after part
-    /// of the frame was written leaves the sending side unusable: later sends return
-    /// [`Error::Broken`].
+    /// - A timeout ([`Error::is_timeout`]: `WouldBlock` in non-blocking mode, or the write timeout
+    ///   expired) means that not one byte of this message was accepted: send it again as it is
+    ///   once the socket can take more. A send also returns a timeout, without accepting its
+    ///   message, while a rest queued by an earlier send still cannot go out.
+    /// - [`Error::Io`] otherwise is the socket's error, `BrokenPipe` when the peer has gone. When
+    ///   it came after part of a frame was written, later sends return [`Error::SendBroken`].
+    /// - [`Error::SendBroken`] after such an error: the peer would lose step on any later frame.
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
-        let header = Header::new(msg.len() as u64);
         let split = self.split_replies && self.replying && msg.len() >= SPLIT_WRITE_MIN;
         self.replying = false;
-        let frame_len = header.len() + msg.len();
-        if frame_len <= SMALL_FRAME_MAX {
-            let mut frame = [0; SMALL_FRAME_MAX];
-            frame[..header.len()].copy_from_slice(&header);
-            frame[header.len()..frame_len].copy_from_slice(msg);
-            self.write_all(&mut [IoSlice::new(&frame[..frame_len])], false)
-        } else if split {
-            self.write_all(&mut [IoSlice::new(&header)], false)?;
-            self.write_all(&mut [IoSlice::new(msg)], true)
-        } else {
-            self.write_all(&mut [IoSlice::new(&header), IoSlice::new(msg)], false)
-        }
+        write::send(&mut self.stream, &self.tx, msg, split)
     }
 
     /// Sends several messages with as few system calls as possible: one `sendmsg(2)` for up to
@@ -187,10 +186,14 @@ impl<S: Stream> Connection<S> {
     /// The peer receives them as if each had been [`send`](Self::send) in order. Many small
     /// messages cost far less this way: the system call, not the copy, is most of their price.
     ///
+    /// A batch is accepted all or nothing, as one message is by `send`: `Ok(())` means that every
+    /// message of it was accepted. When the socket stops taking bytes part-way, the unwritten rest
+    /// of the batch is copied into the connection (as much memory as that rest of the batch) and
+    /// goes out before anything else, as after a `send`.
+    ///
     /// # Errors
     ///
-    /// As [`send`](Self::send). A failure after part of the batch was written leaves the sending
-    /// side unusable, since the caller cannot tell which messages went out.
+    /// As [`send`](Self::send): a timeout means that no message of the batch was accepted.
     ///
     /// # Examples
     ///
@@ -209,53 +212,80 @@ impl<S: Stream> Connection<S> {
     /// ```
     pub fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<()> {
         self.replying = false;
-        let mut started = false;
-        for chunk in msgs.chunks(BATCH_LEN) {
-            // On the stack: a batch allocates nothing.
-            let mut headers = [Header::new(0); BATCH_LEN];
-            for (header, msg) in headers.iter_mut().zip(chunk) {
-                *header = Header::new(msg.as_ref().len() as u64);
-            }
-            let mut bufs = [IoSlice::new(&[]); IOV_MAX];
-            for (i, (header, msg)) in headers.iter().zip(chunk).enumerate() {
-                bufs[2 * i] = IoSlice::new(header);
-                bufs[2 * i + 1] = IoSlice::new(msg.as_ref());
-            }
-            self.write_all(&mut bufs[..2 * chunk.len()], started)?;
-            started = true;
-        }
-        Ok(())
+        write::send_batch(&mut self.stream, &self.tx, msgs)
     }
 
-    /// Writes all of `bufs`. `started` says that part of the same frame or batch is already out,
-    /// so that any failure now leaves the peer mid-frame.
-    fn write_all(&mut self, mut bufs: &mut [IoSlice<'_>], mut started: bool) -> Result<()> {
-        if self.send_broken {
-            return Err(Error::Broken);
-        }
-        while !bufs.is_empty() {
-            // One buffer needs no gathering: `send(2)` rather than `sendmsg(2)`.
-            let written = match bufs {
-                [one] => self.stream.write(one),
-                _ => self.stream.write_vectored(bufs),
-            };
-            match written {
-                Ok(0) => {
-                    self.send_broken = true;
-                    return Err(io::Error::from(io::ErrorKind::WriteZero).into());
-                }
-                Ok(n) => {
-                    started = true;
-                    IoSlice::advance_slices(&mut bufs, n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.send_broken |= started;
-                    return Err(e.into());
-                }
-            }
-        }
-        Ok(())
+    /// Writes the rest of a frame that an earlier [`send`](Self::send) or
+    /// [`send_batch`](Self::send_batch) left queued, if any; `Ok(())` once nothing waits.
+    ///
+    /// # Errors
+    ///
+    /// A timeout while some still waits: call again once the socket can take more. Otherwise as
+    /// [`send`](Self::send).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use msgsock::{Connection, UnixStream};
+    ///
+    /// let (a, b) = UnixStream::pair()?;
+    /// let (mut a, mut b) = (Connection::new(a), Connection::new(b));
+    /// a.set_nonblocking(true)?;
+    /// // More than the socket buffer holds, with nobody reading yet: the rest waits.
+    /// let big = vec![7; 4 << 20];
+    /// a.send(&big)?;
+    /// assert!(a.pending_len() > 0);
+    /// assert!(a.send(b"next").unwrap_err().is_timeout()); // not accepted: retry it later
+    /// let reader = std::thread::spawn(move || (b.recv(), b.recv()));
+    /// a.set_nonblocking(false)?;
+    /// a.flush()?;
+    /// assert_eq!(a.pending_len(), 0);
+    /// a.send(b"next")?;
+    /// let (first, second) = reader.join().unwrap();
+    /// assert_eq!(first?, Some(big));
+    /// assert_eq!(second?.as_deref(), Some(&b"next"[..]));
+    /// # Ok::<(), msgsock::Error>(())
+    /// ```
+    pub fn flush(&mut self) -> Result<()> {
+        write::flush(&mut self.stream, &self.tx)
+    }
+
+    /// Bytes of an accepted frame that wait in the connection to be written (see
+    /// [`send`](Self::send)); 0 when everything accepted is with the socket.
+    pub fn pending_len(&self) -> usize {
+        write::pending_len(&self.tx)
+    }
+
+    /// Splits the connection into a receiving half and a sending half, to be moved to two
+    /// threads, as tokio's `into_split` does. The send half can be
+    /// [`try_clone`](SendHalf::try_clone)d for more senders, which share its send lock.
+    ///
+    /// The halves are two handles (`dup(2)`) of one socket: its blocking mode
+    /// ([`set_nonblocking`](Self::set_nonblocking)) and timeouts are the socket's, so set them
+    /// before splitting. Bytes already received stay with the receiving half.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if `dup(2)` fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use msgsock::{Connection, UnixStream};
+    ///
+    /// let (a, b) = UnixStream::pair()?;
+    /// let (mut rx, mut tx) = Connection::new(a).split()?;
+    /// let mut peer = Connection::new(b);
+    /// let sender = std::thread::spawn(move || tx.send(b"from the send half"));
+    /// peer.send(b"to the receive half")?;
+    /// assert_eq!(rx.recv()?.as_deref(), Some(&b"to the receive half"[..]));
+    /// assert_eq!(peer.recv()?.as_deref(), Some(&b"from the send half"[..]));
+    /// sender.join().unwrap()?;
+    /// # Ok::<(), msgsock::Error>(())
+    /// ```
+    pub fn split(self) -> Result<(RecvHalf<S>, SendHalf<S>)> {
+        let send = SendHalf::new(self.stream.try_clone()?, Arc::clone(&self.tx));
+        Ok((RecvHalf::new(self), send))
     }
 
     /// Receives one message into a new `Vec`; `Ok(None)` when the peer closed cleanly between
@@ -549,7 +579,9 @@ impl<S: Stream> Connection<S> {
     /// A second handle to the same connection, to send on one thread while another receives.
     ///
     /// The clone starts with an empty receive buffer and the original's message limit and spin
-    /// budget. Bytes the original has already read stay with it, so receive on one handle only.
+    /// budget. Bytes the original has already read stay with it, so receive on one handle only
+    /// ([`split`](Self::split) says so in the types). Sending on both is safe: they share one send
+    /// lock and one queue.
     ///
     /// # Errors
     ///
@@ -558,6 +590,7 @@ impl<S: Stream> Connection<S> {
         let mut clone =
             Connection::new(self.stream.try_clone()?).with_max_message_len(self.max_len);
         clone.spin = self.spin;
+        clone.tx = Arc::clone(&self.tx);
         Ok(clone)
     }
 
@@ -599,7 +632,8 @@ impl<S: Stream> Connection<S> {
     }
 
     /// Moves the socket into or out of non-blocking mode. In non-blocking mode `send` and `recv`
-    /// return a `WouldBlock` error instead of waiting; a `recv` resumes where it stopped.
+    /// return a `WouldBlock` error instead of waiting; a `recv` resumes where it stopped, and a
+    /// `send` that returns it accepted nothing (see [`send`](Self::send)).
     ///
     /// # Errors
     ///
@@ -609,7 +643,8 @@ impl<S: Stream> Connection<S> {
     }
 
     /// Shuts down the read, write or both halves (`shutdown(2)`); the peer's `recv` then sees a
-    /// clean close after the messages already sent.
+    /// clean close after the messages already sent. A rest of a frame still queued
+    /// ([`pending_len`](Self::pending_len)) is not written: [`flush`](Self::flush) first.
     ///
     /// # Errors
     ///
@@ -631,7 +666,9 @@ impl<S> Connection<S> {
     }
 
     /// The underlying stream. Bytes already read into the receive buffer
-    /// ([`buffered_len`](Self::buffered_len)) are lost.
+    /// ([`buffered_len`](Self::buffered_len)) are lost, and so is a queued rest of a frame
+    /// ([`pending_len`](Self::pending_len)) unless another handle of the connection is left to
+    /// send it.
     pub fn into_inner(self) -> S {
         self.stream
     }
@@ -698,13 +735,6 @@ fn read_spinning<S: Stream, B: ?Sized>(
             other => return other,
         }
     }
-}
-
-fn is_retryable(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 impl<S: fmt::Debug> fmt::Debug for Connection<S> {

@@ -246,6 +246,14 @@ pub enum Error {
     /// ("timed out: ..."), whatever text the system gives `EAGAIN`.
     #[error("{}", IoMessage(.0))]
     Io(#[from] io::Error),
+
+    /// An earlier send failed, for a reason other than a timeout, after part of its frame was
+    /// written: the peer would lose step on any later frame, so this connection sends no more.
+    #[error("cannot send: an earlier send failed part-way through a frame ({kind})")]
+    SendBroken {
+        /// The kind of the error that earlier send returned.
+        kind: io::ErrorKind,
+    },
 }
 
 /// `Error::Io`'s text: the system's, after "timed out" for a timeout, which the system calls
@@ -392,6 +400,7 @@ impl Error {
             | Error::ModeMismatch { .. }
             | Error::AuthenticationFailed { .. } => K::PermissionDenied,
             Error::HandshakeTimeout { .. } | Error::ConnectTimeout { .. } => K::TimedOut,
+            Error::SendBroken { kind } => *kind,
         }
     }
 }

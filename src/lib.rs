@@ -97,7 +97,7 @@ pub use crate::auth::{
     connect_authenticated, AuthKey, Authenticator, Dialect, DEFAULT_HANDSHAKE_TIMEOUT,
 };
 pub use crate::channel::Channel;
-pub use crate::conn::{Connection, DEFAULT_MAX_MESSAGE_LEN, DEFAULT_SPIN};
+pub use crate::conn::{Connection, RecvHalf, SendHalf, DEFAULT_MAX_MESSAGE_LEN, DEFAULT_SPIN};
 pub use crate::connect::ConnectOptions;
 pub use crate::datagram::{DatagramTransport, UdpTransport, UnixDatagramTransport};
 pub use crate::endpoint::{Endpoint, HostPort};

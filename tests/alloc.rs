@@ -1,5 +1,6 @@
-//! No heap allocation per message: `send`, `send_batch` and `recv_into` with a reused buffer,
-//! counted by a global allocator that only this test binary uses.
+//! No heap allocation per message (`send`, `send_batch` and `recv_into` with a reused buffer), and
+//! no memory kept after a large message, counted by a global allocator that only this test binary
+//! uses.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -14,13 +15,17 @@ struct CountingAlloc;
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    /// Bytes this thread allocated minus bytes it freed while counting.
+    static NET_BYTES: Cell<i64> = const { Cell::new(0) };
 }
 
-fn note_allocation() {
+/// Notes an allocation of `grown` bytes (negative: freed), counted as one allocation if `new`.
+fn note(grown: i64, new: bool) {
     // `try_with`: the allocator also runs while thread-locals are torn down.
     let _ = COUNTING.try_with(|on| {
         if on.get() {
-            ALLOCATIONS.with(|n| n.set(n.get() + 1));
+            ALLOCATIONS.with(|n| n.set(n.get() + u64::from(new)));
+            NET_BYTES.with(|n| n.set(n.get() + grown));
         }
     });
 }
@@ -29,21 +34,22 @@ fn note_allocation() {
 // hold; the counting touches only const-initialised thread-locals, which never allocate.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
+        note(layout.size() as i64, true);
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which `System` shares.
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
+        note(layout.size() as i64, true);
         // SAFETY: as for `alloc`.
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
+        note(new_size as i64 - layout.size() as i64, true);
         // SAFETY: `ptr` came from this allocator, that is from `System`, with `layout`.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note(-(layout.size() as i64), false);
         // SAFETY: `ptr` came from this allocator, that is from `System`, with `layout`.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -54,11 +60,18 @@ static ALLOC: CountingAlloc = CountingAlloc;
 
 /// Runs `f` and returns how many allocations this thread made meanwhile.
 fn allocations_in(f: impl FnOnce()) -> u64 {
+    counting(f).0
+}
+
+/// Runs `f` and returns how many allocations this thread made meanwhile, and how many bytes of
+/// what it allocated meanwhile it still holds.
+fn counting(f: impl FnOnce()) -> (u64, i64) {
     ALLOCATIONS.with(|n| n.set(0));
+    NET_BYTES.with(|n| n.set(0));
     COUNTING.with(|on| on.set(true));
     f();
     COUNTING.with(|on| on.set(false));
-    ALLOCATIONS.with(Cell::get)
+    (ALLOCATIONS.with(Cell::get), NET_BYTES.with(Cell::get))
 }
 
 const SIZES: [usize; 6] = [0, 1, 64, 4096, 100_000, 1 << 20];
@@ -127,10 +140,75 @@ fn send_batch_allocates_nothing<T: Transport>() {
     echo.join().unwrap();
 }
 
+/// Runs `large` on a connection to an echo server, then a few small round trips, and asserts that
+/// afterwards the connection holds none of the memory allocated meanwhile.
+fn nothing_kept_after<T: Transport>(large: impl FnOnce(&mut Connection<T::Stream>)) {
+    let (mut conn, echo) = echo_pair::<T>();
+    let small = [vec![5u8; 100]];
+    round_trips(&mut conn, &small, &mut Vec::new());
+    let (_, held) = counting(|| {
+        large(&mut conn);
+        for _ in 0..10 {
+            conn.send(&small[0]).unwrap();
+            assert_eq!(conn.recv().unwrap().as_ref(), Some(&small[0]));
+        }
+    });
+    assert!(held <= 0, "the connection kept {held} bytes");
+    drop(conn);
+    echo.join().unwrap();
+}
+
+/// Large messages received with `recv` (which must keep nothing of them) and with `recv_into`
+/// into a buffer that is then dropped.
+fn nothing_is_kept_after_large_messages<T: Transport>() {
+    nothing_kept_after::<T>(|conn| {
+        for len in [1 << 20, 8 << 20, 3 << 20] {
+            let big = vec![7u8; len];
+            conn.send(&big).unwrap();
+            assert_eq!(conn.recv().unwrap().map(|m| m.len()), Some(len));
+            let mut buf = Vec::new();
+            conn.send(&big).unwrap();
+            assert_eq!(conn.recv_into(&mut buf).unwrap(), Some(len));
+        }
+    });
+}
+
+/// A large send that the socket takes only part of (non-blocking, with the peer not reading its
+/// echoes yet) queues its rest in the connection, which must keep none of it once it is out.
+fn a_queued_rest_is_freed_once_out<T: Transport>() {
+    nothing_kept_after::<T>(|conn| {
+        let big = vec![7u8; 8 << 20];
+        conn.set_nonblocking(true).unwrap();
+        conn.send(&big).unwrap();
+        assert!(
+            conn.pending_len() > 0,
+            "the socket took it all: the test proves nothing"
+        );
+        // Flush and receive the echo in turns, since neither side can finish alone.
+        let mut buf = Vec::new();
+        let mut echoed = None;
+        while echoed.is_none() || conn.pending_len() > 0 {
+            match conn.flush() {
+                Err(e) if !e.is_timeout() => panic!("flush: {e}"),
+                _ => {}
+            }
+            match conn.recv_into(&mut buf) {
+                Ok(n) => echoed = Some(n.expect("an echo")),
+                Err(e) if e.is_timeout() => thread::yield_now(),
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+        assert_eq!(echoed, Some(big.len()));
+        conn.set_nonblocking(false).unwrap();
+    });
+}
+
 #[test]
 fn the_counter_sees_allocations() {
-    let n = allocations_in(|| drop(std::hint::black_box(vec![1u8; 10])));
-    assert_eq!(n, 1);
+    let (n, held) = counting(|| drop(std::hint::black_box(vec![1u8; 10])));
+    assert_eq!((n, held), (1, 0));
+    let kept = counting(|| std::mem::forget(std::hint::black_box(vec![1u8; 10]))).1;
+    assert_eq!(kept, 10);
 }
 
 macro_rules! alloc_tests {
@@ -146,6 +224,14 @@ macro_rules! alloc_tests {
         #[test]
         fn send_batch_allocates_nothing() {
             super::send_batch_allocates_nothing::<$t>()
+        }
+        #[test]
+        fn nothing_is_kept_after_large_messages() {
+            super::nothing_is_kept_after_large_messages::<$t>()
+        }
+        #[test]
+        fn a_queued_rest_is_freed_once_out() {
+            super::a_queued_rest_is_freed_once_out::<$t>()
         }
     })+ }
 }

@@ -1,10 +1,11 @@
 //! System-call budgets, counted rather than timed, and the batching and spinning paths.
 
-use std::io::{Read, Write};
+use std::io::{IoSlice, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::thread;
 
 use super::*;
+use crate::frame::Header;
 use crate::stream::sealed;
 use crate::unix::UnixStream;
 
@@ -217,19 +218,52 @@ fn a_batch_arrives_as_separate_messages() {
     assert_eq!(b.recv().unwrap(), None);
 }
 
+/// A batch is accepted whole or not at all: stopped part-way (nobody reads, so the first chunk
+/// fills the socket buffer and a write times out), its unwritten rest, later chunks included, is
+/// queued; a batch or send while that cannot go out is refused whole.
 #[test]
-fn a_batch_failing_part_way_breaks_the_sending_side() {
+fn a_batch_stopped_part_way_is_accepted_whole() {
     let (a, b) = UnixStream::pair().unwrap();
-    let mut conn = Connection::new(a);
+    let mut conn = Connection::new(Counting::new(a));
     conn.set_write_timeout(Some(Duration::from_millis(20)))
         .unwrap();
-    // Nobody reads `b`: the first chunks fill the socket buffer, a later one times out.
-    let big = vec![0; 64 << 10];
-    let msgs = vec![&big[..]; 600];
-    let err = conn.send_batch(&msgs).unwrap_err();
+    let msgs: Vec<Vec<u8>> = (0..600u32).map(|i| i.to_be_bytes().repeat(4096)).collect();
+    let wire: Vec<u8> = msgs.iter().flat_map(|m| frame(m)).collect();
+    conn.send_batch(&msgs).unwrap();
+    let queued = conn.pending_len();
+    assert!(queued > wire.len() / 2, "{queued} of {} queued", wire.len());
+    let writes = conn.get_ref().writes;
+    let err = conn.send_batch(&[b"refused"]).unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
-    assert!(matches!(conn.send(b"x").unwrap_err(), Error::Broken));
-    drop(b);
+    assert_eq!(conn.pending_len(), queued);
+    let reader = drain(b.into_inner(), wire.len() + frame(b"x").len());
+    conn.set_write_timeout(None).unwrap();
+    conn.send_batch(&[b"x"]).unwrap();
+    // The rest went out in one call (and any calls the socket asked for), then the new batch.
+    assert!(conn.get_ref().writes > writes + 1);
+    let mut want = wire;
+    want.extend(frame(b"x"));
+    assert_eq!(reader.join().unwrap(), want);
+}
+
+/// A batch refused before its first byte is not accepted: nothing of it ever goes out.
+#[test]
+fn a_batch_that_cannot_start_is_not_accepted() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut conn = Connection::new(a);
+    conn.set_nonblocking(true).unwrap();
+    let fill = vec![1; 4 << 20];
+    conn.send(&fill).unwrap();
+    assert!(conn.send_batch(&[b"one", b"two"]).unwrap_err().is_timeout());
+    let mut raw = b.into_inner();
+    let reader = thread::spawn(move || {
+        let mut got = Vec::new();
+        raw.read_to_end(&mut got).map(|_| got)
+    });
+    conn.set_nonblocking(false).unwrap();
+    conn.flush().unwrap();
+    drop(conn);
+    assert_eq!(reader.join().unwrap().unwrap(), frame(&fill));
 }
 
 #[test]

@@ -2,6 +2,7 @@ use std::io::{Read, Write};
 use std::thread;
 
 use super::*;
+use crate::frame::Header;
 use crate::unix::UnixStream;
 
 /// A connection and the raw peer socket, to write exact bytes at it.
@@ -232,17 +233,88 @@ fn recv_into_reuses_a_larger_buffer() {
     assert_eq!(buf.as_ptr(), ptr, "the buffer was reallocated");
 }
 
+/// Reads `count` messages on a thread.
+fn read_messages(
+    mut peer: Connection<UnixStream>,
+    count: usize,
+) -> thread::JoinHandle<Vec<Vec<u8>>> {
+    thread::spawn(move || (0..count).map(|_| peer.recv().unwrap().unwrap()).collect())
+}
+
+/// A send that stops part-way (here in non-blocking mode, with nobody reading) is accepted, its
+/// rest queued; a send while the rest cannot go out is refused whole; once the rest is flushed the
+/// peer gets every accepted message once, in order.
 #[test]
-fn send_after_a_partial_write_is_refused() {
+fn a_send_stopped_part_way_is_accepted_and_its_rest_queued() {
+    for stall in ["non-blocking", "write timeout"] {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut conn = Connection::new(a);
+        if stall == "non-blocking" {
+            conn.set_nonblocking(true).unwrap();
+        } else {
+            conn.set_write_timeout(Some(Duration::from_millis(20)))
+                .unwrap();
+        }
+        let big: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
+        conn.send(&big).unwrap();
+        let queued = conn.pending_len();
+        assert!(queued > 0 && queued < big.len(), "{stall}: {queued} queued");
+        let err = conn.send(b"refused").unwrap_err();
+        assert!(err.is_timeout(), "{stall}: {err:?}");
+        assert!(conn.flush().unwrap_err().is_timeout(), "{stall}");
+        assert_eq!(conn.pending_len(), queued, "{stall}: nothing more went out");
+        let reader = read_messages(Connection::new(b), 2);
+        conn.set_nonblocking(false).unwrap();
+        conn.set_write_timeout(None).unwrap();
+        conn.send(b"after").unwrap();
+        assert_eq!(conn.pending_len(), 0);
+        assert_eq!(reader.join().unwrap(), [big, b"after".to_vec()], "{stall}");
+    }
+}
+
+/// `flush` alone finishes a queued rest; it frees the copy once it is out.
+#[test]
+fn flush_writes_the_queued_rest() {
     let (a, b) = UnixStream::pair().unwrap();
     let mut conn = Connection::new(a);
-    conn.set_write_timeout(Some(Duration::from_millis(20)))
-        .unwrap();
-    // Nobody reads `b`: the socket buffer fills and the write times out part-way.
-    let err = conn.send(&vec![0; 8 << 20]).unwrap_err();
-    assert!(err.is_timeout(), "{err:?}");
-    assert!(matches!(conn.send(b"x").unwrap_err(), Error::Broken));
-    drop(b);
+    conn.set_nonblocking(true).unwrap();
+    conn.flush().unwrap();
+    let big = vec![3; 4 << 20];
+    conn.send(&big).unwrap();
+    assert!(conn.pending_len() > 0);
+    let reader = read_messages(Connection::new(b), 1);
+    conn.set_nonblocking(false).unwrap();
+    conn.flush().unwrap();
+    assert_eq!(conn.pending_len(), 0);
+    assert_eq!(lock_state(&conn).pending().len(), 0);
+    assert_eq!(reader.join().unwrap(), [big]);
+}
+
+fn lock_state<S>(conn: &Connection<S>) -> std::sync::MutexGuard<'_, send::SendState> {
+    conn.tx.lock().unwrap()
+}
+
+/// A peer that goes away while a frame is half written: the send that saw it fails with the
+/// socket's error, and later sends say that an earlier send failed, not that framing did.
+#[test]
+fn a_send_after_a_failure_mid_frame_names_that_failure() {
+    let (mut conn, mut raw) = pair();
+    let sender = thread::spawn(move || {
+        let first = conn.send(&vec![1; 8 << 20]).unwrap_err();
+        (first, conn.send(b"next").unwrap_err())
+    });
+    // The first byte has arrived, so the frame is under way when the peer goes.
+    raw.read_exact(&mut [0]).unwrap();
+    drop(raw);
+    let (first, next) = sender.join().unwrap();
+    assert!(
+        matches!(&first, Error::Io(e) if e.kind() == io::ErrorKind::BrokenPipe),
+        "{first:?}"
+    );
+    let text = next.to_string();
+    assert!(!text.contains("framing"), "{text}");
+    assert!(text.contains("earlier send"), "{text}");
+    assert_eq!(io::Error::from(next).kind(), io::ErrorKind::BrokenPipe);
 }
 
 #[test]
@@ -254,6 +326,23 @@ fn send_to_a_closed_peer_is_an_error() {
         matches!(&err, Error::Io(e) if e.kind() == io::ErrorKind::BrokenPipe),
         "{err:?}"
     );
+}
+
+/// A clone made before a send stopped part-way sees the queue: its own send goes after the rest.
+#[test]
+fn clones_share_the_queue() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut conn = Connection::new(a);
+    let mut clone = conn.try_clone().unwrap();
+    conn.set_nonblocking(true).unwrap();
+    let big = vec![4; 4 << 20];
+    conn.send(&big).unwrap();
+    assert_eq!(clone.pending_len(), conn.pending_len());
+    assert!(clone.send(b"x").unwrap_err().is_timeout());
+    let reader = read_messages(Connection::new(b), 2);
+    clone.set_nonblocking(false).unwrap();
+    clone.send(b"x").unwrap();
+    assert_eq!(reader.join().unwrap(), [big, b"x".to_vec()]);
 }
 
 #[test]

@@ -1,0 +1,147 @@
+//! The blocking driver of [`SendState`]: the writes, under the lock that every handle of one
+//! connection shares, so that frames from several handles go out whole, one after another.
+
+use std::io::{self, IoSlice};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::send::{small_frame, SendState, SMALL_FRAME_MAX};
+use crate::error::{Error, Result};
+use crate::frame::Header;
+use crate::stream::Stream;
+
+/// The most buffers one `sendmsg(2)` takes (`IOV_MAX`, `UIO_MAXIOV` on Linux).
+const IOV_MAX: usize = 1024;
+
+/// Messages per `sendmsg(2)` in a batch: each takes a header and a payload slot.
+pub(crate) const BATCH_LEN: usize = IOV_MAX / 2;
+
+/// The send state of one connection, shared by all its handles (clones, send halves).
+pub(crate) type SharedSend = Arc<Mutex<SendState>>;
+
+/// Takes the connection's send lock. A panic while it was held (none is expected: the writes do
+/// not panic) leaves the state as consistent as after an error, so poisoning is ignored.
+fn lock(tx: &Mutex<SendState>) -> MutexGuard<'_, SendState> {
+    tx.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How many queued bytes wait to be written before the next frame.
+pub(crate) fn pending_len(tx: &Mutex<SendState>) -> usize {
+    lock(tx).pending_len()
+}
+
+/// Writes the queued rest of an earlier frame, if any.
+pub(crate) fn flush<S: Stream>(stream: &mut S, tx: &Mutex<SendState>) -> Result<()> {
+    flush_locked(stream, &mut lock(tx))
+}
+
+/// Sends the frame of `msg`, after whatever is queued; with `split`, the header and the payload
+/// of a long frame go out in two calls.
+pub(crate) fn send<S: Stream>(
+    stream: &mut S,
+    tx: &Mutex<SendState>,
+    msg: &[u8],
+    split: bool,
+) -> Result<()> {
+    let header = Header::new(msg.len() as u64);
+    let mut tx = lock(tx);
+    flush_locked(stream, &mut tx)?;
+    let mut written = 0;
+    let (mut scratch, mut one, mut two);
+    let mut bufs: &mut [IoSlice<'_>] = if header.len() + msg.len() <= SMALL_FRAME_MAX {
+        scratch = [0; SMALL_FRAME_MAX];
+        one = [IoSlice::new(small_frame(&header, msg, &mut scratch))];
+        &mut one
+    } else {
+        two = [IoSlice::new(&header), IoSlice::new(msg)];
+        &mut two
+    };
+    match write_all(stream, &mut bufs, split, &mut written) {
+        Ok(()) => Ok(()),
+        Err(e) => Ok(tx.stopped::<&[u8]>(e, written, bufs, &[])?),
+    }
+}
+
+/// Sends the frames of `msgs`, after whatever is queued, up to [`BATCH_LEN`] per `sendmsg(2)`,
+/// with no copy and no allocation unless the socket stops taking bytes part-way.
+pub(crate) fn send_batch<S: Stream, M: AsRef<[u8]>>(
+    stream: &mut S,
+    tx: &Mutex<SendState>,
+    msgs: &[M],
+) -> Result<()> {
+    let mut tx = lock(tx);
+    flush_locked(stream, &mut tx)?;
+    let mut written = 0;
+    for (i, chunk) in msgs.chunks(BATCH_LEN).enumerate() {
+        // On the stack: a batch allocates nothing.
+        let mut headers = [Header::new(0); BATCH_LEN];
+        for (header, msg) in headers.iter_mut().zip(chunk) {
+            *header = Header::new(msg.as_ref().len() as u64);
+        }
+        let mut slots = [IoSlice::new(&[]); IOV_MAX];
+        for (i, (header, msg)) in headers.iter().zip(chunk).enumerate() {
+            slots[2 * i] = IoSlice::new(header);
+            slots[2 * i + 1] = IoSlice::new(msg.as_ref());
+        }
+        let mut bufs = &mut slots[..2 * chunk.len()];
+        if let Err(e) = write_all(stream, &mut bufs, false, &mut written) {
+            let more = msgs.get((i + 1) * BATCH_LEN..).unwrap_or(&[]);
+            return Ok(tx.stopped(e, written, bufs, more)?);
+        }
+    }
+    Ok(())
+}
+
+/// Writes what `tx` has queued. A timeout leaves the rest queued; any other error ends sending.
+fn flush_locked<S: Stream>(stream: &mut S, tx: &mut SendState) -> Result<()> {
+    if let Some(kind) = tx.failed() {
+        return Err(Error::SendBroken { kind });
+    }
+    while tx.pending_len() > 0 {
+        match write_once(stream, &[IoSlice::new(tx.pending())], false) {
+            Ok(n) => tx.advance(n),
+            Err(e) => {
+                if !super::send::is_retryable(&e) {
+                    tx.fail(e.kind());
+                }
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes all of `bufs`, counting the bytes in `written`; on error `bufs` is what is left.
+fn write_all<S: Stream>(
+    stream: &mut S,
+    bufs: &mut &mut [IoSlice<'_>],
+    one_at_a_time: bool,
+    written: &mut usize,
+) -> io::Result<()> {
+    while !bufs.is_empty() {
+        let n = write_once(stream, bufs, one_at_a_time)?;
+        *written += n;
+        IoSlice::advance_slices(bufs, n);
+    }
+    Ok(())
+}
+
+/// One write of `bufs` (of the first only, with `one_at_a_time`), retrying `EINTR`. One buffer
+/// needs no gathering: `send(2)` rather than `sendmsg(2)`. A write of nothing is `WriteZero`.
+fn write_once<S: Stream>(
+    stream: &mut S,
+    bufs: &[IoSlice<'_>],
+    one_at_a_time: bool,
+) -> io::Result<usize> {
+    loop {
+        let n = match bufs {
+            [one] => stream.write(one),
+            [first, ..] if one_at_a_time => stream.write(first),
+            _ => stream.write_vectored(bufs),
+        };
+        match n {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
