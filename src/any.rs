@@ -11,6 +11,7 @@ use crate::datagram::{DatagramTransport, UdpTransport, UnixDatagramTransport};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::inet::{TcpListener, TcpStream, UdpSocket};
+use crate::shutdown::ShutdownHandle;
 use crate::stream::{sealed, Stream};
 use crate::unix::{UnixDatagram, UnixListener, UnixStream};
 
@@ -123,7 +124,8 @@ impl AnyListener {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`](crate::Error::Io) from `accept(2)`.
+    /// [`Error::Io`](crate::Error::Io) from `accept(2)`; [`Error::Shutdown`] once a
+    /// [`ShutdownHandle`] of this listener was used.
     pub fn accept(&self) -> Result<Connection<AnyStream>> {
         // The bare stream: a Connection made for it first would cost a second receive buffer
         // and a second getsockname(2) when re-wrapped.
@@ -134,9 +136,26 @@ impl AnyListener {
         Ok(Connection::new(stream))
     }
 
-    /// An endless iterator over accepted connections.
+    /// An iterator over accepted connections, which ends once the listener is shut down with a
+    /// [`ShutdownHandle`].
     pub fn incoming(&self) -> impl Iterator<Item = Result<Connection<AnyStream>>> + '_ {
-        std::iter::repeat_with(move || self.accept())
+        std::iter::from_fn(move || match self.accept() {
+            Err(Error::Shutdown) => None,
+            accepted => Some(accepted),
+        })
+    }
+
+    /// A handle that stops this listener from another thread: see [`ShutdownHandle`] and
+    /// [`UnixListener::shutdown_handle`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the handle's socket pair cannot be made.
+    pub fn shutdown_handle(&self) -> Result<ShutdownHandle> {
+        match self {
+            AnyListener::Unix(l) => l.shutdown_handle(),
+            AnyListener::Tcp(l) => l.shutdown_handle(),
+        }
     }
 
     /// The bound endpoint, with the real port when bound to port 0.

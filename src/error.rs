@@ -168,6 +168,11 @@ pub enum Error {
     /// An I/O error from the operating system.
     #[error(transparent)]
     Io(#[from] io::Error),
+
+    /// The listener was stopped with a [`ShutdownHandle`](crate::ShutdownHandle): `accept`
+    /// returns this from then on, and `incoming()` ends.
+    #[error("the listener was shut down")]
+    Shutdown,
 }
 
 impl Error {
@@ -209,6 +214,7 @@ impl From<Error> for io::Error {
             | Error::ModeMismatch { .. }
             | Error::AuthenticationFailed { .. } => K::PermissionDenied,
             Error::HandshakeTimeout { .. } => K::TimedOut,
+            Error::Shutdown => K::ConnectionAborted,
         };
         io::Error::new(kind, err)
     }

@@ -81,6 +81,7 @@ mod endpoint;
 mod error;
 pub mod frame;
 mod inet;
+mod shutdown;
 mod stream;
 mod sys;
 mod transport;
@@ -100,6 +101,7 @@ pub use crate::error::{AuthFailure, Error, ParseEndpointError, Result};
 pub use crate::inet::{
     TcpIncoming, TcpListener, TcpStream, UdpSocket, UDP_V4_MAX_MESSAGE_LEN, UDP_V6_MAX_MESSAGE_LEN,
 };
+pub use crate::shutdown::ShutdownHandle;
 pub use crate::stream::Stream;
 pub use crate::transport::{TcpTransport, Transport, UnixTransport};
 pub use crate::unix::{

@@ -161,3 +161,19 @@ pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<(i32, u32, u32)> {
         socket::getsockopt(&fd, socket::sockopt::PeerCredentials).map_err(io::Error::from)?;
     Ok((cred.pid(), cred.uid(), cred.gid()))
 }
+
+/// Waits in `poll(2)` until `a` or `b` is readable (or hung up), retrying `EINTR`.
+pub(crate) fn wait_readable(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> io::Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [
+        PollFd::new(a, PollFlags::POLLIN),
+        PollFd::new(b, PollFlags::POLLIN),
+    ];
+    loop {
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

@@ -4,7 +4,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use crate::conn::Connection;
 use crate::endpoint::Endpoint;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::shutdown::{ShutdownHandle, Stopper};
 use crate::stream::socket_stream;
 
 socket_stream! {
@@ -51,6 +52,7 @@ impl TcpStream {
 /// ```
 pub struct TcpListener {
     inner: StdTcpListener,
+    stopper: Stopper,
 }
 
 impl TcpListener {
@@ -62,9 +64,7 @@ impl TcpListener {
     /// [`Error::Io`](crate::Error::Io): `AddrInUse` if the port is taken, `AddrNotAvailable` if
     /// the host is not an address of this machine.
     pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
-        Ok(TcpListener {
-            inner: StdTcpListener::bind(addr)?,
-        })
+        Ok(TcpListener::from(StdTcpListener::bind(addr)?))
     }
 
     /// Accepts a connection (`accept(2)`), sets `TCP_NODELAY`, and returns it with the peer's
@@ -72,7 +72,8 @@ impl TcpListener {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`](crate::Error::Io) from `accept(2)`, for example `EMFILE`.
+    /// [`Error::Io`] from `accept(2)`, for example `EMFILE`; [`Error::Shutdown`] once a
+    /// [`ShutdownHandle`] of this listener was used.
     pub fn accept(&self) -> Result<(Connection<TcpStream>, SocketAddr)> {
         let (stream, addr) = self.accept_stream()?;
         Ok((Connection::new(stream), addr))
@@ -80,11 +81,29 @@ impl TcpListener {
 
     /// `accept(2)` and `TCP_NODELAY` alone, for callers that wrap the stream themselves.
     pub(crate) fn accept_stream(&self) -> Result<(TcpStream, SocketAddr)> {
-        let (stream, addr) = self.inner.accept()?;
+        let (stream, addr) = self
+            .stopper
+            .accept(self.inner.as_fd(), || self.inner.accept())?;
+        // Where accepted sockets inherit the listener's mode, undo the one a handle set.
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        stream.set_nonblocking(false)?;
         Ok((TcpStream::nodelay(stream)?, addr))
     }
 
-    /// An endless iterator over accepted connections.
+    /// A handle that stops this listener from another thread: see [`ShutdownHandle`].
+    ///
+    /// As [`UnixListener::shutdown_handle`](crate::UnixListener::shutdown_handle): take it
+    /// before another thread starts accepting.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the socket pair cannot be made or the mode set.
+    pub fn shutdown_handle(&self) -> Result<ShutdownHandle> {
+        self.stopper.handle(|on| self.inner.set_nonblocking(on))
+    }
+
+    /// An iterator over accepted connections, which ends once the listener is shut down with a
+    /// [`ShutdownHandle`].
     pub fn incoming(&self) -> TcpIncoming<'_> {
         TcpIncoming { listener: self }
     }
@@ -113,13 +132,17 @@ impl TcpListener {
     ///
     /// [`Error::Io`](crate::Error::Io) from `fcntl(2)`.
     pub fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
-        Ok(self.inner.set_nonblocking(nonblocking)?)
+        self.stopper
+            .set_nonblocking(nonblocking, |on| self.inner.set_nonblocking(on))
     }
 }
 
 impl From<StdTcpListener> for TcpListener {
     fn from(inner: StdTcpListener) -> Self {
-        TcpListener { inner }
+        TcpListener {
+            inner,
+            stopper: Stopper::default(),
+        }
     }
 }
 
@@ -144,7 +167,9 @@ impl AsRawFd for TcpListener {
 
 impl From<TcpListener> for OwnedFd {
     fn from(listener: TcpListener) -> OwnedFd {
-        listener.inner.into()
+        let TcpListener { inner, stopper } = listener;
+        stopper.release(|on| inner.set_nonblocking(on));
+        inner.into()
     }
 }
 
@@ -158,7 +183,10 @@ impl Iterator for TcpIncoming<'_> {
     type Item = Result<Connection<TcpStream>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        Some(self.listener.accept().map(|(c, _)| c))
+        match self.listener.accept() {
+            Err(Error::Shutdown) => None,
+            accepted => Some(accepted.map(|(c, _)| c)),
+        }
     }
 }
 
