@@ -316,14 +316,33 @@ impl AnyDatagram {
         match (self, to) {
             (AnyDatagram::Udp(s), Endpoint::Udp(addr)) => s.send_to(msg, *addr),
             (AnyDatagram::Unix(s), Endpoint::UnixDatagram(path)) => s.send_to(msg, path),
-            _ => Err(Error::WrongSocketType {
-                endpoint: to.to_string(),
-                expected: match self {
-                    AnyDatagram::Udp(_) => "udp",
-                    AnyDatagram::Unix(_) => "unixgram",
-                },
-                actual: to.scheme(),
-            }),
+            _ => Err(self.wrong_destination(to)),
+        }
+    }
+
+    /// Sends one message as one datagram to `to` if it can be queued now, and never waits: a
+    /// destination whose queue is full is `WouldBlock` at once, and others are unaffected. See
+    /// [`UnixDatagram::try_send_to`] for the per-destination policy and its Linux caveat.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_to`](Self::send_to), plus [`Error::Io`] with `WouldBlock`.
+    pub fn try_send_to(&self, msg: &[u8], to: &Endpoint) -> Result<()> {
+        match (self, to) {
+            (AnyDatagram::Udp(s), Endpoint::Udp(addr)) => s.try_send_to(msg, *addr),
+            (AnyDatagram::Unix(s), Endpoint::UnixDatagram(path)) => s.try_send_to(msg, path),
+            _ => Err(self.wrong_destination(to)),
+        }
+    }
+
+    fn wrong_destination(&self, to: &Endpoint) -> Error {
+        Error::WrongSocketType {
+            endpoint: to.to_string(),
+            expected: match self {
+                AnyDatagram::Udp(_) => "udp",
+                AnyDatagram::Unix(_) => "unixgram",
+            },
+            actual: to.scheme(),
         }
     }
 

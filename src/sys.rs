@@ -87,7 +87,8 @@ pub(crate) struct Datagram<A> {
     pub(crate) from: Option<A>,
 }
 
-/// Receives one datagram of at most `max` bytes into `buf` with `recvmsg(2)`, retrying `EINTR`.
+/// Receives one datagram of at most `max` bytes into `buf` with `recvmsg(2)`, retrying `EINTR`;
+/// with `peek` (`MSG_PEEK`) it stays queued.
 ///
 /// `buf` is cleared and the datagram lands in its spare capacity, which is never zeroed: a
 /// receive limit of 200 KiB would otherwise cost a 200 KiB memset per message, whatever its size.
@@ -99,6 +100,7 @@ pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
     buf: &mut Vec<u8>,
     max: usize,
     with_sender: bool,
+    peek: bool,
 ) -> io::Result<Datagram<A>> {
     use nix::libc;
     use std::mem::{size_of, MaybeUninit};
@@ -120,9 +122,14 @@ pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
         }
         hdr.msg_iov = &mut iov;
         hdr.msg_iovlen = 1;
+        let flags = if peek {
+            REAL_LEN | MsgFlags::MSG_PEEK
+        } else {
+            REAL_LEN
+        };
         // SAFETY: `iov` points at `max` writable bytes of `buf`'s spare capacity (reserved above)
         // and `msg_name` at a whole sockaddr_storage; both outlive the call.
-        let ret = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut hdr, REAL_LEN.bits()) };
+        let ret = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut hdr, flags.bits()) };
         if ret < 0 {
             let err = io::Error::last_os_error();
             if err.kind() == io::ErrorKind::Interrupted {
@@ -142,11 +149,31 @@ pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
         // SAFETY: the kernel filled `msg_namelen` bytes of the sockaddr_storage.
         let from = unsafe { A::from_raw(addr.as_ptr().cast(), Some(hdr.msg_namelen)) };
         return Ok(Datagram {
-            len: if truncated { got.max(max + 1) } else { got },
+            len: if truncated {
+                got.max(max.saturating_add(1))
+            } else {
+                got
+            },
             truncated,
             from,
         });
     }
+}
+
+/// `sendto(2)` with `MSG_DONTWAIT` and `MSG_NOSIGNAL`: a send that never waits for room, on a
+/// socket that stays blocking for everyone else.
+pub(crate) fn send_to_nowait(
+    fd: BorrowedFd<'_>,
+    buf: &[u8],
+    addr: &dyn socket::SockaddrLike,
+) -> io::Result<usize> {
+    socket::sendto(
+        fd.as_raw_fd(),
+        buf,
+        addr,
+        NO_SIGPIPE | MsgFlags::MSG_DONTWAIT,
+    )
+    .map_err(io::Error::from)
 }
 
 /// The socket's send buffer size as the kernel accounts it (`SO_SNDBUF`, already doubled).
