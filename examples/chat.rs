@@ -104,6 +104,9 @@ const MAX_MESSAGE: u64 = 2 * MAX_LINE as u64;
 /// A stream participant that stops reading stalls the room for at most this long, then is
 /// dropped; a connection that does not say `J` within it is closed.
 const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a datagram may wait for room in the server's own send buffer (lines in flight to
+/// participants that do read); a participant whose queue is full is never waited for.
+const SEND_ROOM_WAIT: Duration = Duration::from_millis(200);
 /// How long closing the room waits to tell each stream participant.
 const CLOSE_TIMEOUT: Duration = Duration::from_millis(200);
 /// The datagram heartbeat interval unless `CHAT_HEARTBEAT_MS` sets it.
@@ -213,7 +216,7 @@ impl Link {
         match self {
             Link::Stream(conn) => conn.send(msg),
             // Never waits: a full queue is `WouldBlock` at once, and the caller drops the peer.
-            Link::Datagram(socket, to) => socket.try_send_to(msg, to),
+            Link::Datagram(socket, to) => socket.try_send_to_within(msg, to, SEND_ROOM_WAIT),
         }
     }
 

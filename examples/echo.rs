@@ -13,9 +13,11 @@
 //! SIGTERM stop it within moments whatever it is doing: the socket file and its lock are removed
 //! (only if still its own) and it exits 0. The wake-up never goes through the socket's path.
 //!
-//! A datagram reply that cannot be queued now (a Unix client that stopped reading has a full
-//! queue) is dropped and counted, never waited for, so one such client delays no one else; the
-//! drops are logged to stderr at most once a second.
+//! A datagram reply to a client whose queue is full (a Unix client that stopped reading) is
+//! dropped and counted, never waited for, so one such client delays no one else; the drops are
+//! logged to stderr at most once a second. A reply waits only for room in the server's own send
+//! buffer, at most 200 ms (on Linux, the unread replies to a client connected to the server are
+//! charged there, so such a client can cost others that wait).
 //!
 //! Server options:
 //! - `--idle-timeout SECS`: close a stream connection that sends nothing for this long (default
@@ -71,6 +73,10 @@ const DEFAULT_IDLE: Duration = Duration::from_secs(120);
 /// How many stream connections are served at once, unless told: enough for a busy test or
 /// development server; lower it where the worst case (64 MiB each) matters.
 const DEFAULT_MAX_CONNECTIONS: usize = 256;
+
+/// How long a datagram reply may wait for room in the server's own send buffer (replies in
+/// flight to clients that do read); a client whose queue is full is never waited for.
+const SEND_ROOM_WAIT: Duration = Duration::from_millis(200);
 
 /// A connection's message buffer is given back after a message larger than this, so that one
 /// large message does not stay charged to an idle connection.
@@ -362,7 +368,7 @@ fn serve_datagrams(socket: &AnyDatagram, stop: &StdUnixStream) {
                 continue;
             }
         };
-        match socket.try_send_to(&msg, &from) {
+        match socket.try_send_to_within(&msg, &from, SEND_ROOM_WAIT) {
             Ok(()) => {}
             Err(msgsock::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                 drops.dropped(&from);

@@ -335,6 +335,21 @@ impl AnyDatagram {
         }
     }
 
+    /// As [`try_send_to`](Self::try_send_to), but waits up to `wait` for room in this socket's
+    /// own send buffer (never for a destination's queue); see
+    /// [`UnixDatagram::try_send_to_within`].
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send_to`](Self::try_send_to).
+    pub fn try_send_to_within(&self, msg: &[u8], to: &Endpoint, wait: Duration) -> Result<()> {
+        match (self, to) {
+            (AnyDatagram::Udp(s), Endpoint::Udp(a)) => s.try_send_to_within(msg, *a, wait),
+            (AnyDatagram::Unix(s), Endpoint::UnixDatagram(p)) => s.try_send_to_within(msg, p, wait),
+            _ => Err(self.wrong_destination(to)),
+        }
+    }
+
     fn wrong_destination(&self, to: &Endpoint) -> Error {
         Error::WrongSocketType {
             endpoint: to.to_string(),

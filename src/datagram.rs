@@ -215,14 +215,25 @@ pub(crate) fn send_connected(fd: BorrowedFd<'_>, msg: &[u8], max: usize) -> Resu
     send_with(msg, max, |m| sys::send(fd, m))
 }
 
-/// Sends `msg` to `addr` as one datagram without waiting for room (`MSG_DONTWAIT`).
+/// Sends `msg` to `addr` as one datagram without waiting for room (`MSG_DONTWAIT`). With `wait`,
+/// a `WouldBlock` waits up to that long for this socket to be writable (its own send buffer to
+/// drain) and tries once more: a destination whose queue is full fails again at once.
 pub(crate) fn try_send_to(
     fd: BorrowedFd<'_>,
     msg: &[u8],
     addr: &dyn SockaddrLike,
     max: usize,
+    wait: Option<std::time::Duration>,
 ) -> Result<()> {
-    send_with(msg, max, |m| sys::send_to_nowait(fd, m, addr))
+    match send_with(msg, max, |m| sys::send_to_nowait(fd, m, addr)) {
+        Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => match wait {
+            Some(wait) if sys::wait_writable(fd, wait)? => {
+                send_with(msg, max, |m| sys::send_to_nowait(fd, m, addr))
+            }
+            _ => Err(Error::Io(e)),
+        },
+        sent => sent,
+    }
 }
 
 /// How much room a socket's receives may take: what its family can deliver at all, and what is

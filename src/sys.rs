@@ -189,6 +189,19 @@ pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<(i32, u32, u32)> {
     Ok((cred.pid(), cred.uid(), cred.gid()))
 }
 
+/// Waits in `poll(2)` up to `timeout` for `fd` to be writable; whether it is. `EINTR` counts as
+/// not yet: the caller's retry is bounded anyway.
+pub(crate) fn wait_writable(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> io::Result<bool> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let ms = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+    match poll(&mut fds, ms) {
+        Ok(n) => Ok(n > 0),
+        Err(nix::errno::Errno::EINTR) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Waits in `poll(2)` until `a` or `b` is readable (or hung up), retrying `EINTR`.
 pub(crate) fn wait_readable(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> io::Result<()> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};

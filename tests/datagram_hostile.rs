@@ -45,9 +45,16 @@ fn unixgram_try_send_to_a_full_peer_would_block_and_others_still_get_theirs() ->
     assert!(queued < FLOOD, "the stalled peer's queue never filled");
     assert!(is_would_block(&server.try_send_to(b"again", &stalled_path)));
 
+    // Waiting for room in the server's own buffer does not wait for the peer's full queue: the
+    // bound is far above the microseconds this takes, and far below the wait offered.
+    let started = std::time::Instant::now();
+    let waited = server.try_send_to_within(b"again", &stalled_path, GUARD_TIMEOUT);
+    assert!(is_would_block(&waited), "{waited:?}");
+    assert!(started.elapsed() < GUARD_TIMEOUT / 4, "waited {:?}", started.elapsed());
+
     let other = UnixDatagram::bind_temp()?;
     other.set_read_timeout(Some(GUARD_TIMEOUT))?;
-    server.try_send_to(b"for you", other.path().unwrap())?;
+    server.try_send_to_within(b"for you", other.path().unwrap(), GUARD_TIMEOUT)?;
     assert_eq!(other.recv()?, b"for you");
     Ok(())
 }

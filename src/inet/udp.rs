@@ -2,6 +2,7 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Duration;
 
 use nix::sys::socket::SockaddrStorage;
 
@@ -99,13 +100,24 @@ impl UdpSocket {
     /// As [`send_to`](Self::send_to), plus [`Error::Io`] with `WouldBlock` when the datagram
     /// cannot be queued now.
     pub fn try_send_to(&self, msg: &[u8], addr: SocketAddr) -> Result<()> {
+        self.send_to_within(msg, addr, None)
+    }
+
+    /// As [`try_send_to`](Self::try_send_to), but waits up to `wait` for room in this socket's
+    /// send buffer and tries once more. See
+    /// [`UnixDatagram::try_send_to_within`](crate::UnixDatagram::try_send_to_within).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send_to`](Self::try_send_to).
+    pub fn try_send_to_within(&self, msg: &[u8], addr: SocketAddr, wait: Duration) -> Result<()> {
+        self.send_to_within(msg, addr, Some(wait))
+    }
+
+    fn send_to_within(&self, msg: &[u8], addr: SocketAddr, wait: Option<Duration>) -> Result<()> {
         let addr = SockaddrStorage::from(addr);
-        try_send_to(
-            std::os::fd::AsFd::as_fd(&self.inner),
-            msg,
-            &addr,
-            self.send_limit,
-        )
+        let fd = std::os::fd::AsFd::as_fd(&self.inner);
+        try_send_to(fd, msg, &addr, self.send_limit, wait)
     }
 
     /// Receives one datagram into `buf`, replacing its contents; returns its length and sender.

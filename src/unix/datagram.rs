@@ -2,6 +2,7 @@ use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram as StdUnixDatagram;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use nix::sys::socket::{SockaddrLike, UnixAddr};
 use tempfile::TempDir;
@@ -164,10 +165,30 @@ impl UnixDatagram {
     /// charged to this socket's send buffer, and once that is full, `WouldBlock` comes for every
     /// destination until it reads or closes.
     pub fn try_send_to<P: AsRef<Path>>(&self, msg: &[u8], path: P) -> Result<()> {
-        let path = path.as_ref();
+        self.send_to_within(msg, path.as_ref(), None)
+    }
+
+    /// As [`try_send_to`](Self::try_send_to), but when this socket's *own* send buffer is what is
+    /// full (many replies in flight to peers that do read), waits up to `wait` for it to drain
+    /// and tries once more. It still never waits for a destination whose queue is full: that is
+    /// `WouldBlock` after at most one short wait for nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send_to`](Self::try_send_to).
+    pub fn try_send_to_within<P: AsRef<Path>>(
+        &self,
+        msg: &[u8],
+        path: P,
+        wait: Duration,
+    ) -> Result<()> {
+        self.send_to_within(msg, path.as_ref(), Some(wait))
+    }
+
+    fn send_to_within(&self, msg: &[u8], path: &Path, wait: Option<Duration>) -> Result<()> {
         check_len(path)?;
         let addr = UnixAddr::new(path).map_err(|e| Error::path(path, e.into()))?;
-        try_send_to(self.inner.as_fd(), msg, &addr, self.send_limit)
+        try_send_to(self.inner.as_fd(), msg, &addr, self.send_limit, wait)
     }
 
     /// Receives one datagram into `buf`, replacing its contents; returns its length and the
