@@ -60,10 +60,15 @@
 //! 5 times it.
 //!
 //! A participant that stops reading without leaving (a client suspended with Ctrl-Z) is dropped
-//! when a send to it has waited 5 seconds (on every transport) or when its heartbeats stop. On
-//! `unixgram:`, what it has not read stays charged to the server's send buffer until it reads or
-//! exits, because Linux exempts a receiver connected to the sender from its queue limit: a flood
-//! of a few hundred lines before it is dropped stalls the room.
+//! on a datagram endpoint as soon as a line for it cannot be queued (`try_send_to`, which never
+//! waits), or when its heartbeats stop; on a stream endpoint when a send to it has waited 5
+//! seconds. On `unixgram:`, what it has not read stays charged to the server's send buffer until
+//! it reads or exits, because Linux exempts a receiver connected to the sender from its queue
+//! limit: while that buffer is full, lines to others are dropped too, and so are they.
+//!
+//! Closing the room never waits long for anyone: `C` goes to each stream participant with a
+//! short write timeout, and the accepting thread is stopped with its listener's
+//! `ShutdownHandle`, never by a connection through the socket's path (which a successor may own).
 //!
 //! # Exit status
 //!
@@ -75,13 +80,14 @@ use std::error::Error;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::net::Shutdown;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use msgsock::{AnyConnection, AnyDatagram, AnyListener, AnyStream, Connection, Endpoint};
+use msgsock::{
+    AnyConnection, AnyDatagram, AnyListener, AnyStream, Connection, Endpoint, ShutdownHandle,
+};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::termios::{self, SetArg, Termios};
 use rustyline::{Config, DefaultEditor, ExternalPrinter};
@@ -95,9 +101,14 @@ const MAX_LINE: usize = 4096;
 const MAX_NAME: usize = 32;
 /// The largest stream message the server reads, so a rogue peer cannot make it buffer 64 MiB.
 const MAX_MESSAGE: u64 = 2 * MAX_LINE as u64;
-/// A participant that stops reading stalls the room for at most this long, then is dropped; a
-/// connection that does not say `J` within it is closed.
+/// A stream participant that stops reading stalls the room for at most this long, then is
+/// dropped; a connection that does not say `J` within it is closed.
 const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a datagram may wait for room in the server's own send buffer (lines in flight to
+/// participants that do read); a participant whose queue is full is never waited for.
+const SEND_ROOM_WAIT: Duration = Duration::from_millis(200);
+/// How long closing the room waits to tell each stream participant.
+const CLOSE_TIMEOUT: Duration = Duration::from_millis(200);
 /// The datagram heartbeat interval unless `CHAT_HEARTBEAT_MS` sets it.
 const HEARTBEAT: Duration = Duration::from_secs(2);
 /// Heartbeat intervals without a word before a datagram peer counts as gone.
@@ -204,7 +215,15 @@ impl Link {
     fn send(&mut self, msg: &[u8]) -> msgsock::Result<()> {
         match self {
             Link::Stream(conn) => conn.send(msg),
-            Link::Datagram(socket, to) => socket.send_to(msg, to),
+            // Never waits: a full queue is `WouldBlock` at once, and the caller drops the peer.
+            Link::Datagram(socket, to) => socket.try_send_to_within(msg, to, SEND_ROOM_WAIT),
+        }
+    }
+
+    /// Makes the next sends give up quickly, for closing the room.
+    fn hurry(&self) {
+        if let Link::Stream(conn) = self {
+            let _ = conn.set_write_timeout(Some(CLOSE_TIMEOUT));
         }
     }
 
@@ -225,7 +244,6 @@ fn serve(endpoint: &Endpoint, host: String) -> Result<(), String> {
     let bind_error = |e: msgsock::Error| format!("cannot listen on {endpoint}: {}", chain(&e));
     let network = if endpoint.is_datagram() {
         let owner = msgsock::bind_datagram(endpoint).map_err(bind_error)?;
-        bound_sends(&owner).map_err(bind_error)?;
         let local = owner.local_endpoint().map_err(bind_error)?;
         let shared = Arc::new(owner.try_clone().map_err(bind_error)?);
         say(&format!("listening on {local}"));
@@ -235,15 +253,11 @@ fn serve(endpoint: &Endpoint, host: String) -> Result<(), String> {
     } else {
         let listener = msgsock::bind(endpoint).map_err(bind_error)?;
         let local = listener.local_endpoint().map_err(bind_error)?;
+        let stop = listener.shutdown_handle().map_err(bind_error)?;
         say(&format!("listening on {local}"));
-        let closing = Arc::new(AtomicBool::new(false));
-        let (flag, tx) = (Arc::clone(&closing), tx.clone());
-        let acceptor = thread::spawn(move || accept_participants(listener, &tx, &flag));
-        Network::Stream {
-            acceptor,
-            closing,
-            local,
-        }
+        let tx = tx.clone();
+        let acceptor = thread::spawn(move || accept_participants(listener, &tx));
+        Network::Stream { acceptor, stop }
     };
     wait_for_signals(signals, tx.clone());
     let socket = match &network {
@@ -268,8 +282,7 @@ fn serve(endpoint: &Endpoint, host: String) -> Result<(), String> {
 enum Network {
     Stream {
         acceptor: thread::JoinHandle<()>,
-        closing: Arc<AtomicBool>,
-        local: Endpoint,
+        stop: ShutdownHandle,
     },
     /// The bound socket, which removes a `unixgram:` file when dropped, and a second handle to
     /// it that the threads share.
@@ -279,28 +292,20 @@ enum Network {
 impl Network {
     fn stop(self) {
         match self {
-            Network::Stream {
-                acceptor,
-                closing,
-                local,
-            } => {
-                // The acceptor is blocked in accept(2): a connection of our own wakes it to see
-                // the flag, and it drops the listener, which removes the socket file.
-                closing.store(true, Ordering::SeqCst);
-                if msgsock::connect(&local).is_ok() {
-                    let _ = acceptor.join();
-                }
+            Network::Stream { acceptor, stop } => {
+                // The acceptor's incoming() ends, and it drops the listener, which removes the
+                // socket file.
+                stop.shutdown();
+                let _ = acceptor.join();
             }
             Network::Datagram(owner, _) => drop(owner),
         }
     }
 }
 
-fn accept_participants(listener: AnyListener, tx: &Sender<Event>, closing: &AtomicBool) {
+fn accept_participants(listener: AnyListener, tx: &Sender<Event>) {
+    // Ends when the room closes and shuts the listener down.
     for (id, conn) in (1..).zip(listener.incoming()) {
-        if closing.load(Ordering::SeqCst) {
-            break;
-        }
         match conn {
             // A stream listener's connections are streams.
             Ok(conn) => {
@@ -362,16 +367,6 @@ fn read_participant(id: u64, mut conn: Connection<AnyStream>, tx: &Sender<Event>
         }
     }
     let _ = tx.send(Event::Left(peer));
-}
-
-/// Bounds how long a send may block the room: a Unix datagram to a participant that stopped
-/// reading waits while its receive queue is full (only a few datagrams on Linux).
-fn bound_sends(socket: &AnyDatagram) -> msgsock::Result<()> {
-    match socket {
-        AnyDatagram::Udp(s) => s.set_write_timeout(Some(PEER_TIMEOUT)),
-        AnyDatagram::Unix(s) => s.set_write_timeout(Some(PEER_TIMEOUT)),
-        _ => Ok(()),
-    }
 }
 
 /// Turns each datagram into an event; the sender's address is who it is.
@@ -557,7 +552,7 @@ impl Room {
     /// Tells a datagram sender that it is not in the room (dropped, or the server restarted).
     fn not_a_member(&self, peer: &Peer) {
         if let (Some(socket), Peer::Datagram(to)) = (&self.socket, peer) {
-            let _ = socket.send_to(b"X", to);
+            let _ = socket.try_send_to(b"X", to);
         }
     }
 
@@ -588,6 +583,7 @@ impl Room {
     /// Tells everyone the room closed.
     fn close(&mut self) {
         for member in &mut self.members {
+            member.link.hurry();
             let _ = member.link.send(b"C");
             member.link.hang_up();
         }

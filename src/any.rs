@@ -1,8 +1,9 @@
 //! The runtime-chosen form: a listener or connection for an [`Endpoint`] parsed at run time.
 
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::auth::Authenticator;
@@ -12,6 +13,7 @@ use crate::connect::ConnectOptions;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Family, Result, SocketType};
 use crate::inet::{TcpListener, TcpStream, UdpSocket};
+use crate::shutdown::ShutdownHandle;
 use crate::stream::{sealed, Stream};
 use crate::unix::{UnixDatagram, UnixListener, UnixStream};
 
@@ -126,7 +128,8 @@ impl AnyListener {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`](crate::Error::Io) from `accept(2)`.
+    /// [`Error::Io`](crate::Error::Io) from `accept(2)`; [`Error::Shutdown`] once a
+    /// [`ShutdownHandle`] of this listener was used.
     pub fn accept(&self) -> Result<AnyConnection> {
         // The bare stream: a Connection made for it first would cost a second receive buffer
         // and a second getsockname(2) when re-wrapped.
@@ -137,9 +140,26 @@ impl AnyListener {
         Ok(Connection::new(stream).into())
     }
 
-    /// An endless iterator over accepted connections.
+    /// An iterator over accepted connections, which ends once the listener is shut down with a
+    /// [`ShutdownHandle`].
     pub fn incoming(&self) -> impl Iterator<Item = Result<AnyConnection>> + '_ {
-        std::iter::repeat_with(move || self.accept())
+        std::iter::from_fn(move || match self.accept() {
+            Err(Error::Shutdown) => None,
+            accepted => Some(accepted),
+        })
+    }
+
+    /// A handle that stops this listener from another thread: see [`ShutdownHandle`] and
+    /// [`UnixListener::shutdown_handle`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the handle's socket pair cannot be made.
+    pub fn shutdown_handle(&self) -> Result<ShutdownHandle> {
+        match self {
+            AnyListener::Unix(l) => l.shutdown_handle(),
+            AnyListener::Tcp(l) => l.shutdown_handle(),
+        }
     }
 
     /// The bound endpoint, with the real port when bound to port 0.
@@ -289,6 +309,12 @@ pub enum AnyDatagram {
     Unix(UnixDatagram),
 }
 
+/// A datagram destination of a known family.
+enum Destination<'a> {
+    Inet(SocketAddr),
+    Unix(&'a Path),
+}
+
 impl AnyDatagram {
     /// Sends one message as one datagram to `to`, which must be of the socket's transport.
     ///
@@ -299,13 +325,52 @@ impl AnyDatagram {
     /// [`Error::NotFound`] for a host name (`udp:NAME:PORT`, sent to its first address) that
     /// does not resolve.
     pub fn send_to(&self, msg: &[u8], to: &Endpoint) -> Result<()> {
+        match (self, self.destination(to)?) {
+            (AnyDatagram::Udp(s), Destination::Inet(addr)) => s.send_to(msg, addr),
+            (AnyDatagram::Unix(s), Destination::Unix(path)) => s.send_to(msg, path),
+            _ => unreachable!("destination() checks the family"),
+        }
+    }
+
+    /// Sends one message as one datagram to `to` if it can be queued now, and never waits: a
+    /// destination whose queue is full is `WouldBlock` at once, and others are unaffected. See
+    /// [`UnixDatagram::try_send_to`] for the per-destination policy and its Linux caveat.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_to`](Self::send_to), plus [`Error::Io`] with `WouldBlock`.
+    pub fn try_send_to(&self, msg: &[u8], to: &Endpoint) -> Result<()> {
+        match (self, self.destination(to)?) {
+            (AnyDatagram::Udp(s), Destination::Inet(addr)) => s.try_send_to(msg, addr),
+            (AnyDatagram::Unix(s), Destination::Unix(path)) => s.try_send_to(msg, path),
+            _ => unreachable!("destination() checks the family"),
+        }
+    }
+
+    /// As [`try_send_to`](Self::try_send_to), but waits up to `wait` for room in this socket's
+    /// own send buffer (never for a destination's queue); see
+    /// [`UnixDatagram::try_send_to_within`].
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send_to`](Self::try_send_to).
+    pub fn try_send_to_within(&self, msg: &[u8], to: &Endpoint, wait: Duration) -> Result<()> {
+        match (self, self.destination(to)?) {
+            (AnyDatagram::Udp(s), Destination::Inet(a)) => s.try_send_to_within(msg, a, wait),
+            (AnyDatagram::Unix(s), Destination::Unix(p)) => s.try_send_to_within(msg, p, wait),
+            _ => unreachable!("destination() checks the family"),
+        }
+    }
+
+    /// Where a datagram to `to` goes, checked against this socket's family; a host name is
+    /// resolved to its first address.
+    fn destination<'a>(&self, to: &'a Endpoint) -> Result<Destination<'a>> {
         match (self, to) {
-            (AnyDatagram::Udp(s), Endpoint::Udp(addr)) => s.send_to(msg, *addr),
-            (AnyDatagram::Udp(s), Endpoint::UdpHost(host)) => {
-                let addr = crate::connect::resolve(to, host)?[0];
-                s.send_to(msg, addr)
+            (AnyDatagram::Udp(_), Endpoint::Udp(addr)) => Ok(Destination::Inet(*addr)),
+            (AnyDatagram::Udp(_), Endpoint::UdpHost(host)) => {
+                Ok(Destination::Inet(crate::connect::resolve(to, host)?[0]))
             }
-            (AnyDatagram::Unix(s), Endpoint::UnixDatagram(path)) => s.send_to(msg, path),
+            (AnyDatagram::Unix(_), Endpoint::UnixDatagram(path)) => Ok(Destination::Unix(path)),
             _ if !to.is_datagram() => Err(wrong_type(to, SocketType::Datagram)),
             _ => Err(Error::WrongFamily {
                 endpoint: to.clone(),

@@ -194,11 +194,15 @@ pub(crate) fn send_error(e: io::Error, len: usize, max: usize) -> Error {
     }
 }
 
-/// Sends `msg` on a connected socket as one datagram, retrying `EINTR`.
-pub(crate) fn send_connected(fd: BorrowedFd<'_>, msg: &[u8], max: usize) -> Result<()> {
+/// Sends `msg` as one datagram with `send`, after checking it against `max`, retrying `EINTR`.
+pub(crate) fn send_with(
+    msg: &[u8],
+    max: usize,
+    mut send: impl FnMut(&[u8]) -> io::Result<usize>,
+) -> Result<()> {
     check_send(msg.len(), max)?;
     loop {
-        match sys::send(fd, msg) {
+        match send(msg) {
             Ok(_) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(send_error(e, msg.len(), max)),
@@ -206,22 +210,97 @@ pub(crate) fn send_connected(fd: BorrowedFd<'_>, msg: &[u8], max: usize) -> Resu
     }
 }
 
+/// Sends `msg` on a connected socket as one datagram, retrying `EINTR`.
+pub(crate) fn send_connected(fd: BorrowedFd<'_>, msg: &[u8], max: usize) -> Result<()> {
+    send_with(msg, max, |m| sys::send(fd, m))
+}
+
+/// Sends `msg` to `addr` as one datagram without waiting for room (`MSG_DONTWAIT`). With `wait`,
+/// a `WouldBlock` waits up to that long for this socket to be writable (its own send buffer to
+/// drain) and tries once more: a destination whose queue is full fails again at once.
+pub(crate) fn try_send_to(
+    fd: BorrowedFd<'_>,
+    msg: &[u8],
+    addr: &dyn SockaddrLike,
+    max: usize,
+    wait: Option<std::time::Duration>,
+) -> Result<()> {
+    match send_with(msg, max, |m| sys::send_to_nowait(fd, m, addr)) {
+        Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => match wait {
+            Some(wait) if sys::wait_writable(fd, wait)? => {
+                send_with(msg, max, |m| sys::send_to_nowait(fd, m, addr))
+            }
+            _ => Err(Error::Io(e)),
+        },
+        sent => sent,
+    }
+}
+
+/// How much room a socket's receives may take: what its family can deliver at all, and what is
+/// cheap enough to reserve without asking the length first.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Room {
+    /// The longest datagram the family can deliver (`usize::MAX` when only the kernel knows).
+    pub(crate) most: usize,
+    /// Up to this much is reserved at once; a larger limit peeks at each datagram's length.
+    pub(crate) direct: usize,
+}
+
 /// Receives one datagram of at most `max` bytes into `buf`, which ends up holding exactly it, and
 /// its sender's address if `with_sender`.
+///
+/// Memory follows the datagram, never the limit: up to `room.direct` bytes are reserved at once
+/// (the family's usual largest datagram); above that the datagram's length is peeked first
+/// (`MSG_PEEK | MSG_TRUNC` on Linux; elsewhere a peek into a doubling buffer), so a limit of
+/// `usize::MAX` costs what the datagram costs, and one more system call.
 pub(crate) fn recv<A: SockaddrLike>(
     fd: BorrowedFd<'_>,
     buf: &mut Vec<u8>,
     max: usize,
     with_sender: bool,
+    room: Room,
 ) -> Result<(usize, Option<A>)> {
-    let dgram = sys::recv_datagram::<A>(fd, buf, max, with_sender)?;
+    let limit = max.min(room.most);
+    let reserve = if limit <= room.direct {
+        limit
+    } else {
+        let len = peek_len(fd, buf, room.direct, limit)?;
+        // Longer than the limit: take it out of the queue with no room at all and report it.
+        if len > limit {
+            0
+        } else {
+            len
+        }
+    };
+    let dgram = sys::recv_datagram::<A>(fd, buf, reserve, with_sender, false)?;
     if dgram.truncated {
         return Err(Error::Truncated {
-            len: dgram.len as u64,
+            // Longer than what was peeked only if another thread took that datagram meanwhile.
+            len: dgram.len.max(max.saturating_add(1)) as u64,
             max: max as u64,
         });
     }
     Ok((dgram.len, dgram.from))
+}
+
+/// The length of the next datagram, or `limit + 1` if it is longer than `limit`, without taking
+/// it out of the queue. Linux gives the real length to a peek with no room; elsewhere the peek
+/// room doubles from `start` until the datagram fits.
+fn peek_len(fd: BorrowedFd<'_>, buf: &mut Vec<u8>, start: usize, limit: usize) -> Result<usize> {
+    let mut room = if cfg!(any(target_os = "linux", target_os = "android")) {
+        0
+    } else {
+        start.max(1)
+    };
+    loop {
+        let dgram = sys::recv_datagram::<()>(fd, buf, room.min(limit), false, true)?;
+        let real_len_known = cfg!(any(target_os = "linux", target_os = "android"));
+        if !dgram.truncated || real_len_known || room >= limit {
+            buf.clear();
+            return Ok(dgram.len);
+        }
+        room = room.saturating_mul(2);
+    }
 }
 
 /// The inherent methods, [`Channel`] and fd traits that UDP and Unix datagram sockets share. The
@@ -259,6 +338,7 @@ macro_rules! datagram_common {
                     buf,
                     self.max_len,
                     false,
+                    self.room(),
                 )
                 .map(|(n, _)| n)
             }
@@ -286,9 +366,14 @@ macro_rules! datagram_common {
                 self.max_len
             }
 
-            /// Sets the largest datagram `recv` accepts, from the next call on. The buffer given
-            /// to `recv_into` is given this much capacity (never zeroed), so keep it near the
-            /// real largest message.
+            /// Sets the largest datagram `recv` accepts, from the next call on. Any value works,
+            /// `usize::MAX` included: memory follows the datagram that arrives, never the limit.
+            /// Up to [`send_limit`](Self::send_limit) bytes are reserved at once (never zeroed);
+            /// above that, each receive first peeks at the datagram's length (`MSG_PEEK |
+            /// MSG_TRUNC` on Linux), one more system call. With such a limit, two threads
+            /// receiving on handles of one socket at once may see a datagram reported
+            /// [`Truncated`](crate::Error::Truncated) that another took between the peek and
+            /// the receive.
             pub fn set_max_message_len(&mut self, max: usize) -> &mut Self {
                 self.max_len = max;
                 self

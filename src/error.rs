@@ -254,6 +254,11 @@ pub enum Error {
         /// The kind of the error that earlier send returned.
         kind: io::ErrorKind,
     },
+
+    /// The listener was stopped with a [`ShutdownHandle`](crate::ShutdownHandle): `accept`
+    /// returns this from then on, and `incoming()` ends.
+    #[error("the listener was shut down")]
+    Shutdown,
 }
 
 /// `Error::Io`'s text: the system's, after "timed out" for a timeout, which the system calls
@@ -401,6 +406,7 @@ impl Error {
             | Error::AuthenticationFailed { .. } => K::PermissionDenied,
             Error::HandshakeTimeout { .. } | Error::ConnectTimeout { .. } => K::TimedOut,
             Error::SendBroken { kind } => *kind,
+            Error::Shutdown => K::ConnectionAborted,
         }
     }
 }

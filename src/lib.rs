@@ -83,6 +83,7 @@ mod error;
 pub mod frame;
 mod inet;
 pub mod proto;
+mod shutdown;
 mod stream;
 mod sys;
 #[cfg(feature = "tokio")]
@@ -105,6 +106,7 @@ pub use crate::error::{AuthFailure, Error, Family, ParseEndpointError, Result, S
 pub use crate::inet::{
     TcpIncoming, TcpListener, TcpStream, UdpSocket, UDP_V4_MAX_MESSAGE_LEN, UDP_V6_MAX_MESSAGE_LEN,
 };
+pub use crate::shutdown::ShutdownHandle;
 pub use crate::stream::Stream;
 pub use crate::transport::{TcpTransport, Transport, UnixTransport};
 pub use crate::unix::{

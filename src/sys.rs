@@ -182,7 +182,8 @@ pub(crate) struct Datagram<A> {
     pub(crate) from: Option<A>,
 }
 
-/// Receives one datagram of at most `max` bytes into `buf` with `recvmsg(2)`, retrying `EINTR`.
+/// Receives one datagram of at most `max` bytes into `buf` with `recvmsg(2)`, retrying `EINTR`;
+/// with `peek` (`MSG_PEEK`) it stays queued.
 ///
 /// `buf` is cleared and the datagram lands in its spare capacity, which is never zeroed: a
 /// receive limit of 200 KiB would otherwise cost a 200 KiB memset per message, whatever its size.
@@ -194,6 +195,7 @@ pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
     buf: &mut Vec<u8>,
     max: usize,
     with_sender: bool,
+    peek: bool,
 ) -> io::Result<Datagram<A>> {
     use nix::libc;
     use std::mem::{size_of, MaybeUninit};
@@ -215,9 +217,14 @@ pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
         }
         hdr.msg_iov = &mut iov;
         hdr.msg_iovlen = 1;
+        let flags = if peek {
+            REAL_LEN | MsgFlags::MSG_PEEK
+        } else {
+            REAL_LEN
+        };
         // SAFETY: `iov` points at `max` writable bytes of `buf`'s spare capacity (reserved above)
         // and `msg_name` at a whole sockaddr_storage; both outlive the call.
-        let ret = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut hdr, REAL_LEN.bits()) };
+        let ret = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut hdr, flags.bits()) };
         if ret < 0 {
             let err = io::Error::last_os_error();
             if err.kind() == io::ErrorKind::Interrupted {
@@ -237,11 +244,31 @@ pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
         // SAFETY: the kernel filled `msg_namelen` bytes of the sockaddr_storage.
         let from = unsafe { A::from_raw(addr.as_ptr().cast(), Some(hdr.msg_namelen)) };
         return Ok(Datagram {
-            len: if truncated { got.max(max + 1) } else { got },
+            len: if truncated {
+                got.max(max.saturating_add(1))
+            } else {
+                got
+            },
             truncated,
             from,
         });
     }
+}
+
+/// `sendto(2)` with `MSG_DONTWAIT` and `MSG_NOSIGNAL`: a send that never waits for room, on a
+/// socket that stays blocking for everyone else.
+pub(crate) fn send_to_nowait(
+    fd: BorrowedFd<'_>,
+    buf: &[u8],
+    addr: &dyn socket::SockaddrLike,
+) -> io::Result<usize> {
+    socket::sendto(
+        fd.as_raw_fd(),
+        buf,
+        addr,
+        NO_SIGPIPE | MsgFlags::MSG_DONTWAIT,
+    )
+    .map_err(io::Error::from)
 }
 
 /// The socket's send buffer size as the kernel accounts it (`SO_SNDBUF`, already doubled).
@@ -299,4 +326,33 @@ pub(crate) fn unix_connect_timeout(
     }
     socket::setsockopt(&fd, socket::sockopt::SendTimeout, &TimeVal::new(0, 0))?;
     Ok(std::os::unix::net::UnixStream::from(fd))
+}
+
+/// Waits in `poll(2)` up to `timeout` for `fd` to be writable; whether it is. `EINTR` counts as
+/// not yet: the caller's retry is bounded anyway.
+pub(crate) fn wait_writable(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> io::Result<bool> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let ms = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+    match poll(&mut fds, ms) {
+        Ok(n) => Ok(n > 0),
+        Err(nix::errno::Errno::EINTR) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Waits in `poll(2)` until `a` or `b` is readable (or hung up), retrying `EINTR`.
+pub(crate) fn wait_readable(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> io::Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [
+        PollFd::new(a, PollFlags::POLLIN),
+        PollFd::new(b, PollFlags::POLLIN),
+    ];
+    loop {
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
 }

@@ -496,6 +496,29 @@ fn unixgram_participant_that_stops_reading_is_dropped() {
     alice.expect("host: the room goes on");
 }
 
+/// The socket file and its lock are deleted under a running room and another server binds the
+/// path: closing the room must not wake its acceptor through the path (that connection reaches
+/// the successor, and the acceptor never returns), and must leave the successor's file alone.
+#[test]
+fn unix_room_closes_without_reaching_a_successor_at_its_path() {
+    let place = Place::new(Kind::Unix);
+    let (mut server, _) = place.serve(&[]);
+    let path = place.socket_path().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    std::fs::remove_file(path.with_extension("sock.lock")).unwrap();
+    let successor = msgsock::UnixListener::bind(&path).unwrap();
+
+    server.signal(Signal::SIGTERM);
+    server.expect("* room closed");
+    server.expect_exit(0);
+    assert!(path.exists(), "the successor's socket file was removed");
+    successor.set_nonblocking(true).unwrap();
+    match successor.accept() {
+        Err(msgsock::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the closing room connected to the successor: {other:?}"),
+    }
+}
+
 fn connect(endpoint: &str) -> AnyConnection {
     let conn = msgsock::connect(&endpoint.parse().unwrap()).unwrap();
     conn.set_read_timeout(Some(GUARD)).unwrap();

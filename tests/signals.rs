@@ -7,7 +7,8 @@
 //! handler to run and for the thread to block in the same call again, and only then lets the
 //! data through.
 
-use std::fs;
+mod common;
+
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +27,8 @@ use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal
 use nix::sys::socket::{setsockopt, sockopt};
 use nix::unistd::{gettid, Pid};
 use serial_test::serial;
+
+use crate::common::blocked_in;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -102,13 +105,6 @@ fn spawn_marked<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Ma
         pthread,
         tid,
     }
-}
-
-/// The system call the thread is blocked in, if any.
-fn blocked_in(tid: Pid) -> Option<libc::c_long> {
-    let text = fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
-    // "NR args... sp pc" while in a call; "running" or "-1 sp pc" otherwise.
-    text.split_whitespace().next()?.parse().ok()
 }
 
 fn wait_for<T>(thread: &Marked<T>, what: &str, mut done: impl FnMut() -> bool) {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crate::conn::Connection;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
+use crate::shutdown::{ShutdownHandle, Stopper};
 use crate::stream::socket_stream;
 
 socket_stream! {
@@ -108,6 +109,7 @@ impl TcpStream {
 /// ```
 pub struct TcpListener {
     inner: StdTcpListener,
+    stopper: Stopper,
 }
 
 impl TcpListener {
@@ -120,7 +122,7 @@ impl TcpListener {
     /// `AddrNotAvailable` if the host is not an address of this machine. Both name `tcp:ADDR`.
     pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
         let inner = StdTcpListener::bind(addr).map_err(|e| Error::bind(Endpoint::Tcp(addr), e))?;
-        Ok(TcpListener { inner })
+        Ok(TcpListener::from(inner))
     }
 
     /// Accepts a connection (`accept(2)`), sets `TCP_NODELAY`, and returns it with the peer's
@@ -128,7 +130,8 @@ impl TcpListener {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`](crate::Error::Io) from `accept(2)`, for example `EMFILE`.
+    /// [`Error::Io`] from `accept(2)`, for example `EMFILE`; [`Error::Shutdown`] once a
+    /// [`ShutdownHandle`] of this listener was used.
     pub fn accept(&self) -> Result<(Connection<TcpStream>, SocketAddr)> {
         let (stream, addr) = self.accept_stream()?;
         Ok((Connection::new(stream), addr))
@@ -136,11 +139,29 @@ impl TcpListener {
 
     /// `accept(2)` and `TCP_NODELAY` alone, for callers that wrap the stream themselves.
     pub(crate) fn accept_stream(&self) -> Result<(TcpStream, SocketAddr)> {
-        let (stream, addr) = self.inner.accept()?;
+        let (stream, addr) = self
+            .stopper
+            .accept(self.inner.as_fd(), || self.inner.accept())?;
+        // Where accepted sockets inherit the listener's mode, undo the one a handle set.
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        stream.set_nonblocking(false)?;
         Ok((TcpStream::nodelay(stream)?, addr))
     }
 
-    /// An endless iterator over accepted connections.
+    /// A handle that stops this listener from another thread: see [`ShutdownHandle`].
+    ///
+    /// As [`UnixListener::shutdown_handle`](crate::UnixListener::shutdown_handle): take it
+    /// before another thread starts accepting.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the socket pair cannot be made or the mode set.
+    pub fn shutdown_handle(&self) -> Result<ShutdownHandle> {
+        self.stopper.handle(|on| self.inner.set_nonblocking(on))
+    }
+
+    /// An iterator over accepted connections, which ends once the listener is shut down with a
+    /// [`ShutdownHandle`].
     pub fn incoming(&self) -> TcpIncoming<'_> {
         TcpIncoming { listener: self }
     }
@@ -169,13 +190,17 @@ impl TcpListener {
     ///
     /// [`Error::Io`](crate::Error::Io) from `fcntl(2)`.
     pub fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
-        Ok(self.inner.set_nonblocking(nonblocking)?)
+        self.stopper
+            .set_nonblocking(nonblocking, |on| self.inner.set_nonblocking(on))
     }
 }
 
 impl From<StdTcpListener> for TcpListener {
     fn from(inner: StdTcpListener) -> Self {
-        TcpListener { inner }
+        TcpListener {
+            inner,
+            stopper: Stopper::default(),
+        }
     }
 }
 
@@ -200,7 +225,9 @@ impl AsRawFd for TcpListener {
 
 impl From<TcpListener> for OwnedFd {
     fn from(listener: TcpListener) -> OwnedFd {
-        listener.inner.into()
+        let TcpListener { inner, stopper } = listener;
+        stopper.release(|on| inner.set_nonblocking(on));
+        inner.into()
     }
 }
 
@@ -214,7 +241,10 @@ impl Iterator for TcpIncoming<'_> {
     type Item = Result<Connection<TcpStream>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        Some(self.listener.accept().map(|(c, _)| c))
+        match self.listener.accept() {
+            Err(Error::Shutdown) => None,
+            accepted => Some(accepted.map(|(c, _)| c)),
+        }
     }
 }
 

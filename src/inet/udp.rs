@@ -2,10 +2,11 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Duration;
 
 use nix::sys::socket::SockaddrStorage;
 
-use crate::datagram::{check_send, datagram_common, send_error};
+use crate::datagram::{datagram_common, send_with, try_send_to, Room};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 
@@ -86,14 +87,38 @@ impl UdpSocket {
     /// [`Error::MessageTooLarge`] before any system call if `msg` exceeds
     /// [`send_limit`](Self::send_limit); [`Error::Io`] otherwise.
     pub fn send_to(&self, msg: &[u8], addr: SocketAddr) -> Result<()> {
-        check_send(msg.len(), self.send_limit)?;
-        loop {
-            match self.inner.send_to(msg, addr) {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(send_error(e, msg.len(), self.send_limit)),
-            }
-        }
+        send_with(msg, self.send_limit, |m| self.inner.send_to(m, addr))
+    }
+
+    /// Sends one message as one datagram to `addr` if it can be queued now, and never waits
+    /// (`sendto(2)` with `MSG_DONTWAIT`; the socket stays blocking for other calls).
+    ///
+    /// UDP never waits for a receiver (a full receive queue drops the datagram there), so this
+    /// differs from [`send_to`](Self::send_to) only when this socket's own send buffer is full.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_to`](Self::send_to), plus [`Error::Io`] with `WouldBlock` when the datagram
+    /// cannot be queued now.
+    pub fn try_send_to(&self, msg: &[u8], addr: SocketAddr) -> Result<()> {
+        self.send_to_within(msg, addr, None)
+    }
+
+    /// As [`try_send_to`](Self::try_send_to), but waits up to `wait` for room in this socket's
+    /// send buffer and tries once more. See
+    /// [`UnixDatagram::try_send_to_within`](crate::UnixDatagram::try_send_to_within).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send_to`](Self::try_send_to).
+    pub fn try_send_to_within(&self, msg: &[u8], addr: SocketAddr, wait: Duration) -> Result<()> {
+        self.send_to_within(msg, addr, Some(wait))
+    }
+
+    fn send_to_within(&self, msg: &[u8], addr: SocketAddr, wait: Option<Duration>) -> Result<()> {
+        let addr = SockaddrStorage::from(addr);
+        let fd = std::os::fd::AsFd::as_fd(&self.inner);
+        try_send_to(fd, msg, &addr, self.send_limit, wait)
     }
 
     /// Receives one datagram into `buf`, replacing its contents; returns its length and sender.
@@ -108,6 +133,7 @@ impl UdpSocket {
             buf,
             self.max_len,
             true,
+            self.room(),
         )?;
         let from = from
             .and_then(|a| to_std(&a))
@@ -158,6 +184,16 @@ impl UdpSocket {
     /// The wrapped std socket.
     pub fn get_ref(&self) -> &StdUdpSocket {
         &self.inner
+    }
+}
+
+impl UdpSocket {
+    /// Nothing longer than a UDP length field (65,535) arrives, so that is all ever reserved.
+    fn room(&self) -> Room {
+        Room {
+            most: usize::from(u16::MAX),
+            direct: usize::from(u16::MAX),
+        }
     }
 }
 

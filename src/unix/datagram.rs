@@ -1,13 +1,13 @@
 use std::fmt;
-use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram as StdUnixDatagram;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use nix::sys::socket::{SockType, SockaddrLike, UnixAddr};
 use tempfile::TempDir;
 
-use crate::datagram::{check_send, datagram_common, send_error};
+use crate::datagram::{check_send, datagram_common, send_with, try_send_to, Room};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::sys;
@@ -140,17 +140,60 @@ impl UnixDatagram {
     ///
     /// [`Error::MessageTooLarge`] before any system call if `msg` exceeds
     /// [`send_limit`](Self::send_limit); [`Error::PathTooLong`]; [`Error::Io`] otherwise.
+    ///
+    /// It waits while the receiver's queue is full, as long as the write timeout allows (forever
+    /// by default): a server answering many peers uses [`try_send_to`](Self::try_send_to)
+    /// instead, so that one peer that stops reading delays no one else.
     pub fn send_to<P: AsRef<Path>>(&self, msg: &[u8], path: P) -> Result<()> {
         let path = path.as_ref();
         check_send(msg.len(), self.send_limit)?;
         check_len(path)?;
-        loop {
-            match self.inner.send_to(msg, path) {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(send_error(e, msg.len(), self.send_limit)),
-            }
-        }
+        send_with(msg, self.send_limit, |m| self.inner.send_to(m, path))
+    }
+
+    /// Sends one message as one datagram to the socket at `path` if it can be queued now, and
+    /// never waits (`sendto(2)` with `MSG_DONTWAIT`; the socket stays blocking for other calls).
+    ///
+    /// The policy is per destination: a peer whose receive queue is full gets
+    /// [`Error::Io`] with `WouldBlock` at once, and the caller decides what to do (drop the
+    /// message and count it, retry later); other peers are unaffected.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_to`](Self::send_to), plus `WouldBlock` when the datagram cannot be queued now.
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// Linux limits the queue of a receiver connected to another socket to
+    /// `net.unix.max_dgram_qlen` datagrams. A receiver connected to *this* socket (as
+    /// [`connect`](crate::connect)'s clients are) has no such limit: what it has not read stays
+    /// charged to this socket's send buffer, and once that is full, `WouldBlock` comes for every
+    /// destination until it reads or closes.
+    pub fn try_send_to<P: AsRef<Path>>(&self, msg: &[u8], path: P) -> Result<()> {
+        self.send_to_within(msg, path.as_ref(), None)
+    }
+
+    /// As [`try_send_to`](Self::try_send_to), but when this socket's *own* send buffer is what is
+    /// full (many replies in flight to peers that do read), waits up to `wait` for it to drain
+    /// and tries once more. It still never waits for a destination whose queue is full: that is
+    /// `WouldBlock` after at most one short wait for nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send_to`](Self::try_send_to).
+    pub fn try_send_to_within<P: AsRef<Path>>(
+        &self,
+        msg: &[u8],
+        path: P,
+        wait: Duration,
+    ) -> Result<()> {
+        self.send_to_within(msg, path.as_ref(), Some(wait))
+    }
+
+    fn send_to_within(&self, msg: &[u8], path: &Path, wait: Option<Duration>) -> Result<()> {
+        check_len(path)?;
+        let addr = UnixAddr::new(path).map_err(|e| Error::path(path, e.into()))?;
+        try_send_to(self.inner.as_fd(), msg, &addr, self.send_limit, wait)
     }
 
     /// Receives one datagram into `buf`, replacing its contents; returns its length and the
@@ -161,8 +204,13 @@ impl UnixDatagram {
     /// [`Error::Truncated`] for a datagram longer than [`max_message_len`](Self::max_message_len);
     /// [`Error::Io`] otherwise.
     pub fn recv_from(&self, buf: &mut Vec<u8>) -> Result<(usize, Option<PathBuf>)> {
-        let (n, from) =
-            crate::datagram::recv::<UnixAddr>(self.inner.as_fd(), buf, self.max_len, true)?;
+        let (n, from) = crate::datagram::recv::<UnixAddr>(
+            self.inner.as_fd(),
+            buf,
+            self.max_len,
+            true,
+            self.room(),
+        )?;
         // An unnamed sender comes with an address of length 0, on which nix's `path()` asserts:
         // look at the length first.
         let named = |a: &UnixAddr| a.len() as usize > size_of::<nix::libc::sa_family_t>();
@@ -201,6 +249,15 @@ impl UnixDatagram {
     /// The wrapped std socket.
     pub fn get_ref(&self) -> &StdUnixDatagram {
         &self.inner
+    }
+
+    /// A sender's `SO_SNDBUF` bounds a Unix datagram, and root may raise that without limit: only
+    /// the kernel knows the longest. Up to our own send limit is reserved at once.
+    fn room(&self) -> Room {
+        Room {
+            most: usize::MAX,
+            direct: self.send_limit,
+        }
     }
 }
 

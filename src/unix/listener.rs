@@ -9,6 +9,7 @@ use tempfile::TempDir;
 use crate::conn::Connection;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
+use crate::shutdown::{ShutdownHandle, Stopper};
 use crate::sys;
 use crate::unix::socket_file::{private_temp_dir, SocketFile};
 use crate::unix::UnixStream;
@@ -46,6 +47,7 @@ pub struct UnixListener {
     file: SocketFile,
     inner: StdUnixListener,
     dir: Option<TempDir>,
+    stopper: Stopper,
 }
 
 impl UnixListener {
@@ -108,6 +110,7 @@ impl UnixListener {
             file,
             inner: StdUnixListener::from(socket),
             dir,
+            stopper: Stopper::default(),
         })
     }
 
@@ -115,7 +118,8 @@ impl UnixListener {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] from `accept(2)`, for example `EMFILE` when out of file descriptors.
+    /// [`Error::Io`] from `accept(2)`, for example `EMFILE` when out of file descriptors;
+    /// [`Error::Shutdown`] once a [`ShutdownHandle`] of this listener was used.
     pub fn accept(&self) -> Result<(Connection<UnixStream>, SocketAddr)> {
         let (stream, addr) = self.accept_stream()?;
         Ok((Connection::new(stream), addr))
@@ -123,11 +127,31 @@ impl UnixListener {
 
     /// `accept(2)` alone, for callers that wrap the stream themselves.
     pub(crate) fn accept_stream(&self) -> Result<(UnixStream, SocketAddr)> {
-        let (stream, addr) = self.inner.accept()?;
+        let (stream, addr) = self
+            .stopper
+            .accept(self.inner.as_fd(), || self.inner.accept())?;
+        // Where accepted sockets inherit the listener's mode, undo the one a handle set.
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        stream.set_nonblocking(false)?;
         Ok((UnixStream(stream), addr))
     }
 
-    /// An endless iterator over accepted connections.
+    /// A handle that stops this listener from another thread: see [`ShutdownHandle`].
+    ///
+    /// The first call makes a private socket pair and puts the socket into non-blocking mode
+    /// (`accept` still waits unless [`set_nonblocking`](Self::set_nonblocking) asked otherwise,
+    /// now in `poll(2)`); take the handle before another thread starts accepting, since an
+    /// `accept` already blocked then is not woken by it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the socket pair cannot be made or the mode set.
+    pub fn shutdown_handle(&self) -> Result<ShutdownHandle> {
+        self.stopper.handle(|on| self.inner.set_nonblocking(on))
+    }
+
+    /// An iterator over accepted connections, which ends once the listener is shut down with a
+    /// [`ShutdownHandle`].
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming { listener: self }
     }
@@ -149,7 +173,8 @@ impl UnixListener {
     ///
     /// [`Error::Io`] from `fcntl(2)`.
     pub fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
-        Ok(self.inner.set_nonblocking(nonblocking)?)
+        self.stopper
+            .set_nonblocking(nonblocking, |on| self.inner.set_nonblocking(on))
     }
 }
 
@@ -182,7 +207,9 @@ impl From<UnixListener> for OwnedFd {
             mut file,
             inner,
             dir,
+            stopper,
         } = listener;
+        stopper.release(|on| inner.set_nonblocking(on));
         file.keep();
         if let Some(dir) = dir {
             let _ = dir.keep();
@@ -201,7 +228,10 @@ impl Iterator for Incoming<'_> {
     type Item = Result<Connection<UnixStream>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        Some(self.listener.accept().map(|(c, _)| c))
+        match self.listener.accept() {
+            Err(Error::Shutdown) => None,
+            accepted => Some(accepted.map(|(c, _)| c)),
+        }
     }
 }
 

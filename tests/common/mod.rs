@@ -309,3 +309,11 @@ pub fn read_exact_vec<R: Read>(r: &mut R, len: usize) -> io::Result<Vec<u8>> {
     r.read_exact(&mut buf)?;
     Ok(buf)
 }
+
+/// The system call number thread `tid` of this process is blocked in, if any
+/// (`/proc/self/task/TID/syscall`): how a test knows another thread really waits in the kernel.
+pub fn blocked_in(tid: nix::unistd::Pid) -> Option<nix::libc::c_long> {
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
+    // "NR args... sp pc" while in a call; "running" or "-1 sp pc" otherwise.
+    text.split_whitespace().next()?.parse().ok()
+}

@@ -147,14 +147,23 @@ impl Proc {
     }
 
     /// Waits for the process to end: exit status, the rest of stdout, all of stderr.
-    pub fn finish(mut self) -> Finished {
-        let deadline = Instant::now() + PATIENCE;
+    pub fn finish(self) -> Finished {
+        self.finish_within(PATIENCE)
+    }
+
+    /// As [`finish`](Self::finish), failing the test if the process has not ended (closed its
+    /// stdout) within `limit`.
+    pub fn finish_within(mut self, limit: Duration) -> Finished {
+        let deadline = Instant::now() + limit;
         let mut stdout = String::new();
         loop {
             match self.stdout_lines.recv_timeout(remaining(deadline)) {
                 Ok(line) => stdout += &(line + "\n"),
                 Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => panic!("still running after {PATIENCE:?}"),
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "still running after {limit:?}; stderr:\n{}",
+                    self.stderr_seen.borrow().join("\n")
+                ),
             }
         }
         let stderr = self.rest_of_stderr(deadline);
@@ -250,6 +259,21 @@ pub fn echo(args: &[&str]) -> Command {
     let mut cmd = Command::new(example("echo"));
     cmd.args(args).stdin(Stdio::null());
     cmd
+}
+
+/// A client of `endpoint` whose receives give up after `PATIENCE` instead of hanging.
+pub fn client(endpoint: &Endpoint) -> msgsock::Result<msgsock::AnyConnection> {
+    let conn = msgsock::connect(endpoint)?;
+    conn.set_read_timeout(Some(PATIENCE))?;
+    Ok(conn)
+}
+
+/// Sends `msg` and asserts it comes back unchanged.
+pub fn assert_echoes(conn: &mut msgsock::AnyConnection, msg: &[u8]) -> TestResult {
+    conn.send(msg)?;
+    let reply = conn.recv()?;
+    assert_eq!(reply.as_deref(), Some(msg), "{} bytes", msg.len());
+    Ok(())
 }
 
 /// The names in `dir`, sorted.
