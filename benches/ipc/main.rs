@@ -1,15 +1,16 @@
 //! Two-process benchmark: msgsock against hand-written std socket code, on every transport.
 //!
 //! ```text
-//! cargo bench --bench ipc               # the full run, about 2 minutes
+//! cargo bench --bench ipc               # the full run, about 3 minutes
 //! cargo bench --bench ipc -- --quick    # a smoke run of a few seconds (or MSGSOCK_BENCH_QUICK=1)
 //! cargo bench --bench ipc -- unix "1 MiB"  # only the cases whose names contain every word
+//! cargo bench --bench ipc -- echo       # only echo streaming (`rt`, `stream`, `echo`)
 //! ```
 //!
 //! The binary re-executes itself as the serving child ([`child`]); the two processes are pinned
 //! to different cores when there are two. For each case the parent connects over one family
-//! ([`transports`]) and drives one pattern ([`patterns`]): ping-pong round trips, or one-way
-//! streaming.
+//! ([`transports`]) and drives one pattern ([`patterns`]): ping-pong round trips, one-way
+//! streaming, or echo streaming (the parent streams while the child replies to every message).
 //! Every repetition runs all the cases once, those of a group (family, pattern, size) back to back
 //! in an order that rotates from one repetition to the next, so that drift in the machine's load
 //! hits every implementation alike; the table quotes medians over the repetitions, and each ratio
@@ -32,8 +33,8 @@
 //! On the datagram transports (`udp`, `unixgram`) a message is one datagram, with no header:
 //! `msgsock` is the connected `msgsock::UdpSocket` or `msgsock::UnixDatagram`, `std` the
 //! connected std socket receiving into a reused fixed 64 KiB buffer. UDP is not streamed: it
-//! drops datagrams when the receiver falls behind, so a one-way rate would count losses. The
-//! issue's targets are for the stream transports.
+//! drops datagrams when the receiver falls behind, so a one-way rate would count losses. Echo
+//! streaming runs on the stream transports, and the issue's targets are for those.
 //!
 //! Beside the two-process cases, the parent times the four system calls of a 64 B round trip
 //! made back to back in itself ([`syscalls`]): what a round trip costs in system calls alone,

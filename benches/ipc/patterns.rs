@@ -1,11 +1,19 @@
 //! The traffic patterns, each with the parent's driving side and the child's serving side:
 //!
 //! - round trip: ping-pong, one message out and its echo back, timed one by one;
-//! - stream: one-way streaming, then an end marker the child acknowledges.
+//! - stream: one-way streaming, then an end marker the child acknowledges;
+//! - echo stream: the parent streams while the child replies to every message, as a relay or a
+//!   pipelining client does. The parent sends from a second thread on a second handle of the
+//!   connection ([`Peer::try_clone`], `Channel::try_clone` for msgsock) while its main thread
+//!   reads every reply: one thread per direction is what a blocking relay runs, and it never
+//!   deadlocks, whatever the message size, as a single thread with a window of messages in
+//!   flight would once the window outgrew the socket buffers. Both of the parent's threads share
+//!   its core, for every implementation alike.
 //!
 //! An empty message ends every case.
 
 use std::io;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::cpu::cpu_time;
@@ -19,17 +27,19 @@ const BATCH_BYTES: usize = 256 << 10;
 pub(crate) enum Pattern {
     RoundTrip,
     Stream,
+    EchoStream,
 }
 
 impl Pattern {
     /// Every pattern, in table order.
-    pub(crate) const ALL: [Pattern; 2] = [Pattern::RoundTrip, Pattern::Stream];
+    pub(crate) const ALL: [Pattern; 3] = [Pattern::RoundTrip, Pattern::Stream, Pattern::EchoStream];
 
     /// The pattern's word in case names (for filters) and on the child's command line.
     pub(crate) fn word(self) -> &'static str {
         match self {
             Pattern::RoundTrip => "rt",
             Pattern::Stream => "stream",
+            Pattern::EchoStream => "echo",
         }
     }
 
@@ -38,6 +48,7 @@ impl Pattern {
         match self {
             Pattern::RoundTrip => "round trip",
             Pattern::Stream => "stream",
+            Pattern::EchoStream => "echo stream",
         }
     }
 
@@ -56,6 +67,7 @@ impl Pattern {
         match self {
             Pattern::RoundTrip => round_trips(&mut *peer, size, cfg),
             Pattern::Stream => stream(&mut *peer, size, batch, cfg),
+            Pattern::EchoStream => echo_stream(peer, size, cfg),
         }
     }
 
@@ -73,6 +85,8 @@ impl Pattern {
         match self {
             Pattern::RoundTrip => {}
             Pattern::Stream => peer.send(b"k")?,
+            // The end marker's echo tells the parent's reader that every reply is in.
+            Pattern::EchoStream => peer.send(&[])?,
         }
         Ok(ops)
     }
@@ -205,4 +219,54 @@ fn stream(peer: &mut dyn Peer, size: usize, batch: bool, cfg: &Config) -> io::Re
         return Err(io::Error::other("no acknowledgement"));
     }
     Ok(throughput(sent, size, start.elapsed(), cpu_time()? - cpu0))
+}
+
+/// Echo streaming: a writer thread sends for `cfg.warmup + cfg.time` on a second handle, then
+/// the end marker, while this thread reads and checks every reply. The timed window opens at the
+/// first reply after the warm-up and closes at the end marker's echo, once every reply is in.
+/// The CPU time is the whole process's, both threads.
+fn echo_stream(mut peer: Box<dyn Peer>, size: usize, cfg: &Config) -> io::Result<Sample> {
+    let msg = message(size);
+    let mut writer = peer.try_clone()?;
+    thread::scope(|scope| {
+        let sending = scope.spawn(|| -> io::Result<()> {
+            send_for(&mut *writer, &[&msg], cfg.warmup + cfg.time)?;
+            writer.send(&[])
+        });
+        let received = read_replies(&mut *peer, &msg, cfg.warmup);
+        // Joined first: the writer's error, if any, is why the reader failed.
+        sending
+            .join()
+            .map_err(|_| io::Error::other("the writer thread panicked"))??;
+        let (replies, elapsed, cpu) = received?;
+        Ok(throughput(replies, size, elapsed, cpu))
+    })
+}
+
+/// Reads replies to `msg` until the end marker: how many came after `warmup`, in how long, and
+/// the process's CPU time meanwhile.
+fn read_replies(
+    peer: &mut dyn Peer,
+    msg: &[u8],
+    warmup: Duration,
+) -> io::Result<(usize, Duration, Duration)> {
+    let mut buf = Vec::with_capacity(msg.len());
+    let check_every = per_clock_read(msg.len());
+    let started = Instant::now();
+    let mut window = None;
+    let mut replies = 0;
+    loop {
+        let n = peer.recv(&mut buf)?;
+        if n == Some(0) {
+            break;
+        }
+        check_echo(n, &buf, msg)?;
+        replies += 1;
+        if window.is_none() && replies % check_every == 0 && started.elapsed() >= warmup {
+            window = Some((replies, Instant::now(), cpu_time()?));
+        }
+    }
+    let (before, start, cpu0) =
+        window.ok_or_else(|| io::Error::other("no reply after the warm-up"))?;
+    Ok((replies - before, start.elapsed(), cpu_time()? - cpu0))
 }

@@ -14,7 +14,7 @@ use crate::{KIB, MIB};
 
 pub(crate) fn print_table(all: &[Case], results: &Results) {
     println!(
-        "{:<8} {:<10} {:>7}  {:<14} {:>10} {:>10} {:>9} {:>11} {:>9} {:>9} {:>9}",
+        "{:<8} {:<11} {:>7}  {:<14} {:>10} {:>10} {:>9} {:>11} {:>9} {:>9} {:>9}",
         "",
         "test",
         "size",
@@ -51,10 +51,10 @@ pub(crate) fn print_table(all: &[Case], results: &Results) {
         };
         let (median, p99, time_ratio, rate_ratio) = match case.pattern {
             Pattern::RoundTrip => (micros(s.median), micros(s.p99), vs, None),
-            Pattern::Stream => (String::new(), String::new(), None, vs),
+            Pattern::Stream | Pattern::EchoStream => (String::new(), String::new(), None, vs),
         };
         let line = format!(
-            "{:<8} {:<10} {:>7}  {:<14} {:>10} {:>10} {:>9.1} {:>11.0} {:>9} {:>9} {:>9}",
+            "{:<8} {:<11} {:>7}  {:<14} {:>10} {:>10} {:>9.1} {:>11.0} {:>9} {:>9} {:>9}",
             name,
             test,
             size,
@@ -73,7 +73,8 @@ pub(crate) fn print_table(all: &[Case], results: &Results) {
         "CPU/op: CPU time of both processes per round trip or message. time/std: round-trip median \
          over the best std baseline's (lower is faster); rate/std: messages/s over the best std \
          baseline's (higher is faster); both ratios are taken within each repetition, then the \
-         median of those is shown."
+         median of those is shown. echo stream: the client streams from one thread while another \
+         reads the reply the server sends to every message; its rate counts replies."
     );
     if all.iter().any(|c| c.family().name == "udp") {
         println!(
@@ -162,6 +163,10 @@ pub(crate) fn print_checks(results: &Results, syscall_costs: &HashMap<usize, Dur
             let limit = if size == 64 { 0.95 } else { 1.0 };
             let what = format!("stream {} rate / best std (>= {limit:.2})", size_name(size));
             bound(&what, Pattern::Stream, size, Limit::AtLeast(limit));
+        }
+        for size in [64, 4 * KIB, 64 * KIB, MIB] {
+            let what = format!("echo stream {} rate / best std (>= 1.00)", size_name(size));
+            bound(&what, Pattern::EchoStream, size, Limit::AtLeast(1.0));
         }
         let pair = |role: Role, pattern: Pattern| {
             Some((case(role, pattern, 64)?, case(Role::Subject, pattern, 64)?))

@@ -34,7 +34,7 @@ impl Pick {
     pub(crate) fn of(pattern: Pattern) -> Pick {
         match pattern {
             Pattern::RoundTrip => Pick::Time,
-            Pattern::Stream => Pick::Rate,
+            Pattern::Stream | Pattern::EchoStream => Pick::Rate,
         }
     }
 }

@@ -8,8 +8,9 @@ use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixDatagram as StdUnixDatagram, UnixStream as StdUnixStream};
 use std::time::Duration;
 
-/// Any std socket: the timeouts that guard a case against a stuck peer.
+/// Any std socket: a second handle and the timeouts that guard a case against a stuck peer.
 pub(crate) trait StdSocket: From<OwnedFd> + Send + Sized + 'static {
+    fn try_clone(&self) -> io::Result<Self>;
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
 }
@@ -41,6 +42,7 @@ macro_rules! inherent {
 }
 
 inherent!(StdSocket for [StdUnixStream, StdTcpStream, StdUdpSocket, StdUnixDatagram] {
+    fn try_clone(&self) -> io::Result<Self>;
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
 });

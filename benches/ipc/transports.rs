@@ -41,6 +41,7 @@ pub(crate) struct Family {
     pub(crate) connect: fn(&str) -> io::Result<OwnedFd>,
     rt_sizes: &'static [usize],
     stream_sizes: &'static [usize],
+    echo_sizes: &'static [usize],
     /// The implementations compared here, their baselines among them.
     pub(crate) impls: Vec<Impl>,
     /// Whether the targets apply (the stream families).
@@ -53,6 +54,7 @@ impl Family {
         match pattern {
             Pattern::RoundTrip => self.rt_sizes,
             Pattern::Stream => self.stream_sizes,
+            Pattern::EchoStream => self.echo_sizes,
         }
     }
 }
@@ -69,6 +71,7 @@ pub(crate) fn families() -> &'static [Family] {
                 connect: unix_connect,
                 rt_sizes: &[64, 4 * KIB, 64 * KIB, MIB],
                 stream_sizes: &[64, 64 * KIB, MIB],
+                echo_sizes: &[64, 4 * KIB, 64 * KIB, MIB],
                 impls: impls::stream::<StdUnixStream, msgsock::UnixStream>(),
                 targets: true,
             },
@@ -78,6 +81,7 @@ pub(crate) fn families() -> &'static [Family] {
                 connect: tcp_connect,
                 rt_sizes: &[64, 4 * KIB, 64 * KIB, MIB],
                 stream_sizes: &[64, 64 * KIB, MIB],
+                echo_sizes: &[64, 4 * KIB, 64 * KIB, MIB],
                 impls: impls::stream::<StdTcpStream, msgsock::TcpStream>(),
                 targets: true,
             },
@@ -88,6 +92,7 @@ pub(crate) fn families() -> &'static [Family] {
                 rt_sizes: &[64, 4 * KIB, DGRAM_MAX],
                 // UDP drops rather than blocks a sender that outruns its receiver.
                 stream_sizes: &[],
+                echo_sizes: &[],
                 impls: impls::datagram::<StdUdpSocket, msgsock::UdpSocket>(),
                 targets: false,
             },
@@ -98,6 +103,8 @@ pub(crate) fn families() -> &'static [Family] {
                 rt_sizes: &[64, 4 * KIB, DGRAM_MAX],
                 // A full receive queue makes the sender wait: nothing is lost.
                 stream_sizes: &[64, DGRAM_MAX],
+                // Echo streaming is a relay's pattern, measured where relays run: on streams.
+                echo_sizes: &[],
                 impls: impls::datagram::<StdUnixDatagram, msgsock::UnixDatagram>(),
                 targets: false,
             },

@@ -65,6 +65,9 @@ pub(crate) trait Peer: Send {
     }
     /// One message into the start of `buf`, returning its length; `None` at a clean close.
     fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<usize>>;
+    /// A second handle on the same socket, to send on another thread while this one receives.
+    /// Made before any traffic: each handle keeps its own receive buffer.
+    fn try_clone(&self) -> io::Result<Box<dyn Peer>>;
 }
 
 /// The implementations compared on a stream family: `R` is the std socket type, `S` msgsock's.

@@ -31,6 +31,12 @@ impl<C: Channel + Send + 'static> Peer for Msgsock<C> {
     fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<usize>> {
         Ok(self.chan.recv_into(buf)?)
     }
+    fn try_clone(&self) -> io::Result<Box<dyn Peer>> {
+        Ok(Box::new(Msgsock {
+            chan: self.chan.try_clone()?,
+            batch: self.batch,
+        }))
+    }
 }
 
 fn connection_peer<R, S, const SPIN: bool>(fd: OwnedFd) -> io::Result<Box<dyn Peer>>

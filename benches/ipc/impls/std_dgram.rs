@@ -31,6 +31,9 @@ impl<D: StdDatagram> Peer for StdDgram<D> {
         }
         Ok(Some(self.0.recv(buf)?))
     }
+    fn try_clone(&self) -> io::Result<Box<dyn Peer>> {
+        Ok(Box::new(StdDgram(self.0.try_clone()?)))
+    }
 }
 
 /// `std`.

@@ -82,6 +82,13 @@ impl<R: StdStream> Peer for StdFramed<R> {
         }
         Ok(Some(len))
     }
+
+    fn try_clone(&self) -> io::Result<Box<dyn Peer>> {
+        Ok(Box::new(StdFramed {
+            reader: BufReader::new(self.reader.get_ref().try_clone()?),
+            two_writes: self.two_writes,
+        }))
+    }
 }
 
 /// `std writev` and `std 2 writes`.

@@ -110,6 +110,11 @@ impl<R: StdStream> Peer for StdSpin<R> {
         self.pos += len;
         Ok(Some(len))
     }
+
+    fn try_clone(&self) -> io::Result<Box<dyn Peer>> {
+        // The clone shares the open file, and so its non-blocking mode.
+        Ok(Box::new(StdSpin::new(self.sock.try_clone()?)))
+    }
 }
 
 /// `std spin`.
