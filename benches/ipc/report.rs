@@ -1,0 +1,228 @@
+//! What a run prints: the table of every case, then the issue's targets for the stream families,
+//! each with the figure measured in this run. Informative only: timings vary with the machine and
+//! are never a pass/fail criterion.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::cases::{size_name, Case};
+use crate::impls::{Api, Role};
+use crate::patterns::Pattern;
+use crate::stats::{median_ci95, mid, Pick, Results};
+use crate::transports::families;
+use crate::{KIB, MIB};
+
+pub(crate) fn print_table(all: &[Case], results: &Results) {
+    println!(
+        "{:<8} {:<11} {:>7}  {:<14} {:>10} {:>10} {:>9} {:>11} {:>9} {:>9} {:>9}",
+        "",
+        "test",
+        "size",
+        "impl",
+        "median",
+        "p99",
+        "MB/s",
+        "msgs/s",
+        "CPU/op",
+        "time/std",
+        "rate/std"
+    );
+    let mut last = None;
+    for &case in all {
+        let Some(s) = results.median(case) else {
+            continue;
+        };
+        let imp = case.imp();
+        let group = (case.family, case.pattern, case.size);
+        let (name, test, size) = if last == Some(group) {
+            ("", "", String::new())
+        } else {
+            (
+                case.family().name,
+                case.pattern.label(),
+                size_name(case.size),
+            )
+        };
+        last = Some(group);
+        let vs = if imp.role == Role::Baseline {
+            None
+        } else {
+            results.vs_baseline(case).map(ratio)
+        };
+        let (median, p99, time_ratio, rate_ratio) = match case.pattern {
+            Pattern::RoundTrip => (micros(s.median), micros(s.p99), vs, None),
+            Pattern::Stream | Pattern::EchoStream => (String::new(), String::new(), None, vs),
+        };
+        let line = format!(
+            "{:<8} {:<11} {:>7}  {:<14} {:>10} {:>10} {:>9.1} {:>11.0} {:>9} {:>9} {:>9}",
+            name,
+            test,
+            size,
+            imp.name,
+            median,
+            p99,
+            s.bytes_per_s / 1e6,
+            s.msgs_per_s,
+            micros(s.cpu_per_op),
+            time_ratio.unwrap_or_default(),
+            rate_ratio.unwrap_or_default()
+        );
+        println!("{}", line.trim_end());
+    }
+    println!(
+        "CPU/op: CPU time of both processes per round trip or message. time/std: round-trip median \
+         over the best std baseline's (lower is faster); rate/std: messages/s over the best std \
+         baseline's (higher is faster); both ratios are taken within each repetition, then the \
+         median of those is shown. echo stream: the client streams from one thread while another \
+         reads the reply the server sends to every message; its rate counts replies."
+    );
+    if all.iter().any(|c| c.family().name == "udp") {
+        println!(
+            "udp: no stream rows: UDP drops datagrams when the receiver falls behind, so a one-way \
+             rate would count losses."
+        );
+    }
+}
+
+/// A target for a ratio.
+#[derive(Clone, Copy)]
+enum Limit {
+    AtMost(f64),
+    AtLeast(f64),
+}
+
+impl Limit {
+    fn holds(self, v: f64) -> bool {
+        match self {
+            Limit::AtMost(l) => v <= l,
+            Limit::AtLeast(l) => v >= l,
+        }
+    }
+}
+
+/// The issue's targets for the blocking subject on each stream family.
+pub(crate) fn print_checks(results: &Results, syscall_costs: &HashMap<usize, Duration>) {
+    println!("targets (stream transports):");
+    for (f, family) in families().iter().enumerate() {
+        if !family.targets {
+            continue;
+        }
+        let case = |role: Role, pattern: Pattern, size: usize| {
+            let imp = family
+                .impls
+                .iter()
+                .position(|i| i.role == role && i.api == Api::Blocking)?;
+            Some(Case {
+                family: f,
+                pattern,
+                size,
+                imp,
+            })
+        };
+        let line = |what: &str, v: f64, rest: &str| {
+            println!("  {:<5} {what:<58} {v:>6.3}x{rest}", family.name);
+        };
+        // A target on the per-repetition ratios against the best baseline: their median, with
+        // the 95% confidence interval of that median, so that a ratio within noise of its limit
+        // reads as such.
+        let bound = |what: &str, pattern: Pattern, size: usize, limit: Limit| {
+            let Some(ratios) =
+                case(Role::Subject, pattern, size).and_then(|c| results.vs_baseline_all(c))
+            else {
+                return;
+            };
+            let Some(median) = mid(ratios.clone()) else {
+                return;
+            };
+            let Some((lo, hi)) = median_ci95(ratios) else {
+                line(what, median, "  (too few repetitions for a verdict)");
+                return;
+            };
+            let verdict = match (limit.holds(median), limit.holds(lo) && limit.holds(hi)) {
+                (true, true) => "met",
+                (true, false) => "met, within noise",
+                (false, _) if limit.holds(lo) || limit.holds(hi) => "missed, within noise",
+                (false, _) => "missed",
+            };
+            line(what, median, &format!("  [{lo:.3}, {hi:.3}]  {verdict}"));
+        };
+        let check = |what: &str, value: Option<f64>, ok: &dyn Fn(f64) -> bool| {
+            if let Some(v) = value {
+                line(what, v, if ok(v) { "  met" } else { "  missed" });
+            }
+        };
+        for size in [64, 64 * KIB, MIB] {
+            let limit = if size == 64 { 1.05 } else { 1.0 };
+            let what = format!(
+                "round trip {} time / best std (<= {limit:.2})",
+                size_name(size)
+            );
+            bound(&what, Pattern::RoundTrip, size, Limit::AtMost(limit));
+        }
+        for size in [64, 64 * KIB, MIB] {
+            let limit = if size == 64 { 0.95 } else { 1.0 };
+            let what = format!("stream {} rate / best std (>= {limit:.2})", size_name(size));
+            bound(&what, Pattern::Stream, size, Limit::AtLeast(limit));
+        }
+        for size in [64, 4 * KIB, 64 * KIB, MIB] {
+            let what = format!("echo stream {} rate / best std (>= 1.00)", size_name(size));
+            bound(&what, Pattern::EchoStream, size, Limit::AtLeast(1.0));
+        }
+        let pair = |role: Role, pattern: Pattern| {
+            Some((case(role, pattern, 64)?, case(Role::Subject, pattern, 64)?))
+        };
+        check(
+            "stream 64 B batch rate / per-message send (>= 5)",
+            pair(Role::Batch, Pattern::Stream)
+                .and_then(|(b, s)| results.ratio(b, &[s], Pick::Rate)),
+            &|v| v >= 5.0,
+        );
+        check(
+            "round trip 64 B spin time / best std (<= 0.20)",
+            case(Role::Spin, Pattern::RoundTrip, 64).and_then(|c| results.vs_baseline(c)),
+            &|v| v <= 0.2,
+        );
+        // The least any socket round trip costs here, over the blocking baseline's time.
+        if let Some(cost) = syscall_costs.get(&f) {
+            let blocking = case(Role::Subject, Pattern::RoundTrip, 64)
+                .and_then(|c| results.best_baseline_median(c));
+            if let Some(blocking) = blocking {
+                let r = cost.as_secs_f64() / blocking.as_secs_f64();
+                let what = format!(
+                    "round trip 64 B: its 4 syscalls alone ({}) / best std",
+                    micros(*cost)
+                );
+                let verdict = if r > 0.2 {
+                    "  more than 0.20"
+                } else {
+                    "  less than 0.20"
+                };
+                line(&what, r, verdict);
+            }
+        }
+        let spin = pair(Role::Spin, Pattern::RoundTrip);
+        let info = |what: &str, value: Option<f64>| {
+            if let Some(v) = value {
+                line(what, v, "");
+            }
+        };
+        info(
+            "round trip 64 B spin time / std spin (pure spinning)",
+            spin.and_then(|(p, _)| {
+                results.ratio(p, &[p.with_role(Role::SpinBaseline)?], Pick::Time)
+            }),
+        );
+        info(
+            "round trip 64 B spin CPU / blocking msgsock CPU (cost)",
+            spin.and_then(|(p, s)| results.ratio(p, &[s], Pick::Cpu)),
+        );
+    }
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.1} us", d.as_secs_f64() * 1e6)
+}
+
+fn ratio(r: f64) -> String {
+    format!("{r:.2}x")
+}
