@@ -5,7 +5,9 @@
 //! `cargo test` builds the example first; `cargo test --test chat` alone does not, so run
 //! `cargo build --example chat` before it (the tests fail, saying so, on a missing or stale one).
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod procs;
+
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -102,16 +104,7 @@ impl Chat {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("{who}: cannot start the chat example: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let lines = procs::lines_of(child.stdout.take().expect("piped stdout"));
         let mut stderr = child.stderr.take().expect("piped stderr");
         let stderr = thread::spawn(move || {
             let mut text = String::new();
