@@ -9,11 +9,12 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use common::reference_python3 as python3;
 use msgsock::{
     AnyListener, AnyStream, AuthFailure, AuthKey, Authenticator, Connection, Dialect, Endpoint,
     Error,
@@ -78,11 +79,6 @@ elif mode == "listen":
     except EOFError:
         report("eof")
 "#;
-
-/// A `python3` command, or a loud failure.
-fn python3() -> Command {
-    common::python3("Python's multiprocessing is the reference peer")
-}
 
 /// Whether `python3` speaks the modern form (3.12+) rather than only the legacy one.
 fn python_is_modern() -> bool {

@@ -5,7 +5,9 @@
 //! `cargo test` builds the example first; `cargo test --test chat` alone does not, so run
 //! `cargo build --example chat` before it (the tests fail, saying so, on a missing or stale one).
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod procs;
+
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -40,7 +42,7 @@ fn chat_binary() -> PathBuf {
             )
         });
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let sources = [root.join("examples").join("chat.rs"), root.join("src")];
+    let sources = [root.join("examples").join("chat"), root.join("src")];
     if let Some((modified, newer)) = newest_file(&sources) {
         assert!(
             modified <= built,
@@ -102,16 +104,7 @@ impl Chat {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("{who}: cannot start the chat example: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let lines = procs::lines_of(child.stdout.take().expect("piped stdout"));
         let mut stderr = child.stderr.take().expect("piped stderr");
         let stderr = thread::spawn(move || {
             let mut text = String::new();
@@ -494,6 +487,69 @@ fn unixgram_participant_that_stops_reading_is_dropped() {
     alice.expect("* raw left");
     server.type_line("the room goes on");
     alice.expect("host: the room goes on");
+}
+
+/// A stream participant that never reads: once the server's socket buffer to it is full, the
+/// room goes on relaying to everyone else without waiting for it (its lines queue), and drops it,
+/// announced, when its queue overflows. It joins with a connection that reads only its welcome.
+#[test]
+fn unix_participant_that_never_reads_does_not_delay_the_room() {
+    let place = Place::new(Kind::Unix);
+    let (mut server, endpoint) = place.serve(&[]);
+    let mut bob = join(&endpoint, "bob", "* welcome, bob; here: host");
+    server.expect("* bob joined");
+    let mut raw = connect(&endpoint);
+    raw.send(b"Jraw").unwrap();
+    assert_eq!(text(&recv(&mut raw)), "W* welcome, raw; here: host, bob");
+    bob.expect("* raw joined");
+    server.expect("* raw joined");
+
+    // 150 lines of 4 KB are far more than the socket buffer to raw holds (212992 bytes by
+    // default on Linux, about 45 such lines), so a send to raw is stuck within the first lines,
+    // and fewer than the server queues for it on top: each line reaches bob before the next is
+    // typed, and raw is still in the room after all of them. (A room that waited for raw stalled
+    // here, then dropped it.)
+    let long = "x".repeat(4000);
+    let mut typed = 0;
+    while typed < 150 {
+        server.type_line(&format!("{typed} {long}"));
+        let got = bob.line();
+        assert!(
+            got == format!("host: {typed} {long}"),
+            "bob: line {typed} is {got:.80?}"
+        );
+        typed += 1;
+    }
+    // Raw's queue overflows, and it is dropped: announced after the line that found it full.
+    let mut dropped = false;
+    while !dropped {
+        server.type_line(&format!("{typed} {long}"));
+        let mut got = bob.line();
+        if got == "* raw left" {
+            dropped = true;
+            got = bob.line();
+        }
+        assert!(
+            got == format!("host: {typed} {long}"),
+            "bob: line {typed} is {got:.80?}"
+        );
+        typed += 1;
+        assert!(typed < 5000, "raw was never dropped");
+    }
+    server.expect("* raw left");
+    server.type_line("the room goes on");
+    bob.expect("host: the room goes on");
+    // The server hung up on raw: what it had buffered, then the end.
+    loop {
+        match raw.recv() {
+            Ok(Some(_)) => {}
+            Ok(None) | Err(msgsock::Error::UnexpectedEof { .. }) => break,
+            Err(e) => panic!("raw: {e}"),
+        }
+    }
+    bob.close_stdin();
+    bob.expect_exit(0);
+    server.expect("* bob left");
 }
 
 /// The socket file and its lock are deleted under a running room and another server binds the

@@ -1,5 +1,7 @@
 //! Datagram transports: limits, truncation, many senders, peers that know nothing of msgsock.
 
+mod common;
+
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram as StdUnixDatagram;
 use std::sync::{Arc, Barrier};
@@ -11,16 +13,12 @@ use msgsock::{
     UnixDatagram, UnixDatagramTransport, UDP_V4_MAX_MESSAGE_LEN,
 };
 
+use crate::common::pattern;
+
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// A failure guard only: a lost datagram fails the test instead of hanging it.
 const GUARD: Duration = Duration::from_secs(20);
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
-}
 
 /// Serves `T` on a thread: echoes every datagram to its sender until it receives `b"stop"`.
 fn echo_server<T: DatagramTransport>() -> (T::Addr, thread::JoinHandle<msgsock::Result<()>>) {

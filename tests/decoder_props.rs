@@ -5,6 +5,8 @@
 //! protocol core alone ([`Decoder`], no socket, every piece one feed) and through a `Connection`
 //! over a socket pair (every piece one `read(2)`).
 
+mod common;
+
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +21,8 @@ use nix::sys::socket::{recv, MsgFlags};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
+
+use crate::common::{frame, pattern};
 
 /// How a receive sequence ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,18 +231,6 @@ fn receive_pure(pieces: Vec<Vec<u8>>, max: u64, reuse: bool) -> (Vec<Vec<u8>>, E
         assert_eq!(decoder.decode(&mut buf), Err(FrameError::Broken));
         return (frames, end);
     }
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(167).wrapping_add(seed))
-        .collect()
-}
-
-fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut v = Header::new(payload.len() as u64).to_vec();
-    v.extend_from_slice(payload);
-    v
 }
 
 /// Cuts `wire` at `cuts` (positions `0..=len`, any order, repeats allowed) into pieces.

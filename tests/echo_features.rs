@@ -22,12 +22,8 @@ use std::time::Duration;
 use msgsock::Endpoint;
 use nix::sys::signal::Signal;
 
+use crate::common::{reference_python3 as python3, root_or_skip};
 use crate::procs::{assert_echoes, client, echo, files_in, Finished, Proc, TestResult, PATIENCE};
-
-/// A message of `len` bytes with a pattern that shows misordered or missing bytes.
-fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i % 251) as u8).collect()
-}
 
 /// Runs `echo ARGS` with `input` on stdin (and `TMPDIR` set to `tmp`), to its end.
 fn echo_with_stdin(args: &[&str], input: &str, tmp: &Path) -> Finished {
@@ -76,7 +72,7 @@ fn udp_reports_the_port_and_echoes_msgsock_and_plain_datagrams() -> TestResult {
 
     let mut conn = client(&endpoint)?;
     for len in [0, 1, 11, 1500, msgsock::UDP_V4_MAX_MESSAGE_LEN] {
-        assert_echoes(&mut conn, &pattern(len))?;
+        assert_echoes(&mut conn, &common::pattern(len, 0))?;
     }
 
     // A peer with nothing but the standard library: one message is one datagram, no framing.
@@ -104,7 +100,7 @@ fn unixgram_echoes_and_stops_cleanly_on(signal: Signal) -> TestResult {
     // msgsock's client binds a private temporary address of its own, for the replies.
     let mut conn = client(&Endpoint::UnixDatagram(path.clone()))?;
     for len in [0, 1, 11, 4096, 60_000] {
-        assert_echoes(&mut conn, &pattern(len))?;
+        assert_echoes(&mut conn, &common::pattern(len, 0))?;
     }
 
     let client_dir = tempfile::tempdir()?;
@@ -319,22 +315,6 @@ fn same_uid_needs_a_unix_endpoint() -> TestResult {
     Ok(())
 }
 
-/// Whether this process may run a test that needs root. Not root: the test fails, unless
-/// `MSGSOCK_SKIP_ROOT_TESTS=1` asks for a skip, which is said loudly.
-fn root_or_skip(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var_os("MSGSOCK_SKIP_ROOT_TESTS").is_some_and(|v| v == "1") {
-        eprintln!("SKIPPED: {test} needs root (MSGSOCK_SKIP_ROOT_TESTS=1)");
-        return false;
-    }
-    panic!(
-        "{test} must run as root (it switches a peer to another uid); \
-         set MSGSOCK_SKIP_ROOT_TESTS=1 to skip it"
-    );
-}
-
 /// Python switching to uid/gid 65534 (`nobody`), then connecting to the socket at `argv[1]`,
 /// sending one framed message and reading. It prints its pid, then how the connection went.
 const PY_OTHER_USER: &str = r#"
@@ -413,11 +393,6 @@ fn same_uid_refuses_another_user() -> TestResult {
 }
 
 // --- --authkey-file ---
-
-/// A `python3` command, or a loud failure.
-fn python3() -> Command {
-    common::python3("Python's multiprocessing is the reference peer")
-}
 
 /// Python's `Client(address, authkey=key)` with the key read from the file `argv[2]`, sending one
 /// message and printing the reply, or `auth-error` if the handshake fails.

@@ -2,6 +2,8 @@
 //! really sent and leave the server's other connections working; a half-closed peer still gets
 //! its replies; a tiny send buffer still carries 1 MiB messages intact.
 
+mod common;
+
 use std::error::Error as StdError;
 use std::io::{Read, Write};
 use std::net::Shutdown;
@@ -14,6 +16,8 @@ use msgsock::frame::Header;
 use msgsock::{Connection, Error, Stream, Transport, DEFAULT_MAX_MESSAGE_LEN};
 use nix::sys::socket::{getsockopt, setsockopt, sockopt};
 
+use crate::common::pattern;
+
 type TestResult = Result<(), Box<dyn StdError>>;
 
 /// A failure guard only: a lost message fails the test instead of hanging it.
@@ -24,12 +28,6 @@ const GUARD: Duration = Duration::from_secs(30);
 /// four times the larger of the two leaves room for that and is still tiny next to the claims.
 fn memory_bound(sent: usize) -> usize {
     4 * sent.max(64 * 1024)
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
 }
 
 /// How one served connection ended, and how large its receive buffer had grown.

@@ -78,7 +78,7 @@ sys.exit(0 if ok else 1)
 
 /// Starts `python3 -c SCRIPT ARGS...`, failing clearly if there is no python3.
 fn python(script: &str, args: &[&str]) -> ChildGuard {
-    let child = common::python3("Python's multiprocessing is the reference peer")
+    let child = common::reference_python3()
         .arg("-c")
         .arg(format!("{PY_MESSAGES}{script}"))
         .args(args)

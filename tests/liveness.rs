@@ -6,6 +6,7 @@
 //! nothing here measures how long anything took. Afterwards each stalled peer completes its
 //! message and gets it back, proving the server kept it rather than dropping it.
 
+mod common;
 mod echo_process;
 mod procs;
 
@@ -18,6 +19,8 @@ use std::time::Duration;
 
 use echo_process::EchoProcess;
 use msgsock::{AnyStream, Connection, Endpoint, Stream, TcpTransport, Transport, UnixTransport};
+
+use crate::common::pattern64 as pattern;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -345,20 +348,6 @@ fn flood_frame(i: usize) -> Vec<u8> {
 /// The 4-byte length prefix of the wire format (lengths up to `0x7FFF_FFFF`).
 fn frame_header(len: u32) -> [u8; 4] {
     len.to_be_bytes()
-}
-
-/// `len` bytes that differ with `seed` and along the message, so a reordered, shifted or mixed-up
-/// echo does not compare equal.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// An echo server written only against [`Transport`]: one thread per connection, optionally with

@@ -11,6 +11,8 @@
 //! `MSGSOCK_SKIP_NETNS=1` is set: then it prints a `SKIPPED:` line and passes. CI runs as root
 //! and must not set it.
 
+mod common;
+
 use std::env;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr};
@@ -21,6 +23,8 @@ use std::thread;
 use std::time::Duration;
 
 use msgsock::{AnyStream, Endpoint};
+
+use crate::common::pattern;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -348,12 +352,6 @@ fn ip_snmp(ns: &str) -> Result<Vec<(String, u64)>, String> {
 /// The identity of the calling process's network namespace.
 fn netns_inode() -> std::io::Result<u64> {
     Ok(std::fs::metadata("/proc/self/ns/net")?.ino())
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
 }
 
 /// The server's answer to a message: a transform the client can check, so an echo that never

@@ -28,7 +28,7 @@ use nix::sys::socket::{setsockopt, sockopt};
 use nix::unistd::{gettid, Pid};
 use serial_test::serial;
 
-use crate::common::blocked_in;
+use crate::common::{blocked_in, pattern};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -132,12 +132,6 @@ fn interrupt<T>(thread: &Marked<T>, calls: &[libc::c_long]) {
         });
         wait_for(thread, "waiting for it to block again", in_call);
     }
-}
-
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
 }
 
 /// A connected client and server of `T`, with guard timeouts.

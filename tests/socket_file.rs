@@ -22,9 +22,10 @@ use msgsock::{Connection, Endpoint, Error, UnixDatagram, UnixListener, UnixStrea
 use nix::sys::socket::{getsockname, UnixAddr};
 
 use crate::common::{
-    describe, exists_nofollow, guard_timeouts, python3, tempdir, ChildGuard, GUARD_TIMEOUT,
+    describe, exists_nofollow, guard_timeouts, python3, root_or_skip, tempdir, ChildGuard,
+    GUARD_TIMEOUT,
 };
-use crate::socket_files::{entries, lock_path, make_fifo, make_stale, root_or_skip, snapshot};
+use crate::socket_files::{entries, lock_path, make_fifo, make_stale, snapshot};
 
 /// Connects to `path` on a thread and exchanges a ping and a pong with `listener`, proving that
 /// `listener` is the one serving `path`.

@@ -19,8 +19,8 @@ use msgsock::{Error, UnixDatagram, UnixListener};
 use nix::errno::Errno;
 use nix::sys::socket::{self, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
 
-use crate::common::{exists_nofollow, tempdir};
-use crate::socket_files::{lock_path, make_fifo, make_stale, root_or_skip, snapshot};
+use crate::common::{exists_nofollow, root_or_skip, tempdir};
+use crate::socket_files::{lock_path, make_fifo, make_stale, snapshot};
 
 /// `nobody`.
 const OTHER_UID: u32 = 65534;

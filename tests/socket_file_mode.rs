@@ -24,8 +24,8 @@ use msgsock::{UnixDatagram, UnixListener, UnixStream};
 use nix::sys::stat::{umask, Mode};
 use serial_test::serial;
 
-use crate::common::{tempdir, ChildGuard, GUARD_TIMEOUT};
-use crate::socket_files::{entries, root_or_skip};
+use crate::common::{root_or_skip, tempdir, ChildGuard, GUARD_TIMEOUT};
+use crate::socket_files::entries;
 
 /// The racer's user.
 const OTHER_UID: u32 = 65534;

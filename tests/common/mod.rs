@@ -44,6 +44,25 @@ pub fn python3(why: &str) -> std::process::Command {
     Command::new("python3")
 }
 
+/// `python3` as the reference peer for the wire format and the authkey handshake.
+pub fn reference_python3() -> std::process::Command {
+    python3("Python's multiprocessing is the reference peer")
+}
+
+/// Whether this process may run `test`, which needs root (to `chown` files to another user, or
+/// to run a peer as one). Not root: the test fails, unless `MSGSOCK_SKIP_ROOT_TESTS=1` asks for
+/// a skip, which is said loudly. CI runs as root.
+pub fn root_or_skip(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var_os("MSGSOCK_SKIP_ROOT_TESTS").is_some_and(|v| v == "1") {
+        eprintln!("SKIPPED: {test} needs root (MSGSOCK_SKIP_ROOT_TESTS=1)");
+        return false;
+    }
+    panic!("{test} must run as root; set MSGSOCK_SKIP_ROOT_TESTS=1 to skip it");
+}
+
 /// Asserts that `got` holds exactly the messages of `want`, in order, naming the first that
 /// differs by its index and lengths rather than printing megabytes.
 pub fn assert_same_messages(got: &[Vec<u8>], want: &[Vec<u8>]) {
@@ -64,11 +83,24 @@ pub fn assert_send<T: Send>() {}
 /// Fails to compile unless `T: Sync`.
 pub fn assert_sync<T: Sync>() {}
 
-/// `len` bytes of a pattern that is not all zeros and does not repeat with a period of a power of
-/// two, so a misplaced or dropped chunk shows up.
+/// `len` bytes that differ with `seed` and along the message (xorshift), so a reordered, shifted,
+/// dropped or mixed-up chunk does not compare equal. A prefix of a longer pattern of the same seed
+/// is the shorter one.
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    pattern64(len, u64::from(seed))
+}
+
+/// [`pattern`] with a wide seed, for tests that need more than 256 distinct messages of one
+/// length.
+pub fn pattern64(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     (0..len)
-        .map(|i| (i % 251) as u8 ^ seed.wrapping_mul(31))
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
         .collect()
 }
 

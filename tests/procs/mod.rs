@@ -1,5 +1,5 @@
 //! Running the examples as real processes: finding their binaries, driving them, reading their
-//! output as it comes. Shared by `tests/examples.rs` and `tests/echo_features.rs`.
+//! output as it comes. Shared by the tests that run examples.
 //!
 //! Cargo gives tests no `CARGO_BIN_EXE_` path for examples, so they are found in Cargo's layout:
 //! a test runs from `target/<profile>/deps/`, and examples are built to
@@ -202,7 +202,7 @@ impl Drop for Proc {
 }
 
 /// The lines of `pipe`, read on a thread of their own so the child never blocks on a full pipe.
-fn lines_of(pipe: impl Read + Send + 'static) -> Receiver<String> {
+pub fn lines_of(pipe: impl Read + Send + 'static) -> Receiver<String> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         for line in BufReader::new(pipe).lines() {

@@ -1,6 +1,5 @@
 //! Helpers of the socket-file tests (`tests/socket_file*.rs`): the lock file's name, stale
-//! sockets, directory listings, snapshots of files that must not change, and a guard for tests
-//! that need root.
+//! sockets, directory listings, snapshots of files that must not change.
 
 // Each test file uses its own subset of these helpers.
 #![allow(dead_code)]
@@ -70,18 +69,4 @@ pub fn snapshot(path: &Path) -> Snapshot {
         contents: meta.is_file().then(|| fs::read(path).unwrap()),
         link: meta.is_symlink().then(|| fs::read_link(path).unwrap()),
     }
-}
-
-/// Whether this process may run `test`, which needs root (to `chown` files to another user, or
-/// to run a peer as one). Not root: the test fails, unless `MSGSOCK_SKIP_ROOT_TESTS=1` asks for
-/// a skip, which is said loudly. CI runs as root.
-pub fn root_or_skip(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var_os("MSGSOCK_SKIP_ROOT_TESTS").is_some_and(|v| v == "1") {
-        eprintln!("SKIPPED: {test} needs root (MSGSOCK_SKIP_ROOT_TESTS=1)");
-        return false;
-    }
-    panic!("{test} must run as root; set MSGSOCK_SKIP_ROOT_TESTS=1 to skip it");
 }

@@ -1,0 +1,150 @@
+//! A participant: joins a room, sends what the person types, shows what the server relays, and
+//! notices when the server is gone.
+
+use std::io;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::thread;
+use std::time::Instant;
+
+use msgsock::{AnyConnection, Endpoint};
+
+use crate::chain;
+use crate::console::Console;
+use crate::event::Event;
+use crate::protocol::{
+    heartbeat, printable, too_long, JOIN_RETRY, JOIN_TRIES, MAX_LINE, MISSED_BEATS, PEER_TIMEOUT,
+};
+use crate::signals::{block_signals, wait_for_signals};
+
+/// Joins the room at `endpoint` as `name`, until the person leaves or the room closes.
+///
+/// # Errors
+///
+/// The server cannot be reached, or the connection to it was lost, as one line.
+pub(crate) fn join(endpoint: &Endpoint, name: String) -> Result<(), String> {
+    let signals = block_signals()?;
+    let failed = |e: msgsock::Error| format!("cannot join {endpoint}: {}", chain(&e));
+    let mut conn = msgsock::connect(endpoint).map_err(failed)?;
+    conn.set_write_timeout(Some(PEER_TIMEOUT)).map_err(failed)?;
+    let hello = [b"J", name.as_bytes()].concat();
+    let beat = conn.is_datagram().then(heartbeat);
+    let first = match beat {
+        Some(_) => Some(handshake(&mut conn, &hello).map_err(failed)?),
+        None => {
+            conn.send(&hello).map_err(failed)?;
+            None
+        }
+    };
+
+    let (tx, rx) = mpsc::channel();
+    let reader = conn.try_clone().map_err(failed)?;
+    let to_main = tx.clone();
+    thread::spawn(move || receive_from_server(reader, &to_main));
+    wait_for_signals(signals, tx.clone());
+    let mut console = Console::start(tx);
+
+    let mut last_heard = Instant::now();
+    let mut next_beat = last_heard + beat.unwrap_or_default();
+    let mut pending = first.map(Event::FromServer);
+    let mut welcomed = false;
+    // What ends the session: the line to show, or why the connection was lost.
+    let ending: Result<&str, String> = loop {
+        let event = match (pending.take(), beat) {
+            (Some(event), _) => Ok(event),
+            (None, Some(_)) => rx.recv_timeout(next_beat.saturating_duration_since(Instant::now())),
+            (None, None) => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        let event = match event {
+            Ok(event) => Some(event),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break Ok(""),
+        };
+        match event {
+            Some(Event::Input(line)) if line == "/quit" => break leave(&mut conn),
+            Some(Event::Input(line)) if line.is_empty() => {}
+            Some(Event::Input(line)) if line.len() > MAX_LINE => console.show(&too_long(&line)),
+            Some(Event::Input(line)) => {
+                if let Err(e) = conn.send(&[b"M", line.as_bytes()].concat()) {
+                    break Err(chain(&e));
+                }
+            }
+            Some(Event::InputEnd | Event::Signal) => break leave(&mut conn),
+            Some(Event::FromServer(msg)) => {
+                last_heard = Instant::now();
+                match msg.split_first() {
+                    // A join resent before the answer came is answered twice.
+                    Some((b'W', line)) if !welcomed => {
+                        welcomed = true;
+                        console.show(&printable(line));
+                    }
+                    Some((b'T', line)) => console.show(&printable(line)),
+                    Some((b'C', _)) => break Ok("* room closed"),
+                    Some((b'X', _)) => break Err("the server dropped this participant".into()),
+                    _ => {}
+                }
+            }
+            Some(Event::Failed(why)) => break Err(why),
+            Some(_) | None => {}
+        }
+        if let Some(beat) = beat {
+            if last_heard.elapsed() > beat * MISSED_BEATS {
+                break Err("no word from the server".into());
+            }
+            if Instant::now() >= next_beat {
+                if let Err(e) = conn.send(b"H") {
+                    break Err(chain(&e));
+                }
+                next_beat = Instant::now() + beat;
+            }
+        }
+    };
+    match ending {
+        Ok(last_line) => {
+            console.finish(last_line);
+            Ok(())
+        }
+        Err(why) => {
+            console.finish("* connection to server lost");
+            Err(format!("connection to {endpoint} lost: {why}"))
+        }
+    }
+}
+
+/// Sends a datagram client's join until the server answers; returns the answer.
+fn handshake(conn: &mut AnyConnection, hello: &[u8]) -> msgsock::Result<Vec<u8>> {
+    conn.set_read_timeout(Some(JOIN_RETRY))?;
+    for _ in 0..JOIN_TRIES {
+        conn.send(hello)?;
+        match conn.recv() {
+            Ok(Some(reply)) => {
+                conn.set_read_timeout(None)?;
+                return Ok(reply);
+            }
+            Ok(None) => {}
+            Err(e) if e.is_timeout() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::TimedOut, "no answer from the server").into())
+}
+
+fn receive_from_server(mut conn: AnyConnection, tx: &Sender<Event>) {
+    loop {
+        let event = match conn.recv() {
+            Ok(Some(msg)) => Event::FromServer(msg),
+            Ok(None) => Event::Failed("the server closed the connection".into()),
+            // A datagram too long for any chat message: not from a chat server.
+            Err(msgsock::Error::Truncated { .. }) => continue,
+            Err(e) => Event::Failed(chain(&e)),
+        };
+        let last = matches!(event, Event::Failed(_));
+        if tx.send(event).is_err() || last {
+            return;
+        }
+    }
+}
+
+fn leave(conn: &mut AnyConnection) -> Result<&'static str, String> {
+    let _ = conn.send(b"L");
+    Ok("")
+}

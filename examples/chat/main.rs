@@ -1,0 +1,136 @@
+//! A chat room over any msgsock transport: one server, any number of clients, everyone typing at a
+//! `>>> ` prompt while the others' lines appear above it.
+//!
+//! ```text
+//! cargo run --example chat -- serve unix:/tmp/chat.sock --name ann   # terminal 1: open a room
+//! cargo run --example chat -- unix:/tmp/chat.sock --name bob         # terminal 2: join it
+//! ```
+//!
+//! `ENDPOINT` is `unix:PATH`, `tcp:HOST:PORT`, `unixgram:PATH` or `udp:HOST:PORT`; port 0 picks a
+//! free port, and the server's first line of output, `listening on ENDPOINT`, names the real one.
+//! A line typed by anyone, the server's operator included, reaches everyone else as `ann: hello`;
+//! joins and leaves are announced as `* bob joined` and `* bob left`. `/quit`, Ctrl-D (or the end
+//! of piped input), Ctrl-C or SIGTERM leaves; on the server they close the room (`* room closed`
+//! for everyone) and remove the socket file. With stdin not a terminal (a pipe, a script) the
+//! program reads plain lines and prints no prompt.
+//!
+//! Sending never waits for anything: receive threads take what arrives, each stream participant
+//! has a writer thread of its own, and one loop per process reacts to events from the prompt,
+//! the network and signals in turn. A participant that stops reading is dropped, never waited
+//! for.
+//!
+//! # Parts
+//!
+//! - [`protocol`]: the message types on top of msgsock messages, limits, heartbeats, safe text.
+//! - [`event`]: what the one loop of a process reacts to.
+//! - [`server`]: binding, accepting, and the threads reading participants.
+//! - [`room`]: who is in the room, and relaying a line to everyone else.
+//! - [`link`]: reaching one participant without waiting for it.
+//! - [`client`]: a participant's session.
+//! - [`console`]: the prompt, and showing lines above it.
+//! - [`signals`]: SIGINT, SIGTERM and SIGHUP as events.
+//!
+//! # Exit status
+//!
+//! 0 after leaving or when the room closed; 1 when the connection to the server was lost or a
+//! socket failed, with one line on stderr; 2 for a bad command line or endpoint.
+
+mod client;
+mod console;
+mod event;
+mod link;
+mod protocol;
+mod room;
+mod server;
+mod signals;
+
+use std::env;
+use std::error::Error;
+use std::process::ExitCode;
+
+use msgsock::Endpoint;
+
+const USAGE: &str = "usage: chat [serve] ENDPOINT [--name NAME]";
+
+/// Why the program ends early, and so its exit status.
+enum Failure {
+    /// A bad command line or endpoint: status 2.
+    Usage(String),
+    /// A socket failed or the connection was lost: status 1.
+    Failed(String),
+}
+
+fn main() -> ExitCode {
+    // Not `main() -> Result`: std would print `Error: {:?}` and always exit 1, where this program
+    // names itself and tells a bad command line (2) from a lost connection (1).
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(why)) => {
+            eprintln!("chat: {why}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(why)) => {
+            eprintln!("chat: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Failure> {
+    let args: Vec<String> = env::args().skip(1).collect();
+    match parse_args(&args).map_err(Failure::Usage)? {
+        Command::Help => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Command::Serve { endpoint, name } => server::serve(&endpoint, name),
+        Command::Join { endpoint, name } => client::join(&endpoint, name),
+    }
+    .map_err(Failure::Failed)
+}
+
+enum Command {
+    Help,
+    Serve { endpoint: Endpoint, name: String },
+    Join { endpoint: Endpoint, name: String },
+}
+
+fn parse_args(args: &[String]) -> Result<Command, String> {
+    let (mut serve, mut endpoint, mut name) = (false, None, None);
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--name" => name = Some(args.next().ok_or("--name needs a value")?.clone()),
+            "serve" if !serve && endpoint.is_none() => serve = true,
+            a if a.starts_with('-') => return Err(format!("unknown option {a}; {USAGE}")),
+            a if endpoint.is_none() => {
+                let parsed = a.parse::<Endpoint>();
+                endpoint = Some(parsed.map_err(|e| format!("invalid endpoint {a:?}: {e}"))?);
+            }
+            a => return Err(format!("unexpected argument {a:?}; {USAGE}")),
+        }
+    }
+    let endpoint = endpoint.ok_or(format!("missing ENDPOINT; {USAGE}"))?;
+    Ok(if serve {
+        let name = name.unwrap_or_else(|| "host".into());
+        Command::Serve { endpoint, name }
+    } else {
+        let name = name.unwrap_or_else(|| env::var("USER").unwrap_or_else(|_| "guest".into()));
+        Command::Join { endpoint, name }
+    })
+}
+
+/// An error and its sources on one line.
+fn chain(err: &dyn Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        // msgsock's errors already end with their cause.
+        if !text.ends_with(&s.to_string()) {
+            text = format!("{text}: {s}");
+        }
+        source = s.source();
+    }
+    text
+}
