@@ -19,7 +19,7 @@ use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 use std::{env, fmt, io, thread};
 
-use msgsock::{Endpoint, TcpTransport, Transport, UnixTransport};
+use msgsock::{Bind, Endpoint, TcpTransport, Transport, UnixTransport};
 
 /// The request sizes of the conversation, in order.
 const SIZES: &[usize] = &[16, 4 << 10, 64 << 10, 1 << 20];
@@ -54,7 +54,7 @@ fn parent() -> Result<(), Report> {
     let tcp = TcpTransport::bind_ephemeral()?;
     // `bind_ephemeral` put the socket in a fresh private directory, removed with the listener.
     let dir = PathBuf::from(unix.path().parent().ok_or("socket path has no parent")?);
-    let endpoints = [unix.local_endpoint(), tcp.local_endpoint()?];
+    let endpoints = [unix.local_endpoint()?, tcp.local_endpoint()?];
     println!(
         "parent (pid {}): listening on {} and {}",
         std::process::id(),

@@ -169,7 +169,7 @@ impl AnyListener {
     /// [`Error::Io`](crate::Error::Io) from `getsockname(2)`.
     pub fn local_endpoint(&self) -> Result<Endpoint> {
         match self {
-            AnyListener::Unix(l) => Ok(l.local_endpoint()),
+            AnyListener::Unix(l) => l.local_endpoint(),
             AnyListener::Tcp(l) => l.local_endpoint(),
         }
     }
@@ -409,9 +409,7 @@ impl AnyDatagram {
     pub fn local_endpoint(&self) -> Result<Endpoint> {
         match self {
             AnyDatagram::Udp(s) => s.local_endpoint(),
-            AnyDatagram::Unix(s) => s.local_endpoint().ok_or_else(|| {
-                io::Error::new(io::ErrorKind::NotFound, "socket is not bound").into()
-            }),
+            AnyDatagram::Unix(s) => s.local_endpoint(),
         }
     }
 

@@ -111,3 +111,28 @@ impl<S: Stream> Channel for Connection<S> {
         Connection::try_clone(self)
     }
 }
+
+/// [`Channel`] for a connected datagram socket type, forwarding to its inherent methods of the
+/// same names; `recv_into` never returns `None`, since datagrams have no close.
+macro_rules! datagram_channel {
+    ($name:ident) => {
+        impl crate::channel::Channel for $name {
+            fn send(&mut self, msg: &[u8]) -> crate::Result<()> {
+                $name::send(self, msg)
+            }
+            fn recv_into(&mut self, buf: &mut Vec<u8>) -> crate::Result<Option<usize>> {
+                $name::recv_into(self, buf).map(Some)
+            }
+            fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> crate::Result<()> {
+                $name::set_read_timeout(self, timeout)
+            }
+            fn set_write_timeout(&self, timeout: Option<std::time::Duration>) -> crate::Result<()> {
+                $name::set_write_timeout(self, timeout)
+            }
+            fn try_clone(&self) -> crate::Result<Self> {
+                $name::try_clone(self)
+            }
+        }
+    };
+}
+pub(crate) use datagram_channel;

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use crate::any::{wrong_type, AnyConnection, AnyDatagram, AnyStream};
 use crate::auth::Authenticator;
 use crate::conn::Connection;
-use crate::datagram::{DatagramTransport, UdpTransport, UnixDatagramTransport};
 use crate::endpoint::{Endpoint, HostPort};
 use crate::error::{Error, Result, SocketType};
 use crate::inet::TcpStream;
+use crate::transport::{DatagramTransport, UdpTransport, UnixDatagramTransport};
 use crate::unix::UnixStream;
 
 /// The first pause between attempts while waiting for a server; it doubles up to

@@ -77,9 +77,10 @@ mod auth;
 mod channel;
 mod conn;
 mod connect;
-mod datagram;
+mod dgram;
 mod endpoint;
 mod error;
+mod fd;
 pub mod frame;
 mod inet;
 pub mod proto;
@@ -100,7 +101,6 @@ pub use crate::auth::{
 pub use crate::channel::Channel;
 pub use crate::conn::{Connection, RecvHalf, SendHalf, DEFAULT_MAX_MESSAGE_LEN, DEFAULT_SPIN};
 pub use crate::connect::ConnectOptions;
-pub use crate::datagram::{DatagramTransport, UdpTransport, UnixDatagramTransport};
 pub use crate::endpoint::{Endpoint, HostPort};
 pub use crate::error::{AuthFailure, Error, Family, ParseEndpointError, Result, SocketType};
 pub use crate::inet::{
@@ -108,7 +108,10 @@ pub use crate::inet::{
 };
 pub use crate::shutdown::ShutdownHandle;
 pub use crate::stream::Stream;
-pub use crate::transport::{TcpTransport, Transport, UnixTransport};
+pub use crate::transport::{
+    Bind, DatagramTransport, TcpTransport, Transport, UdpTransport, UnixDatagramTransport,
+    UnixTransport,
+};
 pub use crate::unix::{
     Incoming, PeerCred, UnixDatagram, UnixListener, UnixStream, DEFAULT_SOCKET_MODE, MAX_PATH_LEN,
 };

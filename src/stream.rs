@@ -14,8 +14,9 @@ pub(crate) mod sealed {
 /// A connected stream socket: what a [`Connection`](crate::Connection) frames messages over.
 ///
 /// Implemented by [`UnixStream`](crate::UnixStream), [`TcpStream`](crate::TcpStream) and
-/// [`AnyStream`](crate::AnyStream). Their `Write` never raises `SIGPIPE`: a write to a vanished
-/// peer is an `EPIPE` error. This trait is sealed.
+/// [`AnyStream`](crate::AnyStream), for code generic over them; each has the same calls as
+/// inherent methods, so a user of one type needs no trait import. Their `Write` never raises
+/// `SIGPIPE`: a write to a vanished peer is an `EPIPE` error. This trait is sealed.
 pub trait Stream: Read + Write + AsFd + Send + Sized + fmt::Debug + sealed::Sealed {
     /// A second handle to the same socket (`dup(2)`).
     fn try_clone(&self) -> io::Result<Self>;
@@ -33,32 +34,12 @@ pub trait Stream: Read + Write + AsFd + Send + Sized + fmt::Debug + sealed::Seal
     fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()>;
 }
 
-/// Defines a newtype over a std stream whose writes go through `send(2)` with `MSG_NOSIGNAL`, with
-/// the fd traits and [`Stream`]. Unix and TCP streams differ only in the wrapped type.
-macro_rules! socket_stream {
-    ($(#[$doc:meta])* $name:ident($inner:ty)) => {
-        $(#[$doc])*
-        #[derive(Debug)]
-        pub struct $name(pub(crate) $inner);
-
-        impl $name {
-            /// The wrapped std stream.
-            pub fn get_ref(&self) -> &$inner {
-                &self.0
-            }
-
-            /// The wrapped std stream. Writing through it directly can raise `SIGPIPE`.
-            pub fn into_inner(self) -> $inner {
-                self.0
-            }
-        }
-
-        impl From<$inner> for $name {
-            fn from(s: $inner) -> Self {
-                $name(s)
-            }
-        }
-
+/// The trait impls of a newtype `$name(std type)` over a std stream, identical for Unix and TCP:
+/// `Read`; `Write` through `send(2)` with `MSG_NOSIGNAL`; [`Stream`] forwarding to the type's
+/// inherent methods; the fd traits and conversions; std's `Debug` (fd and addresses). The
+/// inherent methods are written in each type's own file.
+macro_rules! stream_traits {
+    ($name:ident($inner:ty)) => {
         impl std::io::Read for $name {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 self.0.read(buf)
@@ -87,25 +68,39 @@ macro_rules! socket_stream {
 
         impl crate::stream::Stream for $name {
             fn try_clone(&self) -> std::io::Result<Self> {
-                self.0.try_clone().map($name)
+                $name::try_clone(self)
             }
             fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
-                self.0.shutdown(how)
+                $name::shutdown(self, how)
             }
             fn set_read_timeout(&self, t: Option<std::time::Duration>) -> std::io::Result<()> {
-                self.0.set_read_timeout(t)
+                $name::set_read_timeout(self, t)
             }
             fn set_write_timeout(&self, t: Option<std::time::Duration>) -> std::io::Result<()> {
-                self.0.set_write_timeout(t)
+                $name::set_write_timeout(self, t)
             }
             fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
-                self.0.read_timeout()
+                $name::read_timeout(self)
             }
             fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
-                self.0.write_timeout()
+                $name::write_timeout(self)
             }
             fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
-                self.0.set_nonblocking(nonblocking)
+                $name::set_nonblocking(self, nonblocking)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                // std's Debug shows the fd and both addresses, under the same type name.
+                std::fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl From<$inner> for $name {
+            /// Wraps a std stream as it is (options such as `TCP_NODELAY` untouched).
+            fn from(s: $inner) -> Self {
+                $name(s)
             }
         }
 
@@ -115,9 +110,10 @@ macro_rules! socket_stream {
             }
         }
 
-        impl std::os::fd::AsRawFd for $name {
-            fn as_raw_fd(&self) -> std::os::fd::RawFd {
-                self.0.as_raw_fd()
+        impl From<std::os::fd::OwnedFd> for $name {
+            /// Adopts a connected socket of this family, as it is.
+            fn from(fd: std::os::fd::OwnedFd) -> Self {
+                $name(<$inner>::from(fd))
             }
         }
 
@@ -126,6 +122,8 @@ macro_rules! socket_stream {
                 s.0.into()
             }
         }
+
+        crate::fd::raw_fd_traits!($name);
     };
 }
-pub(crate) use socket_stream;
+pub(crate) use stream_traits;

@@ -487,7 +487,7 @@ conformance!(unix => msgsock::UnixTransport, tcp => msgsock::TcpTransport);
 
 /// TCP over the IPv6 loopback, where the machine has one.
 mod tcp_ipv6 {
-    use msgsock::{TcpTransport, Transport};
+    use msgsock::{Bind, TcpTransport};
 
     use super::*;
     use crate::common::EchoServer;

@@ -159,7 +159,7 @@ fn unixgram_truncation_is_still_reported_above_the_default_limit() -> TestResult
     let mut server = UnixDatagram::bind_temp()?;
     let raw = StdUnixDatagram::unbound()?;
     setsockopt(&raw, sockopt::SndBuf, &(1 << 20))?;
-    let sender = UnixDatagram::try_from(raw)?;
+    let sender = UnixDatagram::from(raw);
     sender.connect(server.path().unwrap())?;
     let default = server.max_message_len();
     let big = sender.send_limit();

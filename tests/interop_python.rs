@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::thread;
 
-use msgsock::{Channel, Endpoint, TcpTransport, Transport, UnixTransport};
+use msgsock::{Bind, Channel, Endpoint, TcpTransport, Transport, UnixTransport};
 
 use crate::common::{describe, guard_timeouts, ChildGuard};
 

@@ -1,12 +1,12 @@
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use nix::sys::socket::SockaddrStorage;
 
-use crate::datagram::{datagram_common, send_with, try_send_to, Room};
+use crate::dgram::{Datagram, Room};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 
@@ -22,6 +22,7 @@ pub const UDP_V6_MAX_MESSAGE_LEN: usize = 65_527;
 /// [`recv_from`](Self::recv_from); [`connect`](Self::connect)ed, it is a
 /// [`Channel`](crate::Channel) with [`send`](Self::send) and [`recv`](Self::recv). UDP promises
 /// neither delivery nor order across a real network, and there is no "connection closed" event.
+/// std's calls (timeouts, `set_nonblocking`, `try_clone`, addresses) are inherent methods.
 ///
 /// # Examples
 ///
@@ -41,9 +42,7 @@ pub const UDP_V6_MAX_MESSAGE_LEN: usize = 65_527;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct UdpSocket {
-    inner: StdUdpSocket,
-    max_len: usize,
-    send_limit: usize,
+    inner: Datagram<StdUdpSocket>,
 }
 
 impl UdpSocket {
@@ -77,7 +76,7 @@ impl UdpSocket {
     ///
     /// [`Error::Io`] from `connect(2)`.
     pub fn connect(&self, addr: SocketAddr) -> Result<()> {
-        Ok(self.inner.connect(addr)?)
+        Ok(self.inner.socket().connect(addr)?)
     }
 
     /// Sends one message as one datagram to `addr` (`sendto(2)`).
@@ -87,7 +86,8 @@ impl UdpSocket {
     /// [`Error::MessageTooLarge`] before any system call if `msg` exceeds
     /// [`send_limit`](Self::send_limit); [`Error::Io`] otherwise.
     pub fn send_to(&self, msg: &[u8], addr: SocketAddr) -> Result<()> {
-        send_with(msg, self.send_limit, |m| self.inner.send_to(m, addr))
+        let socket = self.inner.socket();
+        self.inner.send_to_with(msg, |m| socket.send_to(m, addr))
     }
 
     /// Sends one message as one datagram to `addr` if it can be queued now, and never waits
@@ -116,9 +116,8 @@ impl UdpSocket {
     }
 
     fn send_to_within(&self, msg: &[u8], addr: SocketAddr, wait: Option<Duration>) -> Result<()> {
-        let addr = SockaddrStorage::from(addr);
-        let fd = std::os::fd::AsFd::as_fd(&self.inner);
-        try_send_to(fd, msg, &addr, self.send_limit, wait)
+        self.inner
+            .try_send_to(msg, &SockaddrStorage::from(addr), wait)
     }
 
     /// Receives one datagram into `buf`, replacing its contents; returns its length and sender.
@@ -128,17 +127,120 @@ impl UdpSocket {
     /// [`Error::Truncated`] for a datagram longer than [`max_message_len`](Self::max_message_len);
     /// [`Error::Io`] otherwise.
     pub fn recv_from(&self, buf: &mut Vec<u8>) -> Result<(usize, SocketAddr)> {
-        let (n, from) = crate::datagram::recv::<SockaddrStorage>(
-            std::os::fd::AsFd::as_fd(&self.inner),
-            buf,
-            self.max_len,
-            true,
-            self.room(),
-        )?;
+        let (n, from) = self.inner.recv_from::<SockaddrStorage>(buf)?;
         let from = from
             .and_then(|a| to_std(&a))
             .ok_or_else(|| Error::Io(io::Error::other("datagram from a non-IP address")))?;
         Ok((n, from))
+    }
+
+    /// Sends one message as one datagram to the connected peer (`send(2)`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MessageTooLarge`] before any system call if the message exceeds
+    /// [`send_limit`](Self::send_limit); [`Error::Io`] otherwise (`NotConnected` if not
+    /// connected, `ConnectionRefused` once an ICMP message said nobody is bound at the peer).
+    pub fn send(&self, msg: &[u8]) -> Result<()> {
+        self.inner.send(msg)
+    }
+
+    /// Receives one datagram into `buf`, replacing its contents, and returns its length.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] if the datagram was longer than
+    /// [`max_message_len`](Self::max_message_len) (it is discarded, never returned cut short);
+    /// [`Error::Io`] otherwise, with `WouldBlock` or `TimedOut` on a read timeout.
+    pub fn recv_into(&self, buf: &mut Vec<u8>) -> Result<usize> {
+        self.inner.recv_into(buf)
+    }
+
+    /// Receives one datagram into a new `Vec`.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_into`](Self::recv_into).
+    pub fn recv(&self) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.recv_into(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// The largest message one datagram of this socket can carry: [`UDP_V4_MAX_MESSAGE_LEN`]
+    /// or [`UDP_V6_MAX_MESSAGE_LEN`].
+    pub fn send_limit(&self) -> usize {
+        self.inner.send_limit()
+    }
+
+    /// The largest datagram `recv` accepts; a longer one is [`Error::Truncated`]. Defaults to
+    /// [`send_limit`](Self::send_limit), so peers of the same kind always fit.
+    pub fn max_message_len(&self) -> usize {
+        self.inner.max_message_len()
+    }
+
+    /// Sets the largest datagram `recv` accepts, from the next call on. Any value works,
+    /// `usize::MAX` included: nothing longer than 65,535 bytes arrives over UDP, and that is the
+    /// most ever reserved.
+    pub fn set_max_message_len(&mut self, max: usize) -> &mut Self {
+        self.inner.set_max_message_len(max);
+        self
+    }
+
+    /// Sets the read timeout (`SO_RCVTIMEO`); `None` blocks forever.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], for example `InvalidInput` for a zero duration.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        Ok(self.inner.socket().set_read_timeout(timeout)?)
+    }
+
+    /// Sets the write timeout (`SO_SNDTIMEO`); `None` blocks forever.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], for example `InvalidInput` for a zero duration.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        Ok(self.inner.socket().set_write_timeout(timeout)?)
+    }
+
+    /// The read timeout (`SO_RCVTIMEO`); `None` for none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `getsockopt(2)`.
+    pub fn read_timeout(&self) -> Result<Option<Duration>> {
+        Ok(self.inner.socket().read_timeout()?)
+    }
+
+    /// The write timeout (`SO_SNDTIMEO`); `None` for none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `getsockopt(2)`.
+    pub fn write_timeout(&self) -> Result<Option<Duration>> {
+        Ok(self.inner.socket().write_timeout()?)
+    }
+
+    /// Moves the socket into or out of non-blocking mode (`O_NONBLOCK`, shared with every
+    /// clone): receives then fail with `WouldBlock` instead of waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `fcntl(2)`.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
+        Ok(self.inner.socket().set_nonblocking(nonblocking)?)
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), clearing it: for example
+    /// `ConnectionRefused` from an ICMP message.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `getsockopt(2)`.
+    pub fn take_error(&self) -> Result<Option<io::Error>> {
+        Ok(self.inner.socket().take_error()?)
     }
 
     /// The bound address, with the real port when bound to port 0.
@@ -147,7 +249,7 @@ impl UdpSocket {
     ///
     /// [`Error::Io`] from `getsockname(2)`.
     pub fn local_addr(&self) -> Result<SocketAddr> {
-        Ok(self.inner.local_addr()?)
+        Ok(self.inner.socket().local_addr()?)
     }
 
     /// The bound endpoint, `udp:HOST:PORT`.
@@ -165,7 +267,7 @@ impl UdpSocket {
     ///
     /// [`Error::Io`] with `NotConnected` if not connected.
     pub fn peer_addr(&self) -> Result<SocketAddr> {
-        Ok(self.inner.peer_addr()?)
+        Ok(self.inner.socket().peer_addr()?)
     }
 
     /// A second handle to the same socket (`dup(2)`), with the same limits.
@@ -174,26 +276,20 @@ impl UdpSocket {
     ///
     /// [`Error::Io`] if `dup(2)` fails.
     pub fn try_clone(&self) -> Result<UdpSocket> {
+        let socket = self.inner.socket().try_clone()?;
         Ok(UdpSocket {
-            inner: self.inner.try_clone()?,
-            max_len: self.max_len,
-            send_limit: self.send_limit,
+            inner: self.inner.with_socket(socket),
         })
     }
 
     /// The wrapped std socket.
     pub fn get_ref(&self) -> &StdUdpSocket {
-        &self.inner
+        self.inner.socket()
     }
-}
 
-impl UdpSocket {
-    /// Nothing longer than a UDP length field (65,535) arrives, so that is all ever reserved.
-    fn room(&self) -> Room {
-        Room {
-            most: usize::from(u16::MAX),
-            direct: usize::from(u16::MAX),
-        }
+    /// The wrapped std socket.
+    pub fn into_inner(self) -> StdUdpSocket {
+        self.inner.into_socket()
     }
 }
 
@@ -207,33 +303,49 @@ fn to_std(addr: &SockaddrStorage) -> Option<SocketAddr> {
 }
 
 impl From<StdUdpSocket> for UdpSocket {
-    fn from(inner: StdUdpSocket) -> UdpSocket {
-        let send_limit = match inner.local_addr() {
+    /// Wraps a std socket as it is, with the limits of its address family.
+    fn from(socket: StdUdpSocket) -> UdpSocket {
+        let send_limit = match socket.local_addr() {
             Ok(SocketAddr::V6(_)) => UDP_V6_MAX_MESSAGE_LEN,
             _ => UDP_V4_MAX_MESSAGE_LEN,
         };
+        // Nothing longer than a UDP length field (65,535) arrives, so that is all ever reserved.
+        let room = Room {
+            most: usize::from(u16::MAX),
+            direct: usize::from(u16::MAX),
+        };
         UdpSocket {
-            inner,
-            max_len: send_limit,
-            send_limit,
+            inner: Datagram::new(socket, send_limit, room),
         }
     }
 }
 
-datagram_common!(UdpSocket, SockaddrStorage);
+impl From<OwnedFd> for UdpSocket {
+    /// Adopts a UDP socket, bound or not, as `From<std::net::UdpSocket>` does.
+    fn from(fd: OwnedFd) -> UdpSocket {
+        UdpSocket::from(StdUdpSocket::from(fd))
+    }
+}
+
+crate::channel::datagram_channel!(UdpSocket);
 
 impl fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UdpSocket")
-            .field("fd", &self.inner.as_raw_fd())
-            .field("local", &self.inner.local_addr().ok())
-            .field("peer", &self.inner.peer_addr().ok())
-            .finish()
+        // std's Debug shows the fd and the local address.
+        fmt::Debug::fmt(self.inner.socket(), f)
+    }
+}
+
+impl AsFd for UdpSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.socket().as_fd()
     }
 }
 
 impl From<UdpSocket> for OwnedFd {
     fn from(s: UdpSocket) -> OwnedFd {
-        s.inner.into()
+        s.into_inner().into()
     }
 }
+
+crate::fd::raw_fd_traits!(UdpSocket);

@@ -1,22 +1,29 @@
 use std::fmt;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::net::UnixDatagram as StdUnixDatagram;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::{SocketAddr, UnixDatagram as StdUnixDatagram};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::sys::socket::{SockType, SockaddrLike, UnixAddr};
 use tempfile::TempDir;
 
-use crate::datagram::{check_send, datagram_common, send_with, try_send_to, Room};
+use crate::dgram::{Datagram, Room};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::sys;
+use crate::unix::bound::Bound;
 use crate::unix::socket_file::{check_len, private_temp_dir, SocketFile};
 use crate::unix::DEFAULT_SOCKET_MODE;
 
 /// Linux refuses a Unix datagram longer than the sender's `SO_SNDBUF` less 32 bytes
 /// (`unix_dgram_sendmsg` in `net/unix/af_unix.c`).
 const SNDBUF_OVERHEAD: usize = 32;
+
+/// The send limit of an adopted descriptor whose `SO_SNDBUF` cannot be read (it is not a
+/// socket, so every call on it fails anyway): Linux's default `net.core.wmem_default`, less the
+/// overhead.
+const FALLBACK_SEND_LIMIT: usize = 212_992 - SNDBUF_OVERHEAD;
 
 /// A Unix-domain datagram socket that sends and receives whole messages, one per datagram.
 ///
@@ -26,7 +33,14 @@ const SNDBUF_OVERHEAD: usize = 32;
 /// reply to it. A client that wants replies needs an address of its own:
 /// [`bind_temp`](Self::bind_temp) gives it one in a private temporary directory, removed on drop.
 /// Unix datagrams are reliable and ordered on one machine; a full receive queue makes the sender
-/// wait. There is no "connection closed" event.
+/// wait. There is no "connection closed" event. std's calls (timeouts, `set_nonblocking`,
+/// addresses, [`pair`](Self::pair)) are inherent methods.
+///
+/// The socket file belongs to the handle that bound it: dropping that handle removes the file
+/// even while [`try_clone`](Self::try_clone)s still receive (a server stops being reachable by
+/// path while a reader thread finishes), and clones never remove it. A socket made from a
+/// descriptor (`From<OwnedFd>`, `FromRawFd`, `From<std::os::unix::net::UnixDatagram>`) has no
+/// file of ours and removes nothing; one handed over as a descriptor leaves its file in place.
 ///
 /// # Examples
 ///
@@ -46,12 +60,10 @@ const SNDBUF_OVERHEAD: usize = 32;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct UnixDatagram {
-    // Field order is drop order: remove the file, close the socket, then remove a private dir.
-    file: Option<SocketFile>,
-    inner: StdUnixDatagram,
-    dir: Option<TempDir>,
-    max_len: usize,
-    send_limit: usize,
+    // Field order is drop order: the last handle removes the files, then the socket closes.
+    bound: Bound,
+    inner: Datagram<StdUnixDatagram>,
+    path: Option<PathBuf>,
 }
 
 impl UnixDatagram {
@@ -72,7 +84,7 @@ impl UnixDatagram {
     pub fn bind_with_mode<P: AsRef<Path>>(path: P, mode: u32) -> Result<UnixDatagram> {
         let (socket, file) = SocketFile::bind(path.as_ref(), mode, SockType::Datagram)
             .map_err(Error::for_datagram)?;
-        UnixDatagram::new(StdUnixDatagram::from(socket), Some(file), None)
+        UnixDatagram::new(StdUnixDatagram::from(socket), file, None)
     }
 
     /// Binds at a fresh path in a new private temporary directory, removed on drop: the address a
@@ -89,7 +101,7 @@ impl UnixDatagram {
             DEFAULT_SOCKET_MODE,
             SockType::Datagram,
         )?;
-        UnixDatagram::new(StdUnixDatagram::from(socket), Some(file), Some(dir))
+        UnixDatagram::new(StdUnixDatagram::from(socket), file, Some(dir))
     }
 
     /// A socket with no address: it can send, but nobody can reply to it.
@@ -98,7 +110,27 @@ impl UnixDatagram {
     ///
     /// [`Error::Io`] from `socket(2)`.
     pub fn unbound() -> Result<UnixDatagram> {
-        UnixDatagram::new(StdUnixDatagram::unbound()?, None, None)
+        Ok(UnixDatagram::from(StdUnixDatagram::unbound()?))
+    }
+
+    /// A connected pair of unnamed sockets (`socketpair(2)`), for a parent and the child it
+    /// forks or a thread it starts.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if `socketpair(2)` fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (a, b) = msgsock::UnixDatagram::pair()?;
+    /// a.send(b"one datagram")?;
+    /// assert_eq!(b.recv()?, b"one datagram");
+    /// # Ok::<(), msgsock::Error>(())
+    /// ```
+    pub fn pair() -> Result<(UnixDatagram, UnixDatagram)> {
+        let (a, b) = StdUnixDatagram::pair()?;
+        Ok((UnixDatagram::from(a), UnixDatagram::from(b)))
     }
 
     /// A socket bound in a private temporary directory and connected to `path`.
@@ -108,16 +140,34 @@ impl UnixDatagram {
         Ok(socket)
     }
 
-    fn new(inner: StdUnixDatagram, file: Option<SocketFile>, dir: Option<TempDir>) -> Result<Self> {
-        let sndbuf = sys::send_buffer_len(inner.as_fd())?;
-        let send_limit = sndbuf.saturating_sub(SNDBUF_OVERHEAD);
-        Ok(UnixDatagram {
-            file,
-            inner,
-            dir,
-            max_len: send_limit,
-            send_limit,
-        })
+    /// A socket msgsock bound at `file`.
+    fn new(socket: StdUnixDatagram, file: SocketFile, dir: Option<TempDir>) -> Result<Self> {
+        let sndbuf = sys::send_buffer_len(socket.as_fd())?;
+        Ok(UnixDatagram::with_limit(
+            socket,
+            sndbuf.saturating_sub(SNDBUF_OVERHEAD),
+            Some(file.path().into()),
+            Bound::new(file, dir),
+        ))
+    }
+
+    fn with_limit(
+        socket: StdUnixDatagram,
+        send_limit: usize,
+        path: Option<PathBuf>,
+        bound: Bound,
+    ) -> UnixDatagram {
+        // A sender's `SO_SNDBUF` bounds a Unix datagram, and root may raise that without limit:
+        // only the kernel knows the longest. Up to our own send limit is reserved at once.
+        let room = Room {
+            most: usize::MAX,
+            direct: send_limit,
+        };
+        UnixDatagram {
+            bound,
+            inner: Datagram::new(socket, send_limit, room),
+            path,
+        }
     }
 
     /// Sets the peer for [`send`](Self::send) and [`recv`](Self::recv) (`connect(2)`).
@@ -130,6 +180,7 @@ impl UnixDatagram {
         let path = path.as_ref();
         check_len(path)?;
         self.inner
+            .socket()
             .connect(path)
             .map_err(|e| Error::connect(Endpoint::UnixDatagram(path.into()), e))
     }
@@ -146,9 +197,10 @@ impl UnixDatagram {
     /// instead, so that one peer that stops reading delays no one else.
     pub fn send_to<P: AsRef<Path>>(&self, msg: &[u8], path: P) -> Result<()> {
         let path = path.as_ref();
-        check_send(msg.len(), self.send_limit)?;
+        self.inner.check_send(msg.len())?;
         check_len(path)?;
-        send_with(msg, self.send_limit, |m| self.inner.send_to(m, path))
+        let socket = self.inner.socket();
+        self.inner.send_to_with(msg, |m| socket.send_to(m, path))
     }
 
     /// Sends one message as one datagram to the socket at `path` if it can be queued now, and
@@ -193,7 +245,7 @@ impl UnixDatagram {
     fn send_to_within(&self, msg: &[u8], path: &Path, wait: Option<Duration>) -> Result<()> {
         check_len(path)?;
         let addr = UnixAddr::new(path).map_err(|e| Error::path(path, e.into()))?;
-        try_send_to(self.inner.as_fd(), msg, &addr, self.send_limit, wait)
+        self.inner.try_send_to(msg, &addr, wait)
     }
 
     /// Receives one datagram into `buf`, replacing its contents; returns its length and the
@@ -204,13 +256,7 @@ impl UnixDatagram {
     /// [`Error::Truncated`] for a datagram longer than [`max_message_len`](Self::max_message_len);
     /// [`Error::Io`] otherwise.
     pub fn recv_from(&self, buf: &mut Vec<u8>) -> Result<(usize, Option<PathBuf>)> {
-        let (n, from) = crate::datagram::recv::<UnixAddr>(
-            self.inner.as_fd(),
-            buf,
-            self.max_len,
-            true,
-            self.room(),
-        )?;
+        let (n, from) = self.inner.recv_from::<UnixAddr>(buf)?;
         // An unnamed sender comes with an address of length 0, on which nix's `path()` asserts:
         // look at the length first.
         let named = |a: &UnixAddr| a.len() as usize > size_of::<nix::libc::sa_family_t>();
@@ -220,84 +266,232 @@ impl UnixDatagram {
         ))
     }
 
-    /// The path this socket is bound at, if it was bound by msgsock.
-    pub fn path(&self) -> Option<&Path> {
-        self.file.as_ref().map(SocketFile::path)
+    /// Sends one message as one datagram to the connected peer (`send(2)`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MessageTooLarge`] before any system call if the message exceeds
+    /// [`send_limit`](Self::send_limit); [`Error::Io`] otherwise (`NotConnected` if not
+    /// connected, `ConnectionRefused` once nobody is bound at the peer's path).
+    pub fn send(&self, msg: &[u8]) -> Result<()> {
+        self.inner.send(msg)
     }
 
-    /// The bound endpoint, `unixgram:PATH`, if bound.
-    pub fn local_endpoint(&self) -> Option<Endpoint> {
-        self.path().map(|p| Endpoint::UnixDatagram(p.into()))
+    /// Receives one datagram into `buf`, replacing its contents, and returns its length.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] if the datagram was longer than
+    /// [`max_message_len`](Self::max_message_len) (it is discarded, never returned cut short);
+    /// [`Error::Io`] otherwise, with `WouldBlock` on a read timeout.
+    pub fn recv_into(&self, buf: &mut Vec<u8>) -> Result<usize> {
+        self.inner.recv_into(buf)
+    }
+
+    /// Receives one datagram into a new `Vec`.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_into`](Self::recv_into).
+    pub fn recv(&self) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.recv_into(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// The largest message one datagram of this socket can carry: its `SO_SNDBUF` less the
+    /// kernel's overhead, read when the socket was made.
+    pub fn send_limit(&self) -> usize {
+        self.inner.send_limit()
+    }
+
+    /// The largest datagram `recv` accepts; a longer one is [`Error::Truncated`]. Defaults to
+    /// [`send_limit`](Self::send_limit), so peers of the same kind always fit.
+    pub fn max_message_len(&self) -> usize {
+        self.inner.max_message_len()
+    }
+
+    /// Sets the largest datagram `recv` accepts, from the next call on. Any value works,
+    /// `usize::MAX` included: memory follows the datagram that arrives, never the limit. Up to
+    /// [`send_limit`](Self::send_limit) bytes are reserved at once (never zeroed); above that,
+    /// each receive first peeks at the datagram's length (`MSG_PEEK | MSG_TRUNC` on Linux), one
+    /// more system call. With such a limit, two threads receiving on handles of one socket at
+    /// once may see a datagram reported [`Truncated`](Error::Truncated) that another took
+    /// between the peek and the receive.
+    pub fn set_max_message_len(&mut self, max: usize) -> &mut Self {
+        self.inner.set_max_message_len(max);
+        self
+    }
+
+    /// Sets the read timeout (`SO_RCVTIMEO`); `None` blocks forever.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], for example `InvalidInput` for a zero duration.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        Ok(self.inner.socket().set_read_timeout(timeout)?)
+    }
+
+    /// Sets the write timeout (`SO_SNDTIMEO`); `None` blocks forever. A send waits while the
+    /// receiver's queue is full, so a server that must not stall on one slow client sets this.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], for example `InvalidInput` for a zero duration.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        Ok(self.inner.socket().set_write_timeout(timeout)?)
+    }
+
+    /// The read timeout (`SO_RCVTIMEO`); `None` for none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `getsockopt(2)`.
+    pub fn read_timeout(&self) -> Result<Option<Duration>> {
+        Ok(self.inner.socket().read_timeout()?)
+    }
+
+    /// The write timeout (`SO_SNDTIMEO`); `None` for none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `getsockopt(2)`.
+    pub fn write_timeout(&self) -> Result<Option<Duration>> {
+        Ok(self.inner.socket().write_timeout()?)
+    }
+
+    /// Moves the socket into or out of non-blocking mode (`O_NONBLOCK`, shared with every
+    /// clone): receives, and sends to a full queue, then fail with `WouldBlock`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `fcntl(2)`.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
+        Ok(self.inner.socket().set_nonblocking(nonblocking)?)
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), clearing it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `getsockopt(2)`.
+    pub fn take_error(&self) -> Result<Option<io::Error>> {
+        Ok(self.inner.socket().take_error()?)
+    }
+
+    /// The path this socket is bound at: as given to `bind`, or for a socket made from a
+    /// descriptor, what `getsockname(2)` reported then; `None` if it has none.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The bound address (`getsockname(2)`); unnamed for an unbound socket.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `getsockname(2)`.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.inner.socket().local_addr()?)
+    }
+
+    /// The connected peer's address (`getpeername(2)`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] with `NotConnected` if not connected.
+    pub fn peer_addr(&self) -> Result<SocketAddr> {
+        Ok(self.inner.socket().peer_addr()?)
+    }
+
+    /// The bound endpoint, `unixgram:PATH`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] with `NotFound` for a socket with no [`path`](Self::path).
+    pub fn local_endpoint(&self) -> Result<Endpoint> {
+        self.local_path().map(Endpoint::UnixDatagram)
+    }
+
+    /// [`path`](Self::path), or `NotFound`.
+    pub(crate) fn local_path(&self) -> Result<PathBuf> {
+        self.path
+            .clone()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "socket is not bound").into())
     }
 
     /// A second handle to the same socket (`dup(2)`), with the same limits. The original keeps
-    /// ownership of the socket file: it is removed when the original is dropped.
+    /// ownership of the socket file: it is removed when the original is dropped, and never by
+    /// a clone.
     ///
     /// # Errors
     ///
     /// [`Error::Io`] if `dup(2)` fails.
     pub fn try_clone(&self) -> Result<UnixDatagram> {
+        let socket = self.inner.socket().try_clone()?;
         Ok(UnixDatagram {
-            file: None,
-            inner: self.inner.try_clone()?,
-            dir: None,
-            max_len: self.max_len,
-            send_limit: self.send_limit,
+            bound: Bound::default(),
+            inner: self.inner.with_socket(socket),
+            path: self.path.clone(),
         })
     }
 
     /// The wrapped std socket.
     pub fn get_ref(&self) -> &StdUnixDatagram {
-        &self.inner
+        self.inner.socket()
     }
 
-    /// A sender's `SO_SNDBUF` bounds a Unix datagram, and root may raise that without limit: only
-    /// the kernel knows the longest. Up to our own send limit is reserved at once.
-    fn room(&self) -> Room {
-        Room {
-            most: usize::MAX,
-            direct: self.send_limit,
-        }
+    /// The wrapped std socket. Its socket file (and private directory), if this handle owns
+    /// them, stay in place for good, since the socket is still bound there.
+    pub fn into_inner(self) -> StdUnixDatagram {
+        let UnixDatagram { bound, inner, .. } = self;
+        bound.keep();
+        inner.into_socket()
     }
 }
 
-datagram_common!(UnixDatagram, UnixAddr);
+crate::channel::datagram_channel!(UnixDatagram);
 
-impl TryFrom<StdUnixDatagram> for UnixDatagram {
-    type Error = Error;
+impl From<StdUnixDatagram> for UnixDatagram {
+    /// Wraps a std socket, bound or not, connected or not, with limits from its `SO_SNDBUF`.
+    /// The socket-file rules do not apply: a file it is bound at stays in place on drop.
+    fn from(socket: StdUnixDatagram) -> UnixDatagram {
+        let send_limit = sys::send_buffer_len(socket.as_fd())
+            .map_or(FALLBACK_SEND_LIMIT, |b| b.saturating_sub(SNDBUF_OVERHEAD));
+        let path = socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(PathBuf::from));
+        UnixDatagram::with_limit(socket, send_limit, path, Bound::default())
+    }
+}
 
-    /// Wraps a std socket, bound or not, connected or not, with limits from its `SO_SNDBUF`. The
-    /// socket-file rules do not apply: a file it is bound at stays in place on drop.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] if `getsockopt(2)` fails.
-    fn try_from(inner: StdUnixDatagram) -> Result<UnixDatagram> {
-        UnixDatagram::new(inner, None, None)
+impl From<OwnedFd> for UnixDatagram {
+    /// Adopts a Unix datagram socket as `From<std::os::unix::net::UnixDatagram>` does: no
+    /// socket file is removed on drop.
+    fn from(fd: OwnedFd) -> UnixDatagram {
+        UnixDatagram::from(StdUnixDatagram::from(fd))
     }
 }
 
 impl fmt::Debug for UnixDatagram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UnixDatagram")
-            .field("fd", &self.inner.as_raw_fd())
-            .field("path", &self.path())
-            .finish()
+        // std's Debug shows the fd and both addresses.
+        fmt::Debug::fmt(self.inner.socket(), f)
+    }
+}
+
+impl AsFd for UnixDatagram {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.socket().as_fd()
     }
 }
 
 impl From<UnixDatagram> for OwnedFd {
-    /// Hands the socket over; its file (and private directory) then stay in place.
+    /// Hands the socket over; its file (and private directory), if this handle owns them, then
+    /// stay in place.
     fn from(socket: UnixDatagram) -> OwnedFd {
-        let UnixDatagram {
-            file, inner, dir, ..
-        } = socket;
-        if let Some(mut file) = file {
-            file.keep();
-        }
-        if let Some(dir) = dir {
-            let _ = dir.keep();
-        }
-        inner.into()
+        socket.into_inner().into()
     }
 }
+
+crate::fd::raw_fd_traits!(UnixDatagram);

@@ -1,7 +1,9 @@
 use std::fmt;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{SocketAddr, UnixListener as StdUnixListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use nix::sys::socket::SockType;
 use tempfile::TempDir;
@@ -11,6 +13,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::shutdown::{ShutdownHandle, Stopper};
 use crate::sys;
+use crate::unix::bound::Bound;
 use crate::unix::socket_file::{private_temp_dir, SocketFile};
 use crate::unix::UnixStream;
 
@@ -22,6 +25,11 @@ pub const DEFAULT_SOCKET_MODE: u32 = 0o600;
 /// Binding follows the socket-file rules of the crate docs: a stale socket is replaced, a live
 /// one is [`Error::AddrInUse`], anything that is not a socket is never touched, and the file is
 /// created owner-only (mode 0600) unless [`bind_with_mode`](Self::bind_with_mode) asks otherwise.
+///
+/// The file belongs to the socket, not to one handle: [`try_clone`](Self::try_clone)s share it,
+/// and the last of them to be dropped removes it. A listener made from a descriptor
+/// (`From<OwnedFd>`, `FromRawFd`, `From<std::os::unix::net::UnixListener>`) has no file of ours
+/// and removes nothing; one handed over as a descriptor leaves its file in place.
 ///
 /// # Examples
 ///
@@ -43,11 +51,12 @@ pub const DEFAULT_SOCKET_MODE: u32 = 0o600;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct UnixListener {
-    // Field order is drop order: remove the file, close the socket, then remove a private dir.
-    file: SocketFile,
+    // Field order is drop order: the last handle removes the files, then the socket closes.
+    bound: Bound,
     inner: StdUnixListener,
-    dir: Option<TempDir>,
-    stopper: Stopper,
+    path: PathBuf,
+    // Shared by clones, as the socket's O_NONBLOCK is: a handle stops them all.
+    stopper: Arc<Stopper>,
 }
 
 impl UnixListener {
@@ -107,10 +116,10 @@ impl UnixListener {
         // On an error `file` drops and removes the socket file.
         sys::listen(socket.as_fd()).map_err(|e| Error::path(file.path(), e))?;
         Ok(UnixListener {
-            file,
+            path: file.path().into(),
+            bound: Bound::new(file, dir),
             inner: StdUnixListener::from(socket),
-            dir,
-            stopper: Stopper::default(),
+            stopper: Arc::default(),
         })
     }
 
@@ -133,7 +142,7 @@ impl UnixListener {
         // Where accepted sockets inherit the listener's mode, undo the one a handle set.
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         stream.set_nonblocking(false)?;
-        Ok((UnixStream(stream), addr))
+        Ok((UnixStream::from(stream), addr))
     }
 
     /// A handle that stops this listener from another thread: see [`ShutdownHandle`].
@@ -156,18 +165,41 @@ impl UnixListener {
         Incoming { listener: self }
     }
 
-    /// The path the socket is bound at.
+    /// The path the socket is bound at, as given to `bind`. For a listener made from a
+    /// descriptor, the path `getsockname(2)` reported then: empty if it has none (an unnamed or
+    /// abstract socket).
     pub fn path(&self) -> &Path {
-        self.file.path()
+        &self.path
+    }
+
+    /// The bound address (`getsockname(2)`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `getsockname(2)`.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.inner.local_addr()?)
     }
 
     /// The bound endpoint, `unix:PATH`.
-    pub fn local_endpoint(&self) -> Endpoint {
-        Endpoint::Unix(self.path().into())
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] with `NotFound` for a listener made from a descriptor with no path.
+    pub fn local_endpoint(&self) -> Result<Endpoint> {
+        self.local_path().map(Endpoint::Unix)
+    }
+
+    /// [`path`](Self::path), or `NotFound` if it is empty.
+    pub(crate) fn local_path(&self) -> Result<PathBuf> {
+        if self.path.as_os_str().is_empty() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "socket has no path").into());
+        }
+        Ok(self.path.clone())
     }
 
     /// Moves the listener into or out of non-blocking mode: `accept` then returns `WouldBlock`
-    /// instead of waiting.
+    /// instead of waiting. Clones share the mode, as they share `O_NONBLOCK`.
     ///
     /// # Errors
     ///
@@ -176,13 +208,89 @@ impl UnixListener {
         self.stopper
             .set_nonblocking(nonblocking, |on| self.inner.set_nonblocking(on))
     }
+
+    /// A second handle to the same listening socket (`dup(2)`): connections go to whichever
+    /// handle accepts first. Clones share the socket file (removed with the last of them, never
+    /// twice), the non-blocking mode and the [`ShutdownHandle`]: a handle taken from any of them
+    /// stops `accept` on all.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `dup(2)`, for example `EMFILE`.
+    pub fn try_clone(&self) -> Result<UnixListener> {
+        Ok(UnixListener {
+            bound: self.bound.clone(),
+            inner: self.inner.try_clone()?,
+            path: self.path.clone(),
+            stopper: Arc::clone(&self.stopper),
+        })
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), clearing it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `getsockopt(2)`.
+    pub fn take_error(&self) -> Result<Option<io::Error>> {
+        Ok(self.inner.take_error()?)
+    }
+
+    /// The wrapped std listener.
+    pub fn get_ref(&self) -> &StdUnixListener {
+        &self.inner
+    }
+
+    /// The wrapped std listener, in the blocking mode last asked for. Its socket file (and
+    /// private directory) stay in place for good, since the socket still listens there.
+    pub fn into_inner(self) -> StdUnixListener {
+        let UnixListener {
+            bound,
+            inner,
+            stopper,
+            ..
+        } = self;
+        // The last clone gives the socket back in the mode its user asked for.
+        if let Some(stopper) = Arc::into_inner(stopper) {
+            stopper.release(|on| inner.set_nonblocking(on));
+        }
+        bound.keep();
+        inner
+    }
+}
+
+impl From<StdUnixListener> for UnixListener {
+    /// Wraps a std listener as it is. There is no socket file of ours to remove: a file it is
+    /// bound at stays in place on drop. [`path`](UnixListener::path) is what `getsockname(2)`
+    /// reports now.
+    fn from(inner: StdUnixListener) -> UnixListener {
+        let path = inner
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(PathBuf::from))
+            .unwrap_or_default();
+        UnixListener {
+            bound: Bound::default(),
+            inner,
+            path,
+            stopper: Arc::default(),
+        }
+    }
+}
+
+impl From<OwnedFd> for UnixListener {
+    /// Adopts a listening Unix stream socket, as `From<std::os::unix::net::UnixListener>` does:
+    /// no socket file is removed on drop.
+    fn from(fd: OwnedFd) -> UnixListener {
+        UnixListener::from(StdUnixListener::from(fd))
+    }
 }
 
 impl fmt::Debug for UnixListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // As std's: the fd and the local address.
         f.debug_struct("UnixListener")
             .field("fd", &self.inner.as_raw_fd())
-            .field("path", &self.path())
+            .field("local", &self.inner.local_addr().ok())
             .finish()
     }
 }
@@ -193,30 +301,15 @@ impl AsFd for UnixListener {
     }
 }
 
-impl AsRawFd for UnixListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+impl From<UnixListener> for OwnedFd {
+    /// Hands the socket over; its file (and private directory) then stay in place, since the
+    /// socket still listens there, whichever clone is dropped last.
+    fn from(listener: UnixListener) -> OwnedFd {
+        listener.into_inner().into()
     }
 }
 
-impl From<UnixListener> for OwnedFd {
-    /// Hands the socket over; its file (and private directory) then stay in place, since the
-    /// socket still listens there.
-    fn from(listener: UnixListener) -> OwnedFd {
-        let UnixListener {
-            mut file,
-            inner,
-            dir,
-            stopper,
-        } = listener;
-        stopper.release(|on| inner.set_nonblocking(on));
-        file.keep();
-        if let Some(dir) = dir {
-            let _ = dir.keep();
-        }
-        inner.into()
-    }
-}
+crate::fd::raw_fd_traits!(UnixListener);
 
 /// An iterator over a [`UnixListener`]'s connections, from [`UnixListener::incoming`].
 #[derive(Debug)]

@@ -1,5 +1,6 @@
 //! The Unix-domain transports: stream and datagram sockets that live as files.
 
+mod bound;
 mod datagram;
 mod listener;
 pub(crate) mod socket_file;

@@ -1,19 +1,22 @@
 use std::io;
-use std::os::unix::net::UnixStream as StdUnixStream;
+use std::net::Shutdown;
+use std::os::unix::net::{SocketAddr, UnixStream as StdUnixStream};
 use std::path::Path;
 use std::time::Duration;
 
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
-use crate::stream::socket_stream;
+use crate::stream::stream_traits;
 use crate::unix::socket_file::check_len;
 
-socket_stream! {
-    /// A connected Unix-domain stream socket whose writes never raise `SIGPIPE`.
-    ///
-    /// Wrap it in a [`Connection`](crate::Connection) to exchange messages.
-    UnixStream(StdUnixStream)
-}
+/// A connected Unix-domain stream socket whose writes never raise `SIGPIPE`.
+///
+/// It has std's calls (`try_clone`, timeouts, `shutdown`, addresses) as inherent methods, and
+/// converts from and to std's `UnixStream` and `OwnedFd`. Wrap it in a
+/// [`Connection`](crate::Connection) to exchange messages.
+pub struct UnixStream(pub(crate) StdUnixStream);
+
+stream_traits!(UnixStream(StdUnixStream));
 
 impl UnixStream {
     /// Connects to the socket at `path` (`connect(2)`).
@@ -101,6 +104,109 @@ impl UnixStream {
     pub fn pair() -> Result<(UnixStream, UnixStream)> {
         let (a, b) = StdUnixStream::pair()?;
         Ok((UnixStream(a), UnixStream(b)))
+    }
+
+    /// The wrapped std stream.
+    pub fn get_ref(&self) -> &StdUnixStream {
+        &self.0
+    }
+
+    /// The wrapped std stream. Writing through it directly can raise `SIGPIPE`.
+    pub fn into_inner(self) -> StdUnixStream {
+        self.0
+    }
+
+    /// A second handle to the same socket (`dup(2)`), sharing its options and mode.
+    ///
+    /// # Errors
+    ///
+    /// From `dup(2)`, for example `EMFILE`.
+    pub fn try_clone(&self) -> io::Result<UnixStream> {
+        self.0.try_clone().map(UnixStream)
+    }
+
+    /// Shuts down the read, write, or both halves (`shutdown(2)`): after `Shutdown::Write` the
+    /// peer reads end of stream.
+    ///
+    /// # Errors
+    ///
+    /// From `shutdown(2)`, for example `NotConnected`.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.0.shutdown(how)
+    }
+
+    /// Sets the read timeout (`SO_RCVTIMEO`); `None` blocks forever. A read that times out is
+    /// `WouldBlock` or `TimedOut`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero duration, as std's.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.0.set_read_timeout(timeout)
+    }
+
+    /// Sets the write timeout (`SO_SNDTIMEO`); `None` blocks forever.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero duration, as std's.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.0.set_write_timeout(timeout)
+    }
+
+    /// The read timeout (`SO_RCVTIMEO`); `None` for none.
+    ///
+    /// # Errors
+    ///
+    /// From `getsockopt(2)`.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        self.0.read_timeout()
+    }
+
+    /// The write timeout (`SO_SNDTIMEO`); `None` for none.
+    ///
+    /// # Errors
+    ///
+    /// From `getsockopt(2)`.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        self.0.write_timeout()
+    }
+
+    /// Moves the socket into or out of non-blocking mode (`O_NONBLOCK`, shared with every
+    /// clone): reads and writes then fail with `WouldBlock` instead of waiting.
+    ///
+    /// # Errors
+    ///
+    /// From `fcntl(2)`.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.0.set_nonblocking(nonblocking)
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), clearing it.
+    ///
+    /// # Errors
+    ///
+    /// From `getsockopt(2)`.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.0.take_error()
+    }
+
+    /// This end's address (`getsockname(2)`): unnamed for a client, whose socket is not bound.
+    ///
+    /// # Errors
+    ///
+    /// From `getsockname(2)`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+
+    /// The peer's address (`getpeername(2)`): a listener's path.
+    ///
+    /// # Errors
+    ///
+    /// From `getpeername(2)`, for example `NotConnected`.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.peer_addr()
     }
 }
 

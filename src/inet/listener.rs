@@ -1,94 +1,14 @@
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, TcpListener as StdTcpListener, TcpStream as StdTcpStream};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::time::{Duration, Instant};
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 
 use crate::conn::Connection;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
+use crate::inet::TcpStream;
 use crate::shutdown::{ShutdownHandle, Stopper};
-use crate::stream::socket_stream;
-
-socket_stream! {
-    /// A connected TCP socket whose writes never raise `SIGPIPE`, with `TCP_NODELAY` set so that
-    /// each message leaves at once.
-    ///
-    /// Wrap it in a [`Connection`] to exchange messages.
-    TcpStream(StdTcpStream)
-}
-
-impl TcpStream {
-    /// Connects to `addr` (`connect(2)`) and sets `TCP_NODELAY`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::ConnectionRefused`] when nobody listens; [`Error::Connect`] for other failures
-    /// (for example `NetworkUnreachable`). Each names the endpoint `tcp:ADDR`.
-    pub fn connect(addr: SocketAddr) -> Result<TcpStream> {
-        TcpStream::connect_each(&Endpoint::Tcp(addr), [addr], None)
-    }
-
-    /// Connects to `addr`, giving up after `timeout` (a non-blocking `connect(2)` and `poll(2)`,
-    /// through std's `TcpStream::connect_timeout`), and sets `TCP_NODELAY`.
-    ///
-    /// # Errors
-    ///
-    /// As [`connect`](Self::connect); [`Error::ConnectTimeout`] if the time ran out, for example
-    /// against a listener whose accept queue is full; [`Error::Connect`] with `InvalidInput` for
-    /// a zero `timeout`.
-    pub fn connect_timeout(addr: SocketAddr, timeout: Duration) -> Result<TcpStream> {
-        TcpStream::connect_each(&Endpoint::Tcp(addr), [addr], Some(timeout))
-    }
-
-    /// Tries each of `addrs` in order, as std's `TcpStream::connect` does, until one connects;
-    /// else the last error, naming `endpoint`. `timeout` bounds all attempts together.
-    pub(crate) fn connect_each(
-        endpoint: &Endpoint,
-        addrs: impl IntoIterator<Item = SocketAddr>,
-        timeout: Option<Duration>,
-    ) -> Result<TcpStream> {
-        let timed_out = || Error::ConnectTimeout {
-            endpoint: endpoint.clone(),
-            timeout: timeout.unwrap_or_default(),
-        };
-        if timeout.is_some_and(|t| t.is_zero()) {
-            let zero = io::Error::new(io::ErrorKind::InvalidInput, "a connect timeout of zero");
-            return Err(Error::connect(endpoint.clone(), zero));
-        }
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let mut last = None;
-        for addr in addrs {
-            let attempt = match deadline {
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(timed_out());
-                    }
-                    StdTcpStream::connect_timeout(&addr, left)
-                }
-                None => StdTcpStream::connect(addr),
-            };
-            match attempt {
-                Ok(stream) => return TcpStream::nodelay(stream),
-                Err(e) if deadline.is_some() && e.kind() == io::ErrorKind::TimedOut => {
-                    last = Some(timed_out());
-                }
-                Err(e) => last = Some(Error::connect(endpoint.clone(), e)),
-            }
-        }
-        Err(last.unwrap_or_else(|| {
-            let none = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
-            Error::connect(endpoint.clone(), none)
-        }))
-    }
-
-    fn nodelay(stream: StdTcpStream) -> Result<TcpStream> {
-        // Messages are whole units: Nagle's delay would only hold a finished message back.
-        stream.set_nodelay(true)?;
-        Ok(TcpStream(stream))
-    }
-}
 
 /// A listening TCP socket.
 ///
@@ -109,7 +29,8 @@ impl TcpStream {
 /// ```
 pub struct TcpListener {
     inner: StdTcpListener,
-    stopper: Stopper,
+    // Shared by clones, as the socket's O_NONBLOCK is: a handle stops them all.
+    stopper: Arc<Stopper>,
 }
 
 impl TcpListener {
@@ -145,7 +66,7 @@ impl TcpListener {
         // Where accepted sockets inherit the listener's mode, undo the one a handle set.
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         stream.set_nonblocking(false)?;
-        Ok((TcpStream::nodelay(stream)?, addr))
+        Ok((TcpStream::with_nodelay(stream)?, addr))
     }
 
     /// A handle that stops this listener from another thread: see [`ShutdownHandle`].
@@ -184,7 +105,8 @@ impl TcpListener {
         Ok(Endpoint::Tcp(self.local_addr()?))
     }
 
-    /// Moves the listener into or out of non-blocking mode.
+    /// Moves the listener into or out of non-blocking mode: `accept` then returns `WouldBlock`
+    /// instead of waiting. Clones share the mode, as they share `O_NONBLOCK`.
     ///
     /// # Errors
     ///
@@ -193,14 +115,61 @@ impl TcpListener {
         self.stopper
             .set_nonblocking(nonblocking, |on| self.inner.set_nonblocking(on))
     }
+
+    /// A second handle to the same listening socket (`dup(2)`): connections go to whichever
+    /// handle accepts first. Clones share the non-blocking mode and the [`ShutdownHandle`]: a
+    /// handle taken from any of them stops `accept` on all.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) from `dup(2)`, for example `EMFILE`.
+    pub fn try_clone(&self) -> Result<TcpListener> {
+        Ok(TcpListener {
+            inner: self.inner.try_clone()?,
+            stopper: Arc::clone(&self.stopper),
+        })
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), clearing it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) from `getsockopt(2)`.
+    pub fn take_error(&self) -> Result<Option<io::Error>> {
+        Ok(self.inner.take_error()?)
+    }
+
+    /// The wrapped std listener.
+    pub fn get_ref(&self) -> &StdTcpListener {
+        &self.inner
+    }
+
+    /// The wrapped std listener, in the blocking mode last asked for (a [`ShutdownHandle`]
+    /// stops working on it).
+    pub fn into_inner(self) -> StdTcpListener {
+        let TcpListener { inner, stopper } = self;
+        // The last clone gives the socket back in the mode its user asked for.
+        if let Some(stopper) = Arc::into_inner(stopper) {
+            stopper.release(|on| inner.set_nonblocking(on));
+        }
+        inner
+    }
 }
 
 impl From<StdTcpListener> for TcpListener {
+    /// Wraps a std listener as it is.
     fn from(inner: StdTcpListener) -> Self {
         TcpListener {
             inner,
-            stopper: Stopper::default(),
+            stopper: Arc::default(),
         }
+    }
+}
+
+impl From<OwnedFd> for TcpListener {
+    /// Adopts a listening TCP socket, as it is.
+    fn from(fd: OwnedFd) -> Self {
+        TcpListener::from(StdTcpListener::from(fd))
     }
 }
 
@@ -217,19 +186,13 @@ impl AsFd for TcpListener {
     }
 }
 
-impl AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+impl From<TcpListener> for OwnedFd {
+    fn from(listener: TcpListener) -> OwnedFd {
+        listener.into_inner().into()
     }
 }
 
-impl From<TcpListener> for OwnedFd {
-    fn from(listener: TcpListener) -> OwnedFd {
-        let TcpListener { inner, stopper } = listener;
-        stopper.release(|on| inner.set_nonblocking(on));
-        inner.into()
-    }
-}
+crate::fd::raw_fd_traits!(TcpListener);
 
 /// An iterator over a [`TcpListener`]'s connections, from [`TcpListener::incoming`].
 #[derive(Debug)]

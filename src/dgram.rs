@@ -1,0 +1,241 @@
+//! The datagram message layer UDP and Unix datagram sockets share: one message is exactly one
+//! datagram, with no framing bytes, so a plain socket in any language can talk to these sockets.
+//!
+//! [`Datagram`] holds a socket and its limits and does every send and receive: the size check
+//! before any system call, `EMSGSIZE` as [`Error::MessageTooLarge`], `EINTR` retried, and
+//! receives whose memory follows the datagram with truncation detected (`MSG_TRUNC`).
+//! [`UdpSocket`](crate::UdpSocket) and [`UnixDatagram`](crate::UnixDatagram) are thin
+//! std-shaped types over it that add their addresses.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Duration;
+
+use nix::sys::socket::SockaddrLike;
+
+use crate::error::{Error, Result};
+use crate::sys;
+
+/// A datagram socket `S` with its send and receive limits.
+#[derive(Debug)]
+pub(crate) struct Datagram<S> {
+    socket: S,
+    max_len: usize,
+    send_limit: usize,
+    room: Room,
+}
+
+impl<S: AsFd> Datagram<S> {
+    /// `socket`, sending at most `send_limit` bytes a datagram, receiving as much by default,
+    /// within `room`.
+    pub(crate) fn new(socket: S, send_limit: usize, room: Room) -> Datagram<S> {
+        Datagram {
+            socket,
+            max_len: send_limit,
+            send_limit,
+            room,
+        }
+    }
+
+    /// Another handle `socket` of the same socket, with the same limits.
+    pub(crate) fn with_socket<T>(&self, socket: T) -> Datagram<T> {
+        Datagram {
+            socket,
+            max_len: self.max_len,
+            send_limit: self.send_limit,
+            room: self.room,
+        }
+    }
+
+    pub(crate) fn socket(&self) -> &S {
+        &self.socket
+    }
+
+    pub(crate) fn into_socket(self) -> S {
+        self.socket
+    }
+
+    pub(crate) fn send_limit(&self) -> usize {
+        self.send_limit
+    }
+
+    pub(crate) fn max_message_len(&self) -> usize {
+        self.max_len
+    }
+
+    pub(crate) fn set_max_message_len(&mut self, max: usize) {
+        self.max_len = max;
+    }
+
+    /// [`Error::MessageTooLarge`] if `len` bytes do not fit in one datagram of this socket.
+    pub(crate) fn check_send(&self, len: usize) -> Result<()> {
+        check_send(len, self.send_limit)
+    }
+
+    /// Sends `msg` as one datagram to the connected peer (`send(2)`).
+    pub(crate) fn send(&self, msg: &[u8]) -> Result<()> {
+        let fd = self.socket.as_fd();
+        send_with(msg, self.send_limit, |m| sys::send(fd, m))
+    }
+
+    /// Sends `msg` as one datagram with `send_to`, the family's `sendto(2)`.
+    pub(crate) fn send_to_with(
+        &self,
+        msg: &[u8],
+        send_to: impl FnMut(&[u8]) -> io::Result<usize>,
+    ) -> Result<()> {
+        send_with(msg, self.send_limit, send_to)
+    }
+
+    /// Sends `msg` to `addr` without waiting for room, or after at most `wait` for this
+    /// socket's own send buffer: see [`try_send_to`].
+    pub(crate) fn try_send_to(
+        &self,
+        msg: &[u8],
+        addr: &dyn SockaddrLike,
+        wait: Option<Duration>,
+    ) -> Result<()> {
+        try_send_to(self.socket.as_fd(), msg, addr, self.send_limit, wait)
+    }
+
+    /// Receives one datagram into `buf`, replacing its contents; returns its length.
+    pub(crate) fn recv_into(&self, buf: &mut Vec<u8>) -> Result<usize> {
+        recv::<()>(self.socket.as_fd(), buf, self.max_len, false, self.room).map(|(n, _)| n)
+    }
+
+    /// Receives one datagram into `buf`, replacing its contents; returns its length and the
+    /// sender's address as the kernel gave it.
+    pub(crate) fn recv_from<A: SockaddrLike>(
+        &self,
+        buf: &mut Vec<u8>,
+    ) -> Result<(usize, Option<A>)> {
+        recv::<A>(self.socket.as_fd(), buf, self.max_len, true, self.room)
+    }
+}
+
+/// Refuses a message that one datagram cannot carry, before any system call.
+fn check_send(len: usize, max: usize) -> Result<()> {
+    if len > max {
+        return Err(Error::MessageTooLarge {
+            len: len as u64,
+            max: max as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Maps the kernel's `EMSGSIZE` to [`Error::MessageTooLarge`], for limits it knows better.
+fn send_error(e: io::Error, len: usize, max: usize) -> Error {
+    if e.raw_os_error() == Some(nix::libc::EMSGSIZE) {
+        Error::MessageTooLarge {
+            len: len as u64,
+            max: max as u64,
+        }
+    } else {
+        Error::Io(e)
+    }
+}
+
+/// Sends `msg` as one datagram with `send`, after checking it against `max`, retrying `EINTR`.
+fn send_with(
+    msg: &[u8],
+    max: usize,
+    mut send: impl FnMut(&[u8]) -> io::Result<usize>,
+) -> Result<()> {
+    check_send(msg.len(), max)?;
+    loop {
+        match send(msg) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(send_error(e, msg.len(), max)),
+        }
+    }
+}
+
+/// Sends `msg` to `addr` as one datagram without waiting for room (`MSG_DONTWAIT`). With `wait`,
+/// a `WouldBlock` waits up to that long for this socket to be writable (its own send buffer to
+/// drain) and tries once more: a destination whose queue is full fails again at once.
+fn try_send_to(
+    fd: BorrowedFd<'_>,
+    msg: &[u8],
+    addr: &dyn SockaddrLike,
+    max: usize,
+    wait: Option<Duration>,
+) -> Result<()> {
+    match send_with(msg, max, |m| sys::send_to_nowait(fd, m, addr)) {
+        Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => match wait {
+            Some(wait) if sys::wait_writable(fd, wait)? => {
+                send_with(msg, max, |m| sys::send_to_nowait(fd, m, addr))
+            }
+            _ => Err(Error::Io(e)),
+        },
+        sent => sent,
+    }
+}
+
+/// How much room a socket's receives may take: what its family can deliver at all, and what is
+/// cheap enough to reserve without asking the length first.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Room {
+    /// The longest datagram the family can deliver (`usize::MAX` when only the kernel knows).
+    pub(crate) most: usize,
+    /// Up to this much is reserved at once; a larger limit peeks at each datagram's length.
+    pub(crate) direct: usize,
+}
+
+/// Receives one datagram of at most `max` bytes into `buf`, which ends up holding exactly it, and
+/// its sender's address if `with_sender`.
+///
+/// Memory follows the datagram, never the limit: up to `room.direct` bytes are reserved at once
+/// (the family's usual largest datagram); above that the datagram's length is peeked first
+/// (`MSG_PEEK | MSG_TRUNC` on Linux; elsewhere a peek into a doubling buffer), so a limit of
+/// `usize::MAX` costs what the datagram costs, and one more system call.
+fn recv<A: SockaddrLike>(
+    fd: BorrowedFd<'_>,
+    buf: &mut Vec<u8>,
+    max: usize,
+    with_sender: bool,
+    room: Room,
+) -> Result<(usize, Option<A>)> {
+    let limit = max.min(room.most);
+    let reserve = if limit <= room.direct {
+        limit
+    } else {
+        let len = peek_len(fd, buf, room.direct, limit)?;
+        // Longer than the limit: take it out of the queue with no room at all and report it.
+        if len > limit {
+            0
+        } else {
+            len
+        }
+    };
+    let dgram = sys::recv_datagram::<A>(fd, buf, reserve, with_sender, false)?;
+    if dgram.truncated {
+        return Err(Error::Truncated {
+            // Longer than what was peeked only if another thread took that datagram meanwhile.
+            len: dgram.len.max(max.saturating_add(1)) as u64,
+            max: max as u64,
+        });
+    }
+    Ok((dgram.len, dgram.from))
+}
+
+/// The length of the next datagram, or `limit + 1` if it is longer than `limit`, without taking
+/// it out of the queue. Linux gives the real length to a peek with no room; elsewhere the peek
+/// room doubles from `start` until the datagram fits.
+fn peek_len(fd: BorrowedFd<'_>, buf: &mut Vec<u8>, start: usize, limit: usize) -> Result<usize> {
+    let mut room = if cfg!(any(target_os = "linux", target_os = "android")) {
+        0
+    } else {
+        start.max(1)
+    };
+    loop {
+        let dgram = sys::recv_datagram::<()>(fd, buf, room.min(limit), false, true)?;
+        let real_len_known = cfg!(any(target_os = "linux", target_os = "android"));
+        if !dgram.truncated || real_len_known || room >= limit {
+            buf.clear();
+            return Ok(dgram.len);
+        }
+        room = room.saturating_mul(2);
+    }
+}
