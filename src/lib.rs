@@ -92,7 +92,8 @@ mod transport;
 mod unix;
 
 pub use crate::any::{
-    bind, bind_datagram, connect, AnyConnection, AnyDatagram, AnyListener, AnyStream,
+    bind, bind_datagram, connect, AnyConnection, AnyDatagram, AnyListener, AnyRecvHalf,
+    AnySendHalf, AnyStream,
 };
 pub use crate::auth::{
     connect_authenticated, AuthKey, Authenticator, Dialect, DEFAULT_HANDSHAKE_TIMEOUT,
