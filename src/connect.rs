@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::AsFd;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use crate::datagram::{DatagramTransport, UdpTransport, UnixDatagramTransport};
 use crate::endpoint::{Endpoint, HostPort};
 use crate::error::{Error, Result, SocketType};
 use crate::inet::TcpStream;
+use crate::sys;
 use crate::unix::UnixStream;
 
 /// The first pause between attempts while waiting for a server; it doubles up to
@@ -190,6 +192,8 @@ impl ConnectOptions {
                 return Err(wrong_type(endpoint, SocketType::Stream))
             }
         };
+        // std made this socket: on Apple targets it may still raise SIGPIPE until told not to.
+        sys::no_sigpipe(stream.as_fd())?;
         Ok(Connection::new(stream))
     }
 }

@@ -18,7 +18,9 @@ use nix::sys::socket::{self, MsgFlags, SockFlag, SockType, UnixAddr};
 use nix::sys::stat::{FileStat, Mode};
 
 /// `MSG_NOSIGNAL` makes a write to a vanished peer fail with `EPIPE` instead of raising `SIGPIPE`,
-/// which would kill a process that has not ignored it.
+/// which would kill a process that has not ignored it. Apple targets have no such flag: there
+/// [`no_sigpipe`] sets the socket option `SO_NOSIGPIPE` instead. Other targets have neither, so
+/// the promise could not hold and the crate does not build for them.
 #[cfg(any(
     target_os = "linux",
     target_os = "android",
@@ -30,6 +32,8 @@ use nix::sys::stat::{FileStat, Mode};
     target_os = "solaris"
 ))]
 const NO_SIGPIPE: MsgFlags = MsgFlags::MSG_NOSIGNAL;
+#[cfg(target_vendor = "apple")]
+const NO_SIGPIPE: MsgFlags = MsgFlags::empty();
 #[cfg(not(any(
     target_os = "linux",
     target_os = "android",
@@ -38,9 +42,42 @@ const NO_SIGPIPE: MsgFlags = MsgFlags::MSG_NOSIGNAL;
     target_os = "netbsd",
     target_os = "openbsd",
     target_os = "illumos",
-    target_os = "solaris"
+    target_os = "solaris",
+    target_vendor = "apple"
 )))]
-const NO_SIGPIPE: MsgFlags = MsgFlags::empty();
+compile_error!(
+    "msgsock keeps writes from raising SIGPIPE with MSG_NOSIGNAL or SO_NOSIGPIPE, and this \
+     target has neither"
+);
+
+/// Where writes carry `MSG_NOSIGNAL`, a socket needs nothing more.
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) fn no_sigpipe(_fd: BorrowedFd<'_>) -> io::Result<()> {
+    Ok(())
+}
+
+/// `setsockopt(2)` of `SO_NOSIGPIPE`: on Apple targets, which have no `MSG_NOSIGNAL`, a write to
+/// a vanished peer on this socket fails with `EPIPE` instead of raising `SIGPIPE`. nix has no
+/// wrapper for this option.
+#[cfg(target_vendor = "apple")]
+#[allow(unsafe_code)]
+pub(crate) fn no_sigpipe(fd: BorrowedFd<'_>) -> io::Result<()> {
+    use nix::libc;
+    let on: libc::c_int = 1;
+    retry(|| {
+        // SAFETY: the option value points at a live `c_int` and the length is its size.
+        Errno::result(unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_NOSIGPIPE,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        })
+    })
+    .map(drop)
+}
 
 /// Makes the call `f` until a signal does not interrupt it (`EINTR`), and returns its result.
 fn retry<T>(mut f: impl FnMut() -> nix::Result<T>) -> io::Result<T> {
@@ -85,14 +122,30 @@ pub(crate) fn is_unix(fd: BorrowedFd<'_>) -> bool {
     socket::getsockname::<UnixAddr>(fd.as_raw_fd()).is_ok()
 }
 
-/// A new Unix-domain socket of type `ty` (`socket(2)`), close-on-exec, and non-blocking if
-/// asked.
+/// A new Unix-domain socket of type `ty` (`socket(2)`), close-on-exec, non-blocking if asked,
+/// and never raising `SIGPIPE` ([`no_sigpipe`]).
+#[cfg(not(target_vendor = "apple"))]
 pub(crate) fn unix_socket(ty: SockType, nonblocking: bool) -> io::Result<OwnedFd> {
     let mut flags = SockFlag::SOCK_CLOEXEC;
     if nonblocking {
         flags |= SockFlag::SOCK_NONBLOCK;
     }
     retry(|| socket::socket(socket::AddressFamily::Unix, ty, flags, None))
+}
+
+/// A new Unix-domain socket of type `ty` (`socket(2)`), close-on-exec, non-blocking if asked,
+/// and never raising `SIGPIPE` ([`no_sigpipe`]). Apple targets have no `SOCK_CLOEXEC` or
+/// `SOCK_NONBLOCK`, so both are set with `fcntl(2)` afterwards, as std does there.
+#[cfg(target_vendor = "apple")]
+pub(crate) fn unix_socket(ty: SockType, nonblocking: bool) -> io::Result<OwnedFd> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    let fd = retry(|| socket::socket(socket::AddressFamily::Unix, ty, SockFlag::empty(), None))?;
+    retry(|| fcntl(&fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)))?;
+    if nonblocking {
+        retry(|| fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)))?;
+    }
+    no_sigpipe(std::os::fd::AsFd::as_fd(&fd))?;
+    Ok(fd)
 }
 
 /// `connect(2)` to the Unix socket at `path`. A Unix connect interrupted while it waits for
