@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use crate::auth::Authenticator;
 use crate::channel::Channel;
-use crate::conn::Connection;
+use crate::conn::{Connection, RecvHalf, SendHalf};
 use crate::connect::ConnectOptions;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Family, Result, SocketType};
 use crate::inet::{TcpListener, TcpStream, UdpSocket};
 use crate::shutdown::ShutdownHandle;
 use crate::stream::{sealed, Stream};
+use crate::sys;
 use crate::unix::{UnixDatagram, UnixListener, UnixStream};
 
 /// Binds a listener for a stream `endpoint` (`unix:` or `tcp:`).
@@ -113,6 +114,35 @@ pub fn connect(endpoint: &Endpoint) -> Result<AnyConnection> {
     ConnectOptions::new().connect(endpoint)
 }
 
+/// Runs `$e` with `$v` bound to the socket or connection inside `$this`, whichever variant of
+/// the enum named holds it. Each enum's variants are listed here once, so a method body says
+/// only what it forwards.
+macro_rules! each {
+    ($this:expr, AnyListener($v:ident) => $e:expr) => {
+        each!(@match $this, $v => $e; AnyListener::Unix, AnyListener::Tcp)
+    };
+    ($this:expr, AnyStream($v:ident) => $e:expr) => {
+        each!(@match $this, $v => $e; AnyStream::Unix, AnyStream::Tcp)
+    };
+    ($this:expr, AnyDatagram($v:ident) => $e:expr) => {
+        each!(@match $this, $v => $e; AnyDatagram::Udp, AnyDatagram::Unix)
+    };
+    ($this:expr, Inner($v:ident) => $e:expr) => {
+        each!(@match $this, $v => $e; Inner::Stream, Inner::Datagram)
+    };
+    ($this:expr, RecvInner($v:ident) => $e:expr) => {
+        each!(@match $this, $v => $e; RecvInner::Stream, RecvInner::Datagram)
+    };
+    ($this:expr, SendInner($v:ident) => $e:expr) => {
+        each!(@match $this, $v => $e; SendInner::Stream, SendInner::Datagram)
+    };
+    (@match $this:expr, $v:ident => $e:expr; $($variant:path),+) => {
+        match $this {
+            $($variant($v) => $e,)+
+        }
+    };
+}
+
 /// A listener of the transport an [`Endpoint`] named.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -133,10 +163,9 @@ impl AnyListener {
     pub fn accept(&self) -> Result<AnyConnection> {
         // The bare stream: a Connection made for it first would cost a second receive buffer
         // and a second getsockname(2) when re-wrapped.
-        let stream = match self {
-            AnyListener::Unix(l) => AnyStream::Unix(l.accept_stream()?.0),
-            AnyListener::Tcp(l) => AnyStream::Tcp(l.accept_stream()?.0),
-        };
+        let stream = each!(self, AnyListener(l) => AnyStream::from(l.accept_stream()?.0));
+        // std's accept made this socket: see `sys::no_sigpipe`.
+        sys::no_sigpipe(stream.as_fd())?;
         Ok(Connection::new(stream).into())
     }
 
@@ -156,10 +185,7 @@ impl AnyListener {
     ///
     /// [`Error::Io`] if the handle's socket pair cannot be made.
     pub fn shutdown_handle(&self) -> Result<ShutdownHandle> {
-        match self {
-            AnyListener::Unix(l) => l.shutdown_handle(),
-            AnyListener::Tcp(l) => l.shutdown_handle(),
-        }
+        each!(self, AnyListener(l) => l.shutdown_handle())
     }
 
     /// The bound endpoint, with the real port when bound to port 0.
@@ -180,19 +206,25 @@ impl AnyListener {
     ///
     /// [`Error::Io`](crate::Error::Io) from `fcntl(2)`.
     pub fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
-        match self {
-            AnyListener::Unix(l) => l.set_nonblocking(nonblocking),
-            AnyListener::Tcp(l) => l.set_nonblocking(nonblocking),
-        }
+        each!(self, AnyListener(l) => l.set_nonblocking(nonblocking))
+    }
+}
+
+impl From<UnixListener> for AnyListener {
+    fn from(listener: UnixListener) -> Self {
+        AnyListener::Unix(listener)
+    }
+}
+
+impl From<TcpListener> for AnyListener {
+    fn from(listener: TcpListener) -> Self {
+        AnyListener::Tcp(listener)
     }
 }
 
 impl AsFd for AnyListener {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        match self {
-            AnyListener::Unix(l) => l.as_fd(),
-            AnyListener::Tcp(l) => l.as_fd(),
-        }
+        each!(self, AnyListener(l) => l.as_fd())
     }
 }
 
@@ -204,10 +236,7 @@ impl AsRawFd for AnyListener {
 
 impl From<AnyListener> for OwnedFd {
     fn from(l: AnyListener) -> OwnedFd {
-        match l {
-            AnyListener::Unix(l) => l.into(),
-            AnyListener::Tcp(l) => l.into(),
-        }
+        each!(l, AnyListener(l) => l.into())
     }
 }
 
@@ -221,34 +250,36 @@ pub enum AnyStream {
     Tcp(TcpStream),
 }
 
-/// Forwards a method to whichever stream is inside.
-macro_rules! each {
-    ($self:expr, $s:ident => $e:expr) => {
-        match $self {
-            AnyStream::Unix($s) => $e,
-            AnyStream::Tcp($s) => $e,
-        }
-    };
+impl From<UnixStream> for AnyStream {
+    fn from(stream: UnixStream) -> Self {
+        AnyStream::Unix(stream)
+    }
+}
+
+impl From<TcpStream> for AnyStream {
+    fn from(stream: TcpStream) -> Self {
+        AnyStream::Tcp(stream)
+    }
 }
 
 impl Read for AnyStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        each!(self, s => s.read(buf))
+        each!(self, AnyStream(s) => s.read(buf))
     }
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        each!(self, s => s.read_vectored(bufs))
+        each!(self, AnyStream(s) => s.read_vectored(bufs))
     }
 }
 
 impl Write for AnyStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        each!(self, s => s.write(buf))
+        each!(self, AnyStream(s) => s.write(buf))
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        each!(self, s => s.write_vectored(bufs))
+        each!(self, AnyStream(s) => s.write_vectored(bufs))
     }
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        each!(self, AnyStream(s) => s.flush())
     }
 }
 
@@ -256,46 +287,43 @@ impl sealed::Sealed for AnyStream {}
 
 impl Stream for AnyStream {
     fn try_clone(&self) -> io::Result<Self> {
-        Ok(match self {
-            AnyStream::Unix(s) => AnyStream::Unix(s.try_clone()?),
-            AnyStream::Tcp(s) => AnyStream::Tcp(s.try_clone()?),
-        })
+        Ok(each!(self, AnyStream(s) => Stream::try_clone(s)?.into()))
     }
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        each!(self, s => s.shutdown(how))
+        each!(self, AnyStream(s) => s.shutdown(how))
     }
     fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        each!(self, s => s.set_read_timeout(t))
+        each!(self, AnyStream(s) => s.set_read_timeout(t))
     }
     fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        each!(self, s => s.set_write_timeout(t))
+        each!(self, AnyStream(s) => s.set_write_timeout(t))
     }
     fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        each!(self, s => s.read_timeout())
+        each!(self, AnyStream(s) => s.read_timeout())
     }
     fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        each!(self, s => s.write_timeout())
+        each!(self, AnyStream(s) => s.write_timeout())
     }
     fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        each!(self, s => s.set_nonblocking(nonblocking))
+        each!(self, AnyStream(s) => s.set_nonblocking(nonblocking))
     }
 }
 
 impl AsFd for AnyStream {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        each!(self, s => s.as_fd())
+        each!(self, AnyStream(s) => s.as_fd())
     }
 }
 
 impl AsRawFd for AnyStream {
     fn as_raw_fd(&self) -> RawFd {
-        each!(self, s => s.as_raw_fd())
+        self.as_fd().as_raw_fd()
     }
 }
 
 impl From<AnyStream> for OwnedFd {
     fn from(s: AnyStream) -> OwnedFd {
-        each!(s, s => s.into())
+        each!(s, AnyStream(s) => s.into())
     }
 }
 
@@ -309,12 +337,6 @@ pub enum AnyDatagram {
     Unix(UnixDatagram),
 }
 
-/// A datagram destination of a known family.
-enum Destination<'a> {
-    Inet(SocketAddr),
-    Unix(&'a Path),
-}
-
 impl AnyDatagram {
     /// Sends one message as one datagram to `to`, which must be of the socket's transport.
     ///
@@ -325,11 +347,11 @@ impl AnyDatagram {
     /// [`Error::NotFound`] for a host name (`udp:NAME:PORT`, sent to its first address) that
     /// does not resolve.
     pub fn send_to(&self, msg: &[u8], to: &Endpoint) -> Result<()> {
-        match (self, self.destination(to)?) {
-            (AnyDatagram::Udp(s), Destination::Inet(addr)) => s.send_to(msg, addr),
-            (AnyDatagram::Unix(s), Destination::Unix(path)) => s.send_to(msg, path),
-            _ => unreachable!("destination() checks the family"),
-        }
+        self.to(
+            to,
+            |s, addr| s.send_to(msg, addr),
+            |s, path| s.send_to(msg, path),
+        )
     }
 
     /// Sends one message as one datagram to `to` if it can be queued now, and never waits: a
@@ -340,11 +362,11 @@ impl AnyDatagram {
     ///
     /// As [`send_to`](Self::send_to), plus [`Error::Io`] with `WouldBlock`.
     pub fn try_send_to(&self, msg: &[u8], to: &Endpoint) -> Result<()> {
-        match (self, self.destination(to)?) {
-            (AnyDatagram::Udp(s), Destination::Inet(addr)) => s.try_send_to(msg, addr),
-            (AnyDatagram::Unix(s), Destination::Unix(path)) => s.try_send_to(msg, path),
-            _ => unreachable!("destination() checks the family"),
-        }
+        self.to(
+            to,
+            |s, addr| s.try_send_to(msg, addr),
+            |s, path| s.try_send_to(msg, path),
+        )
     }
 
     /// As [`try_send_to`](Self::try_send_to), but waits up to `wait` for room in this socket's
@@ -355,22 +377,27 @@ impl AnyDatagram {
     ///
     /// As [`try_send_to`](Self::try_send_to).
     pub fn try_send_to_within(&self, msg: &[u8], to: &Endpoint, wait: Duration) -> Result<()> {
-        match (self, self.destination(to)?) {
-            (AnyDatagram::Udp(s), Destination::Inet(a)) => s.try_send_to_within(msg, a, wait),
-            (AnyDatagram::Unix(s), Destination::Unix(p)) => s.try_send_to_within(msg, p, wait),
-            _ => unreachable!("destination() checks the family"),
-        }
+        self.to(
+            to,
+            |s, addr| s.try_send_to_within(msg, addr, wait),
+            |s, path| s.try_send_to_within(msg, path, wait),
+        )
     }
 
-    /// Where a datagram to `to` goes, checked against this socket's family; a host name is
-    /// resolved to its first address.
-    fn destination<'a>(&self, to: &'a Endpoint) -> Result<Destination<'a>> {
+    /// Runs `udp` or `unix` with this socket and the address of `to`, checked against its
+    /// family; a host name is resolved to its first address.
+    fn to(
+        &self,
+        to: &Endpoint,
+        udp: impl FnOnce(&UdpSocket, SocketAddr) -> Result<()>,
+        unix: impl FnOnce(&UnixDatagram, &Path) -> Result<()>,
+    ) -> Result<()> {
         match (self, to) {
-            (AnyDatagram::Udp(_), Endpoint::Udp(addr)) => Ok(Destination::Inet(*addr)),
-            (AnyDatagram::Udp(_), Endpoint::UdpHost(host)) => {
-                Ok(Destination::Inet(crate::connect::resolve(to, host)?[0]))
+            (AnyDatagram::Udp(s), Endpoint::Udp(addr)) => udp(s, *addr),
+            (AnyDatagram::Udp(s), Endpoint::UdpHost(host)) => {
+                udp(s, crate::connect::resolve(to, host)?[0])
             }
-            (AnyDatagram::Unix(_), Endpoint::UnixDatagram(path)) => Ok(Destination::Unix(path)),
+            (AnyDatagram::Unix(s), Endpoint::UnixDatagram(path)) => unix(s, path),
             _ if !to.is_datagram() => Err(wrong_type(to, SocketType::Datagram)),
             _ => Err(Error::WrongFamily {
                 endpoint: to.clone(),
@@ -380,6 +407,27 @@ impl AnyDatagram {
                 },
             }),
         }
+    }
+
+    /// Sends one message as one datagram to the connected peer (`send(2)`).
+    ///
+    /// # Errors
+    ///
+    /// As [`UdpSocket::send`] and [`UnixDatagram::send`]: [`Error::MessageTooLarge`] above
+    /// [`send_limit`](Self::send_limit), [`Error::Io`] otherwise (`NotConnected` on a socket
+    /// that is not connected).
+    pub fn send(&self, msg: &[u8]) -> Result<()> {
+        each!(self, AnyDatagram(s) => s.send(msg))
+    }
+
+    /// Receives one datagram into `buf`, replacing its contents, and returns its length.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] for a datagram above [`max_message_len`](Self::max_message_len);
+    /// [`Error::Io`] otherwise.
+    pub fn recv_into(&self, buf: &mut Vec<u8>) -> Result<usize> {
+        each!(self, AnyDatagram(s) => s.recv_into(buf))
     }
 
     /// Receives one datagram into `buf`, replacing its contents; returns its length and the
@@ -415,10 +463,21 @@ impl AnyDatagram {
 
     /// The largest message one datagram of this socket can carry.
     pub fn send_limit(&self) -> usize {
-        match self {
-            AnyDatagram::Udp(s) => s.send_limit(),
-            AnyDatagram::Unix(s) => s.send_limit(),
-        }
+        each!(self, AnyDatagram(s) => s.send_limit())
+    }
+
+    /// The largest datagram a receive accepts; a longer one is [`Error::Truncated`].
+    pub fn max_message_len(&self) -> usize {
+        each!(self, AnyDatagram(s) => s.max_message_len())
+    }
+
+    /// Sets the largest datagram a receive accepts, as [`UdpSocket::set_max_message_len`] and
+    /// [`UnixDatagram::set_max_message_len`]. Takes effect from the next receive.
+    pub fn set_max_message_len(&mut self, max: usize) -> &mut Self {
+        each!(&mut *self, AnyDatagram(s) => {
+            s.set_max_message_len(max);
+        });
+        self
     }
 
     /// Sets the read timeout; `None` blocks forever.
@@ -427,10 +486,7 @@ impl AnyDatagram {
     ///
     /// [`Error::Io`], for example `InvalidInput` for a zero duration.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
-        match self {
-            AnyDatagram::Udp(s) => s.set_read_timeout(timeout),
-            AnyDatagram::Unix(s) => s.set_read_timeout(timeout),
-        }
+        each!(self, AnyDatagram(s) => s.set_read_timeout(timeout))
     }
 
     /// Sets the write timeout; `None` blocks forever. A Unix datagram send waits while the
@@ -440,10 +496,16 @@ impl AnyDatagram {
     ///
     /// [`Error::Io`], for example `InvalidInput` for a zero duration.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<()> {
-        match self {
-            AnyDatagram::Udp(s) => s.set_write_timeout(timeout),
-            AnyDatagram::Unix(s) => s.set_write_timeout(timeout),
-        }
+        each!(self, AnyDatagram(s) => s.set_write_timeout(timeout))
+    }
+
+    /// Moves the socket into or out of non-blocking mode.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `fcntl(2)`.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
+        each!(self, AnyDatagram(s) => s.set_nonblocking(nonblocking))
     }
 
     /// A second handle to the same socket.
@@ -452,26 +514,25 @@ impl AnyDatagram {
     ///
     /// [`Error::Io`] if `dup(2)` fails.
     pub fn try_clone(&self) -> Result<AnyDatagram> {
-        Ok(match self {
-            AnyDatagram::Udp(s) => AnyDatagram::Udp(s.try_clone()?),
-            AnyDatagram::Unix(s) => AnyDatagram::Unix(s.try_clone()?),
-        })
+        Ok(each!(self, AnyDatagram(s) => s.try_clone()?.into()))
     }
+}
 
-    fn channel(&mut self) -> &mut dyn Channel {
-        match self {
-            AnyDatagram::Udp(s) => s,
-            AnyDatagram::Unix(s) => s,
-        }
+impl From<UdpSocket> for AnyDatagram {
+    fn from(socket: UdpSocket) -> Self {
+        AnyDatagram::Udp(socket)
+    }
+}
+
+impl From<UnixDatagram> for AnyDatagram {
+    fn from(socket: UnixDatagram) -> Self {
+        AnyDatagram::Unix(socket)
     }
 }
 
 impl AsFd for AnyDatagram {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        match self {
-            AnyDatagram::Udp(s) => s.as_fd(),
-            AnyDatagram::Unix(s) => s.as_fd(),
-        }
+        each!(self, AnyDatagram(s) => s.as_fd())
     }
 }
 
@@ -506,7 +567,29 @@ impl AnyConnection {
     /// As [`Connection::send`], or for datagrams [`Error::MessageTooLarge`] and
     /// [`Error::Io`] (`ConnectionRefused` once the peer is known to be gone).
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
-        self.channel().send(msg)
+        each!(&mut self.0, Inner(c) => c.send(msg))
+    }
+
+    /// Writes the rest of a frame that an earlier [`send`](Self::send) left queued, as
+    /// [`Connection::flush`]; a datagram is with the kernel once sent, so there it does nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::flush`].
+    pub fn flush(&mut self) -> Result<()> {
+        match &mut self.0 {
+            Inner::Stream(c) => c.flush(),
+            Inner::Datagram(_) => Ok(()),
+        }
+    }
+
+    /// Bytes of an accepted frame that wait in the connection to be written, as
+    /// [`Connection::pending_len`]; always 0 for datagrams.
+    pub fn pending_len(&self) -> usize {
+        match &self.0 {
+            Inner::Stream(c) => c.pending_len(),
+            Inner::Datagram(_) => 0,
+        }
     }
 
     /// Receives one message into `buf`; `Ok(None)` when a stream peer closed cleanly.
@@ -515,7 +598,10 @@ impl AnyConnection {
     ///
     /// As [`Connection::recv_into`], or for datagrams [`Error::Truncated`] and [`Error::Io`].
     pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
-        self.channel().recv_into(buf)
+        match &mut self.0 {
+            Inner::Stream(c) => c.recv_into(buf),
+            Inner::Datagram(d) => d.recv_into(buf).map(Some),
+        }
     }
 
     /// Receives one message into a new `Vec`; `Ok(None)` when a stream peer closed cleanly.
@@ -524,7 +610,34 @@ impl AnyConnection {
     ///
     /// As [`recv_into`](Self::recv_into).
     pub fn recv(&mut self) -> Result<Option<Vec<u8>>> {
-        self.channel().recv()
+        let mut buf = Vec::new();
+        Ok(self.recv_into(&mut buf)?.map(|_| buf))
+    }
+
+    /// Splits the connection into a receiving half and a sending half, to be moved to two
+    /// threads, as [`Connection::split`] does; a datagram socket is split into two handles of
+    /// it (`dup(2)`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if `dup(2)` fails.
+    pub fn split(self) -> Result<(AnyRecvHalf, AnySendHalf)> {
+        Ok(match self.0 {
+            Inner::Stream(c) => {
+                let (rx, tx) = c.split()?;
+                (
+                    AnyRecvHalf(RecvInner::Stream(rx)),
+                    AnySendHalf(SendInner::Stream(tx)),
+                )
+            }
+            Inner::Datagram(d) => {
+                let tx = d.try_clone()?;
+                (
+                    AnyRecvHalf(RecvInner::Datagram(d)),
+                    AnySendHalf(SendInner::Datagram(tx)),
+                )
+            }
+        })
     }
 
     /// Sets the read timeout; `None` blocks forever.
@@ -533,10 +646,7 @@ impl AnyConnection {
     ///
     /// [`Error::Io`], for example `InvalidInput` for a zero duration.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
-        match &self.0 {
-            Inner::Stream(c) => c.set_read_timeout(timeout),
-            Inner::Datagram(d) => d.set_read_timeout(timeout),
-        }
+        each!(&self.0, Inner(c) => c.set_read_timeout(timeout))
     }
 
     /// Sets the write timeout; `None` blocks forever.
@@ -545,10 +655,7 @@ impl AnyConnection {
     ///
     /// [`Error::Io`], for example `InvalidInput` for a zero duration.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<()> {
-        match &self.0 {
-            Inner::Stream(c) => c.set_write_timeout(timeout),
-            Inner::Datagram(d) => d.set_write_timeout(timeout),
-        }
+        each!(&self.0, Inner(c) => c.set_write_timeout(timeout))
     }
 
     /// A second handle, to send on one thread while another receives.
@@ -557,36 +664,28 @@ impl AnyConnection {
     ///
     /// [`Error::Io`] if `dup(2)` fails.
     pub fn try_clone(&self) -> Result<AnyConnection> {
-        Ok(AnyConnection(match &self.0 {
-            Inner::Stream(c) => Inner::Stream(c.try_clone()?),
-            Inner::Datagram(d) => Inner::Datagram(d.try_clone()?),
-        }))
+        Ok(each!(&self.0, Inner(c) => c.try_clone()?.into()))
     }
 
     /// The largest message [`recv`](Self::recv) accepts, as
-    /// [`Connection::max_message_len`] or a datagram socket's `max_message_len`.
+    /// [`Connection::max_message_len`] or [`AnyDatagram::max_message_len`].
     pub fn max_message_len(&self) -> u64 {
         match &self.0 {
             Inner::Stream(c) => c.max_message_len(),
-            Inner::Datagram(AnyDatagram::Udp(s)) => s.max_message_len() as u64,
-            Inner::Datagram(AnyDatagram::Unix(s)) => s.max_message_len() as u64,
+            Inner::Datagram(d) => d.max_message_len() as u64,
         }
     }
 
     /// Sets the largest message [`recv`](Self::recv) accepts, as
-    /// [`Connection::set_max_message_len`] or a datagram socket's `set_max_message_len` (a
-    /// limit above what a `usize` holds is `usize::MAX`). Takes effect from the next message.
+    /// [`Connection::set_max_message_len`] or [`AnyDatagram::set_max_message_len`] (a limit
+    /// above what a `usize` holds is `usize::MAX`). Takes effect from the next message.
     pub fn set_max_message_len(&mut self, max: u64) -> &mut Self {
-        let dgram_max = usize::try_from(max).unwrap_or(usize::MAX);
         match &mut self.0 {
             Inner::Stream(c) => {
                 c.set_max_message_len(max);
             }
-            Inner::Datagram(AnyDatagram::Udp(s)) => {
-                s.set_max_message_len(dgram_max);
-            }
-            Inner::Datagram(AnyDatagram::Unix(s)) => {
-                s.set_max_message_len(dgram_max);
+            Inner::Datagram(d) => {
+                d.set_max_message_len(usize::try_from(max).unwrap_or(usize::MAX));
             }
         }
         self
@@ -657,13 +756,6 @@ impl AnyConnection {
             Inner::Datagram(d) => Some(d),
         }
     }
-
-    fn channel(&mut self) -> &mut dyn Channel {
-        match &mut self.0 {
-            Inner::Stream(c) => c,
-            Inner::Datagram(d) => d.channel(),
-        }
-    }
 }
 
 impl From<Connection<AnyStream>> for AnyConnection {
@@ -699,14 +791,141 @@ impl Channel for AnyConnection {
 
 impl AsFd for AnyConnection {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        match &self.0 {
-            Inner::Stream(c) => c.as_fd(),
-            Inner::Datagram(d) => d.as_fd(),
-        }
+        each!(&self.0, Inner(c) => c.as_fd())
     }
 }
 
 impl AsRawFd for AnyConnection {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+/// The receiving half of an [`AnyConnection`], from [`AnyConnection::split`]: it can only
+/// receive.
+#[derive(Debug)]
+pub struct AnyRecvHalf(RecvInner);
+
+#[derive(Debug)]
+enum RecvInner {
+    Stream(RecvHalf<AnyStream>),
+    Datagram(AnyDatagram),
+}
+
+impl AnyRecvHalf {
+    /// As [`AnyConnection::recv_into`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AnyConnection::recv_into`].
+    pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+        match &mut self.0 {
+            RecvInner::Stream(rx) => rx.recv_into(buf),
+            RecvInner::Datagram(d) => d.recv_into(buf).map(Some),
+        }
+    }
+
+    /// As [`AnyConnection::recv`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AnyConnection::recv_into`].
+    pub fn recv(&mut self) -> Result<Option<Vec<u8>>> {
+        let mut buf = Vec::new();
+        Ok(self.recv_into(&mut buf)?.map(|_| buf))
+    }
+
+    /// Sets the read timeout; `None` blocks forever.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], for example `InvalidInput` for a zero duration.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        each!(&self.0, RecvInner(rx) => rx.set_read_timeout(timeout))
+    }
+}
+
+impl AsFd for AnyRecvHalf {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        each!(&self.0, RecvInner(rx) => rx.as_fd())
+    }
+}
+
+impl AsRawFd for AnyRecvHalf {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+/// The sending half of an [`AnyConnection`], from [`AnyConnection::split`]: it can only send.
+#[derive(Debug)]
+pub struct AnySendHalf(SendInner);
+
+#[derive(Debug)]
+enum SendInner {
+    Stream(SendHalf<AnyStream>),
+    Datagram(AnyDatagram),
+}
+
+impl AnySendHalf {
+    /// As [`AnyConnection::send`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AnyConnection::send`].
+    pub fn send(&mut self, msg: &[u8]) -> Result<()> {
+        each!(&mut self.0, SendInner(tx) => tx.send(msg))
+    }
+
+    /// As [`AnyConnection::flush`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AnyConnection::flush`].
+    pub fn flush(&mut self) -> Result<()> {
+        match &mut self.0 {
+            SendInner::Stream(tx) => tx.flush(),
+            SendInner::Datagram(_) => Ok(()),
+        }
+    }
+
+    /// As [`AnyConnection::pending_len`].
+    pub fn pending_len(&self) -> usize {
+        match &self.0 {
+            SendInner::Stream(tx) => tx.pending_len(),
+            SendInner::Datagram(_) => 0,
+        }
+    }
+
+    /// Sets the write timeout; `None` blocks forever.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], for example `InvalidInput` for a zero duration.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        each!(&self.0, SendInner(tx) => tx.set_write_timeout(timeout))
+    }
+
+    /// A second sending half, sharing the send lock (streams) so that frames never interleave.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if `dup(2)` fails.
+    pub fn try_clone(&self) -> Result<AnySendHalf> {
+        Ok(AnySendHalf(match &self.0 {
+            SendInner::Stream(tx) => SendInner::Stream(tx.try_clone()?),
+            SendInner::Datagram(d) => SendInner::Datagram(d.try_clone()?),
+        }))
+    }
+}
+
+impl AsFd for AnySendHalf {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        each!(&self.0, SendInner(tx) => tx.as_fd())
+    }
+}
+
+impl AsRawFd for AnySendHalf {
     fn as_raw_fd(&self) -> RawFd {
         self.as_fd().as_raw_fd()
     }

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::AsFd;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ use crate::conn::Connection;
 use crate::endpoint::{Endpoint, HostPort};
 use crate::error::{Error, Result, SocketType};
 use crate::inet::TcpStream;
+use crate::sys;
 use crate::transport::{DatagramTransport, UdpTransport, UnixDatagramTransport};
 use crate::unix::UnixStream;
 
@@ -190,6 +192,8 @@ impl ConnectOptions {
                 return Err(wrong_type(endpoint, SocketType::Stream))
             }
         };
+        // std made this socket: on Apple targets it may still raise SIGPIPE until told not to.
+        sys::no_sigpipe(stream.as_fd())?;
         Ok(Connection::new(stream))
     }
 }

@@ -1,9 +1,7 @@
-//! Whole messages between processes over Unix-domain and TCP sockets, with one API for both.
-//!
-//! A server binds an endpoint and accepts; a client connects; then both [`send`](Connection::send)
-//! and [`recv`](Connection::recv) framed messages. Code written against the [`Transport`] trait, or
-//! against an [`Endpoint`] string such as `unix:/run/app.sock` or `tcp:127.0.0.1:8008`, runs
-//! unchanged on either family.
+//! Whole messages between processes over Unix-domain sockets, TCP, UDP and Unix datagrams, with
+//! one API for all four. Code written against the [`Transport`] trait (streams) or
+//! [`DatagramTransport`], or against an [`Endpoint`] string such as `unix:/run/app.sock` or
+//! `tcp:127.0.0.1:8008` chosen at run time, runs unchanged on each transport it names.
 //!
 //! # Examples
 //!
@@ -53,6 +51,32 @@
 //! +---------------------+-----------------+
 //! ```
 //!
+//! # Layers
+//!
+//! - [`proto`]: the wire protocol as a state machine with no I/O: bytes in, whole messages (or
+//!   "need more", or a typed error) out. It owns no socket, so tests and the fuzz target drive it
+//!   at any split of the input.
+//! - Drivers of that core: the blocking [`Connection`] (with [`split`](Connection::split) halves)
+//!   and, with the `tokio` feature, the async `tokio::AsyncConnection` and a codec for `Framed`.
+//! - Socket types below them, std-shaped and knowing nothing of framing: [`UnixStream`],
+//!   [`UnixListener`], [`UnixDatagram`], [`TcpStream`], [`TcpListener`], [`UdpSocket`]; the
+//!   system calls std lacks live in one private module, with one `EINTR` policy (retry).
+//! - For endpoints chosen at run time, [`bind`], [`bind_datagram`] and [`connect`] give the
+//!   `Any*` enums ([`AnyListener`], [`AnyConnection`], ...), which forward to the concrete types.
+//!
+//! # Platform-specific behavior
+//!
+//! msgsock builds for Unix-like targets only (Linux, Android, the BSDs, illumos, Solaris and
+//! Apple targets); elsewhere it is a compile error. Writes to a peer that has gone fail with
+//! `BrokenPipe` and never raise `SIGPIPE`: every write carries `MSG_NOSIGNAL`, except on Apple
+//! targets, which lack it and where the socket option `SO_NOSIGPIPE` is set instead. On Apple
+//! targets that option is set on the sockets msgsock creates itself (bound Unix listeners and
+//! datagram sockets, Unix connects with a timeout) and on every stream that [`connect`],
+//! [`ConnectOptions`] and [`AnyListener::accept`] give; streams made by the concrete types' other
+//! constructors (such as [`UnixStream::connect`], [`TcpListener::accept`] or
+//! [`UnixStream::pair`]) do not have it yet there, so a program using them on Apple targets should
+//! ignore `SIGPIPE`.
+//!
 //! # Socket files
 //!
 //! [`UnixListener::bind`] replaces a stale socket file (one this user owns that refuses
@@ -71,6 +95,10 @@
     unreachable_pub
 )]
 #![doc(test(attr(deny(warnings))))]
+
+// Unix-domain sockets and the fd traits are the crate's ground, as socket2 gates its targets.
+#[cfg(not(unix))]
+compile_error!("msgsock supports only Unix-like targets: it is built on Unix-domain sockets");
 
 mod any;
 mod auth;
@@ -93,7 +121,8 @@ mod transport;
 mod unix;
 
 pub use crate::any::{
-    bind, bind_datagram, connect, AnyConnection, AnyDatagram, AnyListener, AnyStream,
+    bind, bind_datagram, connect, AnyConnection, AnyDatagram, AnyListener, AnyRecvHalf,
+    AnySendHalf, AnyStream,
 };
 pub use crate::auth::{
     connect_authenticated, AuthKey, Authenticator, Dialect, DEFAULT_HANDSHAKE_TIMEOUT,

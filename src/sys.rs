@@ -1,17 +1,26 @@
 //! Every system call std does not offer, in one place. The public types hold policy; this holds
 //! the calls.
+//!
+//! One `EINTR` policy for all of them, in [`retry`]: a call a signal interrupted is made again
+//! (with the time left, where the call waits for a time), so a signal the process handles is
+//! never an error and never cuts a wait short. std's `accept` and `connect` retry the same way;
+//! its `read` and `write` do not, which is why a blocking read of std's sockets is retried by
+//! its caller.
 
 use std::ffi::OsStr;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
+use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::socket::{self, MsgFlags, SockFlag, SockType, UnixAddr};
 use nix::sys::stat::{FileStat, Mode};
 
 /// `MSG_NOSIGNAL` makes a write to a vanished peer fail with `EPIPE` instead of raising `SIGPIPE`,
-/// which would kill a process that has not ignored it.
+/// which would kill a process that has not ignored it. Apple targets have no such flag: there
+/// [`no_sigpipe`] sets the socket option `SO_NOSIGPIPE` instead. Other targets have neither, so
+/// the promise could not hold and the crate does not build for them.
 #[cfg(any(
     target_os = "linux",
     target_os = "android",
@@ -23,6 +32,8 @@ use nix::sys::stat::{FileStat, Mode};
     target_os = "solaris"
 ))]
 const NO_SIGPIPE: MsgFlags = MsgFlags::MSG_NOSIGNAL;
+#[cfg(target_vendor = "apple")]
+const NO_SIGPIPE: MsgFlags = MsgFlags::empty();
 #[cfg(not(any(
     target_os = "linux",
     target_os = "android",
@@ -31,26 +42,68 @@ const NO_SIGPIPE: MsgFlags = MsgFlags::MSG_NOSIGNAL;
     target_os = "netbsd",
     target_os = "openbsd",
     target_os = "illumos",
-    target_os = "solaris"
+    target_os = "solaris",
+    target_vendor = "apple"
 )))]
-const NO_SIGPIPE: MsgFlags = MsgFlags::empty();
+compile_error!(
+    "msgsock keeps writes from raising SIGPIPE with MSG_NOSIGNAL or SO_NOSIGPIPE, and this \
+     target has neither"
+);
+
+/// Where writes carry `MSG_NOSIGNAL`, a socket needs nothing more.
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) fn no_sigpipe(_fd: BorrowedFd<'_>) -> io::Result<()> {
+    Ok(())
+}
+
+/// `setsockopt(2)` of `SO_NOSIGPIPE`: on Apple targets, which have no `MSG_NOSIGNAL`, a write to
+/// a vanished peer on this socket fails with `EPIPE` instead of raising `SIGPIPE`. nix has no
+/// wrapper for this option.
+#[cfg(target_vendor = "apple")]
+#[allow(unsafe_code)]
+pub(crate) fn no_sigpipe(fd: BorrowedFd<'_>) -> io::Result<()> {
+    use nix::libc;
+    let on: libc::c_int = 1;
+    retry(|| {
+        // SAFETY: the option value points at a live `c_int` and the length is its size.
+        Errno::result(unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_NOSIGPIPE,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        })
+    })
+    .map(drop)
+}
+
+/// Makes the call `f` until a signal does not interrupt it (`EINTR`), and returns its result.
+fn retry<T>(mut f: impl FnMut() -> nix::Result<T>) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(Errno::EINTR) => {}
+            done => return done.map_err(io::Error::from),
+        }
+    }
+}
 
 /// `send(2)` with `MSG_NOSIGNAL`.
 pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
-    socket::send(fd.as_raw_fd(), buf, NO_SIGPIPE).map_err(io::Error::from)
+    retry(|| socket::send(fd.as_raw_fd(), buf, NO_SIGPIPE))
 }
 
 /// `sendmsg(2)` with `MSG_NOSIGNAL`: a gathering write. With no control messages nix allocates
 /// nothing (`vec![0; 0]`).
 pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    socket::sendmsg::<UnixAddr>(fd.as_raw_fd(), bufs, &[], NO_SIGPIPE, None)
-        .map_err(io::Error::from)
+    retry(|| socket::sendmsg::<UnixAddr>(fd.as_raw_fd(), bufs, &[], NO_SIGPIPE, None))
 }
 
 /// `recv(2)` with `MSG_DONTWAIT`: a read that never blocks, on a socket that stays blocking for
 /// everyone else.
 pub(crate) fn recv_nowait(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    socket::recv(fd.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT).map_err(io::Error::from)
+    retry(|| socket::recv(fd.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT))
 }
 
 /// `recvmsg(2)` with `MSG_DONTWAIT` into several buffers, filled in order. With no control
@@ -59,9 +112,9 @@ pub(crate) fn recv_vectored_nowait(
     fd: BorrowedFd<'_>,
     bufs: &mut [IoSliceMut<'_>],
 ) -> io::Result<usize> {
-    socket::recvmsg::<()>(fd.as_raw_fd(), bufs, None, MsgFlags::MSG_DONTWAIT)
-        .map(|msg| msg.bytes)
-        .map_err(io::Error::from)
+    retry(|| {
+        socket::recvmsg::<()>(fd.as_raw_fd(), bufs, None, MsgFlags::MSG_DONTWAIT).map(|m| m.bytes)
+    })
 }
 
 /// Whether `fd` is a Unix-domain socket (`getsockname(2)`).
@@ -69,35 +122,54 @@ pub(crate) fn is_unix(fd: BorrowedFd<'_>) -> bool {
     socket::getsockname::<UnixAddr>(fd.as_raw_fd()).is_ok()
 }
 
-/// A new Unix-domain socket of type `ty` (`socket(2)`), close-on-exec, and non-blocking if
-/// asked.
+/// A new Unix-domain socket of type `ty` (`socket(2)`), close-on-exec, non-blocking if asked,
+/// and never raising `SIGPIPE` ([`no_sigpipe`]).
+#[cfg(not(target_vendor = "apple"))]
 pub(crate) fn unix_socket(ty: SockType, nonblocking: bool) -> io::Result<OwnedFd> {
     let mut flags = SockFlag::SOCK_CLOEXEC;
     if nonblocking {
         flags |= SockFlag::SOCK_NONBLOCK;
     }
-    socket::socket(socket::AddressFamily::Unix, ty, flags, None).map_err(io::Error::from)
+    retry(|| socket::socket(socket::AddressFamily::Unix, ty, flags, None))
 }
 
-/// `connect(2)` to the Unix socket at `path`.
+/// A new Unix-domain socket of type `ty` (`socket(2)`), close-on-exec, non-blocking if asked,
+/// and never raising `SIGPIPE` ([`no_sigpipe`]). Apple targets have no `SOCK_CLOEXEC` or
+/// `SOCK_NONBLOCK`, so both are set with `fcntl(2)` afterwards, as std does there.
+#[cfg(target_vendor = "apple")]
+pub(crate) fn unix_socket(ty: SockType, nonblocking: bool) -> io::Result<OwnedFd> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    let fd = retry(|| socket::socket(socket::AddressFamily::Unix, ty, SockFlag::empty(), None))?;
+    retry(|| fcntl(&fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)))?;
+    if nonblocking {
+        retry(|| fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)))?;
+    }
+    no_sigpipe(std::os::fd::AsFd::as_fd(&fd))?;
+    Ok(fd)
+}
+
+/// `connect(2)` to the Unix socket at `path`. A Unix connect interrupted while it waits for
+/// room in the backlog has not connected (`unix_stream_connect`), so it is made again.
 pub(crate) fn connect_unix(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
-    socket::connect(fd.as_raw_fd(), &UnixAddr::new(path)?).map_err(io::Error::from)
+    let addr = UnixAddr::new(path)?;
+    retry(|| socket::connect(fd.as_raw_fd(), &addr))
 }
 
 /// `bind(2)` to the Unix socket address `path`.
 pub(crate) fn bind_unix(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
-    socket::bind(fd.as_raw_fd(), &UnixAddr::new(path)?).map_err(io::Error::from)
+    let addr = UnixAddr::new(path)?;
+    retry(|| socket::bind(fd.as_raw_fd(), &addr))
 }
 
 /// `listen(2)` with the largest backlog the system allows, as std's `UnixListener::bind` asks.
 pub(crate) fn listen(fd: BorrowedFd<'_>) -> io::Result<()> {
-    socket::listen(&fd, socket::Backlog::MAXCONN).map_err(io::Error::from)
+    retry(|| socket::listen(&fd, socket::Backlog::MAXCONN))
 }
 
 /// `fchmod(2)`: on a socket not yet bound, the mode its file will be created with (less the
 /// umask) on Linux.
 pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
-    nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(mode)).map_err(io::Error::from)
+    retry(|| nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(mode)))
 }
 
 /// How a directory is opened to work in it: `O_PATH` where there is one, which needs only
@@ -113,7 +185,7 @@ const DIR_FLAGS: OFlag = OFlag::O_RDONLY
 
 /// `open(2)` of the directory `path`, for the `*at` calls below.
 pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
-    nix::fcntl::open(path, DIR_FLAGS, Mode::empty()).map_err(io::Error::from)
+    retry(|| nix::fcntl::open(path, DIR_FLAGS, Mode::empty()))
 }
 
 /// `openat(2)` of `name` in `dir`, close-on-exec, with `flags` and (when creating) `mode`.
@@ -123,30 +195,23 @@ pub(crate) fn open_at(
     flags: OFlag,
     mode: u32,
 ) -> io::Result<OwnedFd> {
-    nix::fcntl::openat(
-        dir,
-        name,
-        flags | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(mode),
-    )
-    .map_err(io::Error::from)
+    let mode = Mode::from_bits_truncate(mode);
+    retry(|| nix::fcntl::openat(dir, name, flags | OFlag::O_CLOEXEC, mode))
 }
 
 /// `fstatat(2)` of `name` in `dir`, not following a final symlink.
 pub(crate) fn stat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<FileStat> {
-    nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-        .map_err(io::Error::from)
+    retry(|| nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW))
 }
 
 /// `fstat(2)`.
 pub(crate) fn stat(fd: BorrowedFd<'_>) -> io::Result<FileStat> {
-    nix::sys::stat::fstat(fd).map_err(io::Error::from)
+    retry(|| nix::sys::stat::fstat(fd))
 }
 
 /// `unlinkat(2)` of the non-directory `name` in `dir`.
 pub(crate) fn unlink_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
-    nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
-        .map_err(io::Error::from)
+    retry(|| nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir))
 }
 
 /// `chmod(2)` of the file `fd` was opened on with `O_PATH`, through `/proc/self/fd`:
@@ -182,8 +247,8 @@ pub(crate) struct Datagram<A> {
     pub(crate) from: Option<A>,
 }
 
-/// Receives one datagram of at most `max` bytes into `buf` with `recvmsg(2)`, retrying `EINTR`;
-/// with `peek` (`MSG_PEEK`) it stays queued.
+/// Receives one datagram of at most `max` bytes into `buf` with `recvmsg(2)`; with `peek`
+/// (`MSG_PEEK`) it stays queued.
 ///
 /// `buf` is cleared and the datagram lands in its spare capacity, which is never zeroed: a
 /// receive limit of 200 KiB would otherwise cost a 200 KiB memset per message, whatever its size.
@@ -203,56 +268,49 @@ pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
     buf.clear();
     buf.reserve(max);
     let mut addr = MaybeUninit::<libc::sockaddr_storage>::zeroed();
-    loop {
-        let mut iov = libc::iovec {
-            iov_base: buf.spare_capacity_mut().as_mut_ptr().cast(),
-            iov_len: max,
-        };
-        // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths); zeroing also fills
-        // the private padding fields some platforms have.
-        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+    let mut iov = libc::iovec {
+        iov_base: buf.spare_capacity_mut().as_mut_ptr().cast(),
+        iov_len: max,
+    };
+    // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths); zeroing also fills the
+    // private padding fields some platforms have.
+    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+    let flags = if peek {
+        REAL_LEN | MsgFlags::MSG_PEEK
+    } else {
+        REAL_LEN
+    };
+    let got = retry(|| {
+        // Set again on each try: the kernel overwrites the name length.
         if with_sender {
             hdr.msg_name = addr.as_mut_ptr().cast();
             hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         }
         hdr.msg_iov = &mut iov;
         hdr.msg_iovlen = 1;
-        let flags = if peek {
-            REAL_LEN | MsgFlags::MSG_PEEK
-        } else {
-            REAL_LEN
-        };
-        // SAFETY: `iov` points at `max` writable bytes of `buf`'s spare capacity (reserved above)
-        // and `msg_name` at a whole sockaddr_storage; both outlive the call.
-        let ret = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut hdr, flags.bits()) };
-        if ret < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        let got = ret as usize;
-        let truncated = hdr.msg_flags & libc::MSG_TRUNC != 0 || got > max;
-        if !truncated {
-            // SAFETY: the kernel wrote `got` bytes at the start of the spare capacity, and
-            // `got <= max <= capacity`.
-            unsafe { buf.set_len(got) };
-        }
-        // An unnamed sender (or none asked for) has `msg_namelen` 0, for which `from_raw` returns
-        // `None`.
-        // SAFETY: the kernel filled `msg_namelen` bytes of the sockaddr_storage.
-        let from = unsafe { A::from_raw(addr.as_ptr().cast(), Some(hdr.msg_namelen)) };
-        return Ok(Datagram {
-            len: if truncated {
-                got.max(max.saturating_add(1))
-            } else {
-                got
-            },
-            truncated,
-            from,
-        });
+        // SAFETY: `iov` points at `max` writable bytes of `buf`'s spare capacity (reserved
+        // above) and `msg_name` at a whole sockaddr_storage; both outlive the call.
+        Errno::result(unsafe { libc::recvmsg(fd.as_raw_fd(), &mut hdr, flags.bits()) })
+    })? as usize;
+    let truncated = hdr.msg_flags & libc::MSG_TRUNC != 0 || got > max;
+    if !truncated {
+        // SAFETY: the kernel wrote `got` bytes at the start of the spare capacity, and
+        // `got <= max <= capacity`.
+        unsafe { buf.set_len(got) };
     }
+    // An unnamed sender (or none asked for) has `msg_namelen` 0, for which `from_raw` returns
+    // `None`.
+    // SAFETY: the kernel filled `msg_namelen` bytes of the sockaddr_storage.
+    let from = unsafe { A::from_raw(addr.as_ptr().cast(), Some(hdr.msg_namelen)) };
+    Ok(Datagram {
+        len: if truncated {
+            got.max(max.saturating_add(1))
+        } else {
+            got
+        },
+        truncated,
+        from,
+    })
 }
 
 /// `sendto(2)` with `MSG_DONTWAIT` and `MSG_NOSIGNAL`: a send that never waits for room, on a
@@ -262,25 +320,25 @@ pub(crate) fn send_to_nowait(
     buf: &[u8],
     addr: &dyn socket::SockaddrLike,
 ) -> io::Result<usize> {
-    socket::sendto(
-        fd.as_raw_fd(),
-        buf,
-        addr,
-        NO_SIGPIPE | MsgFlags::MSG_DONTWAIT,
-    )
-    .map_err(io::Error::from)
+    retry(|| {
+        socket::sendto(
+            fd.as_raw_fd(),
+            buf,
+            addr,
+            NO_SIGPIPE | MsgFlags::MSG_DONTWAIT,
+        )
+    })
 }
 
 /// The socket's send buffer size as the kernel accounts it (`SO_SNDBUF`, already doubled).
 pub(crate) fn send_buffer_len(fd: BorrowedFd<'_>) -> io::Result<usize> {
-    socket::getsockopt(&fd, socket::sockopt::SndBuf).map_err(io::Error::from)
+    retry(|| socket::getsockopt(&fd, socket::sockopt::SndBuf))
 }
 
 /// The connected peer's `(pid, uid, gid)` (`SO_PEERCRED`), as they were at `connect(2)`.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<(i32, u32, u32)> {
-    let cred =
-        socket::getsockopt(&fd, socket::sockopt::PeerCredentials).map_err(io::Error::from)?;
+    let cred = retry(|| socket::getsockopt(&fd, socket::sockopt::PeerCredentials))?;
     Ok((cred.pid(), cred.uid(), cred.gid()))
 }
 
@@ -304,55 +362,41 @@ pub(crate) fn unix_connect_timeout(
             (micros % 1_000_000) as nix::libc::suseconds_t,
         )
     };
-    let fd = socket::socket(
-        socket::AddressFamily::Unix,
-        socket::SockType::Stream,
-        socket::SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
+    let fd = unix_socket(SockType::Stream, false)?;
     let addr = UnixAddr::new(path)?;
     let deadline = Instant::now().checked_add(timeout);
-    loop {
+    retry(|| {
         let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
         if left.is_zero() {
-            return Err(io::ErrorKind::WouldBlock.into());
+            return Err(Errno::EAGAIN);
         }
         socket::setsockopt(&fd, socket::sockopt::SendTimeout, &to_timeval(left))?;
-        match socket::connect(fd.as_raw_fd(), &addr) {
-            Ok(()) => break,
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    socket::setsockopt(&fd, socket::sockopt::SendTimeout, &TimeVal::new(0, 0))?;
+        socket::connect(fd.as_raw_fd(), &addr)
+    })?;
+    retry(|| socket::setsockopt(&fd, socket::sockopt::SendTimeout, &TimeVal::new(0, 0)))?;
     Ok(std::os::unix::net::UnixStream::from(fd))
 }
 
-/// Waits in `poll(2)` up to `timeout` for `fd` to be writable; whether it is. `EINTR` counts as
-/// not yet: the caller's retry is bounded anyway.
+/// Waits in `poll(2)` up to `timeout` for `fd` to be writable; whether it is.
 pub(crate) fn wait_writable(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> io::Result<bool> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let ms = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
-    let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
-    match poll(&mut fds, ms) {
-        Ok(n) => Ok(n > 0),
-        Err(nix::errno::Errno::EINTR) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    use std::time::Instant;
+
+    let deadline = Instant::now().checked_add(timeout);
+    let ready = retry(|| {
+        let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
+        let ms = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        poll(&mut [PollFd::new(fd, PollFlags::POLLOUT)], ms)
+    })?;
+    Ok(ready > 0)
 }
 
-/// Waits in `poll(2)` until `a` or `b` is readable (or hung up), retrying `EINTR`.
+/// Waits in `poll(2)` until `a` or `b` is readable (or hung up).
 pub(crate) fn wait_readable(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> io::Result<()> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut fds = [
         PollFd::new(a, PollFlags::POLLIN),
         PollFd::new(b, PollFlags::POLLIN),
     ];
-    loop {
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => return Ok(()),
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    retry(|| poll(&mut fds, PollTimeout::NONE)).map(drop)
 }

@@ -221,6 +221,33 @@ fn datagram_recv_interrupted<T: DatagramTransport>() -> TestResult {
     Ok(())
 }
 
+/// A `try_send_to_within` waiting in `poll(2)` for room in its own send buffer, interrupted:
+/// the signal must not cut the wait short, so the send goes out once the receiver drains.
+fn try_send_to_within_interrupted_keeps_waiting() -> TestResult {
+    let _handler = Handler::install();
+    let receiver = msgsock::UnixDatagram::bind_temp()?;
+    let to = receiver.path().expect("bound").to_owned();
+    let sender = msgsock::UnixDatagram::bind_temp()?;
+    // Queued datagrams are charged to the sender until received: a few fill so small a buffer,
+    // well before the receiver's queue (net.unix.max_dgram_qlen, at least 10) is full.
+    setsockopt(&sender.as_fd(), sockopt::SndBuf, &4096)?;
+    let msg = pattern(1024, 5);
+    let mut queued = 0;
+    while sender.try_send_to(&msg, &to).is_ok() {
+        queued += 1;
+    }
+    assert!((1..10).contains(&queued), "{queued} datagrams fit");
+    let sent = msg.clone();
+    let waiter = spawn_marked(move || sender.try_send_to_within(&sent, &to, GUARD));
+    interrupt(&waiter, &[libc::SYS_poll, libc::SYS_ppoll]);
+    receiver.set_read_timeout(Some(GUARD))?;
+    for _ in 0..=queued {
+        assert_eq!(receiver.recv()?, msg);
+    }
+    waiter.handle.join().expect("waiting thread")?;
+    Ok(())
+}
+
 #[test]
 #[serial]
 fn handler_counts_signals_sent_to_this_thread() {
@@ -250,4 +277,5 @@ signal_tests! {
     tcp_send_interrupted_with_a_full_buffer => send_interrupted_with_a_full_buffer::<TcpTransport>(),
     udp_recv_interrupted => datagram_recv_interrupted::<UdpTransport>(),
     unixgram_recv_interrupted => datagram_recv_interrupted::<UnixDatagramTransport>(),
+    unixgram_try_send_to_within_interrupted_keeps_waiting => try_send_to_within_interrupted_keeps_waiting(),
 }
