@@ -46,11 +46,11 @@ use crate::stream::Stream;
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Largest handshake message read: Python reads each with `recv_bytes(256)`.
-const MAX_HANDSHAKE_MESSAGE_LEN: u64 = 256;
+pub(crate) const MAX_HANDSHAKE_MESSAGE_LEN: u64 = 256;
 
-const CHALLENGE: &[u8] = b"#CHALLENGE#";
-const WELCOME: &[u8] = b"#WELCOME#";
-const FAILURE: &[u8] = b"#FAILURE#";
+pub(crate) const CHALLENGE: &[u8] = b"#CHALLENGE#";
+pub(crate) const WELCOME: &[u8] = b"#WELCOME#";
+pub(crate) const FAILURE: &[u8] = b"#FAILURE#";
 
 /// Random bytes after the `{sha256}` prefix of a modern challenge (Python's `MESSAGE_LENGTH`).
 const MODERN_NONCE_LEN: usize = 40;
@@ -256,7 +256,7 @@ impl Authenticator {
     }
 
     /// Says what an error from the socket means for the handshake.
-    fn classify(&self, err: Error, read_timeout: Option<Duration>) -> Error {
+    pub(crate) fn classify(&self, err: Error, read_timeout: Option<Duration>) -> Error {
         match err {
             Error::Io(e) => match e.kind() {
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::HandshakeTimeout {
@@ -349,7 +349,7 @@ pub fn connect_authenticated(endpoint: &Endpoint, auth: &Authenticator) -> Resul
     crate::ConnectOptions::new().connect_authenticated(endpoint, auth)
 }
 
-fn failed(reason: AuthFailure) -> Error {
+pub(crate) fn failed(reason: AuthFailure) -> Error {
     Error::AuthenticationFailed { reason }
 }
 
@@ -417,7 +417,7 @@ impl<S: Stream> Handshake<'_, S> {
 }
 
 /// A fresh challenge M (without the `#CHALLENGE#` tag) from the OS's secure random source.
-fn new_challenge(dialect: Dialect) -> Result<Vec<u8>> {
+pub(crate) fn new_challenge(dialect: Dialect) -> Result<Vec<u8>> {
     let (prefix, nonce_len) = match dialect {
         Dialect::LegacyOnly => (&b""[..], LEGACY_CHALLENGE_LEN),
         Dialect::Negotiate | Dialect::ModernOnly => (SHA256_PREFIX, MODERN_NONCE_LEN),
@@ -464,7 +464,7 @@ fn parse_form(message: &[u8]) -> std::result::Result<Form<'_>, AuthFailure> {
 }
 
 /// The response to `challenge` (Python's `_create_response`).
-fn respond(
+pub(crate) fn respond(
     key: &[u8],
     challenge: &[u8],
     dialect: Dialect,
@@ -496,7 +496,7 @@ fn respond(
 }
 
 /// Checks a response to our challenge `message` (Python's `_verify_challenge`), in constant time.
-fn verify_response(
+pub(crate) fn verify_response(
     key: &[u8],
     message: &[u8],
     response: &[u8],

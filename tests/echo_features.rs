@@ -582,7 +582,7 @@ fn accept_backs_off_when_out_of_descriptors_and_recovers() -> TestResult {
     let mut cmd = Command::new("sh");
     // `$0` is the echo binary: the shell lowers the limit, then becomes echo.
     cmd.args(["-c", &format!(r#"ulimit -n {FD_LIMIT} && exec "$0" "$@""#)])
-        .arg(procs::example("echo"))
+        .arg(procs::example(procs::echo_name()))
         .arg("tcp:127.0.0.1:0")
         .stdin(Stdio::null());
     let mut server = Proc::spawn(&mut cmd);

@@ -31,10 +31,20 @@
 //! # }
 //! ```
 
+mod any;
+mod auth;
+mod channel;
 mod codec;
 mod conn;
+mod cred;
+mod datagram;
+mod listener;
 mod stream;
 
+pub use self::any::{connect, connect_with, AsyncAnyConnection};
+pub use self::channel::AsyncChannel;
 pub use self::codec::MessageCodec;
-pub use self::conn::{AsyncConnection, DEFAULT_HIGH_WATER};
-pub use self::stream::AsyncStream;
+pub use self::conn::{AsyncConnection, AsyncRecvHalf, AsyncSendHalf, DEFAULT_HIGH_WATER};
+pub use self::datagram::{bind_datagram, AsyncDatagram};
+pub use self::listener::{bind, AsyncAnyListener, AsyncTcpListener, AsyncUnixListener};
+pub use self::stream::{AsyncAnyStream, AsyncStream};

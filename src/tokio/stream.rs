@@ -54,3 +54,54 @@ macro_rules! impl_async_stream {
     )*};
 }
 impl_async_stream!(UnixStream, TcpStream);
+
+/// A connected tokio stream of the transport an [`Endpoint`](crate::Endpoint) named: what
+/// [`connect`](super::connect) and [`AsyncAnyListener::accept`](super::AsyncAnyListener::accept)
+/// put inside an [`AsyncAnyConnection`](super::AsyncAnyConnection).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AsyncAnyStream {
+    /// A Unix-domain stream socket.
+    Unix(UnixStream),
+    /// A TCP socket.
+    Tcp(TcpStream),
+}
+
+/// Forwards a call to whichever stream is inside.
+macro_rules! each {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            AsyncAnyStream::Unix($s) => $e,
+            AsyncAnyStream::Tcp($s) => $e,
+        }
+    };
+}
+
+impl sealed::Sealed for AsyncAnyStream {}
+
+impl AsyncStream for AsyncAnyStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each!(self, s => AsyncStream::poll_read_ready(s, cx))
+    }
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each!(self, s => AsyncStream::poll_write_ready(s, cx))
+    }
+    fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        each!(self, s => AsyncStream::try_read_vectored(s, bufs))
+    }
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        each!(self, s => AsyncStream::try_write_vectored(s, bufs))
+    }
+}
+
+impl AsFd for AsyncAnyStream {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        each!(self, s => s.as_fd())
+    }
+}
+
+impl std::os::fd::AsRawFd for AsyncAnyStream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        each!(self, s => s.as_raw_fd())
+    }
+}

@@ -28,7 +28,7 @@ impl EchoProcess {
     ///
     /// If the example is not built, cannot start, or exits or stays silent instead of listening.
     pub fn start(endpoint: &str) -> EchoProcess {
-        let mut child = Command::new(crate::procs::example("echo"))
+        let mut child = Command::new(crate::procs::example(crate::procs::echo_name()))
             .arg(endpoint)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -28,6 +28,16 @@ pub const PATIENCE: Duration = Duration::from_secs(120);
 
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+/// The echo server these tests drive: `echo`, or `echo_async` in the test targets that
+/// Cargo.toml declares over the same file with an `_async` suffix.
+pub fn echo_name() -> &'static str {
+    if env!("CARGO_CRATE_NAME").ends_with("_async") {
+        "echo_async"
+    } else {
+        "echo"
+    }
+}
+
 /// The path of a built example, or a panic saying how to build it.
 pub fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
@@ -256,7 +266,7 @@ impl Finished {
 
 /// The echo example with `args` and stdin from /dev/null.
 pub fn echo(args: &[&str]) -> Command {
-    let mut cmd = Command::new(example("echo"));
+    let mut cmd = Command::new(example(echo_name()));
     cmd.args(args).stdin(Stdio::null());
     cmd
 }

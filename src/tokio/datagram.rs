@@ -1,0 +1,277 @@
+//! [`AsyncDatagram`]: UDP and Unix datagram sockets on tokio, with the blocking side's limits,
+//! truncation reports and never-waiting sends.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::time::Duration;
+
+use ::tokio::io::Interest;
+use ::tokio::net::{UdpSocket as TokioUdpSocket, UnixDatagram as TokioUnixDatagram};
+
+use crate::any::AnyDatagram;
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Result};
+use crate::sys;
+
+/// Binds an async datagram socket for a datagram `endpoint` (`udp:` or `unixgram:`), as
+/// [`msgsock::bind_datagram`](crate::bind_datagram). Call it inside a tokio runtime.
+///
+/// # Errors
+///
+/// As [`msgsock::bind_datagram`](crate::bind_datagram); [`Error::Io`] without a runtime.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> msgsock::Result<()> {
+/// let server = msgsock::tokio::bind_datagram(&"udp:127.0.0.1:0".parse()?).await?;
+/// let mut client = msgsock::tokio::connect(&server.local_endpoint()?).await?;
+/// client.send(b"hello").await?;
+/// let mut buf = Vec::new();
+/// let (_, from) = server.recv_from(&mut buf).await?;
+/// server.send_to(&buf, &from.unwrap()).await?;
+/// assert_eq!(client.recv().await?.as_deref(), Some(&b"hello"[..]));
+/// # Ok(())
+/// # }
+/// ```
+pub async fn bind_datagram(endpoint: &Endpoint) -> Result<AsyncDatagram> {
+    AsyncDatagram::from_blocking(crate::any::bind_datagram(endpoint)?)
+}
+
+/// A UDP or Unix datagram socket on tokio: one message is one datagram.
+///
+/// The receive limit, the truncation report ([`Error::Truncated`]) and the memory policy are
+/// those of the blocking [`AnyDatagram`], whose calls this one makes once the socket is ready.
+/// Every call is cancel-safe: a datagram is taken or sent whole, or not at all.
+#[derive(Debug)]
+pub struct AsyncDatagram {
+    /// The blocking socket, whose calls do the work; it keeps a `unixgram:` socket's file.
+    inner: AnyDatagram,
+    /// A second descriptor of the same socket, registered with tokio for its readiness.
+    ready: Readiness,
+}
+
+/// The tokio socket that says when [`AsyncDatagram::inner`] is ready.
+#[derive(Debug)]
+enum Readiness {
+    Udp(TokioUdpSocket),
+    Unix(TokioUnixDatagram),
+}
+
+impl Readiness {
+    async fn ready(&self, interest: Interest) -> io::Result<()> {
+        match self {
+            Readiness::Udp(s) => s.ready(interest).await.map(drop),
+            Readiness::Unix(s) => s.ready(interest).await.map(drop),
+        }
+    }
+
+    /// Runs `f`; a `WouldBlock` from it clears the readiness, so the next wait is for news.
+    fn try_io<T>(&self, interest: Interest, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+        match self {
+            Readiness::Udp(s) => s.try_io(interest, f),
+            Readiness::Unix(s) => s.try_io(interest, f),
+        }
+    }
+}
+
+/// One non-blocking attempt for tokio's `try_io`: `WouldBlock` clears the readiness and waits
+/// again; anything else, success or error, is the answer.
+fn attempt<T>(result: Result<T>) -> io::Result<Result<T>> {
+    match result {
+        Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => Err(e),
+        other => Ok(other),
+    }
+}
+
+impl AsyncDatagram {
+    /// Serves a blocking datagram socket on tokio; it is put into non-blocking mode.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `fcntl(2)`, or without a runtime.
+    pub fn from_blocking(socket: AnyDatagram) -> Result<AsyncDatagram> {
+        // The descriptors share one open file, so its O_NONBLOCK is both's.
+        let fd = socket.as_fd().try_clone_to_owned()?;
+        let ready = match &socket {
+            AnyDatagram::Udp(_) => {
+                let std = std::net::UdpSocket::from(fd);
+                std.set_nonblocking(true)?;
+                Readiness::Udp(TokioUdpSocket::from_std(std)?)
+            }
+            AnyDatagram::Unix(_) => {
+                let std = std::os::unix::net::UnixDatagram::from(fd);
+                std.set_nonblocking(true)?;
+                Readiness::Unix(TokioUnixDatagram::from_std(std)?)
+            }
+        };
+        Ok(AsyncDatagram {
+            inner: socket,
+            ready,
+        })
+    }
+
+    /// Waits until the socket is ready for `interest`, then runs `op` once; again while it
+    /// would block.
+    async fn io<T>(
+        &self,
+        interest: Interest,
+        mut op: impl FnMut(&AnyDatagram) -> Result<T>,
+    ) -> Result<T> {
+        loop {
+            self.ready.ready(interest).await?;
+            match self.ready.try_io(interest, || attempt(op(&self.inner))) {
+                Ok(result) => return result,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Sends one message as one datagram to `to`, waiting while the socket has no room.
+    ///
+    /// A Unix destination whose queue is full is waited for too, and Linux wakes no async
+    /// sender when it drains: a server answering many peers uses
+    /// [`try_send_to`](Self::try_send_to) or [`try_send_to_within`](Self::try_send_to_within).
+    ///
+    /// # Errors
+    ///
+    /// As [`AnyDatagram::send_to`].
+    pub async fn send_to(&self, msg: &[u8], to: &Endpoint) -> Result<()> {
+        self.io(Interest::WRITABLE, |s| s.try_send_to(msg, to))
+            .await
+    }
+
+    /// Sends one message as one datagram to `to` if it can be queued now, and never waits, as
+    /// [`AnyDatagram::try_send_to`].
+    ///
+    /// # Errors
+    ///
+    /// As [`AnyDatagram::try_send_to`], `WouldBlock` included.
+    pub fn try_send_to(&self, msg: &[u8], to: &Endpoint) -> Result<()> {
+        self.inner.try_send_to(msg, to)
+    }
+
+    /// As [`try_send_to`](Self::try_send_to), but when this socket's own send buffer is full,
+    /// waits up to `wait` for it to drain and tries once more; a destination whose queue is full
+    /// is `WouldBlock` at once, as [`AnyDatagram::try_send_to_within`].
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send_to`](Self::try_send_to).
+    pub async fn try_send_to_within(
+        &self,
+        msg: &[u8],
+        to: &Endpoint,
+        wait: Duration,
+    ) -> Result<()> {
+        let full = match self.try_send_to(msg, to) {
+            Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => e,
+            sent => return sent,
+        };
+        // Writable now means the socket's own buffer has room: the destination is what is full.
+        if sys::wait_writable(self.as_fd(), Duration::ZERO)? {
+            return Err(full.into());
+        }
+        // Clear the readiness tokio may still hold, then wait for the buffer to drain.
+        let _ = self.ready.try_io(Interest::WRITABLE, || {
+            Err::<(), _>(io::Error::from(full.kind()))
+        });
+        match ::tokio::time::timeout(wait, self.ready.ready(Interest::WRITABLE)).await {
+            Ok(ready) => ready?,
+            Err(_elapsed) => return Err(full.into()),
+        }
+        self.try_send_to(msg, to)
+    }
+
+    /// Receives one datagram into `buf`, replacing its contents; returns its length and the
+    /// sender's endpoint (`None` for an unbound Unix sender). Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Truncated`] for a datagram above the receive limit (it is consumed);
+    /// [`Error::Io`] otherwise.
+    pub async fn recv_from(&self, buf: &mut Vec<u8>) -> Result<(usize, Option<Endpoint>)> {
+        self.io(Interest::READABLE, |s| s.recv_from(buf)).await
+    }
+
+    /// Sends one message to the connected peer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MessageTooLarge`], [`Error::Io`] (`NotConnected` if not connected).
+    pub async fn send(&self, msg: &[u8]) -> Result<()> {
+        self.io(Interest::WRITABLE, |s| match s {
+            AnyDatagram::Udp(s) => s.send(msg),
+            AnyDatagram::Unix(s) => s.send(msg),
+        })
+        .await
+    }
+
+    /// Receives one datagram from the connected peer into `buf`, replacing its contents, and
+    /// returns its length. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_from`](Self::recv_from).
+    pub async fn recv_into(&self, buf: &mut Vec<u8>) -> Result<usize> {
+        self.io(Interest::READABLE, |s| match s {
+            AnyDatagram::Udp(s) => s.recv_into(buf),
+            AnyDatagram::Unix(s) => s.recv_into(buf),
+        })
+        .await
+    }
+
+    /// The bound endpoint.
+    ///
+    /// # Errors
+    ///
+    /// As [`AnyDatagram::local_endpoint`].
+    pub fn local_endpoint(&self) -> Result<Endpoint> {
+        self.inner.local_endpoint()
+    }
+
+    /// The largest message one datagram of this socket can carry.
+    pub fn send_limit(&self) -> usize {
+        self.inner.send_limit()
+    }
+
+    /// The largest datagram a receive accepts; a longer one is [`Error::Truncated`].
+    pub fn max_message_len(&self) -> usize {
+        match &self.inner {
+            AnyDatagram::Udp(s) => s.max_message_len(),
+            AnyDatagram::Unix(s) => s.max_message_len(),
+        }
+    }
+
+    /// Sets the largest datagram a receive accepts, from the next receive on.
+    pub fn set_max_message_len(&mut self, max: usize) -> &mut Self {
+        match &mut self.inner {
+            AnyDatagram::Udp(s) => {
+                s.set_max_message_len(max);
+            }
+            AnyDatagram::Unix(s) => {
+                s.set_max_message_len(max);
+            }
+        }
+        self
+    }
+
+    /// The blocking socket inside (in non-blocking mode).
+    pub fn get_ref(&self) -> &AnyDatagram {
+        &self.inner
+    }
+}
+
+impl AsFd for AsyncDatagram {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+impl AsRawFd for AsyncDatagram {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
