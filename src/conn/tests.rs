@@ -378,3 +378,27 @@ fn errors_convert_to_io_errors_of_a_fitting_kind() {
     let e: io::Error = Error::Io(io::ErrorKind::BrokenPipe.into()).into();
     assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
 }
+
+/// A hard I/O error in the middle of a payload loses that read's bytes, so the connection is
+/// unusable afterwards; the error that says so names what happened, a receive error, not a
+/// framing error that never was.
+#[test]
+fn after_a_receive_error_mid_payload_broken_names_a_receive_error() {
+    let (mut conn, mut raw) = pair();
+    // Unread bytes in the peer's receive queue make its close a reset (ECONNRESET) on this end.
+    conn.send(b"never read").unwrap();
+    raw.write_all(&frame(&[7; 1000])[..500]).unwrap();
+    conn.set_nonblocking(true).unwrap();
+    assert!(conn.recv().unwrap_err().is_timeout());
+    drop(raw);
+    let err = conn.recv().unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == io::ErrorKind::ConnectionReset),
+        "{err:?}"
+    );
+    let err = conn.recv().unwrap_err();
+    assert!(matches!(err, Error::Broken), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("receive error"), "{text}");
+    assert!(!text.contains("framing"), "{text}");
+}
