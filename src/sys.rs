@@ -47,12 +47,6 @@ pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Res
         .map_err(io::Error::from)
 }
 
-/// `recv(2)` with `MSG_DONTWAIT`: a read that never blocks, on a socket that stays blocking for
-/// everyone else.
-pub(crate) fn recv_nowait(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    socket::recv(fd.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT).map_err(io::Error::from)
-}
-
 /// `recvmsg(2)` with `MSG_DONTWAIT` into several buffers, filled in order. With no control
 /// message buffer nix allocates nothing.
 pub(crate) fn recv_vectored_nowait(

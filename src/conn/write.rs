@@ -4,9 +4,9 @@
 use std::io::{self, IoSlice};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::send::{small_frame, SendState, SMALL_FRAME_MAX};
 use crate::error::{Error, Result};
 use crate::frame::Header;
+use crate::proto::{is_retryable, small_frame, SendState, SMALL_FRAME_MAX};
 use crate::stream::Stream;
 
 /// The most buffers one `sendmsg(2)` takes (`IOV_MAX`, `UIO_MAXIOV` on Linux).
@@ -100,7 +100,7 @@ fn flush_locked<S: Stream>(stream: &mut S, tx: &mut SendState) -> Result<()> {
         match write_once(stream, &[IoSlice::new(tx.pending())], false) {
             Ok(n) => tx.advance(n),
             Err(e) => {
-                if !super::send::is_retryable(&e) {
+                if !is_retryable(&e) {
                     tx.fail(e.kind());
                 }
                 return Err(e.into());
