@@ -25,23 +25,13 @@ pub const DEFAULT_MAX_MESSAGE_LEN: u64 = 64 * 1024 * 1024;
 /// two spinning processes on separate cores (5-10 µs) takes, and far less than a blocking wake-up.
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 
-/// From this payload length on, a reply on a Unix socket goes out as the header, then the payload.
-///
-/// Measured with `benches/ipc.rs` (2 vCPUs, Linux 6.18): on Unix sockets, round trips of 4 KiB to
-/// 1 MiB were up to 10-30% faster with two writes than with one `writev` (and never slower beyond
-/// noise), because the peer, asleep waiting for the reply, wakes on the header while the payload
-/// is still being copied in; from 64 B to 3 KiB two writes were 10-15% slower. Streaming was
-/// 5-15% slower with two writes at every size (the peer is awake already, so the second call is
-/// pure cost), and on TCP two writes lost at every size. Hence: split only on Unix sockets, only
-/// from this length, and only for a send that follows a receive (a reply or a request in a
-/// conversation), never for back-to-back sends.
-const SPLIT_WRITE_MIN: usize = 4 * 1024;
-
 /// A message connection over a stream: [`send`](Self::send) and [`recv`](Self::recv) whole
 /// messages, framed as the [wire format](crate::frame) describes.
 ///
-/// Receiving goes through a small buffer, so several small messages that arrive together cost one
-/// `read(2)`, while a long payload is read straight into the caller's buffer. Sending a message is
+/// Receiving is driven by the protocol core's [`Decoder`](crate::proto::Decoder): several small
+/// messages that arrive together cost one `readv(2)`, a long payload is read straight into the
+/// caller's buffer, and a receive buffer is held only while messages flow (none while the
+/// connection is quiet, up to 64 KiB while the peer streams). Sending a message is
 /// one `sendmsg(2)` of header and payload together, and [`send_batch`](Self::send_batch) sends up
 /// to 512 messages in one. Nothing is allocated per message. For full-duplex use,
 /// [`split`](Self::split) the connection into a receiving and a sending half for two threads.
@@ -82,24 +72,17 @@ pub struct Connection<S> {
     read_deadline: Option<Instant>,
     /// Busy-poll budget before each blocking read, if enabled.
     spin: Option<Duration>,
-    /// A Unix socket, where a reply's header is worth writing on its own (see `SPLIT_WRITE_MIN`).
-    split_replies: bool,
-    /// No send since the last receive: the next send is likely awaited by a sleeping peer.
-    replying: bool,
 }
 
 impl<S: Stream> Connection<S> {
     /// Wraps a connected stream.
     pub fn new(stream: S) -> Connection<S> {
-        let split_replies = sys::is_unix(stream.as_fd());
         Connection {
             stream,
             decoder: Decoder::new(DEFAULT_MAX_MESSAGE_LEN),
             tx: SharedSend::default(),
             read_deadline: None,
             spin: None,
-            split_replies,
-            replying: true,
         }
     }
 
@@ -108,11 +91,7 @@ impl<S: Stream> Connection<S> {
     /// Header and payload go out in one system call (more only if the socket takes part of them),
     /// with `MSG_NOSIGNAL`: a peer that has gone away is an error, never a `SIGPIPE`. A frame of up
     /// to 2 KiB is copied into a stack buffer and sent with `send(2)`, which is cheaper than a
-    /// gathering `sendmsg(2)`; a longer one is sent from where it is with `sendmsg(2)`. One
-    /// exception, because it measured faster: on a Unix socket, a message of 4 KiB or more sent
-    /// after a receive (a reply, or the next request of a conversation) is written as the header,
-    /// then the payload, so that the peer, probably asleep waiting for it, wakes while the payload
-    /// is still being copied in.
+    /// gathering `sendmsg(2)`; a longer one is sent from where it is with `sendmsg(2)`.
     ///
     /// `Ok(())` means that the message was accepted whole. When the socket stops taking bytes
     /// part-way through its frame (in non-blocking mode, or when the write timeout expires), the
@@ -134,9 +113,7 @@ impl<S: Stream> Connection<S> {
     ///   it came after part of a frame was written, later sends return [`Error::SendBroken`].
     /// - [`Error::SendBroken`] after such an error: the peer would lose step on any later frame.
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
-        let split = self.split_replies && self.replying && msg.len() >= SPLIT_WRITE_MIN;
-        self.replying = false;
-        write::send(&mut self.stream, &self.tx, msg, split)
+        write::send(&mut self.stream, &self.tx, msg)
     }
 
     /// Sends several messages with as few system calls as possible: one `sendmsg(2)` for up to
@@ -171,7 +148,6 @@ impl<S: Stream> Connection<S> {
     /// # Ok::<(), msgsock::Error>(())
     /// ```
     pub fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<()> {
-        self.replying = false;
         write::send_batch(&mut self.stream, &self.tx, msgs)
     }
 
@@ -274,7 +250,6 @@ impl<S: Stream> Connection<S> {
     /// - [`Error::Io`] from the socket. A timeout (`WouldBlock`/`TimedOut`, see
     ///   [`Error::is_timeout`]) loses nothing: the next call resumes the same message.
     pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
-        self.replying = true;
         loop {
             match self.decoder.decode(buf) {
                 Ok(Decode::Message(n)) => return Ok(Some(n)),

@@ -58,11 +58,6 @@ pub(crate) fn recv_vectored_nowait(
         .map_err(io::Error::from)
 }
 
-/// Whether `fd` is a Unix-domain socket (`getsockname(2)`).
-pub(crate) fn is_unix(fd: BorrowedFd<'_>) -> bool {
-    socket::getsockname::<UnixAddr>(fd.as_raw_fd()).is_ok()
-}
-
 /// A new Unix-domain socket of type `ty` (`socket(2)`), close-on-exec, and non-blocking if
 /// asked.
 pub(crate) fn unix_socket(ty: SockType, nonblocking: bool) -> io::Result<OwnedFd> {
