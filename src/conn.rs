@@ -1,20 +1,18 @@
 //! [`Connection`]: whole messages over a stream socket.
 
+use std::fmt;
 use std::io::{self, IoSliceMut};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use std::{fmt, mem};
 
-use self::send::is_retryable;
 use self::write::SharedSend;
 use crate::error::{Error, Result};
-use crate::frame::{self, Decoded, MAX_HEADER_LEN};
+use crate::proto::{is_retryable, Decode, Decoder, FrameError};
 use crate::stream::Stream;
 use crate::sys;
 
-mod send;
 mod split;
 mod write;
 
@@ -23,39 +21,17 @@ pub use self::split::{RecvHalf, SendHalf};
 /// The default for [`Connection::max_message_len`]: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE_LEN: u64 = 64 * 1024 * 1024;
 
-/// Size of the receive buffer. Headers are read through it, so one `read(2)` can bring in several
-/// small frames; the part of a payload that did not come with its header is read straight into
-/// the caller's buffer, with this one behind it to catch the next header. After a message at least
-/// this long, a read brings at most one header (12 bytes) into this buffer, so that the payload
-/// behind it is not copied twice; only the first of a run of long messages can have up to this
-/// many of its bytes copied twice.
-const READ_BUF_LEN: usize = 8 * 1024;
-
 /// A suggested budget for [`Connection::set_spin`]: 50 µs, a little more than a round trip between
 /// two spinning processes on separate cores (5-10 µs) takes, and far less than a blocking wake-up.
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 
-/// From this payload length on, a reply on a Unix socket goes out as the header, then the payload.
-///
-/// Measured with `benches/ipc.rs` (2 vCPUs, Linux 6.18): on Unix sockets, round trips of 4 KiB to
-/// 1 MiB were up to 10-30% faster with two writes than with one `writev` (and never slower beyond
-/// noise), because the peer, asleep waiting for the reply, wakes on the header while the payload
-/// is still being copied in; from 64 B to 3 KiB two writes were 10-15% slower. Streaming was
-/// 5-15% slower with two writes at every size (the peer is awake already, so the second call is
-/// pure cost), and on TCP two writes lost at every size. Hence: split only on Unix sockets, only
-/// from this length, and only for a send that follows a receive (a reply or a request in a
-/// conversation), never for back-to-back sends.
-const SPLIT_WRITE_MIN: usize = 4 * 1024;
-
-/// How far a payload buffer grows ahead of the bytes that have arrived, at least. Beyond this it
-/// grows by the bytes already received (doubling), so memory follows data, never a header's claim.
-const GROW_STEP: usize = 64 * 1024;
-
 /// A message connection over a stream: [`send`](Self::send) and [`recv`](Self::recv) whole
 /// messages, framed as the [wire format](crate::frame) describes.
 ///
-/// Receiving goes through a small buffer, so several small messages that arrive together cost one
-/// `read(2)`, while a long payload is read straight into the caller's buffer. Sending a message is
+/// Receiving is driven by the protocol core's [`Decoder`](crate::proto::Decoder): several small
+/// messages that arrive together cost one `readv(2)`, a long payload is read straight into the
+/// caller's buffer, and a receive buffer is held only while messages flow (none while the
+/// connection is quiet, up to 64 KiB while the peer streams). Sending a message is
 /// one `sendmsg(2)` of header and payload together, and [`send_batch`](Self::send_batch) sends up
 /// to 512 messages in one. Nothing is allocated per message. For full-duplex use,
 /// [`split`](Self::split) the connection into a receiving and a sending half for two threads.
@@ -87,12 +63,8 @@ const GROW_STEP: usize = 64 * 1024;
 /// ```
 pub struct Connection<S> {
     stream: S,
-    rbuf: Box<[u8]>,
-    /// Unconsumed received bytes are `rbuf[rpos..rend]`.
-    rpos: usize,
-    rend: usize,
-    max_len: u64,
-    recv_state: RecvState,
+    /// The receive state machine: this type only reads for it.
+    decoder: Decoder,
     /// The sending side, shared with every other handle of this connection.
     tx: SharedSend,
     /// While set, no read waits past this instant: bounds a whole exchange (the authentication
@@ -100,46 +72,17 @@ pub struct Connection<S> {
     read_deadline: Option<Instant>,
     /// Busy-poll budget before each blocking read, if enabled.
     spin: Option<Duration>,
-    /// A Unix socket, where a reply's header is worth writing on its own (see `SPLIT_WRITE_MIN`).
-    split_replies: bool,
-    /// No send since the last receive: the next send is likely awaited by a sleeping peer.
-    replying: bool,
-    /// The last message was at least `READ_BUF_LEN` long, so the next likely is too (see
-    /// `read_room`).
-    large: bool,
-}
-
-enum RecvState {
-    /// Between frames; a partial header may sit in `rbuf`.
-    Idle,
-    /// A receive timed out mid-payload; the bytes so far are kept for the next call.
-    Payload {
-        header_len: usize,
-        len: usize,
-        filled: usize,
-        buf: Vec<u8>,
-    },
-    /// A framing error or a failure mid-payload; nothing more can be received.
-    Broken,
 }
 
 impl<S: Stream> Connection<S> {
     /// Wraps a connected stream.
     pub fn new(stream: S) -> Connection<S> {
-        let split_replies = sys::is_unix(stream.as_fd());
         Connection {
             stream,
-            rbuf: vec![0; READ_BUF_LEN].into_boxed_slice(),
-            rpos: 0,
-            rend: 0,
-            max_len: DEFAULT_MAX_MESSAGE_LEN,
-            recv_state: RecvState::Idle,
+            decoder: Decoder::new(DEFAULT_MAX_MESSAGE_LEN),
             tx: SharedSend::default(),
             read_deadline: None,
             spin: None,
-            split_replies,
-            replying: true,
-            large: false,
         }
     }
 
@@ -148,11 +91,7 @@ impl<S: Stream> Connection<S> {
     /// Header and payload go out in one system call (more only if the socket takes part of them),
     /// with `MSG_NOSIGNAL`: a peer that has gone away is an error, never a `SIGPIPE`. A frame of up
     /// to 2 KiB is copied into a stack buffer and sent with `send(2)`, which is cheaper than a
-    /// gathering `sendmsg(2)`; a longer one is sent from where it is with `sendmsg(2)`. One
-    /// exception, because it measured faster: on a Unix socket, a message of 4 KiB or more sent
-    /// after a receive (a reply, or the next request of a conversation) is written as the header,
-    /// then the payload, so that the peer, probably asleep waiting for it, wakes while the payload
-    /// is still being copied in.
+    /// gathering `sendmsg(2)`; a longer one is sent from where it is with `sendmsg(2)`.
     ///
     /// `Ok(())` means that the message was accepted whole. When the socket stops taking bytes
     /// part-way through its frame (in non-blocking mode, or when the write timeout expires), the
@@ -174,9 +113,7 @@ impl<S: Stream> Connection<S> {
     ///   it came after part of a frame was written, later sends return [`Error::SendBroken`].
     /// - [`Error::SendBroken`] after such an error: the peer would lose step on any later frame.
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
-        let split = self.split_replies && self.replying && msg.len() >= SPLIT_WRITE_MIN;
-        self.replying = false;
-        write::send(&mut self.stream, &self.tx, msg, split)
+        write::send(&mut self.stream, &self.tx, msg)
     }
 
     /// Sends several messages with as few system calls as possible: one `sendmsg(2)` for up to
@@ -211,7 +148,6 @@ impl<S: Stream> Connection<S> {
     /// # Ok::<(), msgsock::Error>(())
     /// ```
     pub fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<()> {
-        self.replying = false;
         write::send_batch(&mut self.stream, &self.tx, msgs)
     }
 
@@ -314,194 +250,62 @@ impl<S: Stream> Connection<S> {
     /// - [`Error::Io`] from the socket. A timeout (`WouldBlock`/`TimedOut`, see
     ///   [`Error::is_timeout`]) loses nothing: the next call resumes the same message.
     pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
-        self.replying = true;
-        let (header_len, len, filled) = match mem::replace(&mut self.recv_state, RecvState::Idle) {
-            RecvState::Broken => {
-                self.recv_state = RecvState::Broken;
-                return Err(Error::Broken);
-            }
-            RecvState::Payload {
-                header_len,
-                len,
-                filled,
-                buf: partial,
-            } => {
-                *buf = partial;
-                (header_len, len, filled)
-            }
-            RecvState::Idle => match self.read_header() {
-                Ok(None) => return Ok(None),
-                Ok(Some((header_len, len))) => (header_len, len, 0),
-                Err(e) => return Err(self.fail(e)),
-            },
-        };
-        let mut filled = filled;
-        match self.read_payload(buf, len, &mut filled) {
-            Ok(()) => {
-                buf.truncate(len);
-                self.large = len >= READ_BUF_LEN;
-                Ok(Some(len))
-            }
-            Err(e) if is_retryable(&e) => {
-                self.recv_state = RecvState::Payload {
-                    header_len,
-                    len,
-                    filled,
-                    buf: mem::take(buf),
-                };
-                Err(e.into())
-            }
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                let err = Error::UnexpectedEof {
-                    read: (header_len + filled) as u64,
-                    // With no limit a peer can claim up to u64::MAX: saturate, never overflow.
-                    expected: (header_len as u64).saturating_add(len as u64),
-                };
-                Err(self.fail(err))
-            }
-            Err(e) => {
-                // Part of the payload is gone with the error: the stream has lost sync.
-                self.recv_state = RecvState::Broken;
-                Err(e.into())
-            }
-        }
-    }
-
-    /// Marks the receiving side broken; framing errors also shut the socket down, so the peer
-    /// learns at once and no more of its bytes are read.
-    fn fail(&mut self, err: Error) -> Error {
-        match err {
-            Error::FrameTooLarge { .. } | Error::MalformedHeader { .. } => {
-                // The peer may already be gone; the error to report is the framing one.
-                let _ = self.stream.shutdown(Shutdown::Both);
-                self.recv_state = RecvState::Broken;
-            }
-            Error::UnexpectedEof { .. } => self.recv_state = RecvState::Broken,
-            // Header bytes stay in `rbuf`, so an I/O error between frames is resumable.
-            _ => {}
-        }
-        err
-    }
-
-    /// Reads until a whole length prefix is buffered; `None` on a clean close before any byte.
-    fn read_header(&mut self) -> Result<Option<(usize, usize)>> {
         loop {
-            match frame::decode_header(&self.rbuf[self.rpos..self.rend], self.max_len)? {
-                Decoded::Header {
-                    header_len,
-                    payload_len,
-                } => {
-                    self.rpos += header_len;
-                    // The limit is checked, so the length fits memory the user allowed for.
-                    let len = usize::try_from(payload_len).map_err(|_| Error::FrameTooLarge {
-                        len: payload_len,
-                        max: usize::MAX as u64,
-                    })?;
-                    return Ok(Some((header_len, len)));
-                }
-                Decoded::NeedMore(need) => {
-                    if self.fill()? == 0 {
-                        let have = self.rend - self.rpos;
-                        if have == 0 {
-                            return Ok(None);
-                        }
-                        return Err(Error::UnexpectedEof {
-                            read: have as u64,
-                            expected: need as u64,
-                        });
+            match self.decoder.decode(buf) {
+                Ok(Decode::Message(n)) => return Ok(Some(n)),
+                Ok(Decode::NeedRead) => {}
+                Err(e) => return Err(self.fail(e)),
+            }
+            match self.read() {
+                Ok(0) => {
+                    return match self.decoder.eof() {
+                        Ok(()) => Ok(None),
+                        Err(e) => Err(self.fail(e)),
                     }
                 }
-            }
-        }
-    }
-
-    /// Reads the rest of a payload of `len` bytes into `buf[..len]`, `filled` bytes of which are
-    /// already there. On error `filled` says how far it got.
-    fn read_payload(
-        &mut self,
-        buf: &mut Vec<u8>,
-        len: usize,
-        filled: &mut usize,
-    ) -> io::Result<()> {
-        loop {
-            // Hand over what is buffered first.
-            let take = (self.rend - self.rpos).min(len - *filled);
-            if take > 0 {
-                grow(buf, *filled + take, len, *filled);
-                buf[*filled..*filled + take]
-                    .copy_from_slice(&self.rbuf[self.rpos..self.rpos + take]);
-                self.rpos += take;
-                *filled += take;
-            }
-            let remaining = len - *filled;
-            if remaining == 0 {
-                return Ok(());
-            }
-            // Memory follows the bytes that arrive: a short rest is allocated whole, a long one
-            // in steps.
-            let need = if remaining < self.rbuf.len() {
-                len
-            } else {
-                *filled + 1
-            };
-            grow(buf, need, len, *filled);
-            let end = buf.len().min(len);
-            self.apply_read_deadline()?;
-            if end < len {
-                match read_some(&mut self.stream, self.spin, &mut buf[*filled..end])? {
-                    0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                    n => *filled += n,
+                Ok(_) => {}
+                Err(e) => {
+                    if is_retryable(&e) {
+                        // Nothing lost; with nothing buffered, the receive buffer goes back.
+                        self.decoder.quiet();
+                    } else {
+                        // Mid-payload the failed read's bytes are gone: the stream lost sync.
+                        self.decoder.read_failed();
+                    }
+                    return Err(e.into());
                 }
-                continue;
             }
-            // The read can reach the end of the payload: straight into the destination, with
-            // the (empty) receive buffer behind it to catch what follows in the same call.
-            debug_assert_eq!(self.rpos, self.rend, "buffered bytes were handed over");
-            self.rpos = 0;
-            self.rend = 0;
-            let behind = self.read_room(0);
-            let n = read_some_vectored(
-                &mut self.stream,
-                self.spin,
-                &mut [
-                    IoSliceMut::new(&mut buf[*filled..len]),
-                    IoSliceMut::new(&mut self.rbuf[..behind]),
-                ],
-            )?;
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            *filled += n.min(remaining);
-            self.rend = n.saturating_sub(remaining);
         }
     }
 
-    /// How far a read into `rbuf` starting at `from` may go. After a long message only one
-    /// header's worth, so that the payload behind it goes straight to its destination instead
-    /// of through `rbuf`; otherwise all of it, so that one read can bring several small frames.
-    fn read_room(&self, from: usize) -> usize {
-        if self.large {
-            (from + MAX_HEADER_LEN).min(self.rbuf.len())
-        } else {
-            self.rbuf.len()
-        }
-    }
-
-    /// Reads more bytes into `rbuf`, compacting it first if the tail has no room for a header.
-    fn fill(&mut self) -> io::Result<usize> {
-        if self.rpos == self.rend {
-            self.rpos = 0;
-            self.rend = 0;
-        } else if self.rbuf.len() - self.rpos < MAX_HEADER_LEN {
-            self.rbuf.copy_within(self.rpos..self.rend, 0);
-            self.rend -= self.rpos;
-            self.rpos = 0;
-        }
+    /// One read into where the decoder wants its bytes, within the read deadline, spinning first
+    /// if a budget is set; reports what arrived to the decoder.
+    fn read(&mut self) -> io::Result<usize> {
         self.apply_read_deadline()?;
-        let end = self.read_room(self.rend);
-        let n = read_some(&mut self.stream, self.spin, &mut self.rbuf[self.rend..end])?;
-        self.rend += n;
+        // Always both slices, the second being the receive buffer, even if one is empty: one
+        // code path, and a counting test can tell what went through the buffer.
+        let [msg, buf] = self.decoder.read_bufs();
+        let n = read_some_vectored(
+            &mut self.stream,
+            self.spin,
+            &mut [IoSliceMut::new(msg), IoSliceMut::new(buf)],
+        )?;
+        self.decoder.advance(n);
         Ok(n)
+    }
+
+    /// A framing error or a close mid-frame, after which the decoder reports itself broken;
+    /// framing errors also shut the socket down, so the peer learns at once and no more of its
+    /// bytes are read.
+    fn fail(&mut self, err: FrameError) -> Error {
+        if matches!(
+            err,
+            FrameError::TooLarge { .. } | FrameError::Malformed { .. }
+        ) {
+            // The peer may already be gone; the error to report is the framing one.
+            let _ = self.stream.shutdown(Shutdown::Both);
+        }
+        err.into()
     }
 
     /// Bounds every later read by `deadline`, or lifts the bound. The read timeout is left at
@@ -525,19 +329,19 @@ impl<S: Stream> Connection<S> {
     /// The largest message [`recv`](Self::recv) accepts; larger length prefixes are
     /// [`Error::FrameTooLarge`]. Defaults to [`DEFAULT_MAX_MESSAGE_LEN`].
     pub fn max_message_len(&self) -> u64 {
-        self.max_len
+        self.decoder.max_message_len()
     }
 
     /// Sets the largest message [`recv`](Self::recv) accepts. Takes effect from the next length
     /// prefix read; a message already being received is not affected. Sending is not limited.
     pub fn set_max_message_len(&mut self, max: u64) -> &mut Self {
-        self.max_len = max;
+        self.decoder.set_max_message_len(max);
         self
     }
 
     /// Consuming form of [`set_max_message_len`](Self::set_max_message_len).
     pub fn with_max_message_len(mut self, max: u64) -> Self {
-        self.max_len = max;
+        self.decoder.set_max_message_len(max);
         self
     }
 
@@ -588,7 +392,7 @@ impl<S: Stream> Connection<S> {
     /// [`Error::Io`] if `dup(2)` fails.
     pub fn try_clone(&self) -> Result<Connection<S>> {
         let mut clone =
-            Connection::new(self.stream.try_clone()?).with_max_message_len(self.max_len);
+            Connection::new(self.stream.try_clone()?).with_max_message_len(self.max_message_len());
         clone.spin = self.spin;
         clone.tx = Arc::clone(&self.tx);
         Ok(clone)
@@ -660,64 +464,57 @@ impl<S> Connection<S> {
         &self.stream
     }
 
-    /// Bytes received but not yet handed out as messages.
+    /// Bytes received but not yet handed out as messages, a partly received one included.
     pub fn buffered_len(&self) -> usize {
-        self.rend - self.rpos
+        self.decoder.buffered_len()
     }
 
-    /// The underlying stream. Bytes already read into the receive buffer
+    /// The underlying stream. Bytes already received and not yet handed out
     /// ([`buffered_len`](Self::buffered_len)) are lost, and so is a queued rest of a frame
     /// ([`pending_len`](Self::pending_len)) unless another handle of the connection is left to
-    /// send it.
+    /// send it. [`into_parts`](Self::into_parts) keeps the received bytes.
     pub fn into_inner(self) -> S {
         self.stream
     }
-}
 
-/// Grows `buf` so that at least `need` bytes (never more than `len`) are addressable, in steps
-/// that follow the bytes received (`filled`) rather than the announced `len`.
-fn grow(buf: &mut Vec<u8>, need: usize, len: usize, filled: usize) {
-    if buf.len() < need {
-        let target = need.max(filled.saturating_mul(2)).max(GROW_STEP).min(len);
-        buf.resize(target, 0);
+    /// The underlying stream and the bytes already received from it but not yet handed out as
+    /// messages ([`buffered_len`](Self::buffered_len) of them), as they came on the wire: a
+    /// caller that goes on reading the stream itself, or hands it to another framing, reads
+    /// them first. A partly received message comes back as its length prefix and the part of
+    /// its payload that arrived. A queued rest of a frame ([`pending_len`](Self::pending_len))
+    /// is lost, as with [`into_inner`](Self::into_inner).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use msgsock::{Connection, UnixStream};
+    ///
+    /// let (a, b) = UnixStream::pair()?;
+    /// let (mut a, mut b) = (Connection::new(a), Connection::new(b));
+    /// a.send_batch(&[&b"one"[..], b"two"])?;
+    /// assert_eq!(b.recv()?.as_deref(), Some(&b"one"[..])); // the same read brought "two"
+    /// let (_stream, rest) = b.into_parts();
+    /// assert_eq!(rest, b"\0\0\0\x03two");
+    /// # Ok::<(), msgsock::Error>(())
+    /// ```
+    pub fn into_parts(mut self) -> (S, Vec<u8>) {
+        let buffered = self.decoder.take_buffered();
+        (self.stream, buffered)
     }
 }
 
-/// One read into `buf`. With a spin budget, first polls with non-blocking `recv(2)` calls for up to
-/// that long, then blocks.
-fn read_some<S: Stream>(
-    stream: &mut S,
-    spin: Option<Duration>,
-    buf: &mut [u8],
-) -> io::Result<usize> {
-    read_spinning(stream, spin, buf, sys::recv_nowait, |s, b| s.read(b))
-}
-
-/// [`read_some`] into several buffers, filled in order (`readv(2)`, or `recvmsg(2)` while
-/// spinning).
+/// One read into several buffers, filled in order (`readv(2)`), retrying `EINTR`. With a spin
+/// budget, first polls with non-blocking `recvmsg(2)` calls until one brings something or the
+/// budget is spent, and only then blocks.
 fn read_some_vectored<S: Stream>(
     stream: &mut S,
     spin: Option<Duration>,
     bufs: &mut [IoSliceMut<'_>],
 ) -> io::Result<usize> {
-    read_spinning(stream, spin, bufs, sys::recv_vectored_nowait, |s, b| {
-        s.read_vectored(b)
-    })
-}
-
-/// With a spin budget, `poll` (which never blocks) until it brings something or the budget is
-/// spent; then `block`. Both retry `EINTR`.
-fn read_spinning<S: Stream, B: ?Sized>(
-    stream: &mut S,
-    spin: Option<Duration>,
-    bufs: &mut B,
-    poll: impl Fn(BorrowedFd<'_>, &mut B) -> io::Result<usize>,
-    block: impl Fn(&mut S, &mut B) -> io::Result<usize>,
-) -> io::Result<usize> {
     if let Some(budget) = spin {
         let mut start = None;
         loop {
-            match poll(stream.as_fd(), bufs) {
+            match sys::recv_vectored_nowait(stream.as_fd(), bufs) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => return other,
@@ -730,7 +527,7 @@ fn read_spinning<S: Stream, B: ?Sized>(
         }
     }
     loop {
-        match block(stream, bufs) {
+        match stream.read_vectored(bufs) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             other => return other,
         }
@@ -741,8 +538,8 @@ impl<S: fmt::Debug> fmt::Debug for Connection<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
             .field("stream", &self.stream)
-            .field("buffered", &(self.rend - self.rpos))
-            .field("max_message_len", &self.max_len)
+            .field("buffered", &self.decoder.buffered_len())
+            .field("max_message_len", &self.decoder.max_message_len())
             .finish()
     }
 }

@@ -101,8 +101,9 @@ pub enum Error {
         expected: Family,
     },
 
-    /// The connection failed earlier with a framing error and can no longer be used.
-    #[error("connection is unusable after an earlier framing error")]
+    /// An earlier receive failed in a way that lost the frame boundaries (a framing error, a close
+    /// mid-frame, or an I/O error in the middle of a payload): the connection can no longer receive.
+    #[error("connection is unusable after an earlier receive error")]
     Broken,
 
     /// A Unix socket path does not fit in `sun_path`.

@@ -100,12 +100,6 @@ pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Res
     retry(|| socket::sendmsg::<UnixAddr>(fd.as_raw_fd(), bufs, &[], NO_SIGPIPE, None))
 }
 
-/// `recv(2)` with `MSG_DONTWAIT`: a read that never blocks, on a socket that stays blocking for
-/// everyone else.
-pub(crate) fn recv_nowait(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    retry(|| socket::recv(fd.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT))
-}
-
 /// `recvmsg(2)` with `MSG_DONTWAIT` into several buffers, filled in order. With no control
 /// message buffer nix allocates nothing.
 pub(crate) fn recv_vectored_nowait(
@@ -115,11 +109,6 @@ pub(crate) fn recv_vectored_nowait(
     retry(|| {
         socket::recvmsg::<()>(fd.as_raw_fd(), bufs, None, MsgFlags::MSG_DONTWAIT).map(|m| m.bytes)
     })
-}
-
-/// Whether `fd` is a Unix-domain socket (`getsockname(2)`).
-pub(crate) fn is_unix(fd: BorrowedFd<'_>) -> bool {
-    socket::getsockname::<UnixAddr>(fd.as_raw_fd()).is_ok()
 }
 
 /// A new Unix-domain socket of type `ty` (`socket(2)`), close-on-exec, non-blocking if asked,

@@ -203,6 +203,41 @@ fn a_queued_rest_is_freed_once_out<T: Transport>() {
     });
 }
 
+/// What an idle connection costs in memory beyond its socket: a new one, and one whose peer
+/// streamed enough to grow its receive buffer and then went quiet, hold only a few hundred bytes
+/// (the send state every handle shares), no receive buffer.
+#[test]
+fn a_quiet_connection_holds_no_receive_buffer() {
+    use std::io::Write;
+
+    let mut kept = None;
+    let (_, held) = counting(|| {
+        let (a, b) = msgsock::UnixStream::pair().unwrap();
+        let mut conn = Connection::new(a);
+        let mut raw = b.into_inner();
+        let msgs = 1000;
+        let mut wire = Vec::new();
+        for i in 0..msgs {
+            wire.extend_from_slice(&64u32.to_be_bytes());
+            wire.extend_from_slice(&[i as u8; 64]);
+        }
+        raw.write_all(&wire).unwrap();
+        drop(wire);
+        let mut buf = Vec::new();
+        for i in 0..msgs {
+            assert_eq!(conn.recv_into(&mut buf).unwrap(), Some(64));
+            assert_eq!(buf[0], i as u8);
+        }
+        drop(buf);
+        // The receive that finds nothing to read is what tells the connection it is quiet.
+        conn.set_nonblocking(true).unwrap();
+        assert!(conn.recv().unwrap_err().is_timeout());
+        kept = Some((conn, raw));
+    });
+    assert!(kept.is_some());
+    assert!(held <= 256, "an idle connection holds {held} bytes");
+}
+
 #[test]
 fn the_counter_sees_allocations() {
     let (n, held) = counting(|| drop(std::hint::black_box(vec![1u8; 10])));

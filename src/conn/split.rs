@@ -113,14 +113,13 @@ impl<S: Stream> SendHalf<S> {
         SendHalf { stream, tx }
     }
 
-    /// As [`Connection::send`], except that header and payload always go out together: a send
-    /// half never follows a receive.
+    /// As [`Connection::send`].
     ///
     /// # Errors
     ///
     /// As [`Connection::send`].
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
-        write::send(&mut self.stream, &self.tx, msg, false)
+        write::send(&mut self.stream, &self.tx, msg)
     }
 
     /// As [`Connection::send_batch`].

@@ -3,6 +3,8 @@ use std::thread;
 
 use super::*;
 use crate::frame::Header;
+use crate::proto::recv::GROW_STEP;
+use crate::proto::RECV_BUF_LEN as READ_BUF_LEN;
 use crate::unix::UnixStream;
 
 /// A connection and the raw peer socket, to write exact bytes at it.
@@ -290,7 +292,7 @@ fn flush_writes_the_queued_rest() {
     assert_eq!(reader.join().unwrap(), [big]);
 }
 
-fn lock_state<S>(conn: &Connection<S>) -> std::sync::MutexGuard<'_, send::SendState> {
+fn lock_state<S>(conn: &Connection<S>) -> std::sync::MutexGuard<'_, crate::proto::SendState> {
     conn.tx.lock().unwrap()
 }
 
@@ -377,4 +379,55 @@ fn errors_convert_to_io_errors_of_a_fitting_kind() {
     assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
     let e: io::Error = Error::Io(io::ErrorKind::BrokenPipe.into()).into();
     assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+}
+
+/// A hard I/O error in the middle of a payload loses that read's bytes, so the connection is
+/// unusable afterwards; the error that says so names what happened, a receive error, not a
+/// framing error that never was.
+#[test]
+fn after_a_receive_error_mid_payload_broken_names_a_receive_error() {
+    let (mut conn, mut raw) = pair();
+    // Unread bytes in the peer's receive queue make its close a reset (ECONNRESET) on this end.
+    conn.send(b"never read").unwrap();
+    raw.write_all(&frame(&[7; 1000])[..500]).unwrap();
+    conn.set_nonblocking(true).unwrap();
+    assert!(conn.recv().unwrap_err().is_timeout());
+    drop(raw);
+    let err = conn.recv().unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == io::ErrorKind::ConnectionReset),
+        "{err:?}"
+    );
+    let err = conn.recv().unwrap_err();
+    assert!(matches!(err, Error::Broken), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("receive error"), "{text}");
+    assert!(!text.contains("framing"), "{text}");
+}
+
+/// `into_parts` gives back what was received and not handed out, as it came on the wire, where
+/// `into_inner` would drop it: whole frames behind the last message and a partial one.
+#[test]
+fn into_parts_keeps_the_bytes_received_but_not_handed_out() {
+    let (mut conn, mut raw) = pair();
+    let mut wire = frame(b"first");
+    wire.extend(frame(b"second"));
+    let third = frame(&[3; 5000]);
+    wire.extend_from_slice(&third[..1000]);
+    raw.write_all(&wire).unwrap();
+    assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"first"[..]));
+    // Into the third frame, part way, so that it is mid-payload.
+    conn.set_nonblocking(true).unwrap();
+    assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"second"[..]));
+    assert!(conn.recv().unwrap_err().is_timeout());
+    assert_eq!(conn.buffered_len(), 1000 - 4);
+    let (stream, rest) = conn.into_parts();
+    assert_eq!(rest, &third[..1000]);
+    // The stream goes on where the bytes handed back end.
+    raw.write_all(&third[1000..]).unwrap();
+    let conn = Connection::new(stream);
+    let mut tail = vec![0; third.len() - 1000];
+    conn.set_nonblocking(false).unwrap();
+    conn.get_ref().get_ref().read_exact(&mut tail).unwrap();
+    assert_eq!(tail, &third[1000..]);
 }

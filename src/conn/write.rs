@@ -4,9 +4,9 @@
 use std::io::{self, IoSlice};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::send::{small_frame, SendState, SMALL_FRAME_MAX};
 use crate::error::{Error, Result};
 use crate::frame::Header;
+use crate::proto::{is_retryable, small_frame, SendState, SMALL_FRAME_MAX};
 use crate::stream::Stream;
 
 /// The most buffers one `sendmsg(2)` takes (`IOV_MAX`, `UIO_MAXIOV` on Linux).
@@ -34,14 +34,8 @@ pub(crate) fn flush<S: Stream>(stream: &mut S, tx: &Mutex<SendState>) -> Result<
     flush_locked(stream, &mut lock(tx))
 }
 
-/// Sends the frame of `msg`, after whatever is queued; with `split`, the header and the payload
-/// of a long frame go out in two calls.
-pub(crate) fn send<S: Stream>(
-    stream: &mut S,
-    tx: &Mutex<SendState>,
-    msg: &[u8],
-    split: bool,
-) -> Result<()> {
+/// Sends the frame of `msg`, after whatever is queued.
+pub(crate) fn send<S: Stream>(stream: &mut S, tx: &Mutex<SendState>, msg: &[u8]) -> Result<()> {
     let header = Header::new(msg.len() as u64);
     let mut tx = lock(tx);
     flush_locked(stream, &mut tx)?;
@@ -55,7 +49,7 @@ pub(crate) fn send<S: Stream>(
         two = [IoSlice::new(&header), IoSlice::new(msg)];
         &mut two
     };
-    match write_all(stream, &mut bufs, split, &mut written) {
+    match write_all(stream, &mut bufs, &mut written) {
         Ok(()) => Ok(()),
         Err(e) => Ok(tx.stopped::<&[u8]>(e, written, bufs, &[])?),
     }
@@ -83,7 +77,7 @@ pub(crate) fn send_batch<S: Stream, M: AsRef<[u8]>>(
             slots[2 * i + 1] = IoSlice::new(msg.as_ref());
         }
         let mut bufs = &mut slots[..2 * chunk.len()];
-        if let Err(e) = write_all(stream, &mut bufs, false, &mut written) {
+        if let Err(e) = write_all(stream, &mut bufs, &mut written) {
             let more = msgs.get((i + 1) * BATCH_LEN..).unwrap_or(&[]);
             return Ok(tx.stopped(e, written, bufs, more)?);
         }
@@ -97,10 +91,10 @@ fn flush_locked<S: Stream>(stream: &mut S, tx: &mut SendState) -> Result<()> {
         return Err(Error::SendBroken { kind });
     }
     while tx.pending_len() > 0 {
-        match write_once(stream, &[IoSlice::new(tx.pending())], false) {
+        match write_once(stream, &[IoSlice::new(tx.pending())]) {
             Ok(n) => tx.advance(n),
             Err(e) => {
-                if !super::send::is_retryable(&e) {
+                if !is_retryable(&e) {
                     tx.fail(e.kind());
                 }
                 return Err(e.into());
@@ -114,28 +108,22 @@ fn flush_locked<S: Stream>(stream: &mut S, tx: &mut SendState) -> Result<()> {
 fn write_all<S: Stream>(
     stream: &mut S,
     bufs: &mut &mut [IoSlice<'_>],
-    one_at_a_time: bool,
     written: &mut usize,
 ) -> io::Result<()> {
     while !bufs.is_empty() {
-        let n = write_once(stream, bufs, one_at_a_time)?;
+        let n = write_once(stream, bufs)?;
         *written += n;
         IoSlice::advance_slices(bufs, n);
     }
     Ok(())
 }
 
-/// One write of `bufs` (of the first only, with `one_at_a_time`), retrying `EINTR`. One buffer
+/// One write of `bufs`, retrying `EINTR`. One buffer
 /// needs no gathering: `send(2)` rather than `sendmsg(2)`. A write of nothing is `WriteZero`.
-fn write_once<S: Stream>(
-    stream: &mut S,
-    bufs: &[IoSlice<'_>],
-    one_at_a_time: bool,
-) -> io::Result<usize> {
+fn write_once<S: Stream>(stream: &mut S, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     loop {
         let n = match bufs {
             [one] => stream.write(one),
-            [first, ..] if one_at_a_time => stream.write(first),
             _ => stream.write_vectored(bufs),
         };
         match n {

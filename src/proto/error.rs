@@ -31,8 +31,9 @@ pub enum FrameError {
         /// Bytes the frame should have had, or the prefix length while it was incomplete.
         expected: u64,
     },
-    /// An earlier error left the decoder unusable.
-    #[error("connection is unusable after an earlier framing error")]
+    /// An earlier error (a framing error, a close mid-frame, or a read that failed mid-payload)
+    /// left the decoder unusable.
+    #[error("connection is unusable after an earlier receive error")]
     Broken,
 }
 

@@ -34,7 +34,9 @@
 //! ```
 
 mod error;
-mod recv;
+pub(crate) mod recv;
+mod send;
 
 pub use self::error::FrameError;
-pub use self::recv::{Decode, Decoder, RECV_BUF_LEN};
+pub use self::recv::{Decode, Decoder, RECV_BUF_LEN, RECV_BUF_MAX};
+pub(crate) use self::send::{is_retryable, small_frame, SendState, SMALL_FRAME_MAX};

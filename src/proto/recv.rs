@@ -5,17 +5,25 @@ use std::mem;
 use super::error::FrameError;
 use crate::frame::{self, Decoded, MAX_HEADER_LEN};
 
-/// Size of the receive buffer. Headers are read through it, so one read can bring in several
-/// small frames; the part of a payload that did not come with its header is read straight into
-/// the message, with this buffer behind it to catch the next header. After a message at least
-/// this long, a read brings at most one header (12 bytes) into this buffer, so that the payload
-/// behind it is not copied twice; only the first of a run of long messages can have up to this
-/// many of its bytes copied twice.
+/// Size of the receive buffer when it is first needed. Headers are read through it, so one read
+/// can bring in several small frames; the part of a payload that did not come with its header is
+/// read straight into the message, with this buffer behind it to catch the next header. After a
+/// message at least this long, a read brings at most one header (12 bytes) into the buffer, so
+/// that the payload behind it is not copied twice; only the first of a run of long messages can
+/// have up to this many of its bytes copied twice.
+///
+/// The buffer is adaptive: none is held until a read needs it, it grows to [`RECV_BUF_MAX`] once
+/// a read fills it with short frames, because such a peer is streaming and a larger read brings
+/// more frames per call, and its memory goes back once a read finds nothing to read with nothing
+/// buffered ([`Decoder::quiet`]).
 pub const RECV_BUF_LEN: usize = 8 * 1024;
+
+/// The largest the receive buffer grows while a peer streams (see [`RECV_BUF_LEN`]).
+pub const RECV_BUF_MAX: usize = 64 * 1024;
 
 /// How far a payload buffer grows ahead of the bytes that have arrived, at least. Beyond this it
 /// grows by the bytes already received (doubling), so memory follows data, never a header's claim.
-const GROW_STEP: usize = 64 * 1024;
+pub(crate) const GROW_STEP: usize = 64 * 1024;
 
 /// What [`Decoder::decode`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +60,13 @@ enum State {
 /// [`read_bufs`](Self::read_bufs), in order; report the count with [`advance`](Self::advance), or
 /// a close with [`eof`](Self::eof); repeat.
 pub struct Decoder {
-    /// Received bytes not yet handed out are `buf[pos..end]`.
+    /// Received bytes not yet handed out are `buf[pos..end]`. Empty, with no memory, while the
+    /// connection is quiet; otherwise `size` long, or about to be replaced by a buffer of `size`.
     buf: Box<[u8]>,
+    /// The size the receive buffer has, or takes when next it is empty.
+    size: usize,
+    /// The last read into the receive buffer filled it (see `adapt`).
+    filled_up: bool,
     pos: usize,
     end: usize,
     max_len: u64,
@@ -69,7 +82,9 @@ impl Decoder {
     /// A decoder accepting messages of up to `max_len` bytes.
     pub fn new(max_len: u64) -> Decoder {
         Decoder {
-            buf: vec![0; RECV_BUF_LEN].into_boxed_slice(),
+            buf: Box::default(),
+            size: RECV_BUF_LEN,
+            filled_up: false,
             pos: 0,
             end: 0,
             max_len,
@@ -128,6 +143,7 @@ impl Decoder {
                     match frame::decode_header(&self.buf[self.pos..self.end], self.max_len) {
                         Err(e) => return Err(self.fail(e)),
                         Ok(Decoded::NeedMore(_)) => {
+                            self.adapt(true);
                             self.make_room();
                             return Ok(Decode::NeedRead);
                         }
@@ -176,12 +192,14 @@ impl Decoder {
                     }
                     // Memory follows the bytes that arrive: a short rest is allocated whole, a
                     // long one in steps.
-                    let need = if remaining < self.buf.len() {
+                    let need = if remaining < self.size {
                         len
                     } else {
                         *filled + 1
                     };
                     grow(&mut self.msg, need, len, *filled);
+                    let short = len < RECV_BUF_LEN;
+                    self.adapt(short);
                     // Everything buffered was handed over.
                     self.pos = 0;
                     self.end = 0;
@@ -192,23 +210,35 @@ impl Decoder {
     }
 
     /// Where the next read should put its bytes, in order: the rest of the payload being
-    /// received, straight into the message (empty between frames), then the receive buffer.
+    /// received, straight into the message (empty between frames), then the receive buffer
+    /// (empty while the payload's rest is too long to reach in this read). The receive buffer is
+    /// allocated here, when a read is about to need it, not before.
     ///
     /// Call after [`decode`](Self::decode) returned [`Decode::NeedRead`]. A read that fills the
     /// first slice wholly and then some of the second is one `readv(2)`: it brings the end of a
     /// payload and the header behind it in one call.
     pub fn read_bufs(&mut self) -> [&mut [u8]; 2] {
-        match self.state {
+        let into_msg = match self.state {
             State::Payload { len, filled, .. } => {
                 let end = self.msg.len().min(len);
-                let behind = if end < len { 0 } else { self.room(0) };
-                [&mut self.msg[filled..end], &mut self.buf[..behind]]
+                if end < len {
+                    return [&mut self.msg[filled..end], &mut []];
+                }
+                filled..end
             }
-            State::Idle | State::Broken => {
-                let room = self.room(self.end);
-                [&mut self.buf[self.end..room], &mut []]
-            }
+            State::Idle => 0..0,
+            State::Broken => return [&mut [], &mut []],
+        };
+        if self.pos == self.end && self.buf.len() != self.size {
+            // Nothing buffered: the buffer can take its new size without copying.
+            self.buf = vec![0; self.size].into_boxed_slice();
+            self.pos = 0;
+            self.end = 0;
         }
+        // Mid-payload everything buffered was handed over, so `end` is 0 there.
+        let from = self.end;
+        let room = self.room(from);
+        [&mut self.msg[into_msg], &mut self.buf[from..room]]
     }
 
     /// Records that the last read put `n` bytes into [`read_bufs`](Self::read_bufs), filling them
@@ -227,13 +257,40 @@ impl Decoder {
                 let first = self.msg.len().min(len) - *filled;
                 let into_msg = n.min(first);
                 *filled += into_msg;
-                self.end += n - into_msg;
-                assert!(self.end <= self.buf.len(), "advance past read_bufs");
+                self.fill_buf(n - into_msg);
             }
-            State::Idle | State::Broken => {
-                self.end += n;
-                assert!(self.end <= self.buf.len(), "advance past read_bufs");
-            }
+            State::Idle | State::Broken => self.fill_buf(n),
+        }
+    }
+
+    /// Records `n` bytes read into the receive buffer, noting whether that read filled it.
+    fn fill_buf(&mut self, n: usize) {
+        self.end += n;
+        assert!(self.end <= self.buf.len(), "advance past read_bufs");
+        // A read of the last few bytes of a nearly full buffer says nothing about the peer.
+        self.filled_up = n > 0 && self.end == self.buf.len() && n >= self.buf.len() / 2;
+    }
+
+    /// Called when the frames of the last read are used up. If that read filled the buffer with
+    /// `short` frames (the last one may be cut off), the peer is sending faster than this side
+    /// reads: the next buffer is the largest, so one read brings many of them (one step, not
+    /// doubling: each step is an allocation). The start of a long message filling it says
+    /// nothing: its payload goes straight into the message anyway.
+    fn adapt(&mut self, short: bool) {
+        if mem::take(&mut self.filled_up) && short {
+            self.size = RECV_BUF_MAX;
+        }
+    }
+
+    /// Records that a read found nothing to read (`WouldBlock`, a timeout): the connection is
+    /// quiet. With nothing buffered between frames, the receive buffer's memory goes back, so
+    /// that a quiet connection holds none, and the next buffer starts small again.
+    pub fn quiet(&mut self) {
+        if matches!(self.state, State::Idle) && self.pos == self.end {
+            self.buf = Box::default();
+            self.size = RECV_BUF_LEN;
+            self.pos = 0;
+            self.end = 0;
         }
     }
 
@@ -307,6 +364,8 @@ impl Decoder {
         out.extend_from_slice(&self.buf[self.pos..self.end]);
         self.pos = 0;
         self.end = 0;
+        self.buf = Box::default();
+        self.size = RECV_BUF_LEN;
         self.msg = Vec::new();
         self.state = State::Idle;
         out
@@ -315,6 +374,10 @@ impl Decoder {
     fn fail(&mut self, err: FrameError) -> FrameError {
         self.state = State::Broken;
         self.msg = Vec::new();
+        // Nothing more will be decoded: the buffered bytes are of no use.
+        self.buf = Box::default();
+        self.pos = 0;
+        self.end = 0;
         err
     }
 

@@ -138,9 +138,10 @@ fn a_non_canonical_prefix_is_malformed() {
 fn after_a_long_message_a_read_brings_one_header_into_the_buffer() {
     let big = vec![1u8; RECV_BUF_LEN];
     let input = wire(&[&big]);
+    // `None`: the whole receive buffer, which may have grown while the frame came in.
     for (max_len, room) in [
-        (RECV_BUF_LEN - 1, RECV_BUF_LEN),
-        (RECV_BUF_LEN, MAX_HEADER_LEN),
+        (RECV_BUF_LEN - 1, None),
+        (RECV_BUF_LEN, Some(MAX_HEADER_LEN)),
     ] {
         let mut d = Decoder::new(u64::MAX);
         let mut buf = Vec::new();
@@ -159,7 +160,10 @@ fn after_a_long_message_a_read_brings_one_header_into_the_buffer() {
         }
         assert_eq!(d.decode(&mut buf).unwrap(), Decode::NeedRead);
         let [first, second] = d.read_bufs();
-        assert_eq!((first.len(), second.len()), (room, 0), "after {msg_len} B");
+        let (first, second) = (first.len(), second.len());
+        let room = room.unwrap_or(d.buf.len());
+        assert!(room >= RECV_BUF_LEN || room == MAX_HEADER_LEN);
+        assert_eq!((first, second), (0, room), "after {msg_len} B");
     }
 }
 
@@ -215,4 +219,28 @@ fn take_buffered_returns_the_unread_bytes_as_they_came() {
     };
     assert_eq!(d.take_buffered(), &input[14..n]);
     assert_eq!(d.buffered_len(), 0);
+}
+
+#[test]
+fn the_receive_buffer_is_taken_when_needed_grows_while_streaming_and_goes_back_when_quiet() {
+    let mut d = Decoder::new(u64::MAX);
+    assert_eq!(d.buf.len(), 0, "a new decoder holds no buffer");
+    let small = [7u8; 100];
+    let input = wire(&[&small[..]; 500]);
+    let (msgs, end) = run(&mut d, &input, input.len());
+    assert_eq!((msgs.len(), end), (500, Ok(())));
+    assert_eq!(d.buf.len(), RECV_BUF_MAX, "reads that filled it grew it");
+    d.quiet();
+    assert_eq!(d.buf.len(), 0, "a quiet decoder holds no buffer");
+    // A long message filling the buffer is not streaming: no growth.
+    let big = vec![1u8; 3 * RECV_BUF_LEN];
+    let input = wire(&[&big]);
+    let (msgs, _) = run(&mut d, &input, input.len());
+    assert_eq!(msgs, [big]);
+    assert_eq!(d.buf.len(), RECV_BUF_LEN);
+    // Mid-frame, quiet keeps what arrived.
+    d.feed(&wire(&[b"abc"])[..5]);
+    d.quiet();
+    let (msgs, _) = run(&mut d, b"bc", 2);
+    assert_eq!(msgs, [b"abc"]);
 }

@@ -1,5 +1,5 @@
-//! The sending side of the wire protocol, with no I/O: how a message is laid out for writing, and
-//! the unwritten rest of a frame that a write stopped in the middle of.
+//! The send half of the protocol core, with no I/O and no locks: how a message is laid out for
+//! writing, and the unwritten rest of a frame that a write stopped in the middle of.
 //!
 //! A driver asks for the buffers of a frame, writes what the socket takes, and, when the socket
 //! stops taking bytes part-way through, tells [`SendState::stopped`]: the rest is then kept here
@@ -12,8 +12,8 @@ use std::io::{self, IoSlice};
 use crate::frame::Header;
 
 /// Frames up to this long (header included) are copied into one buffer and written with one
-/// `send(2)`: measured on a Unix socket pair, a 64 B to 2 KiB frame cost 8-15% less per send and
-/// receive that way than with a two-buffer `sendmsg(2)`; the copy is cheaper than gathering.
+/// `send(2)`: for a short frame the copy costs less than a gathering `sendmsg(2)` (the README's
+/// performance section has the figures).
 pub(crate) const SMALL_FRAME_MAX: usize = 2048;
 
 /// Copies the frame of `msg` (`header`, then `msg`), which must fit in [`SMALL_FRAME_MAX`] bytes,
