@@ -72,9 +72,11 @@
 )]
 #![doc(test(attr(deny(warnings))))]
 
+mod activation;
 mod any;
 mod auth;
 mod channel;
+pub mod child;
 mod conn;
 mod connect;
 mod datagram;
@@ -91,6 +93,7 @@ pub mod tokio;
 mod transport;
 mod unix;
 
+pub use crate::activation::InheritError;
 pub use crate::any::{
     bind, bind_datagram, connect, AnyConnection, AnyDatagram, AnyListener, AnyStream,
 };
@@ -98,6 +101,7 @@ pub use crate::auth::{
     connect_authenticated, AuthKey, Authenticator, Dialect, DEFAULT_HANDSHAKE_TIMEOUT,
 };
 pub use crate::channel::Channel;
+pub use crate::child::CommandExt;
 pub use crate::conn::{Connection, RecvHalf, SendHalf, DEFAULT_MAX_MESSAGE_LEN, DEFAULT_SPIN};
 pub use crate::connect::ConnectOptions;
 pub use crate::datagram::{DatagramTransport, UdpTransport, UnixDatagramTransport};

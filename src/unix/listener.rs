@@ -1,7 +1,7 @@
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::{SocketAddr, UnixListener as StdUnixListener};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::sys::socket::SockType;
 use tempfile::TempDir;
@@ -44,10 +44,13 @@ pub const DEFAULT_SOCKET_MODE: u32 = 0o600;
 /// ```
 pub struct UnixListener {
     // Field order is drop order: remove the file, close the socket, then remove a private dir.
-    file: SocketFile,
+    /// `None` for an inherited socket (`fd:N`, `systemd:`): no file of ours to remove.
+    file: Option<SocketFile>,
     inner: StdUnixListener,
     dir: Option<TempDir>,
     stopper: Stopper,
+    /// An inherited socket's own path (`getsockname(2)`), empty if it has none.
+    inherited_path: PathBuf,
 }
 
 impl UnixListener {
@@ -107,11 +110,25 @@ impl UnixListener {
         // On an error `file` drops and removes the socket file.
         sys::listen(socket.as_fd()).map_err(|e| Error::path(file.path(), e))?;
         Ok(UnixListener {
-            file,
+            file: Some(file),
             inner: StdUnixListener::from(socket),
             dir,
             stopper: Stopper::default(),
+            inherited_path: PathBuf::new(),
         })
+    }
+
+    /// An inherited listening socket, adopted as it is: no socket file is made or removed.
+    pub(crate) fn adopted(inner: StdUnixListener) -> UnixListener {
+        let addr = inner.local_addr().ok();
+        let path = addr.and_then(|a| a.as_pathname().map(Path::to_path_buf));
+        UnixListener {
+            file: None,
+            inner,
+            dir: None,
+            stopper: Stopper::default(),
+            inherited_path: path.unwrap_or_default(),
+        }
     }
 
     /// Accepts a connection (`accept(2)`), returning it and the peer's address.
@@ -156,9 +173,13 @@ impl UnixListener {
         Incoming { listener: self }
     }
 
-    /// The path the socket is bound at.
+    /// The path the socket is bound at; for an inherited socket, its own address's path
+    /// (`getsockname(2)`), empty if it has none.
     pub fn path(&self) -> &Path {
-        self.file.path()
+        match &self.file {
+            Some(file) => file.path(),
+            None => &self.inherited_path,
+        }
     }
 
     /// The bound endpoint, `unix:PATH`.
@@ -208,9 +229,12 @@ impl From<UnixListener> for OwnedFd {
             inner,
             dir,
             stopper,
+            ..
         } = listener;
         stopper.release(|on| inner.set_nonblocking(on));
-        file.keep();
+        if let Some(file) = file.as_mut() {
+            file.keep();
+        }
         if let Some(dir) = dir {
             let _ = dir.keep();
         }
