@@ -42,6 +42,7 @@ pub fn bind(endpoint: &Endpoint) -> Result<AnyListener> {
         Endpoint::Unix(path) => AnyListener::Unix(UnixListener::bind(path)?),
         Endpoint::Tcp(addr) => AnyListener::Tcp(TcpListener::bind(*addr)?),
         Endpoint::TcpHost(_) => return Err(host_name_bind(endpoint)),
+        Endpoint::Fd(_) | Endpoint::Systemd(_) => crate::activation::bind(endpoint)?,
         Endpoint::Udp(_) | Endpoint::UdpHost(_) | Endpoint::UnixDatagram(_) => {
             return Err(wrong_type(endpoint, SocketType::Stream))
         }
@@ -72,6 +73,7 @@ pub fn bind_datagram(endpoint: &Endpoint) -> Result<AnyDatagram> {
         Endpoint::Udp(addr) => AnyDatagram::Udp(UdpSocket::bind(*addr)?),
         Endpoint::UnixDatagram(path) => AnyDatagram::Unix(UnixDatagram::bind(path)?),
         Endpoint::UdpHost(_) => return Err(host_name_bind(endpoint)),
+        Endpoint::Fd(_) | Endpoint::Systemd(_) => crate::activation::bind_datagram(endpoint)?,
         Endpoint::Unix(_) | Endpoint::Tcp(_) | Endpoint::TcpHost(_) => {
             return Err(wrong_type(endpoint, SocketType::Datagram))
         }

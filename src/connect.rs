@@ -170,6 +170,7 @@ impl ConnectOptions {
             Endpoint::UnixDatagram(path) => {
                 AnyDatagram::Unix(UnixDatagramTransport::connect(path)?).into()
             }
+            Endpoint::Fd(_) | Endpoint::Systemd(_) => crate::activation::connect(endpoint)?,
         })
     }
 
@@ -188,6 +189,9 @@ impl ConnectOptions {
                 resolve(endpoint, host)?,
                 self.timeout,
             )?),
+            Endpoint::Fd(_) | Endpoint::Systemd(_) => {
+                return crate::activation::connect_stream(endpoint)
+            }
             Endpoint::Udp(_) | Endpoint::UdpHost(_) | Endpoint::UnixDatagram(_) => {
                 return Err(wrong_type(endpoint, SocketType::Stream))
             }

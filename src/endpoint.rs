@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -19,12 +20,19 @@ use crate::error::{Family, ParseEndpointError, SocketType};
 /// | `udp:127.0.0.1:8008`, `udp:[::1]:9000` | UDP on that IP address and port (`0` picks a free port) |
 /// | `unixgram:/run/app.sock` | Unix-domain datagram socket at that path |
 /// | `tcp:localhost:8008`, `udp:db.example:53` | a host name, resolved when connecting |
+/// | `fd:3` | a socket this process inherited on descriptor 3, connected or listening |
+/// | `systemd:`, `systemd:web` | a socket passed by systemd socket activation: the first, or the one named `web` |
 ///
 /// A host name is kept as written ([`TcpHost`](Endpoint::TcpHost), [`UdpHost`](Endpoint::UdpHost))
 /// and resolved only by `connect`, which tries every address the name resolves to in order, as
 /// std's `TcpStream::connect` does. Binding stays exact: a listener binds the IP address it is
 /// given, never a name (a name such as `localhost` may stand for several addresses, or for a
 /// non-loopback one), so `bind` refuses a host name with [`Error::Bind`](crate::Error::Bind).
+///
+/// `fd:N` and `systemd:` name sockets that already exist: `bind` adopts a listening one and
+/// `connect` a connected one, of any family and type; see [`Inherited`](crate::InheritError)
+/// for the checks. Their [`socket_type`](Self::socket_type) and [`family`](Self::family) are
+/// known only once the socket is looked at.
 ///
 /// # Examples
 ///
@@ -60,6 +68,11 @@ pub enum Endpoint {
     TcpHost(HostPort),
     /// A UDP host name and port, resolved when connecting.
     UdpHost(HostPort),
+    /// A socket inherited on this descriptor number (`fd:N`).
+    Fd(RawFd),
+    /// A socket passed by systemd socket activation (`systemd:NAME`), by its name in
+    /// `LISTEN_FDNAMES`; the empty name is the first passed socket (`systemd:`).
+    Systemd(String),
 }
 
 /// A host name and a port, as written in `tcp:HOST:PORT` or `udp:HOST:PORT`.
@@ -125,6 +138,23 @@ impl Endpoint {
         }
     }
 
+    /// The descriptor number, if this is an `fd:N` endpoint.
+    pub fn as_fd_number(&self) -> Option<RawFd> {
+        match self {
+            Endpoint::Fd(fd) => Some(*fd),
+            _ => None,
+        }
+    }
+
+    /// The socket's name, if this is a `systemd:NAME` endpoint; `""` for `systemd:`, the first
+    /// passed socket.
+    pub fn as_systemd_name(&self) -> Option<&str> {
+        match self {
+            Endpoint::Systemd(name) => Some(name),
+            _ => None,
+        }
+    }
+
     /// Whether this names a datagram socket (`udp:` or `unixgram:`): one message per datagram,
     /// no connection to accept.
     pub fn is_datagram(&self) -> bool {
@@ -132,32 +162,42 @@ impl Endpoint {
     }
 
     /// The socket type: stream for `unix:` and `tcp:`, datagram for `udp:` and `unixgram:`.
+    /// An inherited socket (`fd:`, `systemd:`) says stream, its usual type, before it is
+    /// adopted: `connect` then picks by the socket's own type (`SO_TYPE`).
     pub fn socket_type(&self) -> SocketType {
         match self {
-            Endpoint::Unix(_) | Endpoint::Tcp(_) | Endpoint::TcpHost(_) => SocketType::Stream,
+            Endpoint::Unix(_)
+            | Endpoint::Tcp(_)
+            | Endpoint::TcpHost(_)
+            | Endpoint::Fd(_)
+            | Endpoint::Systemd(_) => SocketType::Stream,
             Endpoint::Udp(_) | Endpoint::UdpHost(_) | Endpoint::UnixDatagram(_) => {
                 SocketType::Datagram
             }
         }
     }
 
-    /// The address family: Unix-domain for paths, internet for hosts and ports.
+    /// The address family: Unix-domain for paths, internet for hosts and ports. An inherited
+    /// socket (`fd:`, `systemd:`) says Unix-domain, its usual family, before it is adopted.
     pub fn family(&self) -> Family {
         match self {
             Endpoint::Unix(_) | Endpoint::UnixDatagram(_) => Family::Unix,
+            Endpoint::Fd(_) | Endpoint::Systemd(_) => Family::Unix,
             Endpoint::Tcp(_) | Endpoint::TcpHost(_) | Endpoint::Udp(_) | Endpoint::UdpHost(_) => {
                 Family::Inet
             }
         }
     }
 
-    /// The scheme: `"unix"`, `"tcp"`, `"udp"` or `"unixgram"`.
+    /// The scheme: `"unix"`, `"tcp"`, `"udp"`, `"unixgram"`, `"fd"` or `"systemd"`.
     pub fn scheme(&self) -> &'static str {
         match self {
             Endpoint::Unix(_) => "unix",
             Endpoint::Tcp(_) | Endpoint::TcpHost(_) => "tcp",
             Endpoint::Udp(_) | Endpoint::UdpHost(_) => "udp",
             Endpoint::UnixDatagram(_) => "unixgram",
+            Endpoint::Fd(_) => "fd",
+            Endpoint::Systemd(_) => "systemd",
         }
     }
 }
@@ -180,6 +220,8 @@ impl fmt::Display for Endpoint {
             // SocketAddr's Display already brackets IPv6 addresses.
             Endpoint::Tcp(a) | Endpoint::Udp(a) => write!(f, "{}:{a}", self.scheme()),
             Endpoint::TcpHost(h) | Endpoint::UdpHost(h) => write!(f, "{}:{h}", self.scheme()),
+            Endpoint::Fd(fd) => write!(f, "fd:{fd}"),
+            Endpoint::Systemd(name) => write!(f, "systemd:{name}"),
         }
     }
 }
@@ -196,6 +238,8 @@ impl FromStr for Endpoint {
             "tcp" => parse_inet(rest).map(|a| a.either(Endpoint::Tcp, Endpoint::TcpHost)),
             "udp" => parse_inet(rest).map(|a| a.either(Endpoint::Udp, Endpoint::UdpHost)),
             "unixgram" => parse_path(rest).map(Endpoint::UnixDatagram),
+            "fd" => parse_fd(rest).map(Endpoint::Fd),
+            "systemd" => parse_systemd_name(rest).map(|n| Endpoint::Systemd(n.into())),
             _ => Err(ParseEndpointError::UnknownScheme {
                 scheme: scheme.into(),
             }),
@@ -210,6 +254,30 @@ pub(crate) fn parse_path(s: &str) -> Result<PathBuf, ParseEndpointError> {
         Err(ParseEndpointError::NulInPath)
     } else {
         Ok(PathBuf::from(s))
+    }
+}
+
+/// Parses a descriptor number: decimal digits only, in `RawFd`'s range.
+pub(crate) fn parse_fd(s: &str) -> Result<RawFd, ParseEndpointError> {
+    // RawFd::from_str accepts a sign; a descriptor number is digits only.
+    s.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| s.parse::<RawFd>().ok())
+        .flatten()
+        .ok_or_else(|| ParseEndpointError::InvalidFd { fd: s.into() })
+}
+
+/// The longest name systemd gives a passed socket (`FileDescriptorName=`, see
+/// `fdname_is_valid()` in systemd's `src/basic/fd-util.c`).
+const MAX_SYSTEMD_NAME_LEN: usize = 255;
+
+/// Checks a `systemd:NAME` name as systemd does: printable ASCII without `:` (the separator
+/// of `LISTEN_FDNAMES`), at most 255 bytes. Empty means the first socket.
+pub(crate) fn parse_systemd_name(s: &str) -> Result<&str, ParseEndpointError> {
+    if s.len() <= MAX_SYSTEMD_NAME_LEN && s.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+        Ok(s)
+    } else {
+        Err(ParseEndpointError::InvalidName { name: s.into() })
     }
 }
 
@@ -324,6 +392,12 @@ mod tests {
             "tcp:db-1.internal.example:5432",
             "tcp:_srv.example:1",
             "tcp:1host:80",
+            "fd:0",
+            "fd:3",
+            "fd:2147483647",
+            "systemd:",
+            "systemd:web",
+            "systemd:my-app.socket",
         ] {
             let ep = parse(s).unwrap();
             assert_eq!(ep.to_string(), s);
@@ -493,6 +567,42 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(&parse(input).unwrap_err(), want, "input {input:?}");
         }
+    }
+
+    #[test]
+    fn inherited_endpoints() {
+        assert_eq!(parse("fd:3").unwrap(), Endpoint::Fd(3));
+        assert_eq!(parse("fd:3").unwrap().as_fd_number(), Some(3));
+        assert_eq!(parse("fd:3").unwrap().scheme(), "fd");
+        assert_eq!(parse("systemd:").unwrap().as_systemd_name(), Some(""));
+        assert_eq!(parse("systemd:web").unwrap().as_systemd_name(), Some("web"));
+        assert_eq!(parse("systemd:web").unwrap().scheme(), "systemd");
+        assert_eq!(parse("unix:/x").unwrap().as_fd_number(), None);
+        for bad in [
+            "",
+            "x",
+            "+3",
+            "-1",
+            "3 ",
+            "0x3",
+            "2147483648",
+            "99999999999",
+        ] {
+            assert_eq!(
+                parse(&format!("fd:{bad}")).unwrap_err(),
+                E::InvalidFd { fd: bad.into() },
+                "fd:{bad}"
+            );
+        }
+        let long = "n".repeat(256);
+        for bad in ["a:b", "a\0b", long.as_str(), "tab\there", "é"] {
+            assert_eq!(
+                parse(&format!("systemd:{bad}")).unwrap_err(),
+                E::InvalidName { name: bad.into() },
+                "systemd:{bad:?}"
+            );
+        }
+        assert!(parse(&format!("systemd:{}", "n".repeat(255))).is_ok());
     }
 
     #[test]

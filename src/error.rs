@@ -243,6 +243,11 @@ pub enum Error {
         timeout: Duration,
     },
 
+    /// An inherited socket (`fd:N`, `systemd:`, [`child::connection`](crate::child::connection))
+    /// could not be taken: see [`InheritError`](crate::InheritError).
+    #[error(transparent)]
+    Inherit(#[from] crate::InheritError),
+
     /// An I/O error from the operating system. A read or write timeout says so
     /// ("timed out: ..."), whatever text the system gives `EAGAIN`.
     #[error("{}", IoMessage(.0))]
@@ -389,6 +394,7 @@ impl Error {
             | Error::Bind { source, .. }
             | Error::Connect { source, .. } => source.kind(),
             Error::Endpoint(_) | Error::PathTooLong { .. } => K::InvalidInput,
+            Error::Inherit(e) => e.kind(),
             Error::FrameTooLarge { .. }
             | Error::MalformedHeader { .. }
             | Error::Broken
@@ -512,5 +518,18 @@ pub enum ParseEndpointError {
     InvalidPort {
         /// The port as written.
         port: String,
+    },
+    /// `fd:N` where N is not a descriptor number (decimal digits, at most `i32::MAX`).
+    #[error("invalid descriptor number {fd:?}: expected a number from 0 to 2147483647")]
+    InvalidFd {
+        /// The number as written.
+        fd: String,
+    },
+    /// `systemd:NAME` where NAME is not a name systemd gives a socket (up to 255 printable
+    /// ASCII characters, no `:`).
+    #[error("invalid socket name {name:?}: expected up to 255 printable ASCII characters, no ':'")]
+    InvalidName {
+        /// The name as written.
+        name: String,
     },
 }

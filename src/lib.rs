@@ -100,9 +100,11 @@
 #[cfg(not(unix))]
 compile_error!("msgsock supports only Unix-like targets: it is built on Unix-domain sockets");
 
+mod activation;
 mod any;
 mod auth;
 mod channel;
+pub mod child;
 mod conn;
 mod connect;
 mod dgram;
@@ -120,6 +122,7 @@ pub mod tokio;
 mod transport;
 mod unix;
 
+pub use crate::activation::InheritError;
 pub use crate::any::{
     bind, bind_datagram, connect, AnyConnection, AnyDatagram, AnyListener, AnyRecvHalf,
     AnySendHalf, AnyStream,
@@ -128,6 +131,7 @@ pub use crate::auth::{
     connect_authenticated, AuthKey, Authenticator, Dialect, DEFAULT_HANDSHAKE_TIMEOUT,
 };
 pub use crate::channel::Channel;
+pub use crate::child::CommandExt;
 pub use crate::conn::{Connection, RecvHalf, SendHalf, DEFAULT_MAX_MESSAGE_LEN, DEFAULT_SPIN};
 pub use crate::connect::ConnectOptions;
 pub use crate::endpoint::{Endpoint, HostPort};

@@ -389,3 +389,54 @@ pub(crate) fn wait_readable(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> io::Result<
     ];
     retry(|| poll(&mut fds, PollTimeout::NONE)).map(drop)
 }
+
+/// The descriptor flags (`fcntl(2)` `F_GETFD`): whether it is close-on-exec.
+pub(crate) fn is_cloexec(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD)?;
+    Ok(nix::fcntl::FdFlag::from_bits_truncate(flags).contains(nix::fcntl::FdFlag::FD_CLOEXEC))
+}
+
+/// Makes `fd` close-on-exec (`fcntl(2)` `F_SETFD`).
+pub(crate) fn set_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let flags = nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC);
+    nix::fcntl::fcntl(fd, flags)
+        .map(drop)
+        .map_err(io::Error::from)
+}
+
+/// The socket's type (`getsockopt(2)` `SO_TYPE`).
+pub(crate) fn socket_type(fd: BorrowedFd<'_>) -> io::Result<SockType> {
+    socket::getsockopt(&fd, socket::sockopt::SockType).map_err(io::Error::from)
+}
+
+/// Whether the socket listens (`getsockopt(2)` `SO_ACCEPTCONN`).
+pub(crate) fn is_listening(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    socket::getsockopt(&fd, socket::sockopt::AcceptConn).map_err(io::Error::from)
+}
+
+/// The socket's address family, from its own address (`getsockname(2)`): portable, where
+/// `SO_DOMAIN` is Linux's.
+pub(crate) fn socket_family(fd: BorrowedFd<'_>) -> io::Result<Option<socket::AddressFamily>> {
+    let addr = socket::getsockname::<socket::SockaddrStorage>(fd.as_raw_fd())?;
+    Ok(socket::SockaddrLike::family(&addr))
+}
+
+/// A close-on-exec duplicate of `fd` numbered `min` or above (`fcntl(2)` `F_DUPFD_CLOEXEC`).
+#[allow(unsafe_code)]
+pub(crate) fn dup_cloexec_from(fd: BorrowedFd<'_>, min: std::os::fd::RawFd) -> io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let new = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(min))?;
+    // SAFETY: fcntl just made `new`, a descriptor nothing else in the process owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// `dup2(2)` of the raw descriptor `src` onto `dst`, which clears close-on-exec on `dst`. For a
+/// forked child before `exec`, so it only makes the call: no allocation, no lock.
+#[allow(unsafe_code)]
+pub(crate) fn dup2_raw(src: std::os::fd::RawFd, dst: std::os::fd::RawFd) -> io::Result<()> {
+    // SAFETY: dup2 takes two integers and touches no memory of ours; a bad number is EBADF.
+    if unsafe { nix::libc::dup2(src, dst) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
