@@ -18,7 +18,7 @@ const WAVE: usize = 256;
 
 /// Bounds of each phase, generous against the milliseconds to seconds they take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
-const ROUND_TRIPS_TIMEOUT: Duration = Duration::from_secs(300);
+const ROUND_TRIPS_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Message sizes, in turn: a round trip `r` sends `SIZES[r % SIZES.len()]` bytes.
 pub(crate) const SIZES: [usize; 3] = [64, 1024, 4096];

@@ -240,9 +240,12 @@ where
     let n = opts.connections;
     let (before, idle_fds) = (server.rss_kib()?, server.fd_count()?);
     let t0 = Instant::now();
+    // One bound for all the waves: each wave's wait blocks this thread, out of reach of the
+    // clients' own timeout.
+    let accept_deadline = t0 + SERVER_FDS_TIMEOUT;
     let mut clients = Clients::connect(n, connect, |open| {
         server
-            .wait_fds(idle_fds + open, true, SERVER_FDS_TIMEOUT)
+            .wait_fds(idle_fds + open, true, accept_deadline)
             .map_err(|e| e.to_string())
     })
     .await?;
@@ -254,7 +257,7 @@ where
     let after = server.rss_kib()?;
     clients.close();
     // Every connection closed on the server's side too: nothing left behind.
-    server.wait_fds(idle_fds, false, SERVER_FDS_TIMEOUT)?;
+    server.wait_fds(idle_fds, false, Instant::now() + SERVER_FDS_TIMEOUT)?;
     Ok(Figures {
         transport: transport.name(),
         server: server.name().to_owned(),

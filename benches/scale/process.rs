@@ -135,15 +135,14 @@ impl ServerProcess {
     }
 
     /// Waits until the server holds at least (`at_least`) or at most (`!at_least`) `target`
-    /// descriptors: an accepted connection is a descriptor, whoever wrote the server. Fails
-    /// after `timeout`, or if the server exits.
+    /// descriptors: an accepted connection is a descriptor, whoever wrote the server. Fails at
+    /// `deadline`, or if the server exits.
     pub(crate) fn wait_fds(
         &mut self,
         target: usize,
         at_least: bool,
-        timeout: Duration,
+        deadline: Instant,
     ) -> Result<(), Box<dyn Error>> {
-        let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.process.try_wait()? {
                 return Err(format!("{}: exited early: {status}", self.name).into());
@@ -155,7 +154,7 @@ impl ServerProcess {
             if Instant::now() >= deadline {
                 let want = if at_least { "at least" } else { "at most" };
                 return Err(format!(
-                    "{}: holds {n} descriptors after {timeout:?}, expected {want} {target}",
+                    "{}: holds {n} descriptors at its deadline, expected {want} {target}",
                     self.name
                 )
                 .into());
