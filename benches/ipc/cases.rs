@@ -45,10 +45,16 @@ impl Case {
         )
     }
 
-    /// The group name and the implementation, as in `unix stream 1 MiB std writev`: what the
-    /// command line's words are matched against.
+    /// The group name, the implementation and its kind of code, as in
+    /// `unix stream 1 MiB std writev blocking`: what the command line's words are matched
+    /// against.
     pub(crate) fn describe(self) -> String {
-        format!("{} {}", self.group_name(), self.imp().name)
+        format!(
+            "{} {} {}",
+            self.group_name(),
+            self.imp().name,
+            self.imp().api.word()
+        )
     }
 
     /// The same pattern and size run by the first implementation of the family with `role`
@@ -86,6 +92,8 @@ pub(crate) fn all() -> Vec<Case> {
                             size <= SPIN_MAX_SIZE
                         }
                         (Role::Batch, Pattern::Stream) => size <= BATCH_MAX_SIZE,
+                        #[cfg(feature = "tokio")]
+                        (Role::Feed, _) => true,
                         _ => false,
                     };
                     if wanted {

@@ -139,9 +139,8 @@ pub(crate) fn serve(cpu: &str) -> Result<(), Box<dyn Error>> {
         let (f, imp, size): (usize, usize, usize) = (f.parse()?, imp.parse()?, size.parse()?);
         let pattern = Pattern::parse(pattern).ok_or("bad pattern")?;
         let fd = listeners[f].accept()?;
-        let mut peer = (families()[f].impls[imp].wrap)(fd)?;
         let cpu0 = cpu_time()?;
-        let ops = pattern.serve(&mut *peer, size)?;
+        let ops = families()[f].impls[imp].serve(fd, pattern, size)?;
         let cpu = cpu_time()? - cpu0;
         writeln!(out, "done {} {ops}", cpu.as_nanos())?;
         out.flush()?;

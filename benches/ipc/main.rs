@@ -1,10 +1,13 @@
-//! Two-process benchmark: msgsock against hand-written std socket code, on every transport.
+//! Two-process benchmark: msgsock against hand-written std socket code, on every transport, and
+//! (feature `tokio`) msgsock's async connection against tokio-util's `LengthDelimitedCodec`.
 //!
 //! ```text
 //! cargo bench --bench ipc               # the full run, about 3 minutes
 //! cargo bench --bench ipc -- --quick    # a smoke run of a few seconds (or MSGSOCK_BENCH_QUICK=1)
 //! cargo bench --bench ipc -- unix "1 MiB"  # only the cases whose names contain every word
 //! cargo bench --bench ipc -- echo       # only echo streaming (`rt`, `stream`, `echo`)
+//! cargo bench --bench ipc --features tokio            # adds the async rows, about 5 minutes
+//! cargo bench --bench ipc --features tokio -- async   # only the async rows (`blocking`: the others)
 //! ```
 //!
 //! The binary re-executes itself as the serving child ([`child`]); the two processes are pinned
@@ -30,6 +33,21 @@
 //! - `std spin`: the `std writev` framing on a non-blocking socket read in a loop with no budget,
 //!   the plainest spinning code (small round trips only).
 //!
+//! With the `tokio` feature, three async implementations join the `unix` and `tcp` rows, every
+//! pattern and size, compared with each other (their ratios are against `tokio codec`):
+//! - `tokio codec`: tokio-util's `Framed<_, LengthDelimitedCodec>`, `SinkExt::send` per message
+//!   and `StreamExt::next` per receive, what a tokio user would pick instead;
+//! - `msgsock async`: `msgsock::tokio::AsyncConnection`, `send` per message and `recv_into` with
+//!   a reused buffer;
+//! - `msgsock async feed`: the same connection with `feed` per message and one `flush` per batch
+//!   of `msgsock batch`'s size (or sooner, when the high-water mark makes `feed` wait); its
+//!   server feeds its replies, which go out together while its next receive waits.
+//!
+//! Each process runs them on one current-thread tokio runtime, the fastest shape for one
+//! connection and the same for all three, a case being one task (`async_patterns.rs`). The
+//! summary also sets `msgsock async` 64 B streaming against the best blocking hand-written
+//! per-message rate.
+//!
 //! On the datagram transports (`udp`, `unixgram`) a message is one datagram, with no header:
 //! `msgsock` is the connected `msgsock::UdpSocket` or `msgsock::UnixDatagram`, `std` the
 //! connected std socket receiving into a reused fixed 64 KiB buffer. UDP is not streamed: it
@@ -40,6 +58,8 @@
 //! made back to back in itself ([`syscalls`]): what a round trip costs in system calls alone,
 //! which busy polling cannot remove.
 
+#[cfg(feature = "tokio")]
+mod async_patterns;
 mod cases;
 mod child;
 mod cpu;
@@ -49,6 +69,8 @@ mod report;
 mod stats;
 mod std_sockets;
 mod syscalls;
+#[cfg(feature = "tokio")]
+mod tokio_sockets;
 mod transports;
 
 use std::collections::HashMap;
@@ -151,8 +173,9 @@ fn main() -> Result<(), Box<dyn Error>> {
 fn run_case(child: &mut ChildLink, case: Case, cfg: &Config) -> Result<Sample, Box<dyn Error>> {
     child.start(case)?;
     let fd = (case.family().connect)(child.addr(case.family))?;
-    let peer = (case.imp().wrap)(fd)?;
-    let sample = case.pattern.drive(peer, case.size, case.batch(), cfg)?;
+    let sample = case
+        .imp()
+        .drive(fd, case.pattern, case.size, case.batch(), cfg)?;
     let child_cpu_per_op = child.finish()?;
     Ok(Sample {
         cpu_per_op: sample.cpu_per_op + child_cpu_per_op,

@@ -10,7 +10,8 @@
 //!   flight would once the window outgrew the socket buffers. Both of the parent's threads share
 //!   its core, for every implementation alike.
 //!
-//! An empty message ends every case.
+//! An empty message ends every case. The async implementations run the same patterns as async
+//! code (`async_patterns.rs`, feature `tokio`), sharing the helpers here.
 
 use std::io;
 use std::thread;
@@ -21,7 +22,7 @@ use crate::impls::Peer;
 use crate::KIB;
 
 /// Bytes per `send_batch` call in the batch cases (at most 1024 messages).
-const BATCH_BYTES: usize = 256 << 10;
+pub(crate) const BATCH_BYTES: usize = 256 << 10;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(crate) enum Pattern {
@@ -119,7 +120,7 @@ pub(crate) fn message(size: usize) -> Vec<u8> {
 }
 
 /// An error unless `buf` holds `msg` (compared at its middle byte, which costs nothing).
-fn check_echo(n: Option<usize>, buf: &[u8], msg: &[u8]) -> io::Result<()> {
+pub(crate) fn check_echo(n: Option<usize>, buf: &[u8], msg: &[u8]) -> io::Result<()> {
     let size = msg.len();
     if n != Some(size) || buf[size / 2] != msg[size / 2] {
         return Err(io::Error::other(format!("bad echo: {n:?}")));
@@ -129,7 +130,7 @@ fn check_echo(n: Option<usize>, buf: &[u8], msg: &[u8]) -> io::Result<()> {
 
 /// How many sends (or receives) of `bytes` each go between two clock reads: small ones cost
 /// little more than the clock read.
-fn per_clock_read(bytes: usize) -> usize {
+pub(crate) fn per_clock_read(bytes: usize) -> usize {
     (64 * KIB / bytes.max(1)).clamp(1, 64)
 }
 
@@ -158,15 +159,26 @@ fn round_trips(peer: &mut dyn Peer, size: usize, cfg: &Config) -> io::Result<Sam
     let elapsed = start.elapsed();
     let cpu = cpu_time()? - cpu0;
     peer.send(&[])?;
+    Ok(latencies(times, size, elapsed, cpu))
+}
+
+/// A sample of the round trips timed one by one in `times`, of `size` bytes each, made in
+/// `elapsed`, the parent's CPU time being `cpu`.
+pub(crate) fn latencies(
+    mut times: Vec<Duration>,
+    size: usize,
+    elapsed: Duration,
+    cpu: Duration,
+) -> Sample {
     times.sort_unstable();
     let n = times.len();
-    Ok(Sample {
+    Sample {
         median: times[n / 2],
         p99: times[(n * 99 / 100).min(n - 1)],
         msgs_per_s: n as f64 / elapsed.as_secs_f64(),
         bytes_per_s: (n * size) as f64 / elapsed.as_secs_f64(),
         cpu_per_op: cpu / n as u32,
-    })
+    }
 }
 
 /// Sends `msgs` for `time`, with one `send_batch` when there are several, and returns how many
@@ -189,7 +201,7 @@ fn send_for(peer: &mut dyn Peer, msgs: &[&[u8]], time: Duration) -> io::Result<u
 
 /// A sample of `msgs` messages of `size` bytes moved in `elapsed`, the parent's CPU time
 /// being `cpu`; no per-message latency.
-fn throughput(msgs: usize, size: usize, elapsed: Duration, cpu: Duration) -> Sample {
+pub(crate) fn throughput(msgs: usize, size: usize, elapsed: Duration, cpu: Duration) -> Sample {
     Sample {
         median: Duration::ZERO,
         p99: Duration::ZERO,
@@ -251,22 +263,59 @@ fn read_replies(
     warmup: Duration,
 ) -> io::Result<(usize, Duration, Duration)> {
     let mut buf = Vec::with_capacity(msg.len());
-    let check_every = per_clock_read(msg.len());
-    let started = Instant::now();
-    let mut window = None;
-    let mut replies = 0;
+    let mut replies = Replies::new(msg.len(), warmup);
     loop {
         let n = peer.recv(&mut buf)?;
         if n == Some(0) {
             break;
         }
         check_echo(n, &buf, msg)?;
-        replies += 1;
-        if window.is_none() && replies % check_every == 0 && started.elapsed() >= warmup {
-            window = Some((replies, Instant::now(), cpu_time()?));
+        replies.count()?;
+    }
+    replies.end()
+}
+
+/// The echo stream reader's count of replies and its timed window, which opens at the first
+/// reply counted after the warm-up.
+pub(crate) struct Replies {
+    check_every: usize,
+    warmup: Duration,
+    started: Instant,
+    /// Replies before the window, when it opened, and the process's CPU time then.
+    window: Option<(usize, Instant, Duration)>,
+    replies: usize,
+}
+
+impl Replies {
+    /// Starts counting replies of `size` bytes, with a warm-up of `warmup`.
+    pub(crate) fn new(size: usize, warmup: Duration) -> Replies {
+        Replies {
+            check_every: per_clock_read(size),
+            warmup,
+            started: Instant::now(),
+            window: None,
+            replies: 0,
         }
     }
-    let (before, start, cpu0) =
-        window.ok_or_else(|| io::Error::other("no reply after the warm-up"))?;
-    Ok((replies - before, start.elapsed(), cpu_time()? - cpu0))
+
+    /// Counts one checked reply.
+    pub(crate) fn count(&mut self) -> io::Result<()> {
+        self.replies += 1;
+        if self.window.is_none()
+            && self.replies.is_multiple_of(self.check_every)
+            && self.started.elapsed() >= self.warmup
+        {
+            self.window = Some((self.replies, Instant::now(), cpu_time()?));
+        }
+        Ok(())
+    }
+
+    /// At the end marker's echo: how many replies came in the window, in how long, and the
+    /// process's CPU time meanwhile.
+    pub(crate) fn end(self) -> io::Result<(usize, Duration, Duration)> {
+        let (before, start, cpu0) = self
+            .window
+            .ok_or_else(|| io::Error::other("no reply after the warm-up"))?;
+        Ok((self.replies - before, start.elapsed(), cpu_time()? - cpu0))
+    }
 }

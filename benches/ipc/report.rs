@@ -14,7 +14,7 @@ use crate::{KIB, MIB};
 
 pub(crate) fn print_table(all: &[Case], results: &Results) {
     println!(
-        "{:<8} {:<11} {:>7}  {:<14} {:>10} {:>10} {:>9} {:>11} {:>9} {:>9} {:>9}",
+        "{:<8} {:<11} {:>7}  {:<18} {:>10} {:>10} {:>9} {:>11} {:>9} {:>9} {:>9}",
         "",
         "test",
         "size",
@@ -54,7 +54,7 @@ pub(crate) fn print_table(all: &[Case], results: &Results) {
             Pattern::Stream | Pattern::EchoStream => (String::new(), String::new(), None, vs),
         };
         let line = format!(
-            "{:<8} {:<11} {:>7}  {:<14} {:>10} {:>10} {:>9.1} {:>11.0} {:>9} {:>9} {:>9}",
+            "{:<8} {:<11} {:>7}  {:<18} {:>10} {:>10} {:>9.1} {:>11.0} {:>9} {:>9} {:>9}",
             name,
             test,
             size,
@@ -76,6 +76,13 @@ pub(crate) fn print_table(all: &[Case], results: &Results) {
          median of those is shown. echo stream: the client streams from one thread while another \
          reads the reply the server sends to every message; its rate counts replies."
     );
+    if all.iter().any(|c| c.imp().api != Api::Blocking) {
+        println!(
+            "async rows (tokio codec, msgsock async, msgsock async feed): time/std and rate/std \
+             are taken against tokio codec, not against std; each process runs one \
+             current-thread tokio runtime."
+        );
+    }
     if all.iter().any(|c| c.family().name == "udp") {
         println!(
             "udp: no stream rows: UDP drops datagrams when the receiver falls behind, so a one-way \
@@ -98,6 +105,15 @@ impl Limit {
             Limit::AtLeast(l) => v >= l,
         }
     }
+
+    /// As in `>= 3.00`.
+    #[cfg(feature = "tokio")]
+    fn describe(self) -> String {
+        match self {
+            Limit::AtMost(l) => format!("<= {l:.2}"),
+            Limit::AtLeast(l) => format!(">= {l:.2}"),
+        }
+    }
 }
 
 /// The issue's targets for the blocking subject on each stream family.
@@ -108,43 +124,13 @@ pub(crate) fn print_checks(results: &Results, syscall_costs: &HashMap<usize, Dur
             continue;
         }
         let case = |role: Role, pattern: Pattern, size: usize| {
-            let imp = family
-                .impls
-                .iter()
-                .position(|i| i.role == role && i.api == Api::Blocking)?;
-            Some(Case {
-                family: f,
-                pattern,
-                size,
-                imp,
-            })
+            family_case(f, Api::Blocking, role, pattern, size)
         };
-        let line = |what: &str, v: f64, rest: &str| {
-            println!("  {:<5} {what:<58} {v:>6.3}x{rest}", family.name);
-        };
-        // A target on the per-repetition ratios against the best baseline: their median, with
-        // the 95% confidence interval of that median, so that a ratio within noise of its limit
-        // reads as such.
+        let line = |what: &str, v: f64, rest: &str| target_line(family.name, what, v, rest);
         let bound = |what: &str, pattern: Pattern, size: usize, limit: Limit| {
-            let Some(ratios) =
-                case(Role::Subject, pattern, size).and_then(|c| results.vs_baseline_all(c))
-            else {
-                return;
-            };
-            let Some(median) = mid(ratios.clone()) else {
-                return;
-            };
-            let Some((lo, hi)) = median_ci95(ratios) else {
-                line(what, median, "  (too few repetitions for a verdict)");
-                return;
-            };
-            let verdict = match (limit.holds(median), limit.holds(lo) && limit.holds(hi)) {
-                (true, true) => "met",
-                (true, false) => "met, within noise",
-                (false, _) if limit.holds(lo) || limit.holds(hi) => "missed, within noise",
-                (false, _) => "missed",
-            };
-            line(what, median, &format!("  [{lo:.3}, {hi:.3}]  {verdict}"));
+            let ratios =
+                case(Role::Subject, pattern, size).and_then(|c| results.vs_baseline_all(c));
+            bound(family.name, what, ratios, limit);
         };
         let check = |what: &str, value: Option<f64>, ok: &dyn Fn(f64) -> bool| {
             if let Some(v) = value {
@@ -216,7 +202,106 @@ pub(crate) fn print_checks(results: &Results, syscall_costs: &HashMap<usize, Dur
             "round trip 64 B spin CPU / blocking msgsock CPU (cost)",
             spin.and_then(|(p, s)| results.ratio(p, &[s], Pick::Cpu)),
         );
+        #[cfg(feature = "tokio")]
+        print_async_checks(f, results);
     }
+}
+
+/// The issue's targets for the async implementations on the stream family `f`: against
+/// `tokio codec` on every row, and `msgsock async` 64 B streaming against the best blocking
+/// hand-written per-message rate.
+#[cfg(feature = "tokio")]
+fn print_async_checks(f: usize, results: &Results) {
+    let family = &families()[f];
+    let case = |role, pattern, size| family_case(f, Api::Async, role, pattern, size);
+    for (role, name) in [
+        (Role::Subject, "msgsock async"),
+        (Role::Feed, "msgsock async feed"),
+    ] {
+        for pattern in Pattern::ALL {
+            for &size in family.sizes(pattern) {
+                let (figure, limit) = match pattern {
+                    Pattern::RoundTrip => ("time", Limit::AtMost(1.0)),
+                    Pattern::Stream | Pattern::EchoStream => ("rate", Limit::AtLeast(1.0)),
+                };
+                let what = format!(
+                    "{name} {} {} {figure} / tokio ({})",
+                    pattern.label(),
+                    size_name(size),
+                    limit.describe()
+                );
+                let ratios = case(role, pattern, size).and_then(|c| results.vs_baseline_all(c));
+                bound(family.name, &what, ratios, limit);
+            }
+        }
+    }
+    // Against the blocking hand-written code: what queueing the sends would have to win.
+    let blocking = family_case(f, Api::Blocking, Role::Subject, Pattern::Stream, 64);
+    for (role, name, limit) in [
+        (Role::Subject, "msgsock async", Some(Limit::AtLeast(3.0))),
+        (Role::Feed, "msgsock async feed", None),
+    ] {
+        let ratios = case(role, Pattern::Stream, 64)
+            .zip(blocking)
+            .and_then(|(a, b)| results.ratios(a, &b.baselines(), Pick::Rate));
+        match limit {
+            Some(limit) => {
+                let what = format!("{name} stream 64 B rate / best std ({})", limit.describe());
+                bound(family.name, &what, ratios, limit);
+            }
+            None => {
+                if let Some(v) = ratios.and_then(mid) {
+                    target_line(
+                        family.name,
+                        &format!("{name} stream 64 B rate / best std"),
+                        v,
+                        "",
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The case of family `f` run by its first implementation of `api` and `role`.
+fn family_case(f: usize, api: Api, role: Role, pattern: Pattern, size: usize) -> Option<Case> {
+    let imp = families()[f]
+        .impls
+        .iter()
+        .position(|i| i.role == role && i.api == api)?;
+    Some(Case {
+        family: f,
+        pattern,
+        size,
+        imp,
+    })
+}
+
+fn target_line(family: &str, what: &str, v: f64, rest: &str) {
+    println!("  {family:<5} {what:<64} {v:>6.3}x{rest}");
+}
+
+/// A target on per-repetition ratios: their median, with the 95% confidence interval of that
+/// median, so that a ratio within noise of its limit reads as such.
+fn bound(family: &str, what: &str, ratios: Option<Vec<f64>>, limit: Limit) {
+    let Some(ratios) = ratios else {
+        return;
+    };
+    let Some(median) = mid(ratios.clone()) else {
+        return;
+    };
+    let line = |rest: &str| target_line(family, what, median, rest);
+    let Some((lo, hi)) = median_ci95(ratios) else {
+        line("  (too few repetitions for a verdict)");
+        return;
+    };
+    let verdict = match (limit.holds(median), limit.holds(lo) && limit.holds(hi)) {
+        (true, true) => "met",
+        (true, false) => "met, within noise",
+        (false, _) if limit.holds(lo) || limit.holds(hi) => "missed, within noise",
+        (false, _) => "missed",
+    };
+    line(&format!("  [{lo:.3}, {hi:.3}]  {verdict}"));
 }
 
 fn micros(d: Duration) -> String {

@@ -70,9 +70,16 @@ pub(crate) fn families() -> &'static [Family] {
                 bind: unix_bind,
                 connect: unix_connect,
                 rt_sizes: &[64, 4 * KIB, 64 * KIB, MIB],
-                stream_sizes: &[64, 64 * KIB, MIB],
+                stream_sizes: &[64, 4 * KIB, 64 * KIB, MIB],
                 echo_sizes: &[64, 4 * KIB, 64 * KIB, MIB],
-                impls: impls::stream::<StdUnixStream, msgsock::UnixStream>(),
+                impls: [
+                    impls::stream::<StdUnixStream, msgsock::UnixStream>(),
+                    #[cfg(feature = "tokio")]
+                    impls::async_stream::<tokio::net::UnixStream>(),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
                 targets: true,
             },
             Family {
@@ -80,9 +87,16 @@ pub(crate) fn families() -> &'static [Family] {
                 bind: tcp_bind,
                 connect: tcp_connect,
                 rt_sizes: &[64, 4 * KIB, 64 * KIB, MIB],
-                stream_sizes: &[64, 64 * KIB, MIB],
+                stream_sizes: &[64, 4 * KIB, 64 * KIB, MIB],
                 echo_sizes: &[64, 4 * KIB, 64 * KIB, MIB],
-                impls: impls::stream::<StdTcpStream, msgsock::TcpStream>(),
+                impls: [
+                    impls::stream::<StdTcpStream, msgsock::TcpStream>(),
+                    #[cfg(feature = "tokio")]
+                    impls::async_stream::<tokio::net::TcpStream>(),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
                 targets: true,
             },
             Family {

@@ -7,7 +7,7 @@ use std::os::fd::OwnedFd;
 
 use msgsock::{Channel, Connection, Stream, DEFAULT_SPIN};
 
-use super::{Api, Impl, Peer, Role, Wrap};
+use super::{Api, Impl, Peer, Role, Run, Wrap};
 
 /// A batched send, where the channel has one.
 type SendBatch<C> = fn(&mut C, &[&[u8]]) -> msgsock::Result<()>;
@@ -75,7 +75,7 @@ where
         name,
         role,
         api: Api::Blocking,
-        wrap,
+        run: Run::Blocking(wrap),
     };
     vec![
         entry("msgsock", Role::Subject, connection_peer::<R, S, false>),
@@ -95,6 +95,6 @@ where
         name: "msgsock",
         role: Role::Subject,
         api: Api::Blocking,
-        wrap: datagram_peer::<R, C>,
+        run: Run::Blocking(datagram_peer::<R, C>),
     }]
 }

@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::OwnedFd;
 
-use super::{Api, Impl, Peer, Role};
+use super::{Api, Impl, Peer, Role, Run};
 use crate::std_sockets::StdDatagram;
 use crate::KIB;
 
@@ -42,6 +42,6 @@ pub(super) fn datagram<D: StdDatagram>() -> Vec<Impl> {
         name: "std",
         role: Role::Baseline,
         api: Api::Blocking,
-        wrap: std_dgram_peer::<D>,
+        run: Run::Blocking(std_dgram_peer::<D>),
     }]
 }

@@ -4,7 +4,7 @@
 use std::io::{self, BufRead, BufReader, IoSlice, Read, Write};
 use std::os::fd::OwnedFd;
 
-use super::{Api, Impl, Peer, Role};
+use super::{Api, Impl, Peer, Role, Run};
 use crate::std_sockets::StdStream;
 
 /// Receives through a `BufReader` for small frames and straight into the reused destination for
@@ -98,13 +98,13 @@ pub(super) fn stream<R: StdStream>() -> Vec<Impl> {
             name: "std writev",
             role: Role::Baseline,
             api: Api::Blocking,
-            wrap: std_peer::<R, false>,
+            run: Run::Blocking(std_peer::<R, false>),
         },
         Impl {
             name: "std 2 writes",
             role: Role::Baseline,
             api: Api::Blocking,
-            wrap: std_peer::<R, true>,
+            run: Run::Blocking(std_peer::<R, true>),
         },
     ]
 }

@@ -7,7 +7,7 @@ use std::os::fd::OwnedFd;
 use std::time::Instant;
 
 use super::std_framed::write_frame;
-use super::{Api, Impl, Peer, Role};
+use super::{Api, Impl, Peer, Role, Run};
 use crate::std_sockets::StdStream;
 use crate::transports::IO_TIMEOUT;
 use crate::KIB;
@@ -123,6 +123,6 @@ pub(super) fn stream<R: StdStream>() -> Vec<Impl> {
         name: "std spin",
         role: Role::SpinBaseline,
         api: Api::Blocking,
-        wrap: std_spin_peer::<R>,
+        run: Run::Blocking(std_spin_peer::<R>),
     }]
 }

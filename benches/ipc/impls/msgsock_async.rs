@@ -1,0 +1,111 @@
+//! msgsock's async connection (feature `tokio`): [`AsyncConnection`] over a tokio stream, `send`
+//! per message and `recv_into` a reused buffer (`msgsock async`), or `feed` per message and one
+//! `flush` per batch (`msgsock async feed`).
+
+use std::io;
+use std::os::fd::OwnedFd;
+
+use bytes::Bytes;
+use msgsock::tokio::AsyncConnection;
+
+use super::{Api, AsyncPeer, Impl, Role, Run};
+use crate::async_patterns::{self, echoed};
+use crate::patterns::{Config, Sample, BATCH_BYTES};
+use crate::tokio_sockets::TokioStream;
+
+/// An [`AsyncConnection`] and the buffer its messages are received into. With `FEED`, messages
+/// are fed and the batch flushed, and the server's replies are fed, to go out together while
+/// its next receive waits (or when the high-water mark makes `feed` wait).
+struct MsgsockAsync<S, const FEED: bool> {
+    conn: AsyncConnection<S>,
+    buf: Vec<u8>,
+}
+
+impl<S: TokioStream, const FEED: bool> AsyncPeer for MsgsockAsync<S, FEED> {
+    fn wrap(fd: OwnedFd) -> io::Result<Self> {
+        Ok(MsgsockAsync {
+            conn: AsyncConnection::new(S::from_fd(fd)?),
+            buf: Vec::new(),
+        })
+    }
+
+    fn batch(size: usize) -> usize {
+        if FEED {
+            (BATCH_BYTES / size.max(1)).clamp(1, 1024)
+        } else {
+            1
+        }
+    }
+
+    async fn send(&mut self, msgs: &[Bytes]) -> io::Result<()> {
+        if FEED {
+            for msg in msgs {
+                self.conn.feed(msg).await?;
+            }
+            return Ok(self.conn.flush().await?);
+        }
+        for msg in msgs {
+            self.conn.send(msg).await?;
+        }
+        Ok(())
+    }
+
+    async fn recv(&mut self) -> io::Result<Option<&[u8]>> {
+        let n = self.conn.recv_into(&mut self.buf).await?;
+        Ok(n.map(|n| &self.buf[..n]))
+    }
+
+    async fn reply(&mut self) -> io::Result<()> {
+        if FEED {
+            // Written by the next `recv` while it waits for the socket, with whatever else
+            // was fed meanwhile.
+            return Ok(self.conn.feed(&self.buf).await?);
+        }
+        Ok(self.conn.send(&self.buf).await?)
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        Ok(self.conn.flush().await?)
+    }
+
+    async fn echo_stream(self, msg: &Bytes, cfg: &Config) -> io::Result<Sample> {
+        let (mut rx, mut tx) = self.conn.into_split();
+        let mut buf = self.buf;
+        let send = async |msgs: &[Bytes]| -> io::Result<()> {
+            for m in msgs {
+                if FEED {
+                    tx.feed(m).await?;
+                } else {
+                    tx.send(m).await?;
+                }
+            }
+            if FEED {
+                tx.flush().await?;
+            }
+            Ok(())
+        };
+        let recv_echo = async || {
+            let n = rx.recv_into(&mut buf).await?;
+            echoed(n.map(|n| &buf[..n]), msg)
+        };
+        async_patterns::echo_stream(send, recv_echo, msg, Self::batch(msg.len()), cfg).await
+    }
+}
+
+/// `msgsock async` and `msgsock async feed`.
+pub(super) fn stream<S: TokioStream>() -> Vec<Impl> {
+    vec![
+        Impl {
+            name: "msgsock async",
+            role: Role::Subject,
+            api: Api::Async,
+            run: Run::Async(async_patterns::run::<MsgsockAsync<S, false>>()),
+        },
+        Impl {
+            name: "msgsock async feed",
+            role: Role::Feed,
+            api: Api::Async,
+            run: Run::Async(async_patterns::run::<MsgsockAsync<S, true>>()),
+        },
+    ]
+}
