@@ -236,6 +236,89 @@ async fn send_is_cancel_safe<S: Pair>(seed: u64) {
     );
 }
 
+/// Four tasks send through clones of one queued sender at once, with cancellations: exactly the
+/// messages whose `send` returned arrive, whole, each task's in order; after the senders
+/// and the receive half are dropped, the writer task still writes what was queued, then closes.
+async fn queued_senders_share_one_queue<S: Pair>(seed: u64) {
+    let (a, raw) = S::pair().await;
+    shrink_buffers(&a, &raw);
+    let (rx, tx) = AsyncConnection::new(a).into_split_queued();
+    let reader = tokio::spawn(async move {
+        let mut raw = raw;
+        let mut wire = Vec::new();
+        raw.read_to_end(&mut wire).await.unwrap();
+        wire
+    });
+    let mut tasks = Vec::new();
+    for task in 0..4u32 {
+        let tx = tx.clone();
+        let mut rng = Rng(seed * 31 + u64::from(task));
+        tasks.push(tokio::spawn(async move {
+            let mut completed = Vec::new();
+            for i in 0..200u32 {
+                let seq = task << 16 | i;
+                let len = rng.below(20_000) as usize;
+                let wait = Duration::from_micros(rng.below(300));
+                if let Ok(r) = timeout(wait, tx.send(&message(seq, len))).await {
+                    r.unwrap();
+                    completed.push((seq, len));
+                }
+            }
+            completed
+        }));
+    }
+    let mut completed = Vec::new();
+    for t in tasks {
+        completed.extend(t.await.unwrap());
+    }
+    drop((tx, rx));
+    let wire = timeout(GUARD, reader).await.unwrap().unwrap();
+    let mut codec = MessageCodec::new();
+    let mut buf = BytesMut::from(&wire[..]);
+    let mut last = [None::<u32>; 4];
+    let mut seen = 0;
+    while let Some(m) = codec.decode_eof(&mut buf).unwrap() {
+        let seq = u32::from_be_bytes(m[..4].try_into().unwrap());
+        let (task, i) = ((seq >> 16) as usize, seq & 0xffff);
+        // A cancelled queued send took nothing: only completed sends arrive.
+        let &(_, len) = completed
+            .iter()
+            .find(|(s, _)| *s == seq)
+            .unwrap_or_else(|| panic!("message {seq:#x} arrived but its send was cancelled"));
+        assert!(
+            m[..] == message(seq, len)[..],
+            "message {seq:#x} arrived torn"
+        );
+        assert!(last[task].is_none_or(|l| l < i), "task {task} out of order");
+        last[task] = Some(i);
+        seen += 1;
+    }
+    assert_eq!(seen, completed.len(), "every completed send arrives once");
+}
+
+/// A queued sender never holds more than the high-water mark plus one message for a peer that
+/// does not read.
+async fn queued_send_waits_at_the_high_water_mark<S: Pair>() {
+    let (a, _peer) = S::pair().await;
+    let mut conn = AsyncConnection::new(a);
+    conn.set_high_water(100_000);
+    let (_rx, tx) = conn.into_split_queued();
+    let msg = vec![7u8; 10_000];
+    let mut sent = 0;
+    while timeout(Duration::from_millis(200), tx.send(&msg))
+        .await
+        .is_ok()
+    {
+        sent += 1;
+        assert!(sent < 100_000, "send never waited");
+    }
+    assert!(
+        tx.queued_len() <= 100_000 + msg.len() + 4,
+        "{} bytes queued",
+        tx.queued_len()
+    );
+}
+
 /// A sender running ahead of a peer that does not read holds at most the high-water mark plus one
 /// message.
 async fn feed_waits_at_the_high_water_mark<S: Pair>() {
@@ -405,6 +488,18 @@ macro_rules! async_tests {
                 for seed in 1..=6 {
                     super::send_is_cancel_safe::<$stream>(seed).await;
                 }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn queued_senders_share_one_queue() {
+                for seed in 1..=4 {
+                    super::queued_senders_share_one_queue::<$stream>(seed).await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn queued_send_waits_at_the_high_water_mark() {
+                super::queued_send_waits_at_the_high_water_mark::<$stream>().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

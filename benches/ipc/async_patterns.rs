@@ -45,11 +45,14 @@ async fn drive<P: AsyncPeer>(
 ) -> io::Result<Sample> {
     let mut peer = P::wrap(fd)?;
     let msg = Bytes::from(message(size));
-    match pattern {
-        Pattern::RoundTrip => round_trips(&mut peer, &msg, cfg).await,
-        Pattern::Stream => stream(&mut peer, &msg, cfg).await,
-        Pattern::EchoStream => peer.echo_stream(&msg, cfg).await,
-    }
+    let sample = match pattern {
+        Pattern::RoundTrip => round_trips(&mut peer, &msg, cfg).await?,
+        Pattern::Stream => stream(&mut peer, &msg, cfg).await?,
+        Pattern::EchoStream => return peer.echo_stream(&msg, cfg).await,
+    };
+    // The end marker may only be queued (a queued sender): out before the runtime stops.
+    peer.flush().await?;
+    Ok(sample)
 }
 
 /// The child's side of a case: receives until the end marker, replying unless streamed to,

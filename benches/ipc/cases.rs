@@ -93,7 +93,7 @@ pub(crate) fn all() -> Vec<Case> {
                         }
                         (Role::Batch, Pattern::Stream) => size <= BATCH_MAX_SIZE,
                         #[cfg(feature = "tokio")]
-                        (Role::Feed, _) => true,
+                        (Role::Feed | Role::Queued, _) => true,
                         _ => false,
                     };
                     if wanted {

@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
+use super::queued::QueuedSender;
 use super::stream::AsyncStream;
 use crate::conn::DEFAULT_MAX_MESSAGE_LEN;
 use crate::error::{Error, Result};
@@ -175,6 +176,29 @@ impl<S: AsyncStream> AsyncConnection<S> {
                 stream,
                 writer: self.writer,
             },
+        )
+    }
+}
+
+impl<S: AsyncStream> AsyncConnection<S> {
+    /// Splits the connection into a receiving half and a [`QueuedSender`], whose `send` queues
+    /// and returns while a writer task, spawned now on the current tokio runtime, writes
+    /// whatever has queued in one system call. See [`QueuedSender`] for when that pays. Frames
+    /// already queued go out first; the high-water mark carries over.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, as `tokio::spawn` does.
+    pub fn into_split_queued(self) -> (AsyncRecvHalf<S>, QueuedSender) {
+        let stream = Arc::new(self.stream);
+        let queued = self.writer.queue[self.writer.pos..].to_vec();
+        let sender = QueuedSender::spawn(Arc::clone(&stream), queued, self.writer.high_water);
+        (
+            AsyncRecvHalf {
+                stream,
+                reader: self.reader,
+            },
+            sender,
         )
     }
 }

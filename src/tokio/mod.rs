@@ -39,6 +39,7 @@ mod conn;
 mod cred;
 mod datagram;
 mod listener;
+mod queued;
 mod stream;
 
 pub use self::any::{connect, connect_with, AsyncAnyConnection};
@@ -47,4 +48,5 @@ pub use self::codec::MessageCodec;
 pub use self::conn::{AsyncConnection, AsyncRecvHalf, AsyncSendHalf, DEFAULT_HIGH_WATER};
 pub use self::datagram::{bind_datagram, AsyncDatagram};
 pub use self::listener::{bind, AsyncAnyListener, AsyncTcpListener, AsyncUnixListener};
+pub use self::queued::QueuedSender;
 pub use self::stream::{AsyncAnyStream, AsyncStream};

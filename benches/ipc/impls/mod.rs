@@ -102,6 +102,10 @@ pub(crate) enum Role {
     /// msgsock async with `feed`, flushed at the end of each batch: every pattern.
     #[cfg(feature = "tokio")]
     Feed,
+    /// msgsock async with a queued sender (one `send` per message, a writer task): every
+    /// pattern.
+    #[cfg(feature = "tokio")]
+    Queued,
 }
 
 /// The kind of code an implementation is: ratios compare implementations of one kind only.
@@ -181,7 +185,8 @@ pub(crate) trait AsyncPeer: Sized {
     fn batch(_size: usize) -> usize {
         1
     }
-    /// Sends `msgs` and waits until they are written.
+    /// Sends `msgs` and waits until they are written, or, for a queued sender, until they are
+    /// queued for its writer task ([`flush`](Self::flush) then waits for the writes).
     async fn send(&mut self, msgs: &[Bytes]) -> io::Result<()>;
     /// One message, borrowed until the next call; `None` at a clean close.
     async fn recv(&mut self) -> io::Result<Option<&[u8]>>;

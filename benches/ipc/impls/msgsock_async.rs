@@ -1,12 +1,13 @@
 //! msgsock's async connection (feature `tokio`): [`AsyncConnection`] over a tokio stream, `send`
 //! per message and `recv_into` a reused buffer (`msgsock async`), or `feed` per message and one
-//! `flush` per batch (`msgsock async feed`).
+//! `flush` per batch (`msgsock async feed`), or a [`QueuedSender`] whose writer task writes
+//! whatever has queued (`msgsock async queued`).
 
 use std::io;
 use std::os::fd::OwnedFd;
 
 use bytes::Bytes;
-use msgsock::tokio::AsyncConnection;
+use msgsock::tokio::{AsyncConnection, AsyncRecvHalf, QueuedSender};
 
 use super::{Api, AsyncPeer, Impl, Role, Run};
 use crate::async_patterns::{self, echoed};
@@ -92,7 +93,7 @@ impl<S: TokioStream, const FEED: bool> AsyncPeer for MsgsockAsync<S, FEED> {
     }
 }
 
-/// `msgsock async` and `msgsock async feed`.
+/// `msgsock async`, `msgsock async feed` and `msgsock async queued`.
 pub(super) fn stream<S: TokioStream>() -> Vec<Impl> {
     vec![
         Impl {
@@ -107,5 +108,68 @@ pub(super) fn stream<S: TokioStream>() -> Vec<Impl> {
             api: Api::Async,
             run: Run::Async(async_patterns::run::<MsgsockAsync<S, true>>()),
         },
+        Impl {
+            name: "msgsock async queued",
+            role: Role::Queued,
+            api: Api::Async,
+            run: Run::Async(async_patterns::run::<MsgsockQueued<S>>()),
+        },
     ]
+}
+
+/// A receive half and a [`QueuedSender`]: `send` per message queues and returns, and the
+/// connection's writer task writes whatever has queued in one call (`msgsock async queued`).
+struct MsgsockQueued<S: msgsock::tokio::AsyncStream> {
+    rx: AsyncRecvHalf<S>,
+    tx: QueuedSender,
+    buf: Vec<u8>,
+}
+
+impl<S: TokioStream> AsyncPeer for MsgsockQueued<S> {
+    fn wrap(fd: OwnedFd) -> io::Result<Self> {
+        let (rx, tx) = AsyncConnection::new(S::from_fd(fd)?).into_split_queued();
+        Ok(MsgsockQueued {
+            rx,
+            tx,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Queued, not waited for: the writer task writes them while this task goes on (one `send`
+    /// per message, no flush: what the 64 B target measures).
+    async fn send(&mut self, msgs: &[Bytes]) -> io::Result<()> {
+        for msg in msgs {
+            self.tx.send(msg).await?;
+        }
+        Ok(())
+    }
+
+    async fn recv(&mut self) -> io::Result<Option<&[u8]>> {
+        let n = self.rx.recv_into(&mut self.buf).await?;
+        Ok(n.map(|n| &self.buf[..n]))
+    }
+
+    async fn reply(&mut self) -> io::Result<()> {
+        Ok(self.tx.send(&self.buf).await?)
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        Ok(self.tx.flush().await?)
+    }
+
+    async fn echo_stream(self, msg: &Bytes, cfg: &Config) -> io::Result<Sample> {
+        let (mut rx, tx) = (self.rx, self.tx);
+        let mut buf = self.buf;
+        let send = async |msgs: &[Bytes]| -> io::Result<()> {
+            for m in msgs {
+                tx.send(m).await?;
+            }
+            Ok(())
+        };
+        let recv_echo = async || {
+            let n = rx.recv_into(&mut buf).await?;
+            echoed(n.map(|n| &buf[..n]), msg)
+        };
+        async_patterns::echo_stream(send, recv_echo, msg, 1, cfg).await
+    }
 }

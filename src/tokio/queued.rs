@@ -1,0 +1,237 @@
+//! [`QueuedSender`]: sends that queue and return, with a writer task that writes whatever has
+//! queued in one system call.
+
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
+use std::{fmt, mem};
+
+use ::tokio::sync::Notify;
+
+use super::stream::AsyncStream;
+use crate::error::Result;
+use crate::frame::Header;
+
+/// A queue that has held a long burst gives its memory back once written, above this capacity.
+const KEEP_QUEUE_CAPACITY: usize = 64 * 1024;
+
+/// The sending side of a connection in queued mode, from
+/// [`AsyncConnection::into_split_queued`](super::AsyncConnection::into_split_queued).
+///
+/// [`send`](Self::send) copies the frame into a queue and returns at once while the queue is
+/// below the high-water mark; a writer task spawned for the connection writes everything queued
+/// in one system call whenever the socket takes it. A task sending many small messages thus gets
+/// the rate of batched sends with one `send` per message, as ZeroMQ's sockets do. The price is a
+/// hop to the writer task before a message reaches the socket, which a round trip pays in
+/// latency: the [plain `send`](super::AsyncConnection::send) writes at once instead.
+///
+/// Clones share the queue, so several tasks can send; each frame is queued whole, so frames
+/// never interleave. `send` is cancel-safe: a dropped `send` queued the whole frame or none of
+/// it. When the last clone is dropped the writer task still writes what was queued, then closes
+/// its handle of the socket. A write error ends the writer task; later sends return it.
+#[derive(Clone)]
+pub struct QueuedSender {
+    owner: Arc<Owner>,
+}
+
+/// Marks the queue closed when the last sender goes, so the writer task can finish.
+struct Owner {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the writer task: frames were queued, or the senders are gone.
+    wake_writer: Notify,
+    /// Wakes senders and flushers: the writer took or wrote a batch, or failed.
+    progress: Notify,
+    high_water: usize,
+}
+
+#[derive(Default)]
+struct State {
+    queue: Vec<u8>,
+    /// Bytes the writer task took and has not finished writing.
+    writing: usize,
+    /// The error that ended the writer task.
+    failed: Option<io::ErrorKind>,
+    closed: bool,
+}
+
+impl QueuedSender {
+    /// Spawns the writer task for `stream` on the current tokio runtime.
+    pub(super) fn spawn<S: AsyncStream>(
+        stream: Arc<S>,
+        queued: Vec<u8>,
+        high_water: usize,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: queued,
+                ..State::default()
+            }),
+            wake_writer: Notify::new(),
+            progress: Notify::new(),
+            high_water,
+        });
+        ::tokio::spawn(write_queued(stream, Arc::clone(&shared)));
+        shared.wake_writer.notify_one();
+        QueuedSender {
+            owner: Arc::new(Owner { shared }),
+        }
+    }
+
+    /// Queues one message; waits only while the queue is above the high-water mark (a message
+    /// is always taken into an empty queue, however long). Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) with the kind of the write error that stopped the writer
+    /// task.
+    pub async fn send(&self, msg: &[u8]) -> Result<()> {
+        let shared = &self.owner.shared;
+        loop {
+            let progress = pin!(shared.progress.notified());
+            let mut progress = progress;
+            progress.as_mut().enable();
+            {
+                let mut state = shared.lock();
+                if let Some(kind) = state.failed {
+                    return Err(io::Error::from(kind).into());
+                }
+                let held = state.queue.len() + state.writing;
+                if held == 0 || held <= shared.high_water {
+                    // Under the lock: the whole frame is queued, or (cancelled at the await
+                    // below) none of it.
+                    state
+                        .queue
+                        .extend_from_slice(&Header::new(msg.len() as u64));
+                    state.queue.extend_from_slice(msg);
+                    drop(state);
+                    shared.wake_writer.notify_one();
+                    return Ok(());
+                }
+            }
+            progress.await;
+        }
+    }
+
+    /// Waits until everything queued so far has been written to the socket. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub async fn flush(&self) -> Result<()> {
+        let shared = &self.owner.shared;
+        loop {
+            let progress = pin!(shared.progress.notified());
+            let mut progress = progress;
+            progress.as_mut().enable();
+            {
+                let state = shared.lock();
+                if let Some(kind) = state.failed {
+                    return Err(io::Error::from(kind).into());
+                }
+                if state.queue.is_empty() && state.writing == 0 {
+                    return Ok(());
+                }
+            }
+            progress.await;
+        }
+    }
+
+    /// Bytes queued or being written.
+    pub fn queued_len(&self) -> usize {
+        let state = self.owner.shared.lock();
+        state.queue.len() + state.writing
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No code panics while holding the lock, but a poisoned queue is still a queue.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.wake_writer.notify_one();
+    }
+}
+
+/// The writer task: takes the whole queue, writes it, repeats; ends once the senders are gone
+/// and the queue is written, or at the first write error.
+async fn write_queued<S: AsyncStream>(stream: Arc<S>, shared: Arc<Shared>) {
+    let mut batch = Vec::new();
+    loop {
+        let wake = pin!(shared.wake_writer.notified());
+        {
+            let mut state = shared.lock();
+            state.writing = 0;
+            if state.queue.is_empty() {
+                if state.closed {
+                    shared.progress.notify_waiters();
+                    return;
+                }
+            } else {
+                // The senders go on filling a fresh queue while this batch is written.
+                mem::swap(&mut batch, &mut state.queue);
+                state.writing = batch.len();
+            }
+        }
+        shared.progress.notify_waiters();
+        if batch.is_empty() {
+            wake.await;
+            continue;
+        }
+        if let Err(e) = write_all(&*stream, &batch).await {
+            let mut state = shared.lock();
+            state.failed = Some(e.kind());
+            state.queue = Vec::new();
+            state.writing = 0;
+            drop(state);
+            shared.progress.notify_waiters();
+            return;
+        }
+        if batch.capacity() > KEEP_QUEUE_CAPACITY {
+            batch = Vec::new();
+        } else {
+            batch.clear();
+        }
+    }
+}
+
+async fn write_all<S: AsyncStream>(stream: &S, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        let n = poll_fn(|cx| loop {
+            match stream.poll_write_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+            match stream.try_write_vectored(&[IoSlice::new(buf)]) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        })
+        .await?;
+        buf = &buf[n..];
+    }
+    Ok(())
+}
+
+impl fmt::Debug for QueuedSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueuedSender")
+            .field("queued", &self.queued_len())
+            .field("high_water", &self.owner.shared.high_water)
+            .finish()
+    }
+}
