@@ -555,10 +555,90 @@ impl AsRawFd for AnyDatagram {
 #[derive(Debug)]
 pub struct AnyConnection(Inner);
 
+type Inner = Kind<Connection<AnyStream>, AnyDatagram>;
+
+/// A stream connection or a datagram socket: what [`AnyConnection`] and its async twin hold. The
+/// calls that do not depend on the socket type are written here once, for both.
 #[derive(Debug)]
-enum Inner {
-    Stream(Connection<AnyStream>),
-    Datagram(AnyDatagram),
+pub(crate) enum Kind<S, D> {
+    Stream(S),
+    Datagram(D),
+}
+
+impl<S, D> Kind<S, D> {
+    pub(crate) fn is_datagram(&self) -> bool {
+        matches!(self, Kind::Datagram(_))
+    }
+
+    pub(crate) fn stream(&self) -> Option<&S> {
+        match self {
+            Kind::Stream(s) => Some(s),
+            Kind::Datagram(_) => None,
+        }
+    }
+
+    pub(crate) fn stream_mut(&mut self) -> Option<&mut S> {
+        match self {
+            Kind::Stream(s) => Some(s),
+            Kind::Datagram(_) => None,
+        }
+    }
+
+    pub(crate) fn into_stream(self) -> Option<S> {
+        match self {
+            Kind::Stream(s) => Some(s),
+            Kind::Datagram(_) => None,
+        }
+    }
+
+    pub(crate) fn datagram(&self) -> Option<&D> {
+        match self {
+            Kind::Stream(_) => None,
+            Kind::Datagram(d) => Some(d),
+        }
+    }
+
+    /// The stream to run the handshake over; on a datagram socket [`Error::WrongSocketType`]
+    /// naming the socket's own endpoint, which `local` reads.
+    pub(crate) fn handshake_stream(
+        &mut self,
+        local: impl FnOnce(&D) -> Result<Endpoint>,
+    ) -> Result<&mut S> {
+        match self {
+            Kind::Stream(s) => Ok(s),
+            Kind::Datagram(d) => Err(wrong_type(&local(d)?, SocketType::Stream)),
+        }
+    }
+
+    /// The result of `stream` or `datagram`, whichever kind this is.
+    pub(crate) fn either<R>(
+        &self,
+        stream: impl FnOnce(&S) -> R,
+        datagram: impl FnOnce(&D) -> R,
+    ) -> R {
+        match self {
+            Kind::Stream(s) => stream(s),
+            Kind::Datagram(d) => datagram(d),
+        }
+    }
+
+    /// Sets the largest message a receive accepts: `max` for a stream, and for a datagram socket
+    /// `max` or, above what a `usize` holds, `usize::MAX`.
+    pub(crate) fn set_max_message_len(
+        &mut self,
+        max: u64,
+        stream: impl FnOnce(&mut S, u64) -> &mut S,
+        datagram: impl FnOnce(&mut D, usize) -> &mut D,
+    ) {
+        match self {
+            Kind::Stream(s) => {
+                stream(s, max);
+            }
+            Kind::Datagram(d) => {
+                datagram(d, usize::try_from(max).unwrap_or(usize::MAX));
+            }
+        }
+    }
 }
 
 impl AnyConnection {
@@ -672,24 +752,19 @@ impl AnyConnection {
     /// The largest message [`recv`](Self::recv) accepts, as
     /// [`Connection::max_message_len`] or [`AnyDatagram::max_message_len`].
     pub fn max_message_len(&self) -> u64 {
-        match &self.0 {
-            Inner::Stream(c) => c.max_message_len(),
-            Inner::Datagram(d) => d.max_message_len() as u64,
-        }
+        self.0
+            .either(Connection::max_message_len, |d| d.max_message_len() as u64)
     }
 
     /// Sets the largest message [`recv`](Self::recv) accepts, as
     /// [`Connection::set_max_message_len`] or [`AnyDatagram::set_max_message_len`] (a limit
     /// above what a `usize` holds is `usize::MAX`). Takes effect from the next message.
     pub fn set_max_message_len(&mut self, max: u64) -> &mut Self {
-        match &mut self.0 {
-            Inner::Stream(c) => {
-                c.set_max_message_len(max);
-            }
-            Inner::Datagram(d) => {
-                d.set_max_message_len(usize::try_from(max).unwrap_or(usize::MAX));
-            }
-        }
+        self.0.set_max_message_len(
+            max,
+            Connection::set_max_message_len,
+            AnyDatagram::set_max_message_len,
+        );
         self
     }
 
@@ -716,47 +791,32 @@ impl AnyConnection {
     }
 
     fn stream_for_handshake(&mut self) -> Result<&mut Connection<AnyStream>> {
-        match &mut self.0 {
-            Inner::Stream(c) => Ok(c),
-            Inner::Datagram(d) => Err(wrong_type(&d.local_endpoint()?, SocketType::Stream)),
-        }
+        self.0.handshake_stream(AnyDatagram::local_endpoint)
     }
 
     /// Whether messages travel as datagrams (no delivery promise over UDP, no close event).
     pub fn is_datagram(&self) -> bool {
-        matches!(self.0, Inner::Datagram(_))
+        self.0.is_datagram()
     }
 
     /// The stream connection inside, if this is a stream transport.
     pub fn as_stream(&self) -> Option<&Connection<AnyStream>> {
-        match &self.0 {
-            Inner::Stream(c) => Some(c),
-            Inner::Datagram(_) => None,
-        }
+        self.0.stream()
     }
 
     /// The stream connection inside, if this is a stream transport.
     pub fn as_stream_mut(&mut self) -> Option<&mut Connection<AnyStream>> {
-        match &mut self.0 {
-            Inner::Stream(c) => Some(c),
-            Inner::Datagram(_) => None,
-        }
+        self.0.stream_mut()
     }
 
     /// The stream connection inside, if this is a stream transport.
     pub fn into_stream(self) -> Option<Connection<AnyStream>> {
-        match self.0 {
-            Inner::Stream(c) => Some(c),
-            Inner::Datagram(_) => None,
-        }
+        self.0.into_stream()
     }
 
     /// The datagram socket inside, if this is a datagram transport.
     pub fn as_datagram(&self) -> Option<&AnyDatagram> {
-        match &self.0 {
-            Inner::Stream(_) => None,
-            Inner::Datagram(d) => Some(d),
-        }
+        self.0.datagram()
     }
 }
 

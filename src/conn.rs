@@ -4,10 +4,9 @@ use std::fmt;
 use std::io::{self, IoSliceMut};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use self::write::SharedSend;
+use self::write::Link;
 use crate::error::{Error, Result};
 use crate::proto::{is_retryable, Decode, Decoder, FrameError};
 use crate::stream::Stream;
@@ -62,11 +61,10 @@ pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 /// # Ok::<(), msgsock::Error>(())
 /// ```
 pub struct Connection<S> {
-    stream: S,
+    /// The stream, and the sending side shared with every other handle of this connection.
+    link: Link<S>,
     /// The receive state machine: this type only reads for it.
     decoder: Decoder,
-    /// The sending side, shared with every other handle of this connection.
-    tx: SharedSend,
     /// While set, no read waits past this instant: bounds a whole exchange (the authentication
     /// handshake) where `SO_RCVTIMEO` alone would bound each `read(2)` and let a peer trickle.
     read_deadline: Option<Instant>,
@@ -77,10 +75,14 @@ pub struct Connection<S> {
 impl<S: Stream> Connection<S> {
     /// Wraps a connected stream.
     pub fn new(stream: S) -> Connection<S> {
+        Connection::from_link(Link::new(stream))
+    }
+
+    /// A connection over `link`, whose send state may be shared with other handles already.
+    fn from_link(link: Link<S>) -> Connection<S> {
         Connection {
-            stream,
+            link,
             decoder: Decoder::new(DEFAULT_MAX_MESSAGE_LEN),
-            tx: SharedSend::default(),
             read_deadline: None,
             spin: None,
         }
@@ -113,7 +115,7 @@ impl<S: Stream> Connection<S> {
     ///   it came after part of a frame was written, later sends return [`Error::SendBroken`].
     /// - [`Error::SendBroken`] after such an error: the peer would lose step on any later frame.
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
-        write::send(&mut self.stream, &self.tx, msg)
+        self.link.send(msg)
     }
 
     /// Sends several messages with as few system calls as possible: one `sendmsg(2)` for up to
@@ -148,7 +150,7 @@ impl<S: Stream> Connection<S> {
     /// # Ok::<(), msgsock::Error>(())
     /// ```
     pub fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<()> {
-        write::send_batch(&mut self.stream, &self.tx, msgs)
+        self.link.send_batch(msgs)
     }
 
     /// Writes the rest of a frame that an earlier [`send`](Self::send) or
@@ -183,13 +185,13 @@ impl<S: Stream> Connection<S> {
     /// # Ok::<(), msgsock::Error>(())
     /// ```
     pub fn flush(&mut self) -> Result<()> {
-        write::flush(&mut self.stream, &self.tx)
+        self.link.flush()
     }
 
     /// Bytes of an accepted frame that wait in the connection to be written (see
     /// [`send`](Self::send)); 0 when everything accepted is with the socket.
     pub fn pending_len(&self) -> usize {
-        write::pending_len(&self.tx)
+        self.link.pending_len()
     }
 
     /// Splits the connection into a receiving half and a sending half, to be moved to two
@@ -220,7 +222,7 @@ impl<S: Stream> Connection<S> {
     /// # Ok::<(), msgsock::Error>(())
     /// ```
     pub fn split(self) -> Result<(RecvHalf<S>, SendHalf<S>)> {
-        let send = SendHalf::new(self.stream.try_clone()?, Arc::clone(&self.tx));
+        let send = SendHalf::new(self.link.try_clone()?);
         Ok((RecvHalf::new(self), send))
     }
 
@@ -286,7 +288,7 @@ impl<S: Stream> Connection<S> {
         // code path, and a counting test can tell what went through the buffer.
         let [msg, buf] = self.decoder.read_bufs();
         let n = read_some_vectored(
-            &mut self.stream,
+            &mut self.link.stream,
             self.spin,
             &mut [IoSliceMut::new(msg), IoSliceMut::new(buf)],
         )?;
@@ -303,7 +305,7 @@ impl<S: Stream> Connection<S> {
             FrameError::TooLarge { .. } | FrameError::Malformed { .. }
         ) {
             // The peer may already be gone; the error to report is the framing one.
-            let _ = self.stream.shutdown(Shutdown::Both);
+            let _ = self.link.stream.shutdown(Shutdown::Both);
         }
         err.into()
     }
@@ -321,7 +323,7 @@ impl<S: Stream> Connection<S> {
             if left.is_zero() {
                 return Err(io::ErrorKind::TimedOut.into());
             }
-            self.stream.set_read_timeout(Some(left))?;
+            self.link.stream.set_read_timeout(Some(left))?;
         }
         Ok(())
     }
@@ -391,10 +393,9 @@ impl<S: Stream> Connection<S> {
     ///
     /// [`Error::Io`] if `dup(2)` fails.
     pub fn try_clone(&self) -> Result<Connection<S>> {
-        let mut clone =
-            Connection::new(self.stream.try_clone()?).with_max_message_len(self.max_message_len());
+        let mut clone = Connection::from_link(self.link.try_clone()?)
+            .with_max_message_len(self.max_message_len());
         clone.spin = self.spin;
-        clone.tx = Arc::clone(&self.tx);
         Ok(clone)
     }
 
@@ -405,7 +406,7 @@ impl<S: Stream> Connection<S> {
     ///
     /// [`Error::Io`], for example `InvalidInput` for a zero duration.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<()> {
-        Ok(self.stream.set_read_timeout(timeout)?)
+        Ok(self.link.stream.set_read_timeout(timeout)?)
     }
 
     /// Sets the write timeout (`SO_SNDTIMEO`); `None` blocks forever.
@@ -414,7 +415,7 @@ impl<S: Stream> Connection<S> {
     ///
     /// [`Error::Io`], for example `InvalidInput` for a zero duration.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<()> {
-        Ok(self.stream.set_write_timeout(timeout)?)
+        self.link.set_write_timeout(timeout)
     }
 
     /// The read timeout.
@@ -423,7 +424,7 @@ impl<S: Stream> Connection<S> {
     ///
     /// [`Error::Io`] from `getsockopt(2)`.
     pub fn read_timeout(&self) -> Result<Option<Duration>> {
-        Ok(self.stream.read_timeout()?)
+        Ok(self.link.stream.read_timeout()?)
     }
 
     /// The write timeout.
@@ -432,7 +433,7 @@ impl<S: Stream> Connection<S> {
     ///
     /// [`Error::Io`] from `getsockopt(2)`.
     pub fn write_timeout(&self) -> Result<Option<Duration>> {
-        Ok(self.stream.write_timeout()?)
+        self.link.write_timeout()
     }
 
     /// Moves the socket into or out of non-blocking mode. In non-blocking mode `send` and `recv`
@@ -443,7 +444,7 @@ impl<S: Stream> Connection<S> {
     ///
     /// [`Error::Io`] from `fcntl(2)`.
     pub fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
-        Ok(self.stream.set_nonblocking(nonblocking)?)
+        Ok(self.link.stream.set_nonblocking(nonblocking)?)
     }
 
     /// Shuts down the read, write or both halves (`shutdown(2)`); the peer's `recv` then sees a
@@ -454,14 +455,14 @@ impl<S: Stream> Connection<S> {
     ///
     /// [`Error::Io`] from `shutdown(2)`.
     pub fn shutdown(&self, how: Shutdown) -> Result<()> {
-        Ok(self.stream.shutdown(how)?)
+        Ok(self.link.stream.shutdown(how)?)
     }
 }
 
 impl<S> Connection<S> {
     /// The underlying stream, for its addresses and options.
     pub fn get_ref(&self) -> &S {
-        &self.stream
+        &self.link.stream
     }
 
     /// Bytes received but not yet handed out as messages, a partly received one included.
@@ -474,7 +475,7 @@ impl<S> Connection<S> {
     /// ([`pending_len`](Self::pending_len)) unless another handle of the connection is left to
     /// send it. [`into_parts`](Self::into_parts) keeps the received bytes.
     pub fn into_inner(self) -> S {
-        self.stream
+        self.link.stream
     }
 
     /// The underlying stream and the bytes already received from it but not yet handed out as
@@ -499,7 +500,7 @@ impl<S> Connection<S> {
     /// ```
     pub fn into_parts(mut self) -> (S, Vec<u8>) {
         let buffered = self.decoder.take_buffered();
-        (self.stream, buffered)
+        (self.link.stream, buffered)
     }
 }
 
@@ -537,7 +538,7 @@ fn read_some_vectored<S: Stream>(
 impl<S: fmt::Debug> fmt::Debug for Connection<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
-            .field("stream", &self.stream)
+            .field("stream", &self.link.stream)
             .field("buffered", &self.decoder.buffered_len())
             .field("max_message_len", &self.decoder.max_message_len())
             .finish()
@@ -546,13 +547,13 @@ impl<S: fmt::Debug> fmt::Debug for Connection<S> {
 
 impl<S: AsFd> AsFd for Connection<S> {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.stream.as_fd()
+        self.link.stream.as_fd()
     }
 }
 
 impl<S: AsRawFd> AsRawFd for Connection<S> {
     fn as_raw_fd(&self) -> RawFd {
-        self.stream.as_raw_fd()
+        self.link.stream.as_raw_fd()
     }
 }
 

@@ -8,7 +8,7 @@
 //! std-shaped types over it that add their addresses.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use nix::sys::socket::SockaddrLike;
@@ -37,14 +37,18 @@ impl<S: AsFd> Datagram<S> {
         }
     }
 
-    /// Another handle `socket` of the same socket, with the same limits.
-    pub(crate) fn with_socket<T>(&self, socket: T) -> Datagram<T> {
-        Datagram {
-            socket,
+    /// Another handle of the same socket (`dup(2)`, close-on-exec, as std's `try_clone`), with
+    /// the same limits.
+    pub(crate) fn try_clone(&self) -> io::Result<Datagram<S>>
+    where
+        S: From<OwnedFd>,
+    {
+        Ok(Datagram {
+            socket: S::from(self.socket.as_fd().try_clone_to_owned()?),
             max_len: self.max_len,
             send_limit: self.send_limit,
             room: self.room,
-        }
+        })
     }
 
     pub(crate) fn socket(&self) -> &S {
@@ -101,6 +105,13 @@ impl<S: AsFd> Datagram<S> {
     /// Receives one datagram into `buf`, replacing its contents; returns its length.
     pub(crate) fn recv_into(&self, buf: &mut Vec<u8>) -> Result<usize> {
         recv::<()>(self.socket.as_fd(), buf, self.max_len, false, self.room).map(|(n, _)| n)
+    }
+
+    /// Receives one datagram into a new `Vec`.
+    pub(crate) fn recv(&self) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.recv_into(&mut buf)?;
+        Ok(buf)
     }
 
     /// Receives one datagram into `buf`, replacing its contents; returns its length and the
@@ -237,5 +248,33 @@ fn peek_len(fd: BorrowedFd<'_>, buf: &mut Vec<u8>, start: usize, limit: usize) -
             return Ok(dgram.len);
         }
         room = room.saturating_mul(2);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixDatagram;
+
+    use super::{Datagram, Room};
+
+    #[test]
+    fn try_clone_keeps_the_limits_and_the_socket() {
+        let (a, b) = UnixDatagram::pair().unwrap();
+        let mut socket = Datagram::new(
+            a,
+            50,
+            Room {
+                most: 100,
+                direct: 10,
+            },
+        );
+        socket.set_max_message_len(20);
+        let clone = socket.try_clone().unwrap();
+        assert_eq!((clone.send_limit(), clone.max_message_len()), (50, 20));
+        b.send(b"to the clone").unwrap();
+        assert_eq!(clone.recv().unwrap(), b"to the clone");
+        drop(socket);
+        b.send(b"still open").unwrap();
+        assert_eq!(clone.recv().unwrap(), b"still open");
     }
 }

@@ -19,21 +19,13 @@ use nix::sys::stat::{FileStat, Mode};
 
 /// `MSG_NOSIGNAL` makes a write to a vanished peer fail with `EPIPE` instead of raising `SIGPIPE`,
 /// which would kill a process that has not ignored it. Apple targets have no such flag: there
-/// [`no_sigpipe`] sets the socket option `SO_NOSIGPIPE` instead. Other targets have neither, so
-/// the promise could not hold and the crate does not build for them.
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "illumos",
-    target_os = "solaris"
-))]
+/// [`no_sigpipe`] sets the socket option `SO_NOSIGPIPE` instead.
+#[cfg(not(target_vendor = "apple"))]
 const NO_SIGPIPE: MsgFlags = MsgFlags::MSG_NOSIGNAL;
 #[cfg(target_vendor = "apple")]
 const NO_SIGPIPE: MsgFlags = MsgFlags::empty();
+// The targets with `MSG_NOSIGNAL`, listed once. Other targets have neither way, so the promise
+// could not hold and the crate does not build for them.
 #[cfg(not(any(
     target_os = "linux",
     target_os = "android",

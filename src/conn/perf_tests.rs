@@ -287,14 +287,14 @@ fn long_messages_are_read_straight_into_the_destination() {
         let writer = thread::spawn(move || raw.write_all(&wire).map(|()| raw));
         // The first of a run: the read that brings its header may bring a receive buffer's worth
         // of payload along, and the last read as much of the next message.
-        conn.stream.staged = 0;
+        conn.link.stream.staged = 0;
         assert_eq!(conn.recv_into(&mut buf).unwrap(), Some(len));
         assert_eq!(buf, msg);
         let staged = conn.get_ref().staged;
         assert!(staged <= 2 * READ_BUF_LEN, "{staged} bytes staged");
         // The rest of the run: each read brings at most a header into the receive buffer, the
         // payload goes straight into `buf`.
-        conn.stream.staged = 0;
+        conn.link.stream.staged = 0;
         for _ in 0..2 {
             assert_eq!(conn.recv_into(&mut buf).unwrap(), Some(len));
             assert_eq!(buf, msg);

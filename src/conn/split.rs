@@ -1,12 +1,12 @@
 //! [`RecvHalf`] and [`SendHalf`]: a connection split so that its types say who receives and who
 //! sends.
 
+use std::fmt;
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::sync::Arc;
 use std::time::Duration;
 
-use super::write::{self, SharedSend};
+use super::write::Link;
 use super::Connection;
 use crate::error::Result;
 use crate::stream::Stream;
@@ -102,15 +102,13 @@ impl<S> RecvHalf<S> {
 /// [`try_clone`](Self::try_clone) gives more senders for other threads. All of them, and any
 /// [`Connection::try_clone`] made before the split, share one send lock and one queue, so their
 /// frames go out whole, one after another.
-#[derive(Debug)]
 pub struct SendHalf<S> {
-    stream: S,
-    tx: SharedSend,
+    link: Link<S>,
 }
 
 impl<S: Stream> SendHalf<S> {
-    pub(super) fn new(stream: S, tx: SharedSend) -> Self {
-        SendHalf { stream, tx }
+    pub(super) fn new(link: Link<S>) -> Self {
+        SendHalf { link }
     }
 
     /// As [`Connection::send`].
@@ -119,7 +117,7 @@ impl<S: Stream> SendHalf<S> {
     ///
     /// As [`Connection::send`].
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
-        write::send(&mut self.stream, &self.tx, msg)
+        self.link.send(msg)
     }
 
     /// As [`Connection::send_batch`].
@@ -128,7 +126,7 @@ impl<S: Stream> SendHalf<S> {
     ///
     /// As [`Connection::send_batch`].
     pub fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<()> {
-        write::send_batch(&mut self.stream, &self.tx, msgs)
+        self.link.send_batch(msgs)
     }
 
     /// As [`Connection::flush`].
@@ -137,12 +135,12 @@ impl<S: Stream> SendHalf<S> {
     ///
     /// As [`Connection::flush`].
     pub fn flush(&mut self) -> Result<()> {
-        write::flush(&mut self.stream, &self.tx)
+        self.link.flush()
     }
 
     /// As [`Connection::pending_len`].
     pub fn pending_len(&self) -> usize {
-        write::pending_len(&self.tx)
+        self.link.pending_len()
     }
 
     /// Another sender on the same connection (`dup(2)`), sharing this one's send lock and queue.
@@ -151,10 +149,7 @@ impl<S: Stream> SendHalf<S> {
     ///
     /// [`Error::Io`](crate::Error::Io) if `dup(2)` fails.
     pub fn try_clone(&self) -> Result<SendHalf<S>> {
-        Ok(SendHalf::new(
-            self.stream.try_clone()?,
-            Arc::clone(&self.tx),
-        ))
+        Ok(SendHalf::new(self.link.try_clone()?))
     }
 
     /// As [`Connection::set_write_timeout`].
@@ -163,7 +158,7 @@ impl<S: Stream> SendHalf<S> {
     ///
     /// As [`Connection::set_write_timeout`].
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<()> {
-        Ok(self.stream.set_write_timeout(timeout)?)
+        self.link.set_write_timeout(timeout)
     }
 
     /// As [`Connection::write_timeout`].
@@ -172,7 +167,7 @@ impl<S: Stream> SendHalf<S> {
     ///
     /// As [`Connection::write_timeout`].
     pub fn write_timeout(&self) -> Result<Option<Duration>> {
-        Ok(self.stream.write_timeout()?)
+        self.link.write_timeout()
     }
 
     /// Shuts down the writing direction (`shutdown(2)` with `SHUT_WR`): the peer's `recv` sees a
@@ -183,14 +178,24 @@ impl<S: Stream> SendHalf<S> {
     ///
     /// [`Error::Io`](crate::Error::Io) from `shutdown(2)`.
     pub fn shutdown(&self) -> Result<()> {
-        Ok(self.stream.shutdown(Shutdown::Write)?)
+        Ok(self.link.stream.shutdown(Shutdown::Write)?)
     }
 }
 
 impl<S> SendHalf<S> {
     /// The underlying stream, for its addresses and options.
     pub fn get_ref(&self) -> &S {
-        &self.stream
+        &self.link.stream
+    }
+}
+
+// By hand: it shows the stream and the send state, not the `Link` that holds them.
+impl<S: fmt::Debug> fmt::Debug for SendHalf<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendHalf")
+            .field("stream", &self.link.stream)
+            .field("tx", &self.link.tx)
+            .finish()
     }
 }
 
@@ -208,12 +213,12 @@ impl<S: AsRawFd> AsRawFd for RecvHalf<S> {
 
 impl<S: AsFd> AsFd for SendHalf<S> {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.stream.as_fd()
+        self.link.stream.as_fd()
     }
 }
 
 impl<S: AsRawFd> AsRawFd for SendHalf<S> {
     fn as_raw_fd(&self) -> RawFd {
-        self.stream.as_raw_fd()
+        self.link.stream.as_raw_fd()
     }
 }

@@ -3,6 +3,7 @@
 
 use std::io::{self, IoSlice};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::frame::Header;
@@ -24,65 +25,99 @@ fn lock(tx: &Mutex<SendState>) -> MutexGuard<'_, SendState> {
     tx.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// How many queued bytes wait to be written before the next frame.
-pub(crate) fn pending_len(tx: &Mutex<SendState>) -> usize {
-    lock(tx).pending_len()
+/// A stream and the send state that every handle of its connection shares: what sending needs,
+/// held by both a [`Connection`](super::Connection) and a [`SendHalf`](super::SendHalf).
+#[derive(Debug)]
+pub(crate) struct Link<S> {
+    pub(crate) stream: S,
+    pub(crate) tx: SharedSend,
 }
 
-/// Writes the queued rest of an earlier frame, if any.
-pub(crate) fn flush<S: Stream>(stream: &mut S, tx: &Mutex<SendState>) -> Result<()> {
-    flush_locked(stream, &mut lock(tx))
-}
-
-/// Sends the frame of `msg`, after whatever is queued.
-pub(crate) fn send<S: Stream>(stream: &mut S, tx: &Mutex<SendState>, msg: &[u8]) -> Result<()> {
-    let header = Header::new(msg.len() as u64);
-    let mut tx = lock(tx);
-    flush_locked(stream, &mut tx)?;
-    let mut written = 0;
-    let (mut scratch, mut one, mut two);
-    let mut bufs: &mut [IoSlice<'_>] = if header.len() + msg.len() <= SMALL_FRAME_MAX {
-        scratch = [0; SMALL_FRAME_MAX];
-        one = [IoSlice::new(small_frame(&header, msg, &mut scratch))];
-        &mut one
-    } else {
-        two = [IoSlice::new(&header), IoSlice::new(msg)];
-        &mut two
-    };
-    match write_all(stream, &mut bufs, &mut written) {
-        Ok(()) => Ok(()),
-        Err(e) => Ok(tx.stopped::<&[u8]>(e, written, bufs, &[])?),
-    }
-}
-
-/// Sends the frames of `msgs`, after whatever is queued, up to [`BATCH_LEN`] per `sendmsg(2)`,
-/// with no copy and no allocation unless the socket stops taking bytes part-way.
-pub(crate) fn send_batch<S: Stream, M: AsRef<[u8]>>(
-    stream: &mut S,
-    tx: &Mutex<SendState>,
-    msgs: &[M],
-) -> Result<()> {
-    let mut tx = lock(tx);
-    flush_locked(stream, &mut tx)?;
-    let mut written = 0;
-    for (i, chunk) in msgs.chunks(BATCH_LEN).enumerate() {
-        // On the stack: a batch allocates nothing.
-        let mut headers = [Header::new(0); BATCH_LEN];
-        for (header, msg) in headers.iter_mut().zip(chunk) {
-            *header = Header::new(msg.as_ref().len() as u64);
-        }
-        let mut slots = [IoSlice::new(&[]); IOV_MAX];
-        for (i, (header, msg)) in headers.iter().zip(chunk).enumerate() {
-            slots[2 * i] = IoSlice::new(header);
-            slots[2 * i + 1] = IoSlice::new(msg.as_ref());
-        }
-        let mut bufs = &mut slots[..2 * chunk.len()];
-        if let Err(e) = write_all(stream, &mut bufs, &mut written) {
-            let more = msgs.get((i + 1) * BATCH_LEN..).unwrap_or(&[]);
-            return Ok(tx.stopped(e, written, bufs, more)?);
+impl<S: Stream> Link<S> {
+    /// A stream whose connection has sent nothing yet.
+    pub(crate) fn new(stream: S) -> Self {
+        Link {
+            stream,
+            tx: SharedSend::default(),
         }
     }
-    Ok(())
+
+    /// Another handle (`dup(2)`) of the stream, sharing this one's send state.
+    pub(crate) fn try_clone(&self) -> io::Result<Self> {
+        Ok(Link {
+            stream: self.stream.try_clone()?,
+            tx: Arc::clone(&self.tx),
+        })
+    }
+
+    /// How many queued bytes wait to be written before the next frame.
+    pub(crate) fn pending_len(&self) -> usize {
+        lock(&self.tx).pending_len()
+    }
+
+    /// Writes the queued rest of an earlier frame, if any.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        flush_locked(&mut self.stream, &mut lock(&self.tx))
+    }
+
+    /// Sends the frame of `msg`, after whatever is queued.
+    pub(crate) fn send(&mut self, msg: &[u8]) -> Result<()> {
+        let stream = &mut self.stream;
+        let header = Header::new(msg.len() as u64);
+        let mut tx = lock(&self.tx);
+        flush_locked(stream, &mut tx)?;
+        let mut written = 0;
+        let (mut scratch, mut one, mut two);
+        let mut bufs: &mut [IoSlice<'_>] = if header.len() + msg.len() <= SMALL_FRAME_MAX {
+            scratch = [0; SMALL_FRAME_MAX];
+            one = [IoSlice::new(small_frame(&header, msg, &mut scratch))];
+            &mut one
+        } else {
+            two = [IoSlice::new(&header), IoSlice::new(msg)];
+            &mut two
+        };
+        match write_all(stream, &mut bufs, &mut written) {
+            Ok(()) => Ok(()),
+            Err(e) => Ok(tx.stopped::<&[u8]>(e, written, bufs, &[])?),
+        }
+    }
+
+    /// Sends the frames of `msgs`, after whatever is queued, up to [`BATCH_LEN`] per
+    /// `sendmsg(2)`, with no copy and no allocation unless the socket stops taking bytes part-way.
+    pub(crate) fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<()> {
+        let stream = &mut self.stream;
+        let mut tx = lock(&self.tx);
+        flush_locked(stream, &mut tx)?;
+        let mut written = 0;
+        for (i, chunk) in msgs.chunks(BATCH_LEN).enumerate() {
+            // On the stack: a batch allocates nothing.
+            let mut headers = [Header::new(0); BATCH_LEN];
+            for (header, msg) in headers.iter_mut().zip(chunk) {
+                *header = Header::new(msg.as_ref().len() as u64);
+            }
+            let mut slots = [IoSlice::new(&[]); IOV_MAX];
+            for (i, (header, msg)) in headers.iter().zip(chunk).enumerate() {
+                slots[2 * i] = IoSlice::new(header);
+                slots[2 * i + 1] = IoSlice::new(msg.as_ref());
+            }
+            let mut bufs = &mut slots[..2 * chunk.len()];
+            if let Err(e) = write_all(stream, &mut bufs, &mut written) {
+                let more = msgs.get((i + 1) * BATCH_LEN..).unwrap_or(&[]);
+                return Ok(tx.stopped(e, written, bufs, more)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the socket's write timeout (`SO_SNDTIMEO`).
+    pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> Result<()> {
+        Ok(self.stream.set_write_timeout(timeout)?)
+    }
+
+    /// The socket's write timeout.
+    pub(crate) fn write_timeout(&self) -> Result<Option<Duration>> {
+        Ok(self.stream.write_timeout()?)
+    }
 }
 
 /// Writes what `tx` has queued. A timeout leaves the rest queued; any other error ends sending.

@@ -162,9 +162,7 @@ impl UdpSocket {
     ///
     /// As [`recv_into`](Self::recv_into).
     pub fn recv(&self) -> Result<Vec<u8>> {
-        let mut buf = Vec::new();
-        self.recv_into(&mut buf)?;
-        Ok(buf)
+        self.inner.recv()
     }
 
     /// The largest message one datagram of this socket can carry: [`UDP_V4_MAX_MESSAGE_LEN`]
@@ -276,9 +274,8 @@ impl UdpSocket {
     ///
     /// [`Error::Io`] if `dup(2)` fails.
     pub fn try_clone(&self) -> Result<UdpSocket> {
-        let socket = self.inner.socket().try_clone()?;
         Ok(UdpSocket {
-            inner: self.inner.with_socket(socket),
+            inner: self.inner.try_clone()?,
         })
     }
 

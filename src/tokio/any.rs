@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use super::conn::AsyncConnection;
 use super::datagram::AsyncDatagram;
 use super::stream::AsyncAnyStream;
-use crate::any::{wrong_type, AnyDatagram, AnyStream};
+use crate::any::{wrong_type, AnyDatagram, AnyStream, Kind};
 use crate::auth::Authenticator;
 use crate::connect::ConnectOptions;
 use crate::endpoint::Endpoint;
@@ -116,11 +116,7 @@ fn connect_datagram(options: &ConnectOptions, endpoint: &Endpoint) -> Result<Any
 #[derive(Debug)]
 pub struct AsyncAnyConnection(Inner);
 
-#[derive(Debug)]
-enum Inner {
-    Stream(AsyncConnection<AsyncAnyStream>),
-    Datagram(AsyncDatagram),
-}
+type Inner = Kind<AsyncConnection<AsyncAnyStream>, AsyncDatagram>;
 
 impl AsyncAnyConnection {
     /// Sends one message. Cancel-safe as [`AsyncConnection::send`].
@@ -161,23 +157,19 @@ impl AsyncAnyConnection {
 
     /// The largest message a receive accepts.
     pub fn max_message_len(&self) -> u64 {
-        match &self.0 {
-            Inner::Stream(c) => c.max_message_len(),
-            Inner::Datagram(d) => d.max_message_len() as u64,
-        }
+        self.0.either(AsyncConnection::max_message_len, |d| {
+            d.max_message_len() as u64
+        })
     }
 
     /// Sets the largest message a receive accepts (for datagrams, a limit above what a `usize`
     /// holds is `usize::MAX`). Takes effect from the next message.
     pub fn set_max_message_len(&mut self, max: u64) -> &mut Self {
-        match &mut self.0 {
-            Inner::Stream(c) => {
-                c.set_max_message_len(max);
-            }
-            Inner::Datagram(d) => {
-                d.set_max_message_len(usize::try_from(max).unwrap_or(usize::MAX));
-            }
-        }
+        self.0.set_max_message_len(
+            max,
+            AsyncConnection::set_max_message_len,
+            AsyncDatagram::set_max_message_len,
+        );
         self
     }
 
@@ -203,40 +195,28 @@ impl AsyncAnyConnection {
     }
 
     fn stream_for_handshake(&mut self) -> Result<&mut AsyncConnection<AsyncAnyStream>> {
-        match &mut self.0 {
-            Inner::Stream(c) => Ok(c),
-            Inner::Datagram(d) => Err(wrong_type(&d.local_endpoint()?, SocketType::Stream)),
-        }
+        self.0.handshake_stream(AsyncDatagram::local_endpoint)
     }
 
     /// Whether messages travel as datagrams.
     pub fn is_datagram(&self) -> bool {
-        matches!(self.0, Inner::Datagram(_))
+        self.0.is_datagram()
     }
 
     /// The stream connection inside, if this is a stream transport.
     pub fn as_stream(&self) -> Option<&AsyncConnection<AsyncAnyStream>> {
-        match &self.0 {
-            Inner::Stream(c) => Some(c),
-            Inner::Datagram(_) => None,
-        }
+        self.0.stream()
     }
 
     /// The stream connection inside, if this is a stream transport: for
     /// [`into_split`](AsyncConnection::into_split) and [`feed`](AsyncConnection::feed).
     pub fn into_stream(self) -> Option<AsyncConnection<AsyncAnyStream>> {
-        match self.0 {
-            Inner::Stream(c) => Some(c),
-            Inner::Datagram(_) => None,
-        }
+        self.0.into_stream()
     }
 
     /// The datagram socket inside, if this is a datagram transport.
     pub fn as_datagram(&self) -> Option<&AsyncDatagram> {
-        match &self.0 {
-            Inner::Stream(_) => None,
-            Inner::Datagram(d) => Some(d),
-        }
+        self.0.datagram()
     }
 }
 

@@ -294,9 +294,7 @@ impl UnixDatagram {
     ///
     /// As [`recv_into`](Self::recv_into).
     pub fn recv(&self) -> Result<Vec<u8>> {
-        let mut buf = Vec::new();
-        self.recv_into(&mut buf)?;
-        Ok(buf)
+        self.inner.recv()
     }
 
     /// The largest message one datagram of this socket can carry: its `SO_SNDBUF` less the
@@ -427,10 +425,9 @@ impl UnixDatagram {
     ///
     /// [`Error::Io`] if `dup(2)` fails.
     pub fn try_clone(&self) -> Result<UnixDatagram> {
-        let socket = self.inner.socket().try_clone()?;
         Ok(UnixDatagram {
             bound: Bound::default(),
-            inner: self.inner.with_socket(socket),
+            inner: self.inner.try_clone()?,
             path: self.path.clone(),
         })
     }
