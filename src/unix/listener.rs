@@ -217,8 +217,8 @@ impl UnixListener {
 
     /// Whether a just-accepted connection may be handed out: any, unless only one uid is; then
     /// the peer's `SO_PEERCRED` uid must be that one (a peer whose credentials cannot be read is
-    /// refused too).
-    fn admits(&self, stream: &std::os::unix::net::UnixStream) -> bool {
+    /// refused too). Every driver that accepts on this socket asks this, the async one too.
+    pub(crate) fn admits(&self, stream: &impl AsFd) -> bool {
         let Some(uid) = self.only_uid else {
             return true;
         };
