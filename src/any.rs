@@ -40,10 +40,14 @@ use crate::unix::{UnixDatagram, UnixListener, UnixStream};
 pub fn bind(endpoint: &Endpoint) -> Result<AnyListener> {
     Ok(match endpoint {
         Endpoint::Unix(path) => AnyListener::Unix(UnixListener::bind(path)?),
+        Endpoint::UnixAbstract(name) => AnyListener::Unix(UnixListener::bind_abstract(name)?),
         Endpoint::Tcp(addr) => AnyListener::Tcp(TcpListener::bind(*addr)?),
         Endpoint::TcpHost(_) => return Err(host_name_bind(endpoint)),
         Endpoint::Fd(_) | Endpoint::Systemd(_) => crate::activation::bind(endpoint)?,
-        Endpoint::Udp(_) | Endpoint::UdpHost(_) | Endpoint::UnixDatagram(_) => {
+        Endpoint::Udp(_)
+        | Endpoint::UdpHost(_)
+        | Endpoint::UnixDatagram(_)
+        | Endpoint::UnixDatagramAbstract(_) => {
             return Err(wrong_type(endpoint, SocketType::Stream))
         }
     })
@@ -72,9 +76,12 @@ pub fn bind_datagram(endpoint: &Endpoint) -> Result<AnyDatagram> {
     Ok(match endpoint {
         Endpoint::Udp(addr) => AnyDatagram::Udp(UdpSocket::bind(*addr)?),
         Endpoint::UnixDatagram(path) => AnyDatagram::Unix(UnixDatagram::bind(path)?),
+        Endpoint::UnixDatagramAbstract(name) => {
+            AnyDatagram::Unix(UnixDatagram::bind_abstract(name)?)
+        }
         Endpoint::UdpHost(_) => return Err(host_name_bind(endpoint)),
         Endpoint::Fd(_) | Endpoint::Systemd(_) => crate::activation::bind_datagram(endpoint)?,
-        Endpoint::Unix(_) | Endpoint::Tcp(_) | Endpoint::TcpHost(_) => {
+        Endpoint::Unix(_) | Endpoint::UnixAbstract(_) | Endpoint::Tcp(_) | Endpoint::TcpHost(_) => {
             return Err(wrong_type(endpoint, SocketType::Datagram))
         }
     })
@@ -353,6 +360,7 @@ impl AnyDatagram {
             to,
             |s, addr| s.send_to(msg, addr),
             |s, path| s.send_to(msg, path),
+            |s, addr| s.send_to_addr(msg, addr),
         )
     }
 
@@ -368,6 +376,7 @@ impl AnyDatagram {
             to,
             |s, addr| s.try_send_to(msg, addr),
             |s, path| s.try_send_to(msg, path),
+            |s, addr| s.try_send_to_addr(msg, addr),
         )
     }
 
@@ -383,6 +392,7 @@ impl AnyDatagram {
             to,
             |s, addr| s.try_send_to_within(msg, addr, wait),
             |s, path| s.try_send_to_within(msg, path, wait),
+            |s, addr| s.try_send_to_addr_within(msg, addr, wait),
         )
     }
 
@@ -393,6 +403,7 @@ impl AnyDatagram {
         to: &Endpoint,
         udp: impl FnOnce(&UdpSocket, SocketAddr) -> Result<()>,
         unix: impl FnOnce(&UnixDatagram, &Path) -> Result<()>,
+        unix_abstract: impl FnOnce(&UnixDatagram, &std::os::unix::net::SocketAddr) -> Result<()>,
     ) -> Result<()> {
         match (self, to) {
             (AnyDatagram::Udp(s), Endpoint::Udp(addr)) => udp(s, *addr),
@@ -400,6 +411,9 @@ impl AnyDatagram {
                 udp(s, crate::connect::resolve(to, host)?[0])
             }
             (AnyDatagram::Unix(s), Endpoint::UnixDatagram(path)) => unix(s, path),
+            (AnyDatagram::Unix(s), Endpoint::UnixDatagramAbstract(name)) => {
+                unix_abstract(s, &crate::unix::abstract_name::socket_addr(name)?)
+            }
             _ if !to.is_datagram() => Err(wrong_type(to, SocketType::Datagram)),
             _ => Err(Error::WrongFamily {
                 endpoint: to.clone(),
@@ -433,7 +447,9 @@ impl AnyDatagram {
     }
 
     /// Receives one datagram into `buf`, replacing its contents; returns its length and the
-    /// sender's endpoint (`None` for an unbound Unix sender, which cannot be answered).
+    /// sender's endpoint: `unixgram:@NAME` for a Unix sender with an abstract name, `None` for
+    /// an unnamed Unix sender, which has no address to answer (see
+    /// [`UnixDatagram::recv_from_endpoint`]).
     ///
     /// # Errors
     ///
@@ -444,10 +460,7 @@ impl AnyDatagram {
                 let (n, from) = s.recv_from(buf)?;
                 Ok((n, Some(Endpoint::Udp(from))))
             }
-            AnyDatagram::Unix(s) => {
-                let (n, from) = s.recv_from(buf)?;
-                Ok((n, from.map(Endpoint::UnixDatagram)))
-            }
+            AnyDatagram::Unix(s) => s.recv_from_endpoint(buf),
         }
     }
 

@@ -162,13 +162,20 @@ impl ConnectOptions {
 
     fn connect_once(&self, endpoint: &Endpoint) -> Result<AnyConnection> {
         Ok(match endpoint {
-            Endpoint::Unix(_) | Endpoint::Tcp(_) | Endpoint::TcpHost(_) => {
-                self.connect_stream(endpoint)?.into()
-            }
+            Endpoint::Unix(_)
+            | Endpoint::UnixAbstract(_)
+            | Endpoint::Tcp(_)
+            | Endpoint::TcpHost(_) => self.connect_stream(endpoint)?.into(),
             Endpoint::Udp(addr) => udp(endpoint, [*addr])?,
             Endpoint::UdpHost(host) => udp(endpoint, resolve(endpoint, host)?)?,
             Endpoint::UnixDatagram(path) => {
                 AnyDatagram::Unix(UnixDatagramTransport::connect(path)?).into()
+            }
+            Endpoint::UnixDatagramAbstract(name) => {
+                // Bound in a private directory, as for a path, so that the server can reply.
+                let socket = crate::UnixDatagram::bind_temp()?;
+                socket.connect_abstract(name)?;
+                AnyDatagram::Unix(socket).into()
             }
             Endpoint::Fd(_) | Endpoint::Systemd(_) => crate::activation::connect(endpoint)?,
         })
@@ -192,7 +199,12 @@ impl ConnectOptions {
             Endpoint::Fd(_) | Endpoint::Systemd(_) => {
                 return crate::activation::connect_stream(endpoint)
             }
-            Endpoint::Udp(_) | Endpoint::UdpHost(_) | Endpoint::UnixDatagram(_) => {
+            // The timeout bounds a wait for backlog room, which an abstract name skips.
+            Endpoint::UnixAbstract(name) => AnyStream::Unix(UnixStream::connect_abstract(name)?),
+            Endpoint::Udp(_)
+            | Endpoint::UdpHost(_)
+            | Endpoint::UnixDatagram(_)
+            | Endpoint::UnixDatagramAbstract(_) => {
                 return Err(wrong_type(endpoint, SocketType::Stream))
             }
         };

@@ -19,6 +19,7 @@ use crate::error::{Family, ParseEndpointError, SocketType};
 /// | `tcp:127.0.0.1:8008`, `tcp:[::1]:9000` | TCP on that IP address and port (`0` picks a free port) |
 /// | `udp:127.0.0.1:8008`, `udp:[::1]:9000` | UDP on that IP address and port (`0` picks a free port) |
 /// | `unixgram:/run/app.sock` | Unix-domain datagram socket at that path |
+/// | `unix:@app`, `unixgram:@app` | Unix-domain socket with the abstract name `app` (Linux); `unix:./@app` is a file |
 /// | `tcp:localhost:8008`, `udp:db.example:53` | a host name, resolved when connecting |
 /// | `fd:3` | a socket this process inherited on descriptor 3, connected or listening |
 /// | `systemd:`, `systemd:web` | a socket passed by systemd socket activation: the first, or the one named `web` |
@@ -73,6 +74,12 @@ pub enum Endpoint {
     /// A socket passed by systemd socket activation (`systemd:NAME`), by its name in
     /// `LISTEN_FDNAMES`; the empty name is the first passed socket (`systemd:`).
     Systemd(String),
+    /// A Unix-domain stream socket with an abstract name (`unix:@NAME`, Linux only): no file,
+    /// and no file mode either, so its listener admits only its own uid unless told otherwise
+    /// (see [`UnixListener::bind_abstract`](crate::UnixListener::bind_abstract)).
+    UnixAbstract(Vec<u8>),
+    /// A Unix-domain datagram socket with an abstract name (`unixgram:@NAME`, Linux only).
+    UnixDatagramAbstract(Vec<u8>),
 }
 
 /// A host name and a port, as written in `tcp:HOST:PORT` or `udp:HOST:PORT`.
@@ -117,6 +124,15 @@ impl Endpoint {
     pub fn as_unix_path(&self) -> Option<&Path> {
         match self {
             Endpoint::Unix(p) | Endpoint::UnixDatagram(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The abstract name (without the leading `@` or 0 byte), if this is an abstract Unix-domain
+    /// endpoint, stream or datagram, as std's `SocketAddr::as_abstract_name`.
+    pub fn as_abstract_name(&self) -> Option<&[u8]> {
+        match self {
+            Endpoint::UnixAbstract(n) | Endpoint::UnixDatagramAbstract(n) => Some(n),
             _ => None,
         }
     }
@@ -167,13 +183,15 @@ impl Endpoint {
     pub fn socket_type(&self) -> SocketType {
         match self {
             Endpoint::Unix(_)
+            | Endpoint::UnixAbstract(_)
             | Endpoint::Tcp(_)
             | Endpoint::TcpHost(_)
             | Endpoint::Fd(_)
             | Endpoint::Systemd(_) => SocketType::Stream,
-            Endpoint::Udp(_) | Endpoint::UdpHost(_) | Endpoint::UnixDatagram(_) => {
-                SocketType::Datagram
-            }
+            Endpoint::Udp(_)
+            | Endpoint::UdpHost(_)
+            | Endpoint::UnixDatagram(_)
+            | Endpoint::UnixDatagramAbstract(_) => SocketType::Datagram,
         }
     }
 
@@ -182,6 +200,7 @@ impl Endpoint {
     pub fn family(&self) -> Family {
         match self {
             Endpoint::Unix(_) | Endpoint::UnixDatagram(_) => Family::Unix,
+            Endpoint::UnixAbstract(_) | Endpoint::UnixDatagramAbstract(_) => Family::Unix,
             Endpoint::Fd(_) | Endpoint::Systemd(_) => Family::Unix,
             Endpoint::Tcp(_) | Endpoint::TcpHost(_) | Endpoint::Udp(_) | Endpoint::UdpHost(_) => {
                 Family::Inet
@@ -192,10 +211,10 @@ impl Endpoint {
     /// The scheme: `"unix"`, `"tcp"`, `"udp"`, `"unixgram"`, `"fd"` or `"systemd"`.
     pub fn scheme(&self) -> &'static str {
         match self {
-            Endpoint::Unix(_) => "unix",
+            Endpoint::Unix(_) | Endpoint::UnixAbstract(_) => "unix",
             Endpoint::Tcp(_) | Endpoint::TcpHost(_) => "tcp",
             Endpoint::Udp(_) | Endpoint::UdpHost(_) => "udp",
-            Endpoint::UnixDatagram(_) => "unixgram",
+            Endpoint::UnixDatagram(_) | Endpoint::UnixDatagramAbstract(_) => "unixgram",
             Endpoint::Fd(_) => "fd",
             Endpoint::Systemd(_) => "systemd",
         }
@@ -210,8 +229,8 @@ impl From<SocketAddr> for Endpoint {
 }
 
 impl fmt::Display for Endpoint {
-    /// Prints the form `FromStr` parses. A non-UTF-8 path is printed lossily and will not
-    /// round-trip.
+    /// Prints the form `FromStr` parses. A non-UTF-8 path or abstract name is printed lossily
+    /// and will not round-trip.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Endpoint::Unix(p) | Endpoint::UnixDatagram(p) => {
@@ -220,6 +239,9 @@ impl fmt::Display for Endpoint {
             // SocketAddr's Display already brackets IPv6 addresses.
             Endpoint::Tcp(a) | Endpoint::Udp(a) => write!(f, "{}:{a}", self.scheme()),
             Endpoint::TcpHost(h) | Endpoint::UdpHost(h) => write!(f, "{}:{h}", self.scheme()),
+            Endpoint::UnixAbstract(n) | Endpoint::UnixDatagramAbstract(n) => {
+                write!(f, "{}:@{}", self.scheme(), String::from_utf8_lossy(n))
+            }
             Endpoint::Fd(fd) => write!(f, "fd:{fd}"),
             Endpoint::Systemd(name) => write!(f, "systemd:{name}"),
         }
@@ -234,16 +256,50 @@ impl FromStr for Endpoint {
             .split_once(':')
             .ok_or_else(|| ParseEndpointError::MissingScheme { input: s.into() })?;
         match scheme {
-            "unix" => parse_path(rest).map(Endpoint::Unix),
+            "unix" => parse_unix(rest, Endpoint::Unix, Endpoint::UnixAbstract),
             "tcp" => parse_inet(rest).map(|a| a.either(Endpoint::Tcp, Endpoint::TcpHost)),
             "udp" => parse_inet(rest).map(|a| a.either(Endpoint::Udp, Endpoint::UdpHost)),
-            "unixgram" => parse_path(rest).map(Endpoint::UnixDatagram),
+            "unixgram" => parse_unix(rest, Endpoint::UnixDatagram, Endpoint::UnixDatagramAbstract),
             "fd" => parse_fd(rest).map(Endpoint::Fd),
             "systemd" => parse_systemd_name(rest).map(|n| Endpoint::Systemd(n.into())),
             _ => Err(ParseEndpointError::UnknownScheme {
                 scheme: scheme.into(),
             }),
         }
+    }
+}
+
+/// The longest abstract socket name: `sun_path` less the 0 byte that marks the abstract
+/// namespace (`unix(7)`).
+pub const MAX_ABSTRACT_NAME_LEN: usize = 107;
+
+/// Parses what follows `unix:` or `unixgram:`: `@NAME` is an abstract name, anything else a path
+/// (so a file named `@NAME` is written `./@NAME`).
+fn parse_unix(
+    s: &str,
+    path: fn(PathBuf) -> Endpoint,
+    name: fn(Vec<u8>) -> Endpoint,
+) -> Result<Endpoint, ParseEndpointError> {
+    match s.strip_prefix('@') {
+        Some(n) => parse_abstract_name(n.as_bytes()).map(|n| name(n.to_vec())),
+        None => parse_path(s).map(path),
+    }
+}
+
+/// Checks an abstract name: not empty (the kernel would pick one), no NUL (it would not print
+/// as written), and at most [`MAX_ABSTRACT_NAME_LEN`] bytes.
+pub(crate) fn parse_abstract_name(n: &[u8]) -> Result<&[u8], ParseEndpointError> {
+    if n.is_empty() {
+        Err(ParseEndpointError::EmptyPath)
+    } else if n.contains(&0) {
+        Err(ParseEndpointError::NulInPath)
+    } else if n.len() > MAX_ABSTRACT_NAME_LEN {
+        Err(ParseEndpointError::AbstractNameTooLong {
+            len: n.len(),
+            max: MAX_ABSTRACT_NAME_LEN,
+        })
+    } else {
+        Ok(n)
     }
 }
 
@@ -398,6 +454,10 @@ mod tests {
             "systemd:",
             "systemd:web",
             "systemd:my-app.socket",
+            "unix:@app",
+            "unixgram:@app",
+            "unix:./@app",
+            "unix:@with space/and:colon",
         ] {
             let ep = parse(s).unwrap();
             assert_eq!(ep.to_string(), s);
@@ -614,5 +674,35 @@ mod tests {
         );
         let msg = parse("ftp:x").unwrap_err().to_string();
         assert!(msg.contains("ftp"), "{msg}");
+    }
+
+    #[test]
+    fn abstract_names() {
+        let ep = parse("unix:@app").unwrap();
+        assert_eq!(ep, Endpoint::UnixAbstract(b"app".to_vec()));
+        assert_eq!(ep.as_abstract_name(), Some(&b"app"[..]));
+        assert_eq!(ep.as_unix_path(), None);
+        assert_eq!(
+            (ep.scheme(), ep.socket_type()),
+            ("unix", SocketType::Stream)
+        );
+        assert_eq!(ep.family(), Family::Unix);
+        let ep = parse("unixgram:@app").unwrap();
+        assert_eq!(ep, Endpoint::UnixDatagramAbstract(b"app".to_vec()));
+        assert!(ep.is_datagram());
+        // A file literally named `@app` is a path.
+        let ep = parse("unix:./@app").unwrap();
+        assert_eq!(ep.as_unix_path(), Some(Path::new("./@app")));
+        assert_eq!(ep.as_abstract_name(), None);
+        let longest = "n".repeat(MAX_ABSTRACT_NAME_LEN);
+        assert!(parse(&format!("unix:@{longest}")).is_ok());
+        for scheme in ["unix", "unixgram"] {
+            assert_eq!(
+                parse(&format!("{scheme}:@{longest}n")).unwrap_err(),
+                E::AbstractNameTooLong { len: 108, max: 107 }
+            );
+            assert_eq!(parse(&format!("{scheme}:@")).unwrap_err(), E::EmptyPath);
+            assert_eq!(parse(&format!("{scheme}:@a\0b")).unwrap_err(), E::NulInPath);
+        }
     }
 }

@@ -532,4 +532,13 @@ pub enum ParseEndpointError {
         /// The name as written.
         name: String,
     },
+    /// `unix:@NAME` or `unixgram:@NAME` whose abstract name does not fit in `sun_path` (its
+    /// first byte is the 0 that marks the abstract namespace).
+    #[error("abstract socket name of {len} bytes exceeds the limit of {max}")]
+    AbstractNameTooLong {
+        /// Its length in bytes, without the `@`.
+        len: usize,
+        /// The longest abstract name: [`MAX_ABSTRACT_NAME_LEN`](crate::MAX_ABSTRACT_NAME_LEN).
+        max: usize,
+    },
 }

@@ -134,7 +134,7 @@ pub use crate::channel::Channel;
 pub use crate::child::CommandExt;
 pub use crate::conn::{Connection, RecvHalf, SendHalf, DEFAULT_MAX_MESSAGE_LEN, DEFAULT_SPIN};
 pub use crate::connect::ConnectOptions;
-pub use crate::endpoint::{Endpoint, HostPort};
+pub use crate::endpoint::{Endpoint, HostPort, MAX_ABSTRACT_NAME_LEN};
 pub use crate::error::{AuthFailure, Error, Family, ParseEndpointError, Result, SocketType};
 pub use crate::inet::{
     TcpIncoming, TcpListener, TcpStream, UdpSocket, UDP_V4_MAX_MESSAGE_LEN, UDP_V6_MAX_MESSAGE_LEN,

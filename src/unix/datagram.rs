@@ -12,6 +12,7 @@ use crate::dgram::{Datagram, Room};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::sys;
+use crate::unix::abstract_name;
 use crate::unix::bound::Bound;
 use crate::unix::socket_file::{check_len, private_temp_dir, SocketFile};
 use crate::unix::DEFAULT_SOCKET_MODE;
@@ -104,6 +105,27 @@ impl UnixDatagram {
         UnixDatagram::new(StdUnixDatagram::from(socket), file, Some(dir))
     }
 
+    /// Binds a datagram socket to the abstract name `name` (`unixgram:@NAME`, Linux's abstract
+    /// namespace). No file is made or removed.
+    ///
+    /// An abstract name has no file mode: any process in the network namespace can send to
+    /// it, so check who a datagram came from when that matters.
+    ///
+    /// # Errors
+    ///
+    /// As [`UnixListener::bind_abstract`](crate::UnixListener::bind_abstract).
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// Linux and Android only; elsewhere [`Error::Io`] with `Unsupported`.
+    pub fn bind_abstract<N: AsRef<[u8]>>(name: N) -> Result<UnixDatagram> {
+        let name = name.as_ref();
+        let addr = abstract_name::socket_addr(name)?;
+        StdUnixDatagram::bind_addr(&addr)
+            .map(UnixDatagram::from)
+            .map_err(|e| Error::bind(Endpoint::UnixDatagramAbstract(name.into()), e))
+    }
+
     /// A socket with no address: it can send, but nobody can reply to it.
     ///
     /// # Errors
@@ -185,6 +207,62 @@ impl UnixDatagram {
             .map_err(|e| Error::connect(Endpoint::UnixDatagram(path.into()), e))
     }
 
+    /// Sets the peer for [`send`](Self::send) and [`recv`](Self::recv) to the socket with the
+    /// abstract name `name` (`connect(2)`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Endpoint`] for a bad name, before any system call; [`Error::ConnectionRefused`]
+    /// when no socket has the name, [`Error::Connect`] otherwise. On targets other than Linux
+    /// and Android, [`Error::Io`] with `Unsupported`.
+    pub fn connect_abstract<N: AsRef<[u8]>>(&self, name: N) -> Result<()> {
+        let name = name.as_ref();
+        let addr = abstract_name::socket_addr(name)?;
+        self.inner
+            .socket()
+            .connect_addr(&addr)
+            .map_err(|e| Error::connect(Endpoint::UnixDatagramAbstract(name.into()), e))
+    }
+
+    /// Sends one message as one datagram to the socket at `addr` (`sendto(2)`), a path or an
+    /// abstract name (std's `SocketAddr::from_abstract_name` on Linux), as std's
+    /// `UnixDatagram::send_to_addr`.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_to`](Self::send_to).
+    pub fn send_to_addr(&self, msg: &[u8], addr: &SocketAddr) -> Result<()> {
+        self.inner.check_send(msg.len())?;
+        let socket = self.inner.socket();
+        self.inner
+            .send_to_with(msg, |m| socket.send_to_addr(m, addr))
+    }
+
+    /// As [`try_send_to`](Self::try_send_to), to a path or abstract name `addr`.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send_to`](Self::try_send_to); `InvalidInput` for an unnamed `addr`.
+    pub fn try_send_to_addr(&self, msg: &[u8], addr: &SocketAddr) -> Result<()> {
+        self.inner
+            .try_send_to(msg, &abstract_name::to_nix(addr)?, None)
+    }
+
+    /// As [`try_send_to_within`](Self::try_send_to_within), to a path or abstract name `addr`.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send_to_addr`](Self::try_send_to_addr).
+    pub fn try_send_to_addr_within(
+        &self,
+        msg: &[u8],
+        addr: &SocketAddr,
+        wait: Duration,
+    ) -> Result<()> {
+        self.inner
+            .try_send_to(msg, &abstract_name::to_nix(addr)?, Some(wait))
+    }
+
     /// Sends one message as one datagram to the socket at `path` (`sendto(2)`).
     ///
     /// # Errors
@@ -249,21 +327,40 @@ impl UnixDatagram {
     }
 
     /// Receives one datagram into `buf`, replacing its contents; returns its length and the
-    /// sender's path (`None` for an unbound sender).
+    /// sender's path (`None` for an unbound sender, and for one with an abstract name: see
+    /// [`recv_from_endpoint`](Self::recv_from_endpoint)).
     ///
     /// # Errors
     ///
     /// [`Error::Truncated`] for a datagram longer than [`max_message_len`](Self::max_message_len);
     /// [`Error::Io`] otherwise.
     pub fn recv_from(&self, buf: &mut Vec<u8>) -> Result<(usize, Option<PathBuf>)> {
+        let (n, from) = self.recv_from_endpoint(buf)?;
+        Ok((n, from.and_then(|e| e.as_unix_path().map(PathBuf::from))))
+    }
+
+    /// Receives one datagram into `buf`, replacing its contents; returns its length and the
+    /// sender as an endpoint to reply to: `unixgram:PATH`, or `unixgram:@NAME` for a sender
+    /// with an abstract name.
+    ///
+    /// An unnamed sender (an unbound socket, or one end of a [`pair`](Self::pair)) is `None`:
+    /// it has no address at all, so nothing can be sent back to it.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_from`](Self::recv_from).
+    pub fn recv_from_endpoint(&self, buf: &mut Vec<u8>) -> Result<(usize, Option<Endpoint>)> {
         let (n, from) = self.inner.recv_from::<UnixAddr>(buf)?;
         // An unnamed sender comes with an address of length 0, on which nix's `path()` asserts:
         // look at the length first.
         let named = |a: &UnixAddr| a.len() as usize > size_of::<nix::libc::sa_family_t>();
-        Ok((
-            n,
-            from.filter(named).and_then(|a| a.path().map(PathBuf::from)),
-        ))
+        let from = from.filter(named).and_then(|a| match a.path() {
+            Some(path) => Some(Endpoint::UnixDatagram(path.into())),
+            None => {
+                abstract_name::name_of_nix(&a).map(|n| Endpoint::UnixDatagramAbstract(n.into()))
+            }
+        });
+        Ok((n, from))
     }
 
     /// Sends one message as one datagram to the connected peer (`send(2)`).
@@ -401,12 +498,17 @@ impl UnixDatagram {
         Ok(self.inner.socket().peer_addr()?)
     }
 
-    /// The bound endpoint, `unixgram:PATH`.
+    /// The bound endpoint, `unixgram:PATH`, or `unixgram:@NAME` for an abstract name.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] with `NotFound` for a socket with no [`path`](Self::path).
+    /// [`Error::Io`] with `NotFound` for a socket with neither.
     pub fn local_endpoint(&self) -> Result<Endpoint> {
+        if self.path.is_none() {
+            if let Some(name) = abstract_name::name_of(&self.local_addr()?) {
+                return Ok(Endpoint::UnixDatagramAbstract(name.into()));
+            }
+        }
         self.local_path().map(Endpoint::UnixDatagram)
     }
 

@@ -13,6 +13,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::shutdown::{ShutdownHandle, Stopper};
 use crate::sys;
+use crate::unix::abstract_name;
 use crate::unix::bound::Bound;
 use crate::unix::socket_file::{private_temp_dir, SocketFile};
 use crate::unix::UnixStream;
@@ -57,6 +58,8 @@ pub struct UnixListener {
     path: PathBuf,
     // Shared by clones, as the socket's O_NONBLOCK is: a handle stops them all.
     stopper: Arc<Stopper>,
+    // The only uid `accept` hands out connections from (abstract names, which have no mode).
+    only_uid: Option<u32>,
 }
 
 impl UnixListener {
@@ -110,6 +113,63 @@ impl UnixListener {
         UnixListener::listen(socket, file, Some(dir))
     }
 
+    /// Binds a listening socket to the abstract name `name` (Linux's abstract namespace:
+    /// `sun_path` starts with a 0 byte), the endpoint `unix:@NAME`. No file is made or removed.
+    ///
+    /// An abstract socket has no file mode, so any process in the network namespace could
+    /// connect: this listener therefore admits only peers running as its own effective uid.
+    /// [`accept`](Self::accept) checks each connection's `SO_PEERCRED` before handing it out,
+    /// closes one from another uid and waits for the next. [`allow_any_uid`](Self::allow_any_uid)
+    /// opens it to every local user.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Endpoint`] with [`AbstractNameTooLong`](crate::ParseEndpointError::AbstractNameTooLong)
+    ///   for a name over [`MAX_ABSTRACT_NAME_LEN`](crate::MAX_ABSTRACT_NAME_LEN) bytes, or
+    ///   `EmptyPath`/`NulInPath` for an empty one or one with a NUL, before any system call.
+    /// - [`Error::AddrInUse`] if another socket has the name.
+    /// - [`Error::Bind`] for other errors.
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// Linux and Android only; elsewhere [`Error::Io`] with `Unsupported`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(target_os = "linux")] {
+    /// use msgsock::{Connection, UnixListener, UnixStream};
+    ///
+    /// let name = format!("msgsock-doc-{}", std::process::id());
+    /// let listener = UnixListener::bind_abstract(&name)?;
+    /// let mut client = Connection::new(UnixStream::connect_abstract(&name)?);
+    /// let (mut server, _) = listener.accept()?; // the same uid: admitted
+    /// client.send(b"hi")?;
+    /// assert_eq!(server.recv()?.as_deref(), Some(&b"hi"[..]));
+    /// assert_eq!(listener.local_endpoint()?.to_string(), format!("unix:@{name}"));
+    /// # }
+    /// # Ok::<(), msgsock::Error>(())
+    /// ```
+    pub fn bind_abstract<N: AsRef<[u8]>>(name: N) -> Result<UnixListener> {
+        let name = name.as_ref();
+        let addr = abstract_name::socket_addr(name)?;
+        let inner = StdUnixListener::bind_addr(&addr)
+            .map_err(|e| Error::bind(Endpoint::UnixAbstract(name.into()), e))?;
+        Ok(UnixListener {
+            only_uid: Some(sys::euid()),
+            ..UnixListener::from(inner)
+        })
+    }
+
+    /// Lets [`accept`](Self::accept) hand out connections from every uid, not only this
+    /// process's own: the explicit choice to open an abstract listener to all local users (who
+    /// can then tell apart with [`UnixStream::peer_cred`]). A listener bound to a file already
+    /// accepts all whom its mode lets in, so this changes nothing there.
+    pub fn allow_any_uid(mut self) -> UnixListener {
+        self.only_uid = None;
+        self
+    }
+
     /// `listen(2)` on a socket bound at `file`, which has its final mode: nobody could connect
     /// before this.
     fn listen(socket: OwnedFd, file: SocketFile, dir: Option<TempDir>) -> Result<UnixListener> {
@@ -120,6 +180,7 @@ impl UnixListener {
             bound: Bound::new(file, dir),
             inner: StdUnixListener::from(socket),
             stopper: Arc::default(),
+            only_uid: None,
         })
     }
 
@@ -129,6 +190,9 @@ impl UnixListener {
     ///
     /// [`Error::Io`] from `accept(2)`, for example `EMFILE` when out of file descriptors;
     /// [`Error::Shutdown`] once a [`ShutdownHandle`] of this listener was used.
+    ///
+    /// On a listener from [`bind_abstract`](Self::bind_abstract), a peer of another uid is
+    /// closed unseen and `accept` goes on with the next.
     pub fn accept(&self) -> Result<(Connection<UnixStream>, SocketAddr)> {
         let (stream, addr) = self.accept_stream()?;
         Ok((Connection::new(stream), addr))
@@ -136,13 +200,36 @@ impl UnixListener {
 
     /// `accept(2)` alone, for callers that wrap the stream themselves.
     pub(crate) fn accept_stream(&self) -> Result<(UnixStream, SocketAddr)> {
-        let (stream, addr) = self
-            .stopper
-            .accept(self.inner.as_fd(), || self.inner.accept())?;
+        let (stream, addr) = loop {
+            let (stream, addr) = self
+                .stopper
+                .accept(self.inner.as_fd(), || self.inner.accept())?;
+            if self.admits(&stream) {
+                break (stream, addr);
+            }
+            // Dropping `stream` closes it: the peer reads end of file.
+        };
         // Where accepted sockets inherit the listener's mode, undo the one a handle set.
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         stream.set_nonblocking(false)?;
         Ok((UnixStream::from(stream), addr))
+    }
+
+    /// Whether a just-accepted connection may be handed out: any, unless only one uid is; then
+    /// the peer's `SO_PEERCRED` uid must be that one (a peer whose credentials cannot be read is
+    /// refused too). Every driver that accepts on this socket asks this, the async one too.
+    pub(crate) fn admits(&self, stream: &impl AsFd) -> bool {
+        let Some(uid) = self.only_uid else {
+            return true;
+        };
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        return sys::peer_cred(stream.as_fd()).is_ok_and(|(_, peer, _)| peer == uid);
+        // Only `bind_abstract` sets `only_uid`, and only where it can bind.
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            let _ = (stream, uid);
+            false
+        }
     }
 
     /// A handle that stops this listener from another thread: see [`ShutdownHandle`].
@@ -181,12 +268,17 @@ impl UnixListener {
         Ok(self.inner.local_addr()?)
     }
 
-    /// The bound endpoint, `unix:PATH`.
+    /// The bound endpoint, `unix:PATH`, or `unix:@NAME` for an abstract name.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] with `NotFound` for a listener made from a descriptor with no path.
+    /// [`Error::Io`] with `NotFound` for a listener made from a descriptor with neither.
     pub fn local_endpoint(&self) -> Result<Endpoint> {
+        if self.path.as_os_str().is_empty() {
+            if let Some(name) = abstract_name::name_of(&self.inner.local_addr()?) {
+                return Ok(Endpoint::UnixAbstract(name.into()));
+            }
+        }
         self.local_path().map(Endpoint::Unix)
     }
 
@@ -223,6 +315,7 @@ impl UnixListener {
             inner: self.inner.try_clone()?,
             path: self.path.clone(),
             stopper: Arc::clone(&self.stopper),
+            only_uid: self.only_uid,
         })
     }
 
@@ -261,7 +354,7 @@ impl UnixListener {
 impl From<StdUnixListener> for UnixListener {
     /// Wraps a std listener as it is. There is no socket file of ours to remove: a file it is
     /// bound at stays in place on drop. [`path`](UnixListener::path) is what `getsockname(2)`
-    /// reports now.
+    /// reports now. It admits every uid: the descriptor's owner chose who may connect.
     fn from(inner: StdUnixListener) -> UnixListener {
         let path = inner
             .local_addr()
@@ -273,6 +366,7 @@ impl From<StdUnixListener> for UnixListener {
             inner,
             path,
             stopper: Arc::default(),
+            only_uid: None,
         }
     }
 }

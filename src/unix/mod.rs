@@ -1,5 +1,6 @@
 //! The Unix-domain transports: stream and datagram sockets that live as files.
 
+pub(crate) mod abstract_name;
 mod bound;
 mod datagram;
 mod listener;

@@ -37,6 +37,26 @@ impl UnixStream {
             .map_err(|e| Error::connect(Endpoint::Unix(path.into()), e))
     }
 
+    /// Connects to the socket with the abstract name `name` (`unix:@NAME`, Linux's abstract
+    /// namespace), with `connect(2)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Endpoint`] for a name too long, empty or with a NUL, before any system call;
+    /// [`Error::ConnectionRefused`] when no socket has the name; [`Error::Connect`] otherwise.
+    /// Each names the endpoint `unix:@NAME`.
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// Linux and Android only; elsewhere [`Error::Io`] with `Unsupported`.
+    pub fn connect_abstract<N: AsRef<[u8]>>(name: N) -> Result<UnixStream> {
+        let name = name.as_ref();
+        let addr = crate::unix::abstract_name::socket_addr(name)?;
+        StdUnixStream::connect_addr(&addr)
+            .map(UnixStream)
+            .map_err(|e| Error::connect(Endpoint::UnixAbstract(name.into()), e))
+    }
+
     /// Connects to the socket at `path`, waiting at most `timeout` (`connect(2)` bounded by
     /// `SO_SNDTIMEO`, then cleared). A Unix connect waits only while the listener's backlog is
     /// full: a server that is up but not accepting.

@@ -1,0 +1,82 @@
+//! Linux's abstract socket namespace: names that start with a 0 byte, bound to no file.
+//!
+//! An abstract socket has no file and so no file mode: any process in the same network
+//! namespace can reach it, which is why [`UnixListener::bind_abstract`](crate::UnixListener::bind_abstract)
+//! admits only its own uid by default (CPython's CVE-2022-42919 was a multiprocessing server on
+//! an abstract name that let any local user in).
+
+use std::io;
+use std::os::unix::net::SocketAddr;
+
+use nix::sys::socket::UnixAddr;
+
+use crate::endpoint::parse_abstract_name;
+use crate::error::Result;
+
+/// The std address of the abstract name `name`, checked first so that a bad name is a
+/// [`ParseEndpointError`](crate::ParseEndpointError) (too long, empty, NUL inside).
+///
+/// # Errors
+///
+/// [`Error::Endpoint`](crate::Error::Endpoint) for a bad name; [`Error::Io`](crate::Error::Io)
+/// with `Unsupported` where there is no abstract namespace (every target but Linux and Android).
+pub(crate) fn socket_addr(name: &[u8]) -> Result<SocketAddr> {
+    parse_abstract_name(name)?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::os::linux::net::SocketAddrExt;
+        Ok(SocketAddr::from_abstract_name(name)?)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    Err(unsupported().into())
+}
+
+/// The abstract name of `addr`, if it has one.
+pub(crate) fn name_of(addr: &SocketAddr) -> Option<&[u8]> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::os::linux::net::SocketAddrExt;
+        addr.as_abstract_name()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = addr;
+        None
+    }
+}
+
+/// The abstract name of a sender's `addr`, as nix reports it, if it has one.
+pub(crate) fn name_of_nix(addr: &UnixAddr) -> Option<&[u8]> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        addr.as_abstract()
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = addr;
+        None
+    }
+}
+
+/// The nix address for a std one: a path, or an abstract name. An unnamed address has none.
+pub(crate) fn to_nix(addr: &SocketAddr) -> io::Result<UnixAddr> {
+    if let Some(path) = addr.as_pathname() {
+        return Ok(UnixAddr::new(path)?);
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(name) = name_of(addr) {
+        return Ok(UnixAddr::new_abstract(name)?);
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "an unnamed socket address cannot be sent to",
+    ))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn unsupported() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "abstract socket names exist only on Linux and Android",
+    )
+}
