@@ -604,6 +604,13 @@ impl<S, D> Kind<S, D> {
         }
     }
 
+    pub(crate) fn into_datagram(self) -> Option<D> {
+        match self {
+            Kind::Stream(_) => None,
+            Kind::Datagram(d) => Some(d),
+        }
+    }
+
     pub(crate) fn datagram(&self) -> Option<&D> {
         match self {
             Kind::Stream(_) => None,
@@ -830,6 +837,11 @@ impl AnyConnection {
     /// The datagram socket inside, if this is a datagram transport.
     pub fn as_datagram(&self) -> Option<&AnyDatagram> {
         self.0.datagram()
+    }
+
+    /// The datagram socket inside, if this is a datagram transport.
+    pub fn into_datagram(self) -> Option<AnyDatagram> {
+        self.0.into_datagram()
     }
 }
 

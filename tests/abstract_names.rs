@@ -236,3 +236,62 @@ fn echo_answers_an_abstract_datagram_sender() -> Result<(), Box<dyn std::error::
     echo.assert_running();
     Ok(())
 }
+
+/// The async listener asks the same uid question as the blocking one before it hands a
+/// connection out: an abstract name bound through `msgsock::tokio::bind` refuses another uid too.
+#[cfg(feature = "tokio")]
+#[test]
+fn async_abstract_listener_refuses_another_uid_by_default() -> Result<(), Box<dyn std::error::Error>>
+{
+    if !common::root_or_skip("async_abstract_listener_refuses_another_uid_by_default") {
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let name = unique("async-refuse");
+        let endpoint: msgsock::Endpoint = format!("unix:@{name}").parse()?;
+        let listener = msgsock::tokio::bind(&endpoint).await?;
+        let (child, lines) = spawn_other_uid_peer(&name);
+        assert_eq!(
+            lines.recv_timeout(PATIENCE)?,
+            format!("PEER CONNECTED uid {OTHER_UID}")
+        );
+        let _own = msgsock::tokio::connect(&endpoint).await?;
+        let server = tokio::time::timeout(PATIENCE, listener.accept()).await??;
+        let cred = server.as_stream().expect("a stream").peer_cred()?;
+        assert_eq!(
+            cred.pid,
+            std::process::id() as i32,
+            "the other uid was handed out"
+        );
+        assert_eq!(lines.recv_timeout(PATIENCE)?, "PEER CLOSED after 0 bytes");
+        let output = child.wait_with_output();
+        assert!(output.status.success(), "{}", common::describe(&output));
+        Ok(())
+    })
+}
+
+/// `msgsock::tokio::connect` takes an abstract datagram endpoint as the blocking connect does.
+#[cfg(feature = "tokio")]
+#[test]
+fn async_connect_to_an_abstract_datagram_name() -> Result<(), Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let name = unique("async-dgram");
+        let endpoint: msgsock::Endpoint = format!("unixgram:@{name}").parse()?;
+        let server = msgsock::bind_datagram(&endpoint)?;
+        let mut client = msgsock::tokio::connect(&endpoint).await?;
+        client.send(b"ping").await?;
+        let mut buf = Vec::new();
+        let (n, from) = server.recv_from(&mut buf)?;
+        assert_eq!(&buf[..n], b"ping");
+        server.send_to(b"pong", &from.expect("the client has an address"))?;
+        let reply = tokio::time::timeout(PATIENCE, client.recv()).await??;
+        assert_eq!(reply.as_deref(), Some(&b"pong"[..]));
+        Ok(())
+    })
+}

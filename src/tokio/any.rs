@@ -11,7 +11,6 @@ use crate::auth::Authenticator;
 use crate::connect::ConnectOptions;
 use crate::endpoint::Endpoint;
 use crate::error::{Result, SocketType};
-use crate::transport::{DatagramTransport, UdpTransport, UnixDatagramTransport};
 
 /// Connects to `endpoint`, whichever of the four transports it names:
 /// [`connect_with(&ConnectOptions::new(), endpoint)`](connect_with), with no time limit and no
@@ -79,33 +78,12 @@ enum Connected {
 /// A datagram socket connected to `endpoint`, as [`ConnectOptions::connect`] makes one; built
 /// from the transport so the socket (and its bound file, for `unixgram:`) is owned here.
 fn connect_datagram(options: &ConnectOptions, endpoint: &Endpoint) -> Result<AnyDatagram> {
-    // Waiting for a server and the errors are the blocking connect's: it is tried first, and
-    // its socket dropped (datagram connects never block).
-    drop(options.connect(endpoint)?);
-    Ok(match endpoint {
-        Endpoint::Udp(addr) => AnyDatagram::Udp(UdpTransport::connect(addr)?),
-        Endpoint::UdpHost(host) => {
-            let addrs = crate::connect::resolve(endpoint, host)?;
-            let mut last = None;
-            let mut socket = None;
-            for addr in addrs {
-                match UdpTransport::connect(&addr) {
-                    Ok(s) => {
-                        socket = Some(s);
-                        break;
-                    }
-                    Err(e) => last = Some(e),
-                }
-            }
-            match (socket, last) {
-                (Some(s), _) => AnyDatagram::Udp(s),
-                (None, Some(e)) => return Err(e),
-                (None, None) => unreachable!("resolve returns at least one address"),
-            }
-        }
-        Endpoint::UnixDatagram(path) => AnyDatagram::Unix(UnixDatagramTransport::connect(path)?),
-        _ => return Err(wrong_type(endpoint, SocketType::Stream)),
-    })
+    // The blocking connect's socket itself: its waiting, its errors and every datagram endpoint
+    // form (host names, abstract names) exist once.
+    options
+        .connect(endpoint)?
+        .into_datagram()
+        .ok_or_else(|| wrong_type(endpoint, SocketType::Datagram))
 }
 
 /// An async message connection to an [`Endpoint`] of any of the four transports: what

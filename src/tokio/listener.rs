@@ -118,8 +118,20 @@ impl AsyncUnixListener {
     pub async fn accept(
         &self,
     ) -> Result<(AsyncConnection<UnixStream>, ::tokio::net::unix::SocketAddr)> {
-        let (stream, addr) = self.inner.accept().await?;
+        let (stream, addr) = self.accept_stream().await?;
         Ok((AsyncConnection::new(stream), addr))
+    }
+
+    /// `accept(2)` until a peer the blocking listener admits (an abstract name admits only its
+    /// own uid unless opened): a refused one is closed at once. Cancel-safe: nothing is held
+    /// across the await but the listener.
+    async fn accept_stream(&self) -> Result<(UnixStream, ::tokio::net::unix::SocketAddr)> {
+        loop {
+            let (stream, addr) = self.inner.accept().await?;
+            if self.guard.admits(&stream) {
+                return Ok((stream, addr));
+            }
+        }
     }
 
     /// The path the socket is bound at.
@@ -220,7 +232,7 @@ impl AsyncAnyListener {
     /// [`Error::Io`](crate::Error::Io) from `accept(2)`.
     pub async fn accept(&self) -> Result<AsyncAnyConnection> {
         let stream = match self {
-            AsyncAnyListener::Unix(l) => AsyncAnyStream::Unix(l.inner.accept().await?.0),
+            AsyncAnyListener::Unix(l) => AsyncAnyStream::Unix(l.accept_stream().await?.0),
             AsyncAnyListener::Tcp(l) => AsyncAnyStream::Tcp(l.accept_stream().await?.0),
         };
         Ok(AsyncConnection::new(stream).into())
