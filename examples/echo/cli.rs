@@ -1,0 +1,313 @@
+//! What `echo` and `echo_async` share: the command line, the limits, and the small pieces of
+//! policy around serving (connection slots, accept backoff, dropped-reply counts, log text), so
+//! the two servers cannot drift apart. `echo_async` includes this file with
+//! `#[path = "../echo/cli.rs"] mod cli;`.
+
+use std::error::Error;
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use msgsock::{AuthKey, Authenticator, Endpoint, PeerCred};
+
+pub type BoxError = Box<dyn Error + Send + Sync>;
+
+const USAGE: &str =
+    "usage: echo [--idle-timeout SECS] [--same-uid] [--authkey-file PATH] [--max-connections N] \
+                     ENDPOINT | echo [--authkey-file PATH] --connect ENDPOINT, \
+                     where ENDPOINT is unix:PATH, tcp:HOST:PORT, udp:HOST:PORT or unixgram:PATH";
+
+/// What `--help` adds to the usage line.
+const HELP: &str = "\
+  --idle-timeout SECS    close a stream connection silent this long (default 120, 0: never)
+  --same-uid             on unix:, accept only peers running as this user
+  --authkey-file PATH    on a stream endpoint, require the multiprocessing authkey handshake
+  --max-connections N    serve at most N stream connections at once (default 256); one more is
+                         closed at once and logged. Each holds at most one message of up to
+                         64 MiB, so memory stays under about N x 64 MiB (16 GiB at the default)
+  --connect ENDPOINT     be a client: send each line of stdin, print each reply";
+
+/// How long a stream connection may stay silent before the server closes it, unless told.
+const DEFAULT_IDLE: Duration = Duration::from_secs(120);
+
+/// How many stream connections are served at once, unless told: enough for a busy test or
+/// development server; lower it where the worst case (64 MiB each) matters.
+const DEFAULT_MAX_CONNECTIONS: usize = 256;
+
+/// How long a datagram reply may wait for room in the server's own send buffer (replies in
+/// flight to clients that do read); a client whose queue is full is never waited for.
+pub const SEND_ROOM_WAIT: Duration = Duration::from_millis(200);
+
+/// A connection's message buffer is given back after a message larger than this, so that one
+/// large message does not stay charged to an idle connection.
+pub const KEEP_BUFFER: usize = 64 * 1024;
+
+/// Server settings from the command line.
+pub struct Options {
+    pub idle: Option<Duration>,
+    pub same_uid: bool,
+    pub auth: Option<Arc<Authenticator>>,
+    pub max_connections: usize,
+}
+
+/// What the command line asks for.
+pub enum Command {
+    /// `--help`: the usage and options are printed.
+    Help,
+    /// `--connect ENDPOINT`.
+    Connect {
+        endpoint: Endpoint,
+        auth: Option<Arc<Authenticator>>,
+    },
+    /// Serve ENDPOINT; the options have been checked against it.
+    Serve { endpoint: Endpoint, opts: Options },
+}
+
+/// Runs `run`'s result to an exit status. Not `main() -> Result`: std would print `Error: {:?}`,
+/// and a server's log line should name the program and give the whole cause chain.
+pub fn exit(result: Result<(), BoxError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("echo: error: {}", chain(&*e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parses the process's arguments (printing the help if asked), reading the key file if one is
+/// named.
+pub fn parse_args() -> Result<Command, BoxError> {
+    let args = std::env::args_os()
+        .skip(1)
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| format!("argument {a:?} is not UTF-8"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut opts = Options {
+        idle: Some(DEFAULT_IDLE),
+        same_uid: false,
+        auth: None,
+        max_connections: DEFAULT_MAX_CONNECTIONS,
+    };
+    let mut connect = false;
+    let mut positional = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--idle-timeout" => {
+                let secs = args.next().ok_or(USAGE)?;
+                let secs: u64 = secs
+                    .parse()
+                    .map_err(|_| format!("invalid --idle-timeout {secs:?}: expected seconds"))?;
+                opts.idle = (secs > 0).then(|| Duration::from_secs(secs));
+            }
+            "--max-connections" => {
+                let n = args.next().ok_or(USAGE)?;
+                opts.max_connections = n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    format!("invalid --max-connections {n:?}: expected a number above 0")
+                })?;
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}\n{HELP}");
+                return Ok(Command::Help);
+            }
+            "--same-uid" => opts.same_uid = true,
+            "--connect" => connect = true,
+            "--authkey-file" => {
+                let path = args.next().ok_or(USAGE)?;
+                let key = AuthKey::from_file(path)
+                    .map_err(|e| format!("cannot read the key in {path}: {}", chain(&e)))?;
+                opts.auth = Some(Arc::new(Authenticator::new(key)));
+            }
+            a if a.starts_with('-') => return Err(USAGE.into()),
+            a => positional.push(a),
+        }
+    }
+    let [endpoint] = positional[..] else {
+        return Err(USAGE.into());
+    };
+    let endpoint: Endpoint = endpoint
+        .parse()
+        .map_err(|e| format!("invalid endpoint {endpoint:?}: {e}"))?;
+    if connect {
+        let auth = opts.auth;
+        return Ok(Command::Connect { endpoint, auth });
+    }
+    if opts.auth.is_some() && endpoint.is_datagram() {
+        return Err("--authkey-file needs a stream endpoint (unix: or tcp:)".into());
+    }
+    if opts.same_uid && !matches!(endpoint, Endpoint::Unix(_)) {
+        return Err("--same-uid needs a unix: endpoint (peer credentials exist only there)".into());
+    }
+    Ok(Command::Serve { endpoint, opts })
+}
+
+/// Prints the ready line.
+pub fn announce(local: &Endpoint) -> Result<(), BoxError> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "listening on {local}")?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// A place among the `--max-connections` served at once, given back when dropped.
+pub struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    /// A slot, or `None` (logged) if `max` are taken.
+    fn take(active: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
+        let taken = active
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(Arc::clone(active)));
+        if taken.is_none() {
+            eprintln!("echo: closed a connection: {max} already open (--max-connections {max})");
+        }
+        taken
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A slot for a connection just accepted, or `None` (logged) if it is refused: with
+/// `--same-uid` when `same_user` refuses its peer, or when `--max-connections` are served.
+pub fn admit(
+    opts: &Options,
+    active: &Arc<AtomicUsize>,
+    same_user: impl FnOnce() -> Result<(), String>,
+) -> Option<Slot> {
+    if opts.same_uid {
+        if let Err(refusal) = same_user() {
+            eprintln!("echo: refused connection: {refusal}");
+            return None;
+        }
+    }
+    Slot::take(active, opts.max_connections)
+}
+
+/// Refuses a Unix peer running as another user, given what `peer_cred` returned.
+pub fn same_user(cred: msgsock::Result<PeerCred>) -> Result<(), String> {
+    let cred = cred.map_err(|e| format!("no peer credentials: {}", chain(&e)))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if cred.uid == me {
+        Ok(())
+    } else {
+        Err(format!(
+            "pid {} runs as uid {}, not {me}",
+            cred.pid, cred.uid
+        ))
+    }
+}
+
+/// The waits between failed accepts that will fail again at once (no file descriptors, no
+/// memory), so a server out of descriptors neither dies nor spins: 10 ms, doubling up to 1 s.
+#[derive(Default)]
+pub struct Backoff {
+    delay: Option<Duration>,
+}
+
+impl Backoff {
+    /// How long to wait (logged) after `err`, or `None` if it is not a shortage.
+    pub fn after_failure(&mut self, err: &msgsock::Error) -> Option<Duration> {
+        let msgsock::Error::Io(io) = err else {
+            return None;
+        };
+        use nix::libc::{EMFILE, ENFILE, ENOBUFS, ENOMEM};
+        if !matches!(io.raw_os_error(), Some(EMFILE | ENFILE | ENOBUFS | ENOMEM)) {
+            return None;
+        }
+        let delay = self.delay.map_or(Duration::from_millis(10), |d| {
+            (d * 2).min(Duration::from_secs(1))
+        });
+        self.delay = Some(delay);
+        eprintln!("echo: backing off for {} ms", delay.as_millis());
+        Some(delay)
+    }
+
+    /// After an accept that worked.
+    pub fn reset(&mut self) {
+        self.delay = None;
+    }
+}
+
+/// Counts datagram replies dropped because they could not be queued, logging at most once a
+/// second so that a flood of them cannot flood stderr too.
+#[derive(Default)]
+pub struct Drops {
+    total: u64,
+    logged: Option<Instant>,
+}
+
+impl Drops {
+    pub fn dropped(&mut self, to: &Endpoint) {
+        self.total += 1;
+        if self
+            .logged
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            self.logged = Some(Instant::now());
+            eprintln!(
+                "echo: reply to {to} dropped: its queue is full ({} dropped so far)",
+                self.total
+            );
+        }
+    }
+}
+
+/// Logs a datagram reply that failed: one that found its client's queue full is counted in
+/// `drops`, never waited for.
+pub fn reply_failed(result: msgsock::Result<()>, to: &Endpoint, drops: &mut Drops) {
+    match result {
+        Ok(()) => {}
+        Err(msgsock::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => drops.dropped(to),
+        Err(e) => eprintln!("echo: reply to {to} failed: {}", chain(&e)),
+    }
+}
+
+/// The error that ends a connection silent for `idle`.
+pub fn idle_error(idle: Option<Duration>) -> BoxError {
+    let secs = idle.map_or(0, |d| d.as_secs());
+    format!("idle for {secs} s, closing").into()
+}
+
+/// An error and its sources on one line: `outer: inner: innermost`.
+pub fn chain(e: &(dyn Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        // msgsock's errors already end with their cause.
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The sender of a datagram just received, or `None` (logged) if the receive failed or the
+/// sender has no address to reply to.
+pub fn sender(received: msgsock::Result<(usize, Option<Endpoint>)>) -> Option<Endpoint> {
+    match received {
+        Ok((_, Some(from))) => Some(from),
+        Ok((_, None)) => {
+            eprintln!("echo: datagram from an unbound sender: no address to reply to");
+            None
+        }
+        Err(e) => {
+            eprintln!("echo: receive failed: {}", chain(&e));
+            None
+        }
+    }
+}

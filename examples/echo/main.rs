@@ -1,0 +1,249 @@
+//! An echo server for any endpoint, and a line-based client for it.
+//!
+//! ```text
+//! cargo run --example echo -- unix:/tmp/echo.sock     # or tcp:127.0.0.1:0, udp:..., unixgram:...
+//! cargo run --example echo -- --connect unix:/tmp/echo.sock
+//! ```
+//!
+//! The server binds the endpoint, prints `listening on ENDPOINT` (with the real port when asked
+//! for port 0), and sends every message back unchanged: on a stream endpoint it serves each
+//! connection on its own thread; on a datagram endpoint it replies to each datagram's sender. An
+//! error on one connection or datagram is logged and the server carries on; when `accept` fails
+//! for lack of file descriptors it backs off (10 ms doubling to 1 s) instead of spinning. SIGINT or
+//! SIGTERM stop it within moments whatever it is doing: the socket file and its lock are removed
+//! (only if still its own) and it exits 0. The wake-up never goes through the socket's path.
+//!
+//! A datagram reply to a client whose queue is full (a Unix client that stopped reading) is
+//! dropped and counted, never waited for, so one such client delays no one else; the drops are
+//! logged to stderr at most once a second. A reply waits only for room in the server's own send
+//! buffer, at most 200 ms (on Linux, the unread replies to a client connected to the server are
+//! charged there, so such a client can cost others that wait).
+//!
+//! Server options:
+//! - `--idle-timeout SECS`: close a stream connection that sends nothing for this long (default
+//!   120; 0 waits forever), so stalled peers cannot pile up.
+//! - `--max-connections N`: serve at most N stream connections at once (default 256); one more
+//!   is accepted and closed at once, and logged. Each connection holds at most one message of up
+//!   to 64 MiB (msgsock's default limit) besides small buffers, so the server's memory stays
+//!   under about N × 64 MiB: 16 GiB at the default, 1 GiB with `--max-connections 16`.
+//! - `--same-uid`: on a `unix:` endpoint, accept only peers running as this user (`SO_PEERCRED`).
+//! - `--authkey-file PATH`: on a stream endpoint, require Python `multiprocessing`'s authkey
+//!   handshake with the key in that file (never on the command line, where `ps` shows it). A
+//!   client that fails it is logged and dropped; the server keeps accepting.
+//!
+//! The client sends each line of stdin as one message and prints each reply on its own line;
+//! `echo --authkey-file PATH --connect ENDPOINT` logs in first.
+
+mod cli;
+
+use std::io::{self, BufRead, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+use msgsock::{AnyConnection, AnyDatagram, AnyStream, Authenticator, Connection, Endpoint};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+
+use crate::cli::{chain, BoxError, Command, Options};
+
+fn main() -> ExitCode {
+    cli::exit(run())
+}
+
+fn run() -> Result<(), BoxError> {
+    match cli::parse_args()? {
+        Command::Help => Ok(()),
+        Command::Connect { endpoint, auth } => client(&endpoint, auth.as_deref()),
+        Command::Serve { endpoint, opts } => serve(&endpoint, &opts),
+    }
+}
+
+/// Serves until SIGINT or SIGTERM, then returns so the socket is dropped (removing its file).
+fn serve(endpoint: &Endpoint, opts: &Options) -> Result<(), BoxError> {
+    // Block the signals before any thread starts: every thread inherits the mask, so the signals
+    // stay pending until the signal thread takes them with sigwait(2), and no handler runs.
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    signals.thread_block()?;
+
+    if endpoint.is_datagram() {
+        let socket = msgsock::bind_datagram(endpoint)
+            .map_err(|e| format!("cannot bind {endpoint}: {}", chain(&e)))?;
+        let local = socket.local_endpoint()?;
+        // The serving loop waits in poll(2) for a datagram or a byte on this pair.
+        let (wake, stop) = StdUnixStream::pair()?;
+        cli::announce(&local)?;
+        watch_signals(signals, move || {
+            let _ = (&wake).write_all(&[1]);
+        })?;
+        serve_datagrams(&socket, &stop);
+        return Ok(());
+    }
+    let listener = msgsock::bind(endpoint)
+        .map_err(|e| format!("cannot listen on {endpoint}: {}", chain(&e)))?;
+    let local = listener.local_endpoint()?;
+    let handle = listener.shutdown_handle()?;
+    // Dropped on a signal, which cuts a backoff short.
+    let (stop_backoff, backoff_stopped) = mpsc::channel::<()>();
+    cli::announce(&local)?;
+    watch_signals(signals, move || {
+        handle.shutdown();
+        drop(stop_backoff);
+    })?;
+
+    let active = Arc::new(AtomicUsize::new(0));
+    let mut backoff = cli::Backoff::default();
+    // Ends when the signal thread shuts the listener down.
+    for conn in listener.incoming() {
+        let conn = match conn {
+            Ok(conn) => conn,
+            Err(e) => {
+                eprintln!("echo: accept failed: {}", chain(&e));
+                if let Some(delay) = backoff.after_failure(&e) {
+                    let _ = backoff_stopped.recv_timeout(delay);
+                }
+                continue;
+            }
+        };
+        backoff.reset();
+        let Some(slot) = cli::admit(opts, &active, || same_user(&conn)) else {
+            continue;
+        };
+        let idle = opts.idle;
+        let auth = opts.auth.clone();
+        // The handshake runs on the connection's thread: a slow or failing client holds up no
+        // one else.
+        let mut conn = conn;
+        // The slot moves into the thread (or is dropped with it if it cannot start).
+        let spawned = thread::Builder::new().spawn(move || {
+            let _slot = slot;
+            if let Some(auth) = auth {
+                if let Err(e) = conn.authenticate_server(&auth) {
+                    eprintln!("echo: rejected a client: {}", chain(&e));
+                    return;
+                }
+            }
+            if let Err(e) = echo(conn, idle) {
+                eprintln!("echo: connection failed: {}", chain(&*e));
+            }
+        });
+        if let Err(e) = spawned {
+            eprintln!("echo: cannot start a connection thread: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// Starts the thread that waits for SIGINT/SIGTERM and then calls `wake`, which stops the serving
+/// loop whatever it waits in. Nothing goes through the socket's path or port: a successor bound
+/// there is never reached.
+fn watch_signals(signals: SigSet, wake: impl FnOnce() + Send + 'static) -> Result<(), BoxError> {
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let signal = match signals.wait() {
+                Ok(signal) => signal,
+                Err(e) => {
+                    eprintln!("echo: error: waiting for signals: {e}");
+                    return;
+                }
+            };
+            eprintln!("echo: {signal}, shutting down");
+            wake();
+        })?;
+    Ok(())
+}
+
+/// Whether a datagram (or an error) waits on `socket`, or `false` once `stop` is readable.
+fn datagram_or_stop(socket: &AnyDatagram, stop: &StdUnixStream) -> Result<bool, BoxError> {
+    let mut fds = [
+        PollFd::new(socket.as_fd(), PollFlags::POLLIN),
+        PollFd::new(stop.as_fd(), PollFlags::POLLIN),
+    ];
+    loop {
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => return Ok(!fds[1].any().unwrap_or(true)),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Replies to each datagram's sender with the same bytes, until `stop` becomes readable. A reply
+/// that cannot be queued now is dropped, never waited for.
+fn serve_datagrams(socket: &AnyDatagram, stop: &StdUnixStream) {
+    let mut msg = Vec::new();
+    let mut drops = cli::Drops::default();
+    loop {
+        match datagram_or_stop(socket, stop) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                eprintln!("echo: error: waiting for datagrams: {e}");
+                return;
+            }
+        }
+        let Some(from) = cli::sender(socket.recv_from(&mut msg)) else {
+            continue;
+        };
+        let sent = socket.try_send_to_within(&msg, &from, cli::SEND_ROOM_WAIT);
+        cli::reply_failed(sent, &from, &mut drops);
+    }
+}
+
+/// Refuses a Unix peer running as another user.
+fn same_user(conn: &AnyConnection) -> Result<(), String> {
+    let Some(AnyStream::Unix(stream)) = conn.as_stream().map(Connection::get_ref) else {
+        return Err("not a Unix socket".into());
+    };
+    cli::same_user(stream.peer_cred())
+}
+
+/// Sends every message of one connection back unchanged, until the peer closes or stays silent
+/// for `idle`.
+fn echo(mut conn: AnyConnection, idle: Option<Duration>) -> Result<(), BoxError> {
+    conn.set_read_timeout(idle)?;
+    // A peer that never reads its replies must not hold this thread forever either.
+    conn.set_write_timeout(idle)?;
+    let mut msg = Vec::new();
+    loop {
+        match conn.recv_into(&mut msg) {
+            Ok(Some(_)) => {
+                conn.send(&msg)?;
+                if msg.capacity() > cli::KEEP_BUFFER {
+                    msg = Vec::new();
+                }
+            }
+            Ok(None) => return Ok(()),
+            Err(e) if e.is_timeout() => return Err(cli::idle_error(idle)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Sends each line of stdin and prints the reply.
+fn client(endpoint: &Endpoint, auth: Option<&Authenticator>) -> Result<(), BoxError> {
+    let mut conn = match auth {
+        Some(auth) => msgsock::connect_authenticated(endpoint, auth),
+        None => msgsock::connect(endpoint),
+    }
+    .map_err(|e| format!("cannot connect to {endpoint}: {}", chain(&e)))?;
+    let mut stdout = io::stdout().lock();
+    let mut reply = Vec::new();
+    for line in io::stdin().lock().split(b'\n') {
+        conn.send(&line?)?;
+        if conn.recv_into(&mut reply)?.is_none() {
+            return Err("the server closed the connection".into());
+        }
+        stdout.write_all(&reply)?;
+        stdout.write_all(b"\n")?;
+        stdout.flush()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,289 @@
+//! The echo server and client of `examples/echo/main.rs` on tokio: the same command line, output
+//! and behaviour (the command line and the policy pieces are one module, `examples/echo/cli.rs`),
+//! so the same process-level tests drive both.
+//!
+//! ```text
+//! cargo run --features tokio --example echo_async -- unix:/tmp/echo.sock
+//! cargo run --features tokio --example echo_async -- --connect unix:/tmp/echo.sock
+//! ```
+//!
+//! Each stream connection is a task (the authkey handshake included, so a slow client holds up
+//! no one); `--idle-timeout` is one timer per connection, re-armed before each receive and
+//! reply; SIGINT or SIGTERM (`tokio::signal::unix`) end the accept loop, so the listener is
+//! dropped, its socket file and lock removed (only if still its own), and the process exits 0.
+//! Log lines start `echo:` as echo's do. See `examples/echo/main.rs` for the options.
+//!
+//! An idle connection costs its task, so the task is kept small: the handshake's state is boxed
+//! (only `--authkey-file` servers need it, and only while it runs), and a server without an idle
+//! timeout spawns a task type with no timer in it.
+
+#[path = "../echo/cli.rs"]
+mod cli;
+
+use std::future::Future;
+use std::io::{self, Write};
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use msgsock::tokio::{AsyncAnyConnection, AsyncAnyStream, AsyncConnection, AsyncDatagram};
+use msgsock::{Authenticator, Endpoint};
+use tokio::io::AsyncBufReadExt;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::time::Instant;
+
+use crate::cli::{chain, BoxError, Command, Options, Slot};
+
+/// A served connection.
+type StreamConn = AsyncConnection<AsyncAnyStream>;
+
+fn main() -> ExitCode {
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(BoxError::from)
+        .and_then(|rt| rt.block_on(run()));
+    cli::exit(result)
+}
+
+async fn run() -> Result<(), BoxError> {
+    let (endpoint, opts) = match cli::parse_args()? {
+        Command::Help => return Ok(()),
+        Command::Connect { endpoint, auth } => return client(&endpoint, auth.as_deref()).await,
+        Command::Serve { endpoint, opts } => (endpoint, opts),
+    };
+    // Installed before the ready line, so a signal right after it is never missed.
+    let stop = Stop {
+        int: signal(SignalKind::interrupt())?,
+        term: signal(SignalKind::terminate())?,
+    };
+    if endpoint.is_datagram() {
+        let socket = msgsock::tokio::bind_datagram(&endpoint)
+            .await
+            .map_err(|e| format!("cannot bind {endpoint}: {}", chain(&e)))?;
+        cli::announce(&socket.local_endpoint()?)?;
+        serve_datagrams(&socket, stop).await;
+        return Ok(());
+    }
+    let listener = msgsock::tokio::bind(&endpoint)
+        .await
+        .map_err(|e| format!("cannot listen on {endpoint}: {}", chain(&e)))?;
+    cli::announce(&listener.local_endpoint()?)?;
+    serve(&listener, &opts, stop).await;
+    // The listener drops here: its file goes, and the runtime drops the connection tasks.
+    Ok(())
+}
+
+/// SIGINT and SIGTERM, as one future.
+struct Stop {
+    int: Signal,
+    term: Signal,
+}
+
+impl Stop {
+    async fn wait(&mut self) {
+        let name = tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+        };
+        eprintln!("echo: {name}, shutting down");
+    }
+}
+
+/// Accepts until a signal, each connection served by a task of its own.
+async fn serve(listener: &msgsock::tokio::AsyncAnyListener, opts: &Options, mut stop: Stop) {
+    let active = Arc::new(AtomicUsize::new(0));
+    let mut backoff = cli::Backoff::default();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stop.wait() => return,
+        };
+        let conn = match accepted {
+            Ok(conn) => conn,
+            Err(e) => {
+                eprintln!("echo: accept failed: {}", chain(&e));
+                if let Some(delay) = backoff.after_failure(&e) {
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = stop.wait() => return,
+                    }
+                }
+                continue;
+            }
+        };
+        backoff.reset();
+        let Some(slot) = cli::admit(opts, &active, || same_user(&conn)) else {
+            continue;
+        };
+        // A listener's connections are streams; the tasks hold the stream connection itself,
+        // whose futures are smaller than the any-transport wrapper's.
+        let Some(conn) = conn.into_stream() else {
+            eprintln!("echo: closed a connection: not a stream");
+            continue;
+        };
+        let auth = opts.auth.clone();
+        // Two task types, so that one without a timeout carries no timer.
+        match opts.idle {
+            Some(idle) => tokio::spawn(echo_within(slot, conn, auth, idle)),
+            None => tokio::spawn(echo_forever(slot, conn, auth)),
+        };
+    }
+}
+
+/// Whether `conn` may be served: it passed the authkey handshake, or none is asked for. A
+/// client that fails is logged.
+async fn login(conn: &mut StreamConn, auth: Option<Arc<Authenticator>>) -> bool {
+    let Some(auth) = auth else {
+        return true;
+    };
+    match handshake(conn, &auth).await {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("echo: rejected a client: {}", chain(&e));
+            false
+        }
+    }
+}
+
+/// The server's side of the authkey handshake, boxed, so its state is not part of every task
+/// and is freed once it is done.
+fn handshake<'a>(
+    conn: &'a mut StreamConn,
+    auth: &'a Authenticator,
+) -> Pin<Box<dyn Future<Output = msgsock::Result<()>> + Send + 'a>> {
+    Box::pin(conn.authenticate_server(auth))
+}
+
+/// Refuses a Unix peer running as another user.
+fn same_user(conn: &AsyncAnyConnection) -> Result<(), String> {
+    let stream = conn.as_stream().ok_or("not a Unix socket")?;
+    cli::same_user(stream.peer_cred())
+}
+
+/// One connection's task without an idle timeout: after [`login`], sends every message back
+/// unchanged until the peer closes, holding `slot` throughout.
+async fn echo_forever(slot: Slot, mut conn: StreamConn, auth: Option<Arc<Authenticator>>) {
+    let _slot = slot;
+    if !login(&mut conn, auth).await {
+        return;
+    }
+    let mut msg = Vec::new();
+    loop {
+        // Not `match conn.recv_into(..).await`: the receive future, a temporary of the
+        // scrutinee, would live on through the reply, and take room in every task.
+        let received = conn.recv_into(&mut msg).await;
+        match received {
+            Ok(Some(_)) => {}
+            Ok(None) => return,
+            Err(e) => return failed(e.into()),
+        }
+        let sent = conn.send(&msg).await;
+        if let Err(e) = sent {
+            return failed(e.into());
+        }
+        if msg.capacity() > cli::KEEP_BUFFER {
+            msg = Vec::new();
+        }
+    }
+}
+
+/// One connection's task with an idle timeout: as [`echo_forever`], but the connection is closed
+/// once the peer stays silent for `idle`, or does not take a reply within `idle`.
+async fn echo_within(
+    slot: Slot,
+    mut conn: StreamConn,
+    auth: Option<Arc<Authenticator>>,
+    idle: Duration,
+) {
+    let _slot = slot;
+    if !login(&mut conn, auth).await {
+        return;
+    }
+    // One timer for the connection's life, re-armed before each step, rather than a new
+    // `Timeout` around each: the same deadlines, in less memory per task.
+    let deadline = tokio::time::sleep(idle);
+    tokio::pin!(deadline);
+    let mut msg = Vec::new();
+    loop {
+        deadline.as_mut().reset(Instant::now() + idle);
+        // `biased`: the step before the timer, as `Timeout` polls them.
+        let received = tokio::select! {
+            biased;
+            received = conn.recv_into(&mut msg) => received,
+            () = &mut deadline => return failed(cli::idle_error(Some(idle))),
+        };
+        match received {
+            Ok(Some(_)) => {}
+            Ok(None) => return,
+            Err(e) => return failed(e.into()),
+        }
+        deadline.as_mut().reset(Instant::now() + idle);
+        let sent = tokio::select! {
+            biased;
+            sent = conn.send(&msg) => sent,
+            () = &mut deadline => return failed(cli::idle_error(Some(idle))),
+        };
+        if let Err(e) = sent {
+            return failed(e.into());
+        }
+        if msg.capacity() > cli::KEEP_BUFFER {
+            msg = Vec::new();
+        }
+    }
+}
+
+/// Logs the error that ended a connection.
+fn failed(e: BoxError) {
+    eprintln!("echo: connection failed: {}", chain(&*e));
+}
+
+/// Replies to each datagram's sender with the same bytes, until a signal. A reply that cannot
+/// be queued now is dropped, never waited for.
+async fn serve_datagrams(socket: &AsyncDatagram, mut stop: Stop) {
+    let mut msg = Vec::new();
+    let mut drops = cli::Drops::default();
+    loop {
+        let received = tokio::select! {
+            received = socket.recv_from(&mut msg) => received,
+            () = stop.wait() => return,
+        };
+        let Some(from) = cli::sender(received) else {
+            continue;
+        };
+        let sent = socket
+            .try_send_to_within(&msg, &from, cli::SEND_ROOM_WAIT)
+            .await;
+        cli::reply_failed(sent, &from, &mut drops);
+    }
+}
+
+/// Sends each line of stdin and prints the reply.
+async fn client(endpoint: &Endpoint, auth: Option<&Authenticator>) -> Result<(), BoxError> {
+    let connected = async {
+        let mut conn = msgsock::tokio::connect(endpoint).await?;
+        if let Some(auth) = auth {
+            conn.authenticate_client(auth).await?;
+        }
+        Ok::<_, msgsock::Error>(conn)
+    };
+    let mut conn = connected
+        .await
+        .map_err(|e| format!("cannot connect to {endpoint}: {}", chain(&e)))?;
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).split(b'\n');
+    let mut reply = Vec::new();
+    while let Some(line) = lines.next_segment().await? {
+        conn.send(&line).await?;
+        if conn.recv_into(&mut reply).await?.is_none() {
+            return Err("the server closed the connection".into());
+        }
+        let mut stdout = io::stdout().lock();
+        stdout.write_all(&reply)?;
+        stdout.write_all(b"\n")?;
+        stdout.flush()?;
+    }
+    Ok(())
+}
