@@ -135,7 +135,10 @@ fn send_batch_allocates_nothing<T: Transport>() {
             batch_round(&mut conn);
         }
     });
-    assert_eq!(n, 0, "allocations in 10 batches of 1000 messages");
+    // The receive buffer may take its one growth step (8 KiB to 64 KiB, see `Decoder`) in the
+    // counted window: that depends on when the first read happens to fill it, not on the
+    // messages. Any per-message allocation would count in the thousands.
+    assert!(n <= 1, "{n} allocations in 10 batches of 1000 messages");
     drop(conn);
     echo.join().unwrap();
 }
