@@ -1,6 +1,6 @@
 //! Wire compatibility with Python's `multiprocessing.connection` (standard library, no authkey):
 //! a Python client talks to a msgsock server, and a msgsock client to a Python listener, over
-//! AF_UNIX and AF_INET.
+//! AF_UNIX and AF_INET, from the blocking API and (feature `tokio`) the async one.
 
 mod common;
 
@@ -186,4 +186,117 @@ fn msgsock_client_to_python_tcp() {
 
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("temp paths are UTF-8")
+}
+
+/// The same exchanges with msgsock's async side (feature `tokio`): a Python client against an
+/// async server, and an async client against a Python listener.
+#[cfg(feature = "tokio")]
+mod with_tokio {
+    use super::*;
+
+    /// A Python client against an async msgsock server bound at `endpoint`; the server replies
+    /// `re:` + message and the messages it got are checked.
+    async fn python_client_to_async_msgsock(endpoint: &str) {
+        let listener = msgsock::tokio::bind(&endpoint.parse().unwrap())
+            .await
+            .unwrap();
+        let (family, arg) = match listener.local_endpoint().unwrap() {
+            Endpoint::Unix(path) => ("unix", path.display().to_string()),
+            Endpoint::Tcp(addr) => ("tcp", addr.port().to_string()),
+            other => panic!("unexpected endpoint {other}"),
+        };
+        let child = python(PY_CLIENT, &[family, &arg]);
+        let mut conn = tokio::time::timeout(common::GUARD_TIMEOUT, listener.accept())
+            .await
+            .expect("python connects")
+            .unwrap();
+        let mut got = Vec::new();
+        while let Some(msg) = tokio::time::timeout(common::GUARD_TIMEOUT, conn.recv())
+            .await
+            .expect("python sends or closes")
+            .unwrap()
+        {
+            let mut reply = b"re:".to_vec();
+            reply.extend_from_slice(&msg);
+            conn.send(&reply).await.unwrap();
+            got.push(msg);
+        }
+        let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "python client:\n{}",
+            describe(&output)
+        );
+        common::assert_same_messages(&got, &messages());
+    }
+
+    #[tokio::test]
+    async fn python_client_to_async_msgsock_unix() {
+        let dir = common::tempdir();
+        let spec = format!("unix:{}", dir.path().join("py.sock").display());
+        python_client_to_async_msgsock(&spec).await;
+    }
+
+    #[tokio::test]
+    async fn python_client_to_async_msgsock_tcp() {
+        python_client_to_async_msgsock("tcp:127.0.0.1:0").await;
+    }
+
+    /// An async msgsock client against a Python listener started with `family` and `arg`.
+    async fn async_msgsock_client_to_python(family: &str, arg: &str) {
+        let mut child = python(PY_LISTENER, &[family, arg]);
+        let stdout = child.child().stdout.take().unwrap();
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let Some(addr) = line.trim_end().strip_prefix("LISTENING ") else {
+            let output = child.wait_with_output();
+            panic!(
+                "python listener did not start:\n{line}\n{}",
+                describe(&output)
+            );
+        };
+        let endpoint: Endpoint = match family {
+            "unix" => Endpoint::Unix(addr.into()),
+            _ => format!("tcp:127.0.0.1:{addr}").parse().unwrap(),
+        };
+        let mut conn = msgsock::tokio::connect(&endpoint).await.unwrap();
+        for (i, msg) in messages().into_iter().enumerate() {
+            conn.send(&msg).await.unwrap();
+            let reply = tokio::time::timeout(common::GUARD_TIMEOUT, conn.recv())
+                .await
+                .expect("python replies")
+                .unwrap()
+                .expect("a reply");
+            let want: Vec<u8> = msg.iter().rev().copied().collect();
+            assert!(reply == want, "reply {i}: got {} bytes", reply.len());
+        }
+        drop(conn);
+        let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "python listener:\n{}",
+            describe(&output)
+        );
+    }
+
+    #[tokio::test]
+    async fn async_msgsock_client_to_python_unix() {
+        let dir = common::tempdir();
+        let path = dir.path().join("py.sock");
+        async_msgsock_client_to_python("unix", path_str(&path)).await;
+    }
+
+    #[tokio::test]
+    async fn async_msgsock_client_to_python_tcp() {
+        async_msgsock_client_to_python("tcp", "0").await;
+    }
 }
