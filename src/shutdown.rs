@@ -145,9 +145,8 @@ impl Stopper {
             if state.stopped.load(Ordering::SeqCst) {
                 return Err(Error::Shutdown);
             }
-            match accept() {
+            match sys::retry_io(&mut accept) {
                 Ok(accepted) => return Ok(accepted),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
                     if e.kind() == io::ErrorKind::WouldBlock
                         && !self.nonblocking.load(Ordering::SeqCst) =>

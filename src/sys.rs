@@ -73,10 +73,17 @@ pub(crate) fn no_sigpipe(fd: BorrowedFd<'_>) -> io::Result<()> {
 
 /// Makes the call `f` until a signal does not interrupt it (`EINTR`), and returns its result.
 fn retry<T>(mut f: impl FnMut() -> nix::Result<T>) -> io::Result<T> {
+    retry_io(|| f().map_err(io::Error::from))
+}
+
+/// The crate's one `EINTR` policy, for calls made through std or tokio as well as through
+/// [`retry`]: an interrupted call is made again, since nothing happened and a signal handler
+/// that wants the caller to stop has its own way to say so (see `ShutdownHandle`).
+pub(crate) fn retry_io<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     loop {
         match f() {
-            Err(Errno::EINTR) => {}
-            done => return done.map_err(io::Error::from),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            done => return done,
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::conn::DEFAULT_MAX_MESSAGE_LEN;
 use crate::error::{Error, Result};
 use crate::frame::Header;
 use crate::proto::{Decode, Decoder};
+use crate::sys;
 
 /// The default for [`AsyncConnection::set_high_water`]: 1 MiB. [`feed`](AsyncConnection::feed)
 /// queues frames until this many bytes wait to be written, then waits for the socket.
@@ -355,14 +356,13 @@ impl Reader {
             } else {
                 &mut bufs[..]
             };
-            match stream.try_read_vectored(bufs) {
+            match sys::retry_io(|| stream.try_read_vectored(bufs)) {
                 Ok(n) => {
                     self.decoder.advance(n);
                     return Poll::Ready(Ok(n));
                 }
                 // Readiness was cleared: the next poll registers for the next edge.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.decoder.read_failed();
                     return Poll::Ready(Err(e));
@@ -432,11 +432,11 @@ impl Writer {
     ) -> Poll<Result<()>> {
         while self.queued_len() > target {
             ready!(stream.poll_write_ready(cx))?;
-            match stream.try_write_vectored(&[IoSlice::new(&self.queue[self.pos..])]) {
+            let queued = [IoSlice::new(&self.queue[self.pos..])];
+            match sys::retry_io(|| stream.try_write_vectored(&queued)) {
                 Ok(0) => return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into())),
                 Ok(n) => self.pos += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Poll::Ready(Err(e.into())),
             }
         }
@@ -499,11 +499,10 @@ impl PartFrame<'_> {
             let [a, b] = Self::rest(&self.header, self.msg, self.written);
             let bufs = [IoSlice::new(a), IoSlice::new(b)];
             let bufs = if b.is_empty() { &bufs[..1] } else { &bufs[..] };
-            match stream.try_write_vectored(bufs) {
+            match sys::retry_io(|| stream.try_write_vectored(bufs)) {
                 Ok(0) => return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into())),
                 Ok(n) => self.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Poll::Ready(Err(e.into())),
             }
         }

@@ -13,6 +13,7 @@ use ::tokio::sync::Notify;
 use super::stream::AsyncStream;
 use crate::error::Result;
 use crate::frame::Header;
+use crate::sys;
 
 /// A queue that has held a long burst gives its memory back once written, above this capacity.
 const KEEP_QUEUE_CAPACITY: usize = 64 * 1024;
@@ -213,11 +214,10 @@ async fn write_all<S: AsyncStream>(stream: &S, mut buf: &[u8]) -> io::Result<()>
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             }
-            match stream.try_write_vectored(&[IoSlice::new(buf)]) {
+            match sys::retry_io(|| stream.try_write_vectored(&[IoSlice::new(buf)])) {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(n) => return Poll::Ready(Ok(n)),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Poll::Ready(Err(e)),
             }
         })

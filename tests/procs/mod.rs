@@ -28,8 +28,8 @@ pub const PATIENCE: Duration = Duration::from_secs(120);
 
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// The echo server these tests drive: `echo`, or `echo_async` in the test targets that
-/// Cargo.toml declares over the same file with an `_async` suffix.
+/// The echo server these tests drive: `echo`, or `echo_async` in the `_async` test targets,
+/// which include the same suites (`tests/echo_suites/`).
 pub fn echo_name() -> &'static str {
     if env!("CARGO_CRATE_NAME").ends_with("_async") {
         "echo_async"
