@@ -241,6 +241,42 @@ fn a_quiet_connection_holds_no_receive_buffer() {
     assert!(held <= 256, "an idle connection holds {held} bytes");
 }
 
+/// An async connection that has never received holds no receive buffer, although tokio reports
+/// an accepted socket readable at its first poll: the read that finds nothing allocates nothing.
+#[cfg(feature = "tokio")]
+#[test]
+fn a_new_async_connection_holds_no_receive_buffer() {
+    use std::future::Future;
+    use std::task::Poll;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("idle.sock");
+    let (mut conn, b) = rt.block_on(async {
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let b = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        let (a, _) = listener.accept().await.unwrap();
+        // The premise: tokio reports an accepted socket readable before anything arrived.
+        let ready = std::future::poll_fn(|cx| Poll::Ready(a.poll_read_ready(cx).is_ready())).await;
+        assert!(ready, "an accepted socket is reported readable at once");
+        (msgsock::tokio::AsyncConnection::new(a), b)
+    });
+    let mut buf = Vec::new();
+    let (_, held) = counting(|| {
+        rt.block_on(async {
+            let mut recv = std::pin::pin!(conn.recv_into(&mut buf));
+            let pending =
+                std::future::poll_fn(|cx| Poll::Ready(recv.as_mut().poll(cx).is_pending())).await;
+            assert!(pending, "nothing was sent");
+        })
+    });
+    assert!(held <= 256, "an idle async connection holds {held} bytes");
+    drop((conn, b));
+}
+
 #[test]
 fn the_counter_sees_allocations() {
     let (n, held) = counting(|| drop(std::hint::black_box(vec![1u8; 10])));

@@ -114,6 +114,15 @@ impl Decoder {
         self.end - self.pos + partial
     }
 
+    /// Whether the next [`read_bufs`](Self::read_bufs) would allocate the receive buffer: the
+    /// decoder is between frames, holds no buffer, and expects no payload. A driver that does
+    /// not know whether anything can be read (a socket just reported ready, perhaps spuriously)
+    /// can read into memory of its own first and [`feed`](Self::feed) what arrived, so that a
+    /// connection that never receives never holds a buffer.
+    pub fn wants_buffer(&self) -> bool {
+        matches!(self.state, State::Idle) && self.buf.is_empty()
+    }
+
     /// Whether an error has left the decoder unusable.
     pub fn is_broken(&self) -> bool {
         matches!(self.state, State::Broken)

@@ -12,7 +12,7 @@ use super::stream::AsyncStream;
 use crate::conn::DEFAULT_MAX_MESSAGE_LEN;
 use crate::error::{Error, Result};
 use crate::frame::Header;
-use crate::proto::{Decode, Decoder};
+use crate::proto::{Decode, Decoder, RECV_BUF_LEN};
 use crate::sys;
 
 /// The default for [`AsyncConnection::set_high_water`]: 1 MiB. [`feed`](AsyncConnection::feed)
@@ -349,6 +349,13 @@ impl Reader {
     ) -> Poll<io::Result<usize>> {
         loop {
             ready!(stream.poll_read_ready(cx))?;
+            if self.decoder.wants_buffer() {
+                match self.read_first(stream) {
+                    // Readiness was cleared: the next poll registers for the next edge.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    done => return Poll::Ready(done),
+                }
+            }
             let [first, second] = self.decoder.read_bufs();
             let mut bufs = [IoSliceMut::new(first), IoSliceMut::new(second)];
             let bufs = if bufs[1].is_empty() {
@@ -369,6 +376,19 @@ impl Reader {
                 }
             }
         }
+    }
+
+    /// The read of a connection that holds no receive buffer: into the stack, so that a read
+    /// that finds nothing allocates nothing. tokio reports a new socket readable at its first
+    /// poll whether or not anything arrived, and the receive buffer taken for that read would
+    /// otherwise stay with every idle connection (8 KiB each). What arrives is fed to the
+    /// decoder: one copy, once per connection that starts receiving.
+    fn read_first<S: AsyncStream>(&mut self, stream: &S) -> io::Result<usize> {
+        let mut first = [0u8; RECV_BUF_LEN];
+        let n = sys::retry_io(|| stream.try_read_vectored(&mut [IoSliceMut::new(&mut first)]))?;
+        let fed = self.decoder.feed(&first[..n]);
+        debug_assert_eq!(fed, n, "an empty decoder takes a whole buffer");
+        Ok(n)
     }
 }
 
