@@ -23,8 +23,10 @@ use crate::error::Result;
 use crate::inet::TcpListener;
 use crate::unix::UnixListener;
 
-/// Binds an async listener for a stream `endpoint` (`unix:` or `tcp:`), as
-/// [`msgsock::bind`](crate::bind) does. Call it inside a tokio runtime.
+/// Binds an async listener for a stream `endpoint` (`unix:` or `tcp:`), or adopts the inherited
+/// listening socket an `fd:N` or `systemd:` endpoint names, as [`msgsock::bind`](crate::bind)
+/// does; the socket is then made non-blocking and registered with tokio. Call it inside a tokio
+/// runtime.
 ///
 /// # Errors
 ///
