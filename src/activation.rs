@@ -226,6 +226,8 @@ fn take(endpoint: &Endpoint, want: impl Fn(Kind, RawFd) -> Result<()>) -> Result
         Endpoint::Systemd(name) => systemd_take(name, check)?,
         _ => unreachable!("only fd: and systemd: endpoints are inherited"),
     };
+    // On Apple targets, the crate's no-SIGPIPE promise needs the option on the socket itself.
+    sys::no_sigpipe(fd.as_fd())?;
     Ok((fd, found.expect("the check ran")))
 }
 

@@ -15,7 +15,6 @@ use crate::error::{Error, Family, Result, SocketType};
 use crate::inet::{TcpListener, TcpStream, UdpSocket};
 use crate::shutdown::ShutdownHandle;
 use crate::stream::{sealed, Stream};
-use crate::sys;
 use crate::unix::{UnixDatagram, UnixListener, UnixStream};
 
 /// Binds a listener for a stream `endpoint` (`unix:` or `tcp:`).
@@ -170,11 +169,7 @@ impl AnyListener {
     /// [`Error::Io`](crate::Error::Io) from `accept(2)`; [`Error::Shutdown`] once a
     /// [`ShutdownHandle`] of this listener was used.
     pub fn accept(&self) -> Result<AnyConnection> {
-        // The bare stream: a Connection made for it first would cost a second receive buffer
-        // and a second getsockname(2) when re-wrapped.
-        let stream = each!(self, AnyListener(l) => AnyStream::from(l.accept_stream()?.0));
-        // std's accept made this socket: see `sys::no_sigpipe`.
-        sys::no_sigpipe(stream.as_fd())?;
+        let stream = each!(self, AnyListener(l) => AnyStream::from(l.accept()?.0));
         Ok(Connection::new(stream).into())
     }
 

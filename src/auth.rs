@@ -167,8 +167,8 @@ pub enum Dialect {
 /// #     conn.send(b"hello")?;
 /// #     Ok(())
 /// # });
-/// for conn in listener.incoming().take(1) {
-///     let mut conn = conn?;
+/// for stream in listener.incoming().take(1) {
+///     let mut conn = Connection::new(stream?);
 ///     if let Err(e) = conn.authenticate_server(&auth) {
 ///         eprintln!("rejected a client: {e}");
 ///         continue; // the listener keeps accepting
@@ -318,7 +318,7 @@ impl<S: Stream> Connection<S> {
     /// let listener = TcpListener::bind("127.0.0.1:0".parse()?)?;
     /// let addr = listener.local_addr()?;
     /// let server = std::thread::spawn(move || -> msgsock::Result<()> {
-    ///     let (mut conn, _) = listener.accept()?;
+    ///     let mut conn = Connection::new(listener.accept()?.0);
     ///     conn.authenticate_server(&Authenticator::new(AuthKey::new(b"right".to_vec())))
     /// });
     ///

@@ -4,7 +4,8 @@
 //! pair, hands one end to the child as descriptor 3 and names it in `MSGSOCK_FD`; the child
 //! calls [`connection`]. Any other socket (a listener, say) goes to a child with
 //! [`CommandExt::pass_socket`], and the child takes it with [`connection`] or the endpoint
-//! `fd:3`.
+//! `fd:3`. On tokio, the child calls `msgsock::tokio::child_connection` (feature `tokio`)
+//! instead.
 //!
 //! # Examples
 //!

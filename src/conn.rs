@@ -45,7 +45,8 @@ pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 ///
 /// let listener = UnixListener::bind_temp()?;
 /// let mut client = Connection::new(UnixStream::connect(listener.path())?);
-/// let (mut server, _) = listener.accept()?;
+/// let (stream, _) = listener.accept()?;
+/// let mut server = Connection::new(stream);
 ///
 /// client.send(b"hello world")?;
 /// assert_eq!(server.recv()?.as_deref(), Some(&b"hello world"[..]));

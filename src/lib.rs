@@ -59,8 +59,22 @@
 //! - Drivers of that core: the blocking [`Connection`] (with [`split`](Connection::split) halves)
 //!   and, with the `tokio` feature, the async `tokio::AsyncConnection` and a codec for `Framed`.
 //! - Socket types below them, std-shaped and knowing nothing of framing: [`UnixStream`],
-//!   [`UnixListener`], [`UnixDatagram`], [`TcpStream`], [`TcpListener`], [`UdpSocket`]; the
-//!   system calls std lacks live in one private module, with one `EINTR` policy (retry).
+//!   [`UnixListener`], [`UnixDatagram`], [`TcpStream`], [`TcpListener`], [`UdpSocket`]. A
+//!   listener's `accept` gives the stream, as std's does, and [`Connection::new`] is the one
+//!   place a stream becomes a message connection ([`Transport::accept`] and
+//!   [`AnyListener::accept`] call it):
+//!
+//!   ```
+//!   # let listener = msgsock::TcpListener::bind("127.0.0.1:0".parse()?)?;
+//!   # let mut client = msgsock::Connection::new(msgsock::TcpStream::connect(listener.local_addr()?)?);
+//!   let (stream, _peer) = listener.accept()?;
+//!   let mut conn = msgsock::Connection::new(stream);
+//!   # client.send(b"hi")?;
+//!   assert_eq!(conn.recv()?.as_deref(), Some(&b"hi"[..]));
+//!   # Ok::<(), Box<dyn std::error::Error>>(())
+//!   ```
+//!
+//!   The system calls std lacks live in one private module, with one `EINTR` policy (retry).
 //! - For endpoints chosen at run time, [`bind`], [`bind_datagram`] and [`connect`] give the
 //!   `Any*` enums ([`AnyListener`], [`AnyConnection`], ...), which forward to the concrete types.
 //!
@@ -69,13 +83,14 @@
 //! msgsock builds for Unix-like targets only (Linux, Android, the BSDs, illumos, Solaris and
 //! Apple targets); elsewhere it is a compile error. Writes to a peer that has gone fail with
 //! `BrokenPipe` and never raise `SIGPIPE`: every write carries `MSG_NOSIGNAL`, except on Apple
-//! targets, which lack it and where the socket option `SO_NOSIGPIPE` is set instead. On Apple
-//! targets that option is set on the sockets msgsock creates itself (bound Unix listeners and
-//! datagram sockets, Unix connects with a timeout) and on every stream that [`connect`],
-//! [`ConnectOptions`] and [`AnyListener::accept`] give; streams made by the concrete types' other
-//! constructors (such as [`UnixStream::connect`], [`TcpListener::accept`] or
-//! [`UnixStream::pair`]) do not have it yet there, so a program using them on Apple targets should
-//! ignore `SIGPIPE`.
+//! targets, which lack it and where the socket option `SO_NOSIGPIPE` is set instead: on the Unix
+//! sockets msgsock creates itself (bound listeners and datagram sockets, connects with a
+//! timeout), on every stream that a connect ([`UnixStream::connect`], [`TcpStream::connect`],
+//! [`connect`], [`ConnectOptions`]), an accept ([`UnixListener::accept`],
+//! [`TcpListener::accept`], [`AnyListener::accept`], the async listeners) or
+//! [`UnixStream::pair`] gives, and on sockets adopted from an `fd:N` or `systemd:` endpoint. A
+//! socket converted as it is (`From<OwnedFd>`, `From` a std socket) keeps the options it came
+//! with, and writes through a std socket taken back with `into_inner` carry no flag.
 //!
 //! # Socket files
 //!

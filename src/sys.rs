@@ -71,6 +71,12 @@ pub(crate) fn no_sigpipe(fd: BorrowedFd<'_>) -> io::Result<()> {
     .map(drop)
 }
 
+/// `socket` once [`no_sigpipe`] holds for it: for the constructors that wrap a socket std made.
+pub(crate) fn without_sigpipe<S: std::os::fd::AsFd>(socket: S) -> io::Result<S> {
+    no_sigpipe(socket.as_fd())?;
+    Ok(socket)
+}
+
 /// Makes the call `f` until a signal does not interrupt it (`EINTR`), and returns its result.
 fn retry<T>(mut f: impl FnMut() -> nix::Result<T>) -> io::Result<T> {
     retry_io(|| f().map_err(io::Error::from))

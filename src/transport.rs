@@ -118,11 +118,12 @@ pub trait Transport: Bind<Bound = <Self as Transport>::Listener> {
     /// A connected socket.
     type Stream: Stream + 'static;
 
-    /// Accepts one connection.
+    /// Accepts one connection, as a message connection over the listener's stream.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`](crate::Error::Io) from `accept(2)`.
+    /// [`Error::Io`](crate::Error::Io) from `accept(2)`; [`Error::Shutdown`](crate::Error::Shutdown)
+    /// once a [`ShutdownHandle`](crate::ShutdownHandle) of the listener was used.
     fn accept(listener: &Self::Listener) -> Result<Connection<Self::Stream>>;
 
     /// Connects to `addr`.
@@ -167,7 +168,7 @@ impl Transport for UnixTransport {
     type Stream = UnixStream;
 
     fn accept(listener: &UnixListener) -> Result<Connection<UnixStream>> {
-        listener.accept().map(|(c, _)| c)
+        listener.accept().map(|(s, _)| Connection::new(s))
     }
     fn connect(addr: &PathBuf) -> Result<Connection<UnixStream>> {
         UnixStream::connect(addr).map(Connection::new)
@@ -197,7 +198,7 @@ impl Transport for TcpTransport {
     type Stream = TcpStream;
 
     fn accept(listener: &TcpListener) -> Result<Connection<TcpStream>> {
-        listener.accept().map(|(c, _)| c)
+        listener.accept().map(|(s, _)| Connection::new(s))
     }
     fn connect(addr: &SocketAddr) -> Result<Connection<TcpStream>> {
         TcpStream::connect(*addr).map(Connection::new)

@@ -119,7 +119,7 @@ fn abstract_listener_refuses_another_uid_by_default() -> Result<(), Box<dyn std:
     // The other uid's connection is queued first; ours after it is the one handed out.
     let _own = msgsock::UnixStream::connect_abstract(&name)?;
     let (server, _) = listener.accept()?;
-    let cred = server.get_ref().peer_cred()?;
+    let cred = server.peer_cred()?;
     assert_eq!(cred.pid, std::process::id() as i32);
     assert_eq!(cred.uid, nix::unistd::geteuid().as_raw());
     // And the refused peer was closed without a byte.
@@ -137,8 +137,9 @@ fn abstract_listener_opened_admits_another_uid() -> Result<(), Box<dyn std::erro
     let name = unique("open");
     let listener = msgsock::UnixListener::bind_abstract(&name)?.allow_any_uid();
     let (child, lines) = spawn_other_uid_peer(&name);
-    let (mut server, _) = listener.accept()?;
-    assert_eq!(server.get_ref().peer_cred()?.uid, OTHER_UID);
+    let (server, _) = listener.accept()?;
+    assert_eq!(server.peer_cred()?.uid, OTHER_UID);
+    let mut server = msgsock::Connection::new(server);
     server.send(b"welcome")?;
     drop(server);
     assert_eq!(

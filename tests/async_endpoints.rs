@@ -20,6 +20,32 @@ fn auth(key: &[u8]) -> Authenticator {
     Authenticator::new(AuthKey::new(key.to_vec()))
 }
 
+/// The async listeners are socket-level, as the blocking ones: `accept` gives tokio's bare
+/// stream (raw bytes both ways, no header), which `AsyncConnection::new` wraps; the TCP one sets
+/// `TCP_NODELAY` on it.
+#[tokio::test]
+async fn async_listeners_accept_bare_tokio_streams() -> TestResult {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let unix = AsyncUnixListener::bind_temp()?;
+    let mut client = tokio::net::UnixStream::connect(unix.path()).await?;
+    let (mut server, _): (tokio::net::UnixStream, _) =
+        timeout(GUARD_TIMEOUT, unix.accept()).await??;
+    client.write_all(b"raw").await?;
+    let mut got = [0; 3];
+    server.read_exact(&mut got).await?;
+    assert_eq!(&got, b"raw");
+
+    let tcp = msgsock::tokio::AsyncTcpListener::bind("127.0.0.1:0".parse()?)?;
+    let client = tokio::net::TcpStream::connect(tcp.local_addr()?).await?;
+    let (server, peer): (tokio::net::TcpStream, _) = timeout(GUARD_TIMEOUT, tcp.accept()).await??;
+    assert_eq!(peer, client.local_addr()?);
+    assert!(server.nodelay()?);
+    let (mut client, mut server) = (AsyncConnection::new(client), AsyncConnection::new(server));
+    client.send(b"framed").await?;
+    assert_eq!(server.recv().await?.as_deref(), Some(&b"framed"[..]));
+    Ok(())
+}
+
 /// Binding replaces a stale socket, refuses a live one and never touches a regular file; the
 /// file is created 0600 and removed on drop, while a successor bound at the path is left alone.
 #[tokio::test]
@@ -217,7 +243,7 @@ async fn handshake_interoperates_with_the_blocking_side() -> TestResult {
         let listener = msgsock::UnixListener::bind_temp()?;
         let path = listener.path().to_owned();
         let sync_server = std::thread::spawn(move || -> msgsock::Result<Vec<u8>> {
-            let (mut conn, _) = listener.accept()?;
+            let mut conn = msgsock::Connection::new(listener.accept()?.0);
             conn.authenticate_server(&auth(b"key"))?;
             Ok(conn.recv()?.unwrap_or_default())
         });
@@ -248,7 +274,7 @@ async fn handshake_interoperates_with_the_blocking_side() -> TestResult {
         conn.authenticate_client(&auth(b"key"))?;
         conn.send(b"hello")
     });
-    let (mut server, _) = listener.accept().await?;
+    let mut server = AsyncConnection::new(listener.accept().await?.0);
     server.authenticate_server(&auth(b"key")).await?;
     assert_eq!(server.recv().await?.as_deref(), Some(&b"hello"[..]));
     sync_client.join().unwrap()?;
@@ -312,7 +338,7 @@ except Exception as e:
             .arg(key)
             .stdout(Stdio::piped())
             .spawn()?;
-        let (mut server, _) = timeout(GUARD_TIMEOUT, listener.accept()).await??;
+        let mut server = AsyncConnection::new(timeout(GUARD_TIMEOUT, listener.accept()).await??.0);
         let served = server.authenticate_server(&auth(b"key")).await;
         if key == "key" {
             served?;

@@ -4,17 +4,15 @@
 //! variable; the child plays its part and prints `CHILD DONE`.
 
 mod common;
+mod inheriting;
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use msgsock::{CommandExt, Endpoint, Error, InheritError, TcpListener, UnixDatagram};
+use msgsock::{CommandExt, Endpoint, Error, InheritError};
 
-use crate::common::{describe, guard_timeouts, tempdir, ChildGuard};
-
-const ROLE_VAR: &str = "MSGSOCK_TEST_CHILD_ROLE";
-/// Printed by the child when it has done its part, so a filter that ran no test is caught.
-const DONE: &str = "CHILD DONE";
+use crate::common::{guard_timeouts, tempdir, ChildGuard};
+use crate::inheriting::*;
 
 /// The child half of the tests below; ignored in a normal run, started by them.
 #[test]
@@ -156,52 +154,6 @@ fn pair_errors() {
     );
 }
 
-fn reversed(msg: &[u8]) -> Vec<u8> {
-    msg.iter().rev().copied().collect()
-}
-
-fn assert_close_on_exec(fd: std::os::fd::BorrowedFd<'_>) {
-    let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).unwrap();
-    assert_ne!(
-        flags & nix::libc::FD_CLOEXEC,
-        0,
-        "an adopted fd is close-on-exec"
-    );
-}
-
-/// This test binary as the child with `role`, its output piped.
-fn child_command(role: &str) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
-    cmd.args([
-        "--exact",
-        "child_process",
-        "--include-ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(ROLE_VAR, role)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    cmd
-}
-
-/// Waits for the child and checks that it ran its role and passed.
-fn assert_child_done(child: ChildGuard) -> Output {
-    let output = child.wait_with_output();
-    assert!(
-        output.status.success(),
-        "child failed:\n{}",
-        describe(&output)
-    );
-    assert!(
-        String::from_utf8_lossy(&output.stdout).contains(DONE),
-        "the child test did not run:\n{}",
-        describe(&output)
-    );
-    output
-}
-
 /// The inode of a socket, as `/proc/PID/fd` shows it (`socket:[INODE]`).
 fn socket_inode(fd: std::os::fd::BorrowedFd<'_>) -> u64 {
     nix::sys::stat::fstat(fd).unwrap().st_ino
@@ -209,19 +161,7 @@ fn socket_inode(fd: std::os::fd::BorrowedFd<'_>) -> u64 {
 
 #[test]
 fn a_spawned_child_talks_over_the_inherited_pair() {
-    let mut cmd = child_command("pair-echo");
-    let (child, mut conn) = cmd.spawn_connected().expect("spawn with a socket pair");
-    let mut child = ChildGuard::new(child);
-    guard_timeouts(&conn);
-    for msg in [&b"hello"[..], b"", &[7u8; 100_000]] {
-        conn.send(msg).unwrap();
-        assert_eq!(conn.recv().unwrap(), Some(reversed(msg)));
-    }
-    // The parent holds no copy of the child's end: the child exiting is our end of stream
-    // (with a copy left here, this recv would time out instead).
-    conn.send(b"bye").unwrap();
-    assert_eq!(conn.recv().unwrap(), None);
-    assert!(child.child().wait().unwrap().success());
+    talk_over_spawned_pair("pair-echo");
 }
 
 #[test]
@@ -272,97 +212,28 @@ fn the_passed_socket_reaches_only_its_own_child() {
 fn a_missing_garbled_closed_or_non_socket_fd_is_a_typed_error() {
     let dir = tempdir();
     let file = std::fs::File::create(dir.path().join("not-a-socket")).unwrap();
-    let mut cmd = child_command("pair-errors");
-    cmd.pass_socket(OwnedFd::from(file)).unwrap();
-    assert_child_done(ChildGuard::new(cmd.spawn().unwrap()));
+    run_with_socket("pair-errors", OwnedFd::from(file));
 }
 
 #[test]
 fn fd_endpoint_adopts_an_inherited_tcp_listener() {
-    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut cmd = child_command("fd-listener");
-    cmd.pass_socket(OwnedFd::from(listener)).unwrap();
-    let child = ChildGuard::new(cmd.spawn().unwrap());
-    // The parent's copy goes with the command: only the child accepts.
-    drop(cmd);
-    let mut conn = msgsock::connect(&Endpoint::Tcp(addr)).unwrap();
-    guard_timeouts(&conn);
-    conn.send(b"over tcp").unwrap();
-    assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"pct revo"[..]));
-    drop(conn);
-    assert_child_done(child);
+    serve_through_passed_tcp_listener("fd-listener");
 }
 
 #[test]
 fn fd_endpoint_wraps_an_inherited_datagram_socket() {
-    let (ours, theirs) = std::os::unix::net::UnixDatagram::pair().unwrap();
-    let mut cmd = child_command("fd-datagram");
-    cmd.pass_socket(OwnedFd::from(theirs)).unwrap();
-    let child = ChildGuard::new(cmd.spawn().unwrap());
-    drop(cmd);
-    let ours = UnixDatagram::from(ours);
-    ours.set_read_timeout(Some(std::time::Duration::from_secs(60)))
-        .unwrap();
-    ours.send(b"datagram").unwrap();
-    assert_eq!(ours.recv().unwrap(), b"margatad");
-    assert_child_done(child);
+    datagram_through_passed_socket("fd-datagram");
 }
 
 #[test]
 fn fd_endpoint_refuses_to_bind_a_connected_socket() {
     let (_ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-    let mut cmd = child_command("fd-not-listening");
-    cmd.pass_socket(OwnedFd::from(theirs)).unwrap();
-    assert_child_done(ChildGuard::new(cmd.spawn().unwrap()));
-}
-
-/// Starts the child the way systemd does: the listening sockets on fds 3 and 4, `LISTEN_FDS`,
-/// `LISTEN_FDNAMES`, and `LISTEN_PID` set to the child's own pid by a shell that then `exec`s
-/// it (the parent cannot know the pid before the fork).
-fn systemd_child(role: &str, sockets: [OwnedFd; 2], listen_pid: Option<&str>) -> ChildGuard {
-    let inner = child_command(role);
-    let mut cmd = Command::new("sh");
-    let script = match listen_pid {
-        None => "LISTEN_PID=$$; export LISTEN_PID; exec \"$@\"",
-        Some(_) => "exec \"$@\"",
-    };
-    cmd.arg("-c")
-        .arg(script)
-        .arg("sh")
-        .arg(inner.get_program())
-        .args(inner.get_args())
-        .envs(inner.get_envs().filter_map(|(k, v)| Some((k, v?))))
-        .env("LISTEN_FDS", "2")
-        .env("LISTEN_FDNAMES", "web:control")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(pid) = listen_pid {
-        cmd.env("LISTEN_PID", pid);
-    }
-    let [web, control] = sockets;
-    cmd.pass_socket_as(web, 3)
-        .unwrap()
-        .pass_socket_as(control, 4)
-        .unwrap();
-    // Only LISTEN_* tells this child about its sockets.
-    cmd.env_remove(msgsock::child::FD_VAR);
-    ChildGuard::new(cmd.spawn().unwrap())
+    run_with_socket("fd-not-listening", OwnedFd::from(theirs));
 }
 
 #[test]
 fn systemd_activation_hands_over_named_sockets() {
-    let dir = tempdir();
-    let web = msgsock::UnixListener::bind(dir.path().join("web.sock")).unwrap();
-    let control_path = dir.path().join("control.sock");
-    let control = msgsock::UnixListener::bind(&control_path).unwrap();
-    let child = systemd_child("systemd", [web.into(), control.into()], None);
-    let mut conn = msgsock::connect(&Endpoint::Unix(control_path)).unwrap();
-    guard_timeouts(&conn);
-    conn.send(b"activated").unwrap();
-    assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"detavitca"[..]));
-    assert_child_done(child);
+    serve_through_systemd_sockets("systemd");
 }
 
 #[test]

@@ -39,7 +39,7 @@ fn check_answers(listener: &UnixListener, path: &Path) {
             assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"pong"[..]));
         }
     });
-    let (mut conn, _) = listener.accept().unwrap();
+    let mut conn = msgsock::Connection::new(listener.accept().unwrap().0);
     guard_timeouts(&conn);
     assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"ping"[..]));
     conn.send(b"pong").unwrap();

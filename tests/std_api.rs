@@ -26,14 +26,14 @@ fn unix_pair() -> Result<(UnixStream, UnixStream), Box<dyn Error>> {
     let listener = UnixListener::bind_temp()?;
     let client = UnixStream::connect(listener.path())?;
     let (server, _) = listener.accept()?;
-    Ok((client, server.into_inner()))
+    Ok((client, server))
 }
 
 fn tcp_pair() -> Result<(TcpStream, TcpStream), Box<dyn Error>> {
     let listener = TcpListener::bind("127.0.0.1:0".parse()?)?;
     let client = TcpStream::connect(listener.local_addr()?)?;
     let (server, _) = listener.accept()?;
-    Ok((client, server.into_inner()))
+    Ok((client, server))
 }
 
 /// Writes `msg` on `a` and reads exactly it back on `b`.
@@ -168,7 +168,7 @@ macro_rules! listener_tests {
             let clone = listener.try_clone()?;
             assert_eq!(clone.local_endpoint()?, endpoint);
             let mut client = msgsock::connect(&endpoint)?;
-            let (mut server, _) = clone.accept()?;
+            let mut server = msgsock::Connection::new(clone.accept()?.0);
             client.send(b"via a clone")?;
             assert_eq!(server.recv()?.as_deref(), Some(&b"via a clone"[..]));
             Ok(())
@@ -190,7 +190,7 @@ macro_rules! listener_tests {
             let listener = <$t>::from(std);
 
             let mut client = msgsock::connect(&endpoint)?;
-            let (mut server, _) = listener.accept()?;
+            let mut server = msgsock::Connection::new(listener.accept()?.0);
             client.send(b"after the round trips")?;
             assert_eq!(server.recv()?.as_deref(), Some(&b"after the round trips"[..]));
             $connect(&listener)?;
@@ -212,6 +212,40 @@ listener_tests! {
         |l: &UnixListener| UnixStream::connect(l.path()).map(drop);
     tcp_listener: TcpListener, std::net::TcpListener, tcp_listener_at,
         |l: &TcpListener| TcpStream::connect(l.local_addr()?).map(drop);
+}
+
+/// Listeners know nothing of framing, as std's: `accept` and `incoming` give the bare stream,
+/// which carries exactly the peer's bytes (no header added or expected) in both directions.
+#[test]
+fn unix_listener_accept_and_incoming_give_bare_streams() -> TestResult {
+    let listener = UnixListener::bind_temp()?;
+    let mut a = std::os::unix::net::UnixStream::connect(listener.path())?;
+    let mut b = std::os::unix::net::UnixStream::connect(listener.path())?;
+    let (mut first, _peer): (UnixStream, _) = listener.accept()?;
+    let mut second: UnixStream = listener.incoming().next().expect("a stream")?;
+    carries(&mut a, &mut first, b"raw bytes")?;
+    carries(&mut second, &mut b, b"no header")?;
+    let mut c = std::os::unix::net::UnixStream::connect(listener.path())?;
+    let mut third: UnixStream = (&listener).into_iter().next().expect("a stream")?;
+    carries(&mut third, &mut c, b"via IntoIterator")?;
+    Ok(())
+}
+
+#[test]
+fn tcp_listener_accept_and_incoming_give_bare_streams() -> TestResult {
+    let listener = TcpListener::bind("127.0.0.1:0".parse()?)?;
+    let mut a = std::net::TcpStream::connect(listener.local_addr()?)?;
+    let mut b = std::net::TcpStream::connect(listener.local_addr()?)?;
+    let (mut first, peer): (TcpStream, _) = listener.accept()?;
+    assert_eq!(peer, a.local_addr()?);
+    assert!(first.nodelay()?, "an accepted stream has TCP_NODELAY");
+    let mut second: TcpStream = listener.incoming().next().expect("a stream")?;
+    carries(&mut a, &mut first, b"raw bytes")?;
+    carries(&mut second, &mut b, b"no header")?;
+    let mut c = std::net::TcpStream::connect(listener.local_addr()?)?;
+    let mut third: TcpStream = (&listener).into_iter().next().expect("a stream")?;
+    carries(&mut third, &mut c, b"via IntoIterator")?;
+    Ok(())
 }
 
 /// The socket file belongs to all clones together: it stays while any clone listens and goes

@@ -4,7 +4,6 @@ use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
-use crate::conn::Connection;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::inet::TcpStream;
@@ -12,7 +11,9 @@ use crate::shutdown::{ShutdownHandle, Stopper};
 
 /// A listening TCP socket.
 ///
-/// It binds exactly the address it is given: `127.0.0.1` for this machine only.
+/// It binds exactly the address it is given: `127.0.0.1` for this machine only. As std's, it
+/// knows nothing of framing: [`accept`](Self::accept) gives a [`TcpStream`], which
+/// [`Connection::new`](crate::Connection::new) wraps to exchange messages.
 ///
 /// # Examples
 ///
@@ -22,7 +23,8 @@ use crate::shutdown::{ShutdownHandle, Stopper};
 /// let listener = TcpListener::bind("127.0.0.1:0".parse()?)?;
 /// let addr = listener.local_addr()?;
 /// let mut client = Connection::new(TcpStream::connect(addr)?);
-/// let (mut server, _peer) = listener.accept()?;
+/// let (stream, _peer) = listener.accept()?;
+/// let mut server = Connection::new(stream);
 /// client.send(b"ping")?;
 /// assert_eq!(server.recv()?.as_deref(), Some(&b"ping"[..]));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -46,20 +48,16 @@ impl TcpListener {
         Ok(TcpListener::from(inner))
     }
 
-    /// Accepts a connection (`accept(2)`), sets `TCP_NODELAY`, and returns it with the peer's
-    /// address.
+    /// Accepts a connection (`accept(2)`), sets `TCP_NODELAY`, and returns its stream with the
+    /// peer's address; wrap the stream in a [`Connection`](crate::Connection) to exchange
+    /// messages. The socket is blocking and never raises `SIGPIPE` (on Apple targets,
+    /// `SO_NOSIGPIPE` is set on it).
     ///
     /// # Errors
     ///
     /// [`Error::Io`] from `accept(2)`, for example `EMFILE`; [`Error::Shutdown`] once a
     /// [`ShutdownHandle`] of this listener was used.
-    pub fn accept(&self) -> Result<(Connection<TcpStream>, SocketAddr)> {
-        let (stream, addr) = self.accept_stream()?;
-        Ok((Connection::new(stream), addr))
-    }
-
-    /// `accept(2)` and `TCP_NODELAY` alone, for callers that wrap the stream themselves.
-    pub(crate) fn accept_stream(&self) -> Result<(TcpStream, SocketAddr)> {
+    pub fn accept(&self) -> Result<(TcpStream, SocketAddr)> {
         let (stream, addr) = self
             .stopper
             .accept(self.inner.as_fd(), || self.inner.accept())?;
@@ -81,8 +79,8 @@ impl TcpListener {
         self.stopper.handle(|on| self.inner.set_nonblocking(on))
     }
 
-    /// An iterator over accepted connections, which ends once the listener is shut down with a
-    /// [`ShutdownHandle`].
+    /// An iterator over accepted streams, as [`accept`](Self::accept) gives them without the
+    /// peer's address; it ends once the listener is shut down with a [`ShutdownHandle`].
     pub fn incoming(&self) -> TcpIncoming<'_> {
         TcpIncoming { listener: self }
     }
@@ -194,25 +192,25 @@ impl From<TcpListener> for OwnedFd {
 
 crate::fd::raw_fd_traits!(TcpListener);
 
-/// An iterator over a [`TcpListener`]'s connections, from [`TcpListener::incoming`].
+/// An iterator over a [`TcpListener`]'s accepted streams, from [`TcpListener::incoming`].
 #[derive(Debug)]
 pub struct TcpIncoming<'a> {
     listener: &'a TcpListener,
 }
 
 impl Iterator for TcpIncoming<'_> {
-    type Item = Result<Connection<TcpStream>>;
+    type Item = Result<TcpStream>;
 
     fn next(&mut self) -> Option<Self::Item> {
         match self.listener.accept() {
             Err(Error::Shutdown) => None,
-            accepted => Some(accepted.map(|(c, _)| c)),
+            accepted => Some(accepted.map(|(s, _)| s)),
         }
     }
 }
 
 impl<'a> IntoIterator for &'a TcpListener {
-    type Item = Result<Connection<TcpStream>>;
+    type Item = Result<TcpStream>;
     type IntoIter = TcpIncoming<'a>;
 
     fn into_iter(self) -> TcpIncoming<'a> {

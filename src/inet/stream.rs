@@ -81,8 +81,10 @@ impl TcpStream {
         }))
     }
 
-    /// Wraps a freshly connected or accepted stream, setting `TCP_NODELAY`.
+    /// Wraps a freshly connected or accepted stream, setting `TCP_NODELAY` (and, on Apple
+    /// targets, `SO_NOSIGPIPE`).
     pub(crate) fn with_nodelay(stream: StdTcpStream) -> Result<TcpStream> {
+        let stream = crate::sys::without_sigpipe(stream)?;
         // Messages are whole units: Nagle's delay would only hold a finished message back.
         stream.set_nodelay(true)?;
         Ok(TcpStream(stream))

@@ -1,16 +1,16 @@
 //! [`AsyncAnyConnection`] and [`connect`]: the run-time chosen async connection for an
 //! [`Endpoint`].
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use super::conn::AsyncConnection;
 use super::datagram::AsyncDatagram;
 use super::stream::AsyncAnyStream;
-use crate::any::{wrong_type, AnyDatagram, AnyStream, Kind};
+use crate::any::{AnyConnection, AnyStream, Kind};
 use crate::auth::Authenticator;
 use crate::connect::ConnectOptions;
 use crate::endpoint::Endpoint;
-use crate::error::{Result, SocketType};
+use crate::error::Result;
 
 /// Connects to `endpoint`, whichever of the four transports it names:
 /// [`connect_with(&ConnectOptions::new(), endpoint)`](connect_with), with no time limit and no
@@ -27,63 +27,59 @@ pub async fn connect(endpoint: &Endpoint) -> Result<AsyncAnyConnection> {
 /// server exactly as [`ConnectOptions::connect`] does, because that is what runs, on tokio's
 /// blocking pool (as tokio's own name lookups do), so the runtime's threads never wait in it.
 ///
+/// An inherited socket (`fd:N`, `systemd:`, `systemd:NAME`) is adopted as the blocking connect
+/// adopts it, on the calling thread (nothing waits, and `systemd:` clears its environment
+/// variables there), then made non-blocking and registered with tokio.
+///
 /// If the future is dropped, an attempt already running goes on in the background until it
 /// ends, and its connection is then closed.
 ///
 /// # Errors
 ///
-/// As [`ConnectOptions::connect`]; [`Error::Io`](crate::Error::Io) if the blocking pool is shut down.
+/// As [`ConnectOptions::connect`]; [`Error::Io`](crate::Error::Io) if the blocking pool is shut
+/// down, or without a runtime to register the socket with.
 pub async fn connect_with(
     options: &ConnectOptions,
     endpoint: &Endpoint,
 ) -> Result<AsyncAnyConnection> {
+    if let Endpoint::Fd(_) | Endpoint::Systemd(_) = endpoint {
+        return AsyncAnyConnection::from_blocking(crate::activation::connect(endpoint)?);
+    }
     let (options, target) = (options.clone(), endpoint.clone());
-    let blocking = ::tokio::task::spawn_blocking(move || -> Result<Connected> {
-        if target.is_datagram() {
-            return connect_datagram(&options, &target).map(Connected::Datagram);
-        }
-        let conn = options.connect(&target)?;
-        let stream = conn
-            .into_stream()
-            .ok_or_else(|| wrong_type(&target, SocketType::Datagram))?;
-        // Freshly connected: nothing received or queued is lost with the wrapper.
-        Ok(Connected::Stream(stream.into_inner()))
-    });
+    let blocking = ::tokio::task::spawn_blocking(move || options.connect(&target));
     let connected = blocking.await.map_err(std::io::Error::other)??;
-    Ok(match connected {
-        Connected::Stream(AnyStream::Unix(s)) => {
-            let std = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(s));
-            std.set_nonblocking(true)?;
-            AsyncConnection::new(AsyncAnyStream::Unix(::tokio::net::UnixStream::from_std(
-                std,
-            )?))
-            .into()
-        }
-        Connected::Stream(AnyStream::Tcp(s)) => {
-            let std = std::net::TcpStream::from(std::os::fd::OwnedFd::from(s));
-            std.set_nonblocking(true)?;
-            AsyncConnection::new(AsyncAnyStream::Tcp(::tokio::net::TcpStream::from_std(std)?))
-                .into()
-        }
-        Connected::Datagram(d) => AsyncDatagram::from_blocking(d)?.into(),
-    })
+    AsyncAnyConnection::from_blocking(connected)
 }
 
-/// What the blocking connect gives back to the runtime.
-enum Connected {
-    Stream(AnyStream),
-    Datagram(AnyDatagram),
-}
-
-/// A datagram socket connected to `endpoint`, as [`ConnectOptions::connect`] makes one; built
-/// from the transport so the socket (and its bound file, for `unixgram:`) is owned here.
-fn connect_datagram(options: &ConnectOptions, endpoint: &Endpoint) -> Result<AnyDatagram> {
-    // The blocking connect's socket itself: its waiting, its errors and every datagram endpoint
-    // form (host names, abstract names) exist once.
-    options
-        .connect(endpoint)?
-        .into_datagram()
-        .ok_or_else(|| wrong_type(endpoint, SocketType::Datagram))
+/// The socket this process inherited from its parent (`MSGSOCK_FD`, set by
+/// [`CommandExt::spawn_connected`](crate::CommandExt::spawn_connected) or
+/// [`CommandExt::pass_socket`](crate::CommandExt::pass_socket)), as an async message
+/// connection: the async form of [`child::connection`](crate::child::connection), which it
+/// calls, then registers the socket with tokio in non-blocking mode. Call it early in `main`,
+/// inside the runtime, before other threads start: it removes `MSGSOCK_FD` from the
+/// environment.
+///
+/// # Errors
+///
+/// As [`child::connection`](crate::child::connection); [`Error::Io`](crate::Error::Io) without a
+/// runtime to register the socket with.
+///
+/// # Examples
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> msgsock::Result<()> {
+/// // In a child spawned with `Command::spawn_connected`:
+/// let mut conn = msgsock::tokio::child_connection().await?;
+/// while let Some(msg) = conn.recv().await? {
+///     conn.send(&msg).await?;
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub async fn child_connection() -> Result<AsyncAnyConnection> {
+    // `async` as `bind` is: it keeps callers inside the runtime `from_std` needs.
+    AsyncAnyConnection::from_blocking(crate::child::connection()?)
 }
 
 /// An async message connection to an [`Endpoint`] of any of the four transports: what
@@ -97,6 +93,32 @@ pub struct AsyncAnyConnection(Inner);
 type Inner = Kind<AsyncConnection<AsyncAnyStream>, AsyncDatagram>;
 
 impl AsyncAnyConnection {
+    /// The blocking connection's socket, made non-blocking and registered with tokio. Only
+    /// for a connection that has received nothing yet: bytes it buffered would be lost.
+    fn from_blocking(conn: AnyConnection) -> Result<AsyncAnyConnection> {
+        if conn.is_datagram() {
+            let socket = conn.into_datagram().expect("a datagram connection");
+            return Ok(AsyncDatagram::from_blocking(socket)?.into());
+        }
+        let stream = conn
+            .into_stream()
+            .expect("a stream connection")
+            .into_inner();
+        Ok(AsyncConnection::new(match stream {
+            AnyStream::Unix(s) => {
+                let std = std::os::unix::net::UnixStream::from(OwnedFd::from(s));
+                std.set_nonblocking(true)?;
+                AsyncAnyStream::Unix(::tokio::net::UnixStream::from_std(std)?)
+            }
+            AnyStream::Tcp(s) => {
+                let std = std::net::TcpStream::from(OwnedFd::from(s));
+                std.set_nonblocking(true)?;
+                AsyncAnyStream::Tcp(::tokio::net::TcpStream::from_std(std)?)
+            }
+        })
+        .into())
+    }
+
     /// Sends one message. Cancel-safe as [`AsyncConnection::send`].
     ///
     /// # Errors

@@ -23,8 +23,10 @@ use crate::error::Result;
 use crate::inet::TcpListener;
 use crate::unix::UnixListener;
 
-/// Binds an async listener for a stream `endpoint` (`unix:` or `tcp:`), as
-/// [`msgsock::bind`](crate::bind) does. Call it inside a tokio runtime.
+/// Binds an async listener for a stream `endpoint` (`unix:` or `tcp:`), or adopts the inherited
+/// listening socket an `fd:N` or `systemd:` endpoint names, as [`msgsock::bind`](crate::bind)
+/// does; the socket is then made non-blocking and registered with tokio. Call it inside a tokio
+/// runtime.
 ///
 /// # Errors
 ///
@@ -55,8 +57,10 @@ pub async fn bind(endpoint: &Endpoint) -> Result<AsyncAnyListener> {
 
 /// An async Unix-domain listener bound to a file, which it removes when dropped.
 ///
-/// The socket-file rules are those of [`UnixListener::bind`]. `accept` is cancel-safe: a dropped
-/// `accept` future loses no connection.
+/// The socket-file rules are those of [`UnixListener::bind`]. Like the blocking listener it
+/// knows nothing of framing: `accept` gives tokio's stream, which [`AsyncConnection::new`]
+/// wraps ([`AsyncAnyListener::accept`] gives message connections directly). `accept` is
+/// cancel-safe: a dropped `accept` future loses no connection.
 pub struct AsyncUnixListener {
     // Field order is drop order: the tokio copy closes first, then the guard removes the file.
     inner: TokioUnixListener,
@@ -110,25 +114,23 @@ impl AsyncUnixListener {
         })
     }
 
-    /// Accepts a connection (`accept(2)`), returning it and the peer's address. Cancel-safe.
+    /// Accepts a connection (`accept(2)`), returning its stream and the peer's address; wrap
+    /// the stream in an [`AsyncConnection`] to exchange messages. Cancel-safe: nothing is held
+    /// across the await but the listener.
+    ///
+    /// On an abstract name, a peer the blocking listener does not admit (one of another uid,
+    /// unless opened with [`UnixListener::allow_any_uid`]) is closed at once, and `accept` goes
+    /// on with the next.
     ///
     /// # Errors
     ///
     /// [`Error::Io`](crate::Error::Io) from `accept(2)`, for example `EMFILE`.
-    pub async fn accept(
-        &self,
-    ) -> Result<(AsyncConnection<UnixStream>, ::tokio::net::unix::SocketAddr)> {
-        let (stream, addr) = self.accept_stream().await?;
-        Ok((AsyncConnection::new(stream), addr))
-    }
-
-    /// `accept(2)` until a peer the blocking listener admits (an abstract name admits only its
-    /// own uid unless opened): a refused one is closed at once. Cancel-safe: nothing is held
-    /// across the await but the listener.
-    async fn accept_stream(&self) -> Result<(UnixStream, ::tokio::net::unix::SocketAddr)> {
+    pub async fn accept(&self) -> Result<(UnixStream, ::tokio::net::unix::SocketAddr)> {
         loop {
             let (stream, addr) = self.inner.accept().await?;
             if self.guard.admits(&stream) {
+                // As the blocking accept: on Apple targets, no SIGPIPE from this socket.
+                crate::sys::no_sigpipe(stream.as_fd())?;
                 return Ok((stream, addr));
             }
         }
@@ -149,7 +151,8 @@ impl AsyncUnixListener {
     }
 }
 
-/// An async TCP listener. `accept` is cancel-safe.
+/// An async TCP listener. `accept` gives tokio's stream, which [`AsyncConnection::new`] wraps,
+/// and is cancel-safe.
 pub struct AsyncTcpListener {
     inner: TokioTcpListener,
 }
@@ -177,20 +180,18 @@ impl AsyncTcpListener {
         })
     }
 
-    /// Accepts a connection (`accept(2)`), returning it and the peer's address. Cancel-safe.
+    /// Accepts a connection (`accept(2)`), sets `TCP_NODELAY`, and returns its stream with the
+    /// peer's address; wrap the stream in an [`AsyncConnection`] to exchange messages.
+    /// Cancel-safe.
     ///
     /// # Errors
     ///
     /// [`Error::Io`](crate::Error::Io) from `accept(2)`, for example `EMFILE`.
-    pub async fn accept(&self) -> Result<(AsyncConnection<TcpStream>, SocketAddr)> {
-        let (stream, addr) = self.accept_stream().await?;
-        Ok((AsyncConnection::new(stream), addr))
-    }
-
-    async fn accept_stream(&self) -> Result<(TcpStream, SocketAddr)> {
+    pub async fn accept(&self) -> Result<(TcpStream, SocketAddr)> {
         let (stream, addr) = self.inner.accept().await?;
         // As the blocking side does: messages go out whole, so Nagle's delay only hurts.
         stream.set_nodelay(true)?;
+        crate::sys::no_sigpipe(stream.as_fd())?;
         Ok((stream, addr))
     }
 
@@ -232,8 +233,8 @@ impl AsyncAnyListener {
     /// [`Error::Io`](crate::Error::Io) from `accept(2)`.
     pub async fn accept(&self) -> Result<AsyncAnyConnection> {
         let stream = match self {
-            AsyncAnyListener::Unix(l) => AsyncAnyStream::Unix(l.accept_stream().await?.0),
-            AsyncAnyListener::Tcp(l) => AsyncAnyStream::Tcp(l.accept_stream().await?.0),
+            AsyncAnyListener::Unix(l) => AsyncAnyStream::Unix(l.accept().await?.0),
+            AsyncAnyListener::Tcp(l) => AsyncAnyStream::Tcp(l.accept().await?.0),
         };
         Ok(AsyncConnection::new(stream).into())
     }

@@ -42,7 +42,7 @@ mod listener;
 mod queued;
 mod stream;
 
-pub use self::any::{connect, connect_with, AsyncAnyConnection};
+pub use self::any::{child_connection, connect, connect_with, AsyncAnyConnection};
 pub use self::channel::AsyncChannel;
 pub use self::codec::MessageCodec;
 pub use self::conn::{AsyncConnection, AsyncRecvHalf, AsyncSendHalf, DEFAULT_HIGH_WATER};

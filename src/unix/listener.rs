@@ -8,7 +8,6 @@ use std::sync::Arc;
 use nix::sys::socket::SockType;
 use tempfile::TempDir;
 
-use crate::conn::Connection;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::shutdown::{ShutdownHandle, Stopper};
@@ -32,6 +31,11 @@ pub const DEFAULT_SOCKET_MODE: u32 = 0o600;
 /// (`From<OwnedFd>`, `FromRawFd`, `From<std::os::unix::net::UnixListener>`) has no file of ours
 /// and removes nothing; one handed over as a descriptor leaves its file in place.
 ///
+/// As std's, it knows nothing of framing: [`accept`](Self::accept) and
+/// [`incoming`](Self::incoming) give [`UnixStream`]s, which [`Connection::new`](crate::Connection::new) wraps to
+/// exchange messages ([`UnixTransport`](crate::UnixTransport) and [`AnyListener`](crate::AnyListener)
+/// accept message connections directly).
+///
 /// # Examples
 ///
 /// ```
@@ -42,8 +46,8 @@ pub const DEFAULT_SOCKET_MODE: u32 = 0o600;
 /// let listener = UnixListener::bind(&path)?;
 /// # let client = std::thread::spawn({ let path = path.clone(); move || -> msgsock::Result<()> {
 /// #     Connection::new(UnixStream::connect(&path)?).send(b"hi") }});
-/// for conn in listener.incoming().take(1) {
-///     let mut conn = conn?;
+/// for stream in listener.incoming().take(1) {
+///     let mut conn = Connection::new(stream?);
 ///     assert_eq!(conn.recv()?.as_deref(), Some(&b"hi"[..]));
 /// }
 /// # client.join().unwrap()?;
@@ -143,7 +147,8 @@ impl UnixListener {
     /// let name = format!("msgsock-doc-{}", std::process::id());
     /// let listener = UnixListener::bind_abstract(&name)?;
     /// let mut client = Connection::new(UnixStream::connect_abstract(&name)?);
-    /// let (mut server, _) = listener.accept()?; // the same uid: admitted
+    /// let (stream, _) = listener.accept()?; // the same uid: admitted
+    /// let mut server = Connection::new(stream);
     /// client.send(b"hi")?;
     /// assert_eq!(server.recv()?.as_deref(), Some(&b"hi"[..]));
     /// assert_eq!(listener.local_endpoint()?.to_string(), format!("unix:@{name}"));
@@ -184,7 +189,9 @@ impl UnixListener {
         })
     }
 
-    /// Accepts a connection (`accept(2)`), returning it and the peer's address.
+    /// Accepts a connection (`accept(2)`), returning its stream and the peer's address; wrap
+    /// the stream in a [`Connection`](crate::Connection) to exchange messages. The socket is
+    /// blocking and never raises `SIGPIPE` (on Apple targets, `SO_NOSIGPIPE` is set on it).
     ///
     /// # Errors
     ///
@@ -193,13 +200,7 @@ impl UnixListener {
     ///
     /// On a listener from [`bind_abstract`](Self::bind_abstract), a peer of another uid is
     /// closed unseen and `accept` goes on with the next.
-    pub fn accept(&self) -> Result<(Connection<UnixStream>, SocketAddr)> {
-        let (stream, addr) = self.accept_stream()?;
-        Ok((Connection::new(stream), addr))
-    }
-
-    /// `accept(2)` alone, for callers that wrap the stream themselves.
-    pub(crate) fn accept_stream(&self) -> Result<(UnixStream, SocketAddr)> {
+    pub fn accept(&self) -> Result<(UnixStream, SocketAddr)> {
         let (stream, addr) = loop {
             let (stream, addr) = self
                 .stopper
@@ -212,6 +213,8 @@ impl UnixListener {
         // Where accepted sockets inherit the listener's mode, undo the one a handle set.
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         stream.set_nonblocking(false)?;
+        // std's accept made this socket: on Apple targets it could still raise SIGPIPE.
+        sys::no_sigpipe(stream.as_fd())?;
         Ok((UnixStream::from(stream), addr))
     }
 
@@ -246,8 +249,8 @@ impl UnixListener {
         self.stopper.handle(|on| self.inner.set_nonblocking(on))
     }
 
-    /// An iterator over accepted connections, which ends once the listener is shut down with a
-    /// [`ShutdownHandle`].
+    /// An iterator over accepted streams, as [`accept`](Self::accept) gives them without the
+    /// peer's address; it ends once the listener is shut down with a [`ShutdownHandle`].
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming { listener: self }
     }
@@ -405,25 +408,25 @@ impl From<UnixListener> for OwnedFd {
 
 crate::fd::raw_fd_traits!(UnixListener);
 
-/// An iterator over a [`UnixListener`]'s connections, from [`UnixListener::incoming`].
+/// An iterator over a [`UnixListener`]'s accepted streams, from [`UnixListener::incoming`].
 #[derive(Debug)]
 pub struct Incoming<'a> {
     listener: &'a UnixListener,
 }
 
 impl Iterator for Incoming<'_> {
-    type Item = Result<Connection<UnixStream>>;
+    type Item = Result<UnixStream>;
 
     fn next(&mut self) -> Option<Self::Item> {
         match self.listener.accept() {
             Err(Error::Shutdown) => None,
-            accepted => Some(accepted.map(|(c, _)| c)),
+            accepted => Some(accepted.map(|(s, _)| s)),
         }
     }
 }
 
 impl<'a> IntoIterator for &'a UnixListener {
-    type Item = Result<Connection<UnixStream>>;
+    type Item = Result<UnixStream>;
     type IntoIter = Incoming<'a>;
 
     fn into_iter(self) -> Incoming<'a> {

@@ -33,6 +33,7 @@ impl UnixStream {
         let path = path.as_ref();
         check_len(path)?;
         StdUnixStream::connect(path)
+            .and_then(crate::sys::without_sigpipe)
             .map(UnixStream)
             .map_err(|e| Error::connect(Endpoint::Unix(path.into()), e))
     }
@@ -53,6 +54,7 @@ impl UnixStream {
         let name = name.as_ref();
         let addr = crate::unix::abstract_name::socket_addr(name)?;
         StdUnixStream::connect_addr(&addr)
+            .and_then(crate::sys::without_sigpipe)
             .map(UnixStream)
             .map_err(|e| Error::connect(Endpoint::UnixAbstract(name.into()), e))
     }
@@ -123,7 +125,8 @@ impl UnixStream {
     /// [`Error::Io`] if `socketpair(2)` fails.
     pub fn pair() -> Result<(UnixStream, UnixStream)> {
         let (a, b) = StdUnixStream::pair()?;
-        Ok((UnixStream(a), UnixStream(b)))
+        let no_sigpipe = crate::sys::without_sigpipe;
+        Ok((UnixStream(no_sigpipe(a)?), UnixStream(no_sigpipe(b)?)))
     }
 
     /// The wrapped std stream.

@@ -1,0 +1,174 @@
+//! Starting this test binary again as a child that inherits sockets, shared by the blocking
+//! (`tests/inherited.rs`) and async (`tests/async_inherited.rs`) tests: the child runs the
+//! ignored `child_process` test with its role in an environment variable, plays its part and
+//! prints `CHILD DONE`.
+
+// Each test file uses its own subset of these helpers.
+#![allow(dead_code)]
+
+use std::os::fd::OwnedFd;
+use std::process::{Command, Output, Stdio};
+
+use msgsock::{CommandExt, Endpoint, TcpListener, UnixDatagram};
+
+use crate::common::{describe, guard_timeouts, tempdir, ChildGuard, GUARD_TIMEOUT};
+
+pub const ROLE_VAR: &str = "MSGSOCK_TEST_CHILD_ROLE";
+/// Printed by the child when it has done its part, so a filter that ran no test is caught.
+pub const DONE: &str = "CHILD DONE";
+
+/// `msg` backwards: what a child answers, so an echo of the untouched message fails.
+pub fn reversed(msg: &[u8]) -> Vec<u8> {
+    msg.iter().rev().copied().collect()
+}
+
+/// Asserts that an adopted descriptor is close-on-exec, so a child of the child does not inherit it.
+pub fn assert_close_on_exec(fd: std::os::fd::BorrowedFd<'_>) {
+    let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).unwrap();
+    assert_ne!(
+        flags & nix::libc::FD_CLOEXEC,
+        0,
+        "an adopted fd is close-on-exec"
+    );
+}
+
+/// This test binary as the child with `role`, its output piped.
+pub fn child_command(role: &str) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
+    cmd.args([
+        "--exact",
+        "child_process",
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(ROLE_VAR, role)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    cmd
+}
+
+/// Waits for the child and checks that it ran its role and passed.
+pub fn assert_child_done(child: ChildGuard) -> Output {
+    let output = child.wait_with_output();
+    assert!(
+        output.status.success(),
+        "child failed:\n{}",
+        describe(&output)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains(DONE),
+        "the child test did not run:\n{}",
+        describe(&output)
+    );
+    output
+}
+
+/// Starts the child the way systemd does: the listening sockets on fds 3 and 4, `LISTEN_FDS`,
+/// `LISTEN_FDNAMES`, and `LISTEN_PID` set to the child's own pid by a shell that then `exec`s
+/// it (the parent cannot know the pid before the fork).
+pub fn systemd_child(role: &str, sockets: [OwnedFd; 2], listen_pid: Option<&str>) -> ChildGuard {
+    let inner = child_command(role);
+    let mut cmd = Command::new("sh");
+    let script = match listen_pid {
+        None => "LISTEN_PID=$$; export LISTEN_PID; exec \"$@\"",
+        Some(_) => "exec \"$@\"",
+    };
+    cmd.arg("-c")
+        .arg(script)
+        .arg("sh")
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .envs(inner.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .env("LISTEN_FDS", "2")
+        .env("LISTEN_FDNAMES", "web:control")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(pid) = listen_pid {
+        cmd.env("LISTEN_PID", pid);
+    }
+    let [web, control] = sockets;
+    cmd.pass_socket_as(web, 3)
+        .unwrap()
+        .pass_socket_as(control, 4)
+        .unwrap();
+    // Only LISTEN_* tells this child about its sockets.
+    cmd.env_remove(msgsock::child::FD_VAR);
+    ChildGuard::new(cmd.spawn().unwrap())
+}
+
+/// The parent of `role`, spawned with [`CommandExt::spawn_connected`]: each message comes back
+/// reversed, and after `bye` the child's exit is the parent's end of stream (the parent holds
+/// no copy of the child's end).
+pub fn talk_over_spawned_pair(role: &str) {
+    let mut cmd = child_command(role);
+    let (child, mut conn) = cmd.spawn_connected().expect("spawn with a socket pair");
+    let child = ChildGuard::new(child);
+    guard_timeouts(&conn);
+    for msg in [&b"hello"[..], b"", &[7u8; 100_000]] {
+        conn.send(msg).unwrap();
+        assert_eq!(conn.recv().unwrap(), Some(reversed(msg)));
+    }
+    conn.send(b"bye").unwrap();
+    assert_eq!(conn.recv().unwrap(), None);
+    assert_child_done(child);
+}
+
+/// Runs `role` with `socket` on descriptor 3 (and `MSGSOCK_FD=3`), for a child that checks
+/// what it is given by itself.
+pub fn run_with_socket(role: &str, socket: OwnedFd) {
+    let mut cmd = child_command(role);
+    cmd.pass_socket(socket).unwrap();
+    assert_child_done(ChildGuard::new(cmd.spawn().unwrap()));
+}
+
+/// The parent of `role`, which adopts a TCP listener passed on descriptor 3 and answers one
+/// client's message reversed.
+pub fn serve_through_passed_tcp_listener(role: &str) {
+    let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut cmd = child_command(role);
+    cmd.pass_socket(OwnedFd::from(listener)).unwrap();
+    let child = ChildGuard::new(cmd.spawn().unwrap());
+    // The parent's copy goes with the command: only the child accepts.
+    drop(cmd);
+    let mut conn = msgsock::connect(&Endpoint::Tcp(addr)).unwrap();
+    guard_timeouts(&conn);
+    conn.send(b"over tcp").unwrap();
+    assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"pct revo"[..]));
+    drop(conn);
+    assert_child_done(child);
+}
+
+/// The parent of `role`, which adopts one end of a Unix datagram pair on descriptor 3 and
+/// answers one datagram reversed.
+pub fn datagram_through_passed_socket(role: &str) {
+    let (ours, theirs) = std::os::unix::net::UnixDatagram::pair().unwrap();
+    let mut cmd = child_command(role);
+    cmd.pass_socket(OwnedFd::from(theirs)).unwrap();
+    let child = ChildGuard::new(cmd.spawn().unwrap());
+    drop(cmd);
+    let ours = UnixDatagram::from(ours);
+    ours.set_read_timeout(Some(GUARD_TIMEOUT)).unwrap();
+    ours.send(b"datagram").unwrap();
+    assert_eq!(ours.recv().unwrap(), b"margatad", "{role}");
+    assert_child_done(child);
+}
+
+/// The parent of `role`, started as systemd starts a service with the sockets `web` (fd 3) and
+/// `control` (fd 4): the child answers a message to `control` reversed.
+pub fn serve_through_systemd_sockets(role: &str) {
+    let dir = tempdir();
+    let web = msgsock::UnixListener::bind(dir.path().join("web.sock")).unwrap();
+    let control_path = dir.path().join("control.sock");
+    let control = msgsock::UnixListener::bind(&control_path).unwrap();
+    let child = systemd_child(role, [web.into(), control.into()], None);
+    let mut conn = msgsock::connect(&Endpoint::Unix(control_path)).unwrap();
+    guard_timeouts(&conn);
+    conn.send(b"activated").unwrap();
+    assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"detavitca"[..]));
+    drop(conn);
+    assert_child_done(child);
+}
