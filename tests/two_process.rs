@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use msgsock::{Connection, Endpoint, Error, TcpTransport, Transport, UnixTransport};
 
-use crate::common::{describe, frame, guard_timeouts, pattern, ChildGuard};
+use crate::common::{
+    assert_child_done, describe, frame, guard_timeouts, pattern, ChildGuard, DONE,
+};
 
 const ROLE_VAR: &str = "MSGSOCK_TEST_CHILD_ROLE";
 const ENDPOINT_VAR: &str = "MSGSOCK_TEST_CHILD_ENDPOINT";
-/// Printed by the child when it has done its part, so a filter that ran no test is caught.
-const DONE: &str = "CHILD DONE";
 /// Printed by the half-frame child once its half frame is written.
 const HALF_WRITTEN: &str = "CHILD HALF FRAME WRITTEN";
 
@@ -147,17 +147,7 @@ fn echo_across_processes<T: Transport>() {
         "clean close when the child exits"
     );
 
-    let output = child.wait_with_output();
-    assert!(
-        output.status.success(),
-        "child failed:\n{}",
-        describe(&output)
-    );
-    assert!(
-        String::from_utf8_lossy(&output.stdout).contains(DONE),
-        "the child test did not run:\n{}",
-        describe(&output)
-    );
+    assert_child_done(child);
 }
 
 /// A child writes half a frame and is killed with SIGKILL: the parent gets the complete message

@@ -349,3 +349,23 @@ pub fn blocked_in(tid: nix::unistd::Pid) -> Option<nix::libc::c_long> {
     // "NR args... sp pc" while in a call; "running" or "-1 sp pc" otherwise.
     text.split_whitespace().next()?.parse().ok()
 }
+
+/// Printed by a child test process when it has done its part, so a filter that ran no test is
+/// caught (see [`assert_child_done`]).
+pub const DONE: &str = "CHILD DONE";
+
+/// Waits for the child and checks that it ran its role and passed.
+pub fn assert_child_done(child: ChildGuard) -> Output {
+    let output = child.wait_with_output();
+    assert!(
+        output.status.success(),
+        "child failed:\n{}",
+        describe(&output)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains(DONE),
+        "the child test did not run:\n{}",
+        describe(&output)
+    );
+    output
+}

@@ -7,15 +7,14 @@
 #![allow(dead_code)]
 
 use std::os::fd::OwnedFd;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use msgsock::{CommandExt, Endpoint, TcpListener, UnixDatagram};
 
-use crate::common::{describe, guard_timeouts, tempdir, ChildGuard, GUARD_TIMEOUT};
+use crate::common::{guard_timeouts, tempdir, ChildGuard, GUARD_TIMEOUT};
 
 pub const ROLE_VAR: &str = "MSGSOCK_TEST_CHILD_ROLE";
-/// Printed by the child when it has done its part, so a filter that ran no test is caught.
-pub const DONE: &str = "CHILD DONE";
+pub use crate::common::{assert_child_done, DONE};
 
 /// `msg` backwards: what a child answers, so an echo of the untouched message fails.
 pub fn reversed(msg: &[u8]) -> Vec<u8> {
@@ -47,22 +46,6 @@ pub fn child_command(role: &str) -> Command {
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
     cmd
-}
-
-/// Waits for the child and checks that it ran its role and passed.
-pub fn assert_child_done(child: ChildGuard) -> Output {
-    let output = child.wait_with_output();
-    assert!(
-        output.status.success(),
-        "child failed:\n{}",
-        describe(&output)
-    );
-    assert!(
-        String::from_utf8_lossy(&output.stdout).contains(DONE),
-        "the child test did not run:\n{}",
-        describe(&output)
-    );
-    output
 }
 
 /// Starts the child the way systemd does: the listening sockets on fds 3 and 4, `LISTEN_FDS`,
