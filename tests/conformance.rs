@@ -751,6 +751,22 @@ mod all_transports {
     );
 }
 
+#[cfg(feature = "tokio")]
+#[path = "conformance/async_kinds.rs"]
+mod async_kinds;
+
+/// The same cases against the async transports: an async echo server, and an async client
+/// driven through a blocking adapter.
+#[cfg(feature = "tokio")]
+mod all_async_transports {
+    messages!(
+        unix => crate::async_kinds::AsyncKind<crate::async_kinds::Unix>,
+        tcp => crate::async_kinds::AsyncKind<crate::async_kinds::Tcp>,
+        udp => crate::async_kinds::AsyncKind<crate::async_kinds::Udp>,
+        unixgram => crate::async_kinds::AsyncKind<crate::async_kinds::Unixgram>,
+    );
+}
+
 /// What the error suite needs beyond [`Fixture`].
 pub trait ErrorFixture: Fixture {
     /// An address where nothing accepts connections: a stale socket file in `dir`, or a closed

@@ -218,6 +218,12 @@ impl AsyncAnyConnection {
     pub fn as_datagram(&self) -> Option<&AsyncDatagram> {
         self.0.datagram()
     }
+
+    /// The datagram socket inside, if this is a datagram transport: its `send` and `recv` take
+    /// `&self`, so an `Arc` of it serves a sending and a receiving task at once.
+    pub fn into_datagram(self) -> Option<AsyncDatagram> {
+        self.0.into_datagram()
+    }
 }
 
 impl From<AsyncConnection<AsyncAnyStream>> for AsyncAnyConnection {
