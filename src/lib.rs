@@ -146,7 +146,8 @@ pub use crate::transport::{
     UnixTransport,
 };
 pub use crate::unix::{
-    Incoming, PeerCred, UnixDatagram, UnixListener, UnixStream, DEFAULT_SOCKET_MODE, MAX_PATH_LEN,
+    Incoming, PeerCred, SeqpacketIncoming, UnixDatagram, UnixListener, UnixSeqpacket,
+    UnixSeqpacketListener, UnixStream, DEFAULT_SOCKET_MODE, MAX_PATH_LEN,
 };
 
 #[doc = include_str!("../README.md")]

@@ -94,7 +94,7 @@ fn connect_datagram(options: &ConnectOptions, endpoint: &Endpoint) -> Result<Any
 #[derive(Debug)]
 pub struct AsyncAnyConnection(Inner);
 
-type Inner = Kind<AsyncConnection<AsyncAnyStream>, AsyncDatagram>;
+type Inner = Kind<AsyncConnection<AsyncAnyStream>, AsyncDatagram, std::convert::Infallible>;
 
 impl AsyncAnyConnection {
     /// Sends one message. Cancel-safe as [`AsyncConnection::send`].
@@ -106,6 +106,7 @@ impl AsyncAnyConnection {
         match &mut self.0 {
             Inner::Stream(c) => c.send(msg).await,
             Inner::Datagram(d) => d.send(msg).await,
+            Inner::Packet(p) => match *p {},
         }
     }
 
@@ -119,6 +120,7 @@ impl AsyncAnyConnection {
         match &mut self.0 {
             Inner::Stream(c) => c.recv_into(buf).await,
             Inner::Datagram(d) => d.recv_into(buf).await.map(Some),
+            Inner::Packet(p) => match *p {},
         }
     }
 
@@ -135,9 +137,11 @@ impl AsyncAnyConnection {
 
     /// The largest message a receive accepts.
     pub fn max_message_len(&self) -> u64 {
-        self.0.either(AsyncConnection::max_message_len, |d| {
-            d.max_message_len() as u64
-        })
+        self.0.either(
+            AsyncConnection::max_message_len,
+            |d| d.max_message_len() as u64,
+            |p| match *p {},
+        )
     }
 
     /// Sets the largest message a receive accepts (for datagrams, a limit above what a `usize`
@@ -147,6 +151,7 @@ impl AsyncAnyConnection {
             max,
             AsyncConnection::set_max_message_len,
             AsyncDatagram::set_max_message_len,
+            |p, _| match *p {},
         );
         self
     }
@@ -173,7 +178,8 @@ impl AsyncAnyConnection {
     }
 
     fn stream_for_handshake(&mut self) -> Result<&mut AsyncConnection<AsyncAnyStream>> {
-        self.0.handshake_stream(AsyncDatagram::local_endpoint)
+        self.0
+            .handshake_stream(AsyncDatagram::local_endpoint, |p| match *p {})
     }
 
     /// Whether messages travel as datagrams.
@@ -216,6 +222,7 @@ impl AsFd for AsyncAnyConnection {
         match &self.0 {
             Inner::Stream(c) => c.as_fd(),
             Inner::Datagram(d) => d.as_fd(),
+            Inner::Packet(p) => match *p {},
         }
     }
 }

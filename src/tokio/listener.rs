@@ -50,6 +50,10 @@ pub async fn bind(endpoint: &Endpoint) -> Result<AsyncAnyListener> {
     Ok(match crate::any::bind(endpoint)? {
         AnyListener::Unix(l) => AsyncAnyListener::Unix(AsyncUnixListener::from_blocking(l)?),
         AnyListener::Tcp(l) => AsyncAnyListener::Tcp(AsyncTcpListener::from_blocking(l)?),
+        AnyListener::Seqpacket(_) => {
+            let why = "no async unixpacket: listener yet";
+            return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, why).into());
+        }
     })
 }
 
