@@ -527,3 +527,119 @@ fn abstract_listener_refuses_another_uid_by_default_and_admits_it_when_opened() 
     assert!(child.wait_with_output().status.success());
     Ok(())
 }
+
+// The async form: the blocking socket behind tokio's readiness, so the same rules.
+
+#[cfg(feature = "tokio")]
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn async_unixpacket_endpoints_keep_empty_messages_truncation_and_end_of_file() -> TestResult {
+    block_on(async {
+        let dir = tempdir();
+        let endpoint: Endpoint =
+            format!("unixpacket:{}", dir.path().join("a.sock").display()).parse()?;
+        let listener = msgsock::tokio::bind(&endpoint).await?;
+        assert_eq!(listener.local_endpoint()?, endpoint);
+        let mut client = msgsock::tokio::connect(&endpoint).await?;
+        let mut server = tokio::time::timeout(GUARD_TIMEOUT, listener.accept()).await??;
+        assert!(!server.is_datagram() && server.as_seqpacket().is_some());
+        client.send(b"").await?;
+        client.send(b"async").await?;
+        assert_eq!(server.recv().await?, Some(Vec::new()));
+        assert_eq!(server.recv().await?.as_deref(), Some(&b"async"[..]));
+        server.set_max_message_len(3);
+        client.send(b"four").await?;
+        client.send(b"ok").await?;
+        assert!(matches!(
+            server.recv().await,
+            Err(Error::Truncated { len: 4, max: 3 })
+        ));
+        assert_eq!(server.recv().await?.as_deref(), Some(&b"ok"[..]));
+        drop(client);
+        assert_eq!(server.recv().await?, None);
+        drop((server, listener));
+        assert!(
+            !exists_nofollow(&dir.path().join("a.sock")),
+            "the file goes"
+        );
+        Ok(())
+    })
+}
+
+/// Generic message code over `AsyncChannel` runs on the packet socket as it is.
+#[cfg(feature = "tokio")]
+#[test]
+fn async_seqpacket_is_an_async_channel() -> TestResult {
+    use msgsock::tokio::AsyncChannel;
+    async fn ask<C: AsyncChannel>(c: &mut C, q: &[u8]) -> msgsock::Result<Option<Vec<u8>>> {
+        c.send(q).await?;
+        c.recv().await
+    }
+    block_on(async {
+        let (mut a, b) = msgsock::tokio::AsyncSeqpacket::pair()?;
+        let echo = async {
+            let got = b.recv().await?.expect("a question");
+            b.send(&got).await
+        };
+        let (reply, echoed) = tokio::join!(ask(&mut a, b"question"), echo);
+        echoed?;
+        assert_eq!(reply?.as_deref(), Some(&b"question"[..]));
+        Ok(())
+    })
+}
+
+/// A receive dropped before its packet came (a `select!` branch that lost) loses nothing.
+#[cfg(feature = "tokio")]
+#[test]
+fn async_recv_is_cancel_safe() -> TestResult {
+    block_on(async {
+        let (a, b) = msgsock::tokio::AsyncSeqpacket::pair()?;
+        tokio::select! {
+            biased;
+            // Nothing was sent: this branch cannot win, and its receive is dropped.
+            got = b.recv() => panic!("received {got:?} before anything was sent"),
+            () = std::future::ready(()) => {}
+        }
+        a.send(b"after the cancel").await?;
+        // The dropped receive left the readiness as it was: this one is woken.
+        let got = tokio::time::timeout(GUARD_TIMEOUT, b.recv()).await??;
+        assert_eq!(got.as_deref(), Some(&b"after the cancel"[..]));
+        Ok(())
+    })
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+#[serial]
+fn async_abstract_listener_refuses_another_uid_by_default() -> TestResult {
+    if !common::root_or_skip("async abstract seqpacket listener uid check") {
+        return Ok(());
+    }
+    block_on(async {
+        let name = unique("async-uid");
+        let endpoint: Endpoint = format!("unixpacket:@{name}").parse()?;
+        let listener = msgsock::tokio::bind(&endpoint).await?;
+        let (child, mut lines) = other_uid_peer(&name);
+        assert_eq!(lines.next().unwrap()?, "CONNECTED");
+        let own = msgsock::tokio::connect(&endpoint).await?;
+        let server = tokio::time::timeout(GUARD_TIMEOUT, listener.accept()).await??;
+        let packet = server.as_seqpacket().expect("a packet socket");
+        assert_eq!(packet.get_ref().peer_cred()?.pid, std::process::id() as i32);
+        drop(own);
+        assert_eq!(
+            lines.next().unwrap()?,
+            "GOT 0",
+            "the refused peer was closed unread"
+        );
+        assert!(child.wait_with_output().status.success());
+        Ok(())
+    })
+}

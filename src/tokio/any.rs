@@ -5,8 +5,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use super::conn::AsyncConnection;
 use super::datagram::AsyncDatagram;
+use super::seqpacket::AsyncSeqpacket;
 use super::stream::AsyncAnyStream;
-use crate::any::{wrong_type, AnyDatagram, AnyStream, Kind};
+use crate::any::{packet_endpoint, wrong_type, AnyDatagram, AnyStream, Kind};
 use crate::auth::Authenticator;
 use crate::connect::ConnectOptions;
 use crate::endpoint::Endpoint;
@@ -42,6 +43,13 @@ pub async fn connect_with(
         if target.is_datagram() {
             return connect_datagram(&options, &target).map(Connected::Datagram);
         }
+        if target.socket_type() == SocketType::SeqPacket {
+            let conn = options.connect(&target)?;
+            let packet = conn.into_seqpacket();
+            return packet
+                .map(Connected::Packet)
+                .ok_or_else(|| wrong_type(&target, SocketType::SeqPacket));
+        }
         let conn = options.connect(&target)?;
         let stream = conn
             .into_stream()
@@ -66,6 +74,7 @@ pub async fn connect_with(
                 .into()
         }
         Connected::Datagram(d) => AsyncDatagram::from_blocking(d)?.into(),
+        Connected::Packet(p) => AsyncSeqpacket::from_blocking(p)?.into(),
     })
 }
 
@@ -73,6 +82,7 @@ pub async fn connect_with(
 enum Connected {
     Stream(AnyStream),
     Datagram(AnyDatagram),
+    Packet(crate::UnixSeqpacket),
 }
 
 /// A datagram socket connected to `endpoint`, as [`ConnectOptions::connect`] makes one; built
@@ -94,7 +104,7 @@ fn connect_datagram(options: &ConnectOptions, endpoint: &Endpoint) -> Result<Any
 #[derive(Debug)]
 pub struct AsyncAnyConnection(Inner);
 
-type Inner = Kind<AsyncConnection<AsyncAnyStream>, AsyncDatagram, std::convert::Infallible>;
+type Inner = Kind<AsyncConnection<AsyncAnyStream>, AsyncDatagram, AsyncSeqpacket>;
 
 impl AsyncAnyConnection {
     /// Sends one message. Cancel-safe as [`AsyncConnection::send`].
@@ -106,7 +116,7 @@ impl AsyncAnyConnection {
         match &mut self.0 {
             Inner::Stream(c) => c.send(msg).await,
             Inner::Datagram(d) => d.send(msg).await,
-            Inner::Packet(p) => match *p {},
+            Inner::Packet(p) => p.send(msg).await,
         }
     }
 
@@ -120,7 +130,7 @@ impl AsyncAnyConnection {
         match &mut self.0 {
             Inner::Stream(c) => c.recv_into(buf).await,
             Inner::Datagram(d) => d.recv_into(buf).await.map(Some),
-            Inner::Packet(p) => match *p {},
+            Inner::Packet(p) => p.recv_into(buf).await,
         }
     }
 
@@ -140,7 +150,7 @@ impl AsyncAnyConnection {
         self.0.either(
             AsyncConnection::max_message_len,
             |d| d.max_message_len() as u64,
-            |p| match *p {},
+            |p| p.max_message_len() as u64,
         )
     }
 
@@ -151,7 +161,7 @@ impl AsyncAnyConnection {
             max,
             AsyncConnection::set_max_message_len,
             AsyncDatagram::set_max_message_len,
-            |p, _| match *p {},
+            AsyncSeqpacket::set_max_message_len,
         );
         self
     }
@@ -178,8 +188,9 @@ impl AsyncAnyConnection {
     }
 
     fn stream_for_handshake(&mut self) -> Result<&mut AsyncConnection<AsyncAnyStream>> {
-        self.0
-            .handshake_stream(AsyncDatagram::local_endpoint, |p| match *p {})
+        self.0.handshake_stream(AsyncDatagram::local_endpoint, |p| {
+            packet_endpoint(p.get_ref())
+        })
     }
 
     /// Whether messages travel as datagrams.
@@ -202,6 +213,17 @@ impl AsyncAnyConnection {
     pub fn as_datagram(&self) -> Option<&AsyncDatagram> {
         self.0.datagram()
     }
+
+    /// The packet socket inside, if this is a `unixpacket:` connection.
+    pub fn as_seqpacket(&self) -> Option<&AsyncSeqpacket> {
+        self.0.packet()
+    }
+}
+
+impl From<AsyncSeqpacket> for AsyncAnyConnection {
+    fn from(socket: AsyncSeqpacket) -> Self {
+        AsyncAnyConnection(Inner::Packet(socket))
+    }
 }
 
 impl From<AsyncConnection<AsyncAnyStream>> for AsyncAnyConnection {
@@ -222,7 +244,7 @@ impl AsFd for AsyncAnyConnection {
         match &self.0 {
             Inner::Stream(c) => c.as_fd(),
             Inner::Datagram(d) => d.as_fd(),
-            Inner::Packet(p) => match *p {},
+            Inner::Packet(p) => p.as_fd(),
         }
     }
 }

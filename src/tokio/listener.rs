@@ -16,6 +16,7 @@ use ::tokio::net::{
 
 use super::any::AsyncAnyConnection;
 use super::conn::AsyncConnection;
+use super::seqpacket::AsyncSeqpacketListener;
 use super::stream::AsyncAnyStream;
 use crate::any::AnyListener;
 use crate::endpoint::Endpoint;
@@ -23,7 +24,8 @@ use crate::error::Result;
 use crate::inet::TcpListener;
 use crate::unix::UnixListener;
 
-/// Binds an async listener for a stream `endpoint` (`unix:` or `tcp:`), as
+/// Binds an async listener for a connection-oriented `endpoint` (`unix:`, `tcp:` or
+/// `unixpacket:`), as
 /// [`msgsock::bind`](crate::bind) does. Call it inside a tokio runtime.
 ///
 /// # Errors
@@ -50,9 +52,8 @@ pub async fn bind(endpoint: &Endpoint) -> Result<AsyncAnyListener> {
     Ok(match crate::any::bind(endpoint)? {
         AnyListener::Unix(l) => AsyncAnyListener::Unix(AsyncUnixListener::from_blocking(l)?),
         AnyListener::Tcp(l) => AsyncAnyListener::Tcp(AsyncTcpListener::from_blocking(l)?),
-        AnyListener::Seqpacket(_) => {
-            let why = "no async unixpacket: listener yet";
-            return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, why).into());
+        AnyListener::Seqpacket(l) => {
+            AsyncAnyListener::Seqpacket(AsyncSeqpacketListener::from_blocking(l)?)
         }
     })
 }
@@ -225,6 +226,8 @@ pub enum AsyncAnyListener {
     Unix(AsyncUnixListener),
     /// A TCP listener.
     Tcp(AsyncTcpListener),
+    /// A Unix-domain `SOCK_SEQPACKET` listener (`unixpacket:`).
+    Seqpacket(AsyncSeqpacketListener),
 }
 
 impl AsyncAnyListener {
@@ -238,6 +241,8 @@ impl AsyncAnyListener {
         let stream = match self {
             AsyncAnyListener::Unix(l) => AsyncAnyStream::Unix(l.accept_stream().await?.0),
             AsyncAnyListener::Tcp(l) => AsyncAnyStream::Tcp(l.accept_stream().await?.0),
+            // A packet socket is a message channel as it is.
+            AsyncAnyListener::Seqpacket(l) => return Ok(l.accept().await?.0.into()),
         };
         Ok(AsyncConnection::new(stream).into())
     }
@@ -251,6 +256,7 @@ impl AsyncAnyListener {
         match self {
             AsyncAnyListener::Unix(l) => l.local_endpoint(),
             AsyncAnyListener::Tcp(l) => l.local_endpoint(),
+            AsyncAnyListener::Seqpacket(l) => l.local_endpoint(),
         }
     }
 }
@@ -302,6 +308,7 @@ impl AsFd for AsyncAnyListener {
         match self {
             AsyncAnyListener::Unix(l) => l.as_fd(),
             AsyncAnyListener::Tcp(l) => l.as_fd(),
+            AsyncAnyListener::Seqpacket(l) => l.as_fd(),
         }
     }
 }

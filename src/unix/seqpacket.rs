@@ -150,6 +150,13 @@ impl UnixSeqpacketListener {
         Ok((UnixSeqpacket::new(socket)?, addr))
     }
 
+    /// Whether a connection accepted on this socket (by the async driver too) may be handed
+    /// out: see [`UnixListener::bind_abstract`].
+    #[cfg(feature = "tokio")]
+    pub(crate) fn admits(&self, socket: &impl AsFd) -> bool {
+        self.inner.admits(socket)
+    }
+
     /// A handle that stops this listener from another thread: see [`ShutdownHandle`] and
     /// [`UnixListener::shutdown_handle`].
     ///
