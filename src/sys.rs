@@ -275,19 +275,12 @@ pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
     buf.clear();
     buf.reserve(max);
     let mut addr = MaybeUninit::<libc::sockaddr_storage>::zeroed();
-    // On the stack, aligned as a `cmsghdr`: a receive allocates nothing.
-    #[repr(C)]
-    struct Control {
-        _align: [libc::cmsghdr; 0],
-        bytes: [u8; 64],
-    }
-    let mut stamp = Control {
-        _align: [],
-        bytes: [0; 64],
-    };
+    // On the stack, aligned as a `cmsghdr` and never read by us, so neither allocated nor zeroed:
+    // the kernel writes what it reports in `msg_controllen`.
+    let mut stamp = MaybeUninit::<[libc::cmsghdr; 4]>::uninit();
     // SAFETY: CMSG_SPACE only computes a length.
     let stamp_len = unsafe { libc::CMSG_SPACE(size_of::<libc::timeval>() as libc::c_uint) };
-    let stamp_len = (stamp_len as usize).min(stamp.bytes.len());
+    let stamp_len = (stamp_len as usize).min(size_of::<[libc::cmsghdr; 4]>());
     let mut iov = libc::iovec {
         iov_base: buf.spare_capacity_mut().as_mut_ptr().cast(),
         iov_len: max,
@@ -309,7 +302,7 @@ pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
         hdr.msg_iov = &mut iov;
         hdr.msg_iovlen = 1;
         if stamped {
-            hdr.msg_control = stamp.bytes.as_mut_ptr().cast();
+            hdr.msg_control = stamp.as_mut_ptr().cast();
             // The field's type differs between platforms.
             #[allow(clippy::useless_conversion)]
             {
