@@ -59,8 +59,10 @@
 //! - Drivers of that core: the blocking [`Connection`] (with [`split`](Connection::split) halves)
 //!   and, with the `tokio` feature, the async `tokio::AsyncConnection` and a codec for `Framed`.
 //! - Socket types below them, std-shaped and knowing nothing of framing: [`UnixStream`],
-//!   [`UnixListener`], [`UnixDatagram`], [`TcpStream`], [`TcpListener`], [`UdpSocket`]; the
-//!   system calls std lacks live in one private module, with one `EINTR` policy (retry).
+//!   [`UnixListener`], [`UnixDatagram`], [`TcpStream`], [`TcpListener`], [`UdpSocket`], and for
+//!   `unixpacket:` [`UnixSeqpacketListener`] and [`UnixSeqpacket`] (one message per packet, so
+//!   the socket is a [`Channel`] as it is); the system calls std lacks live in one private
+//!   module, with one `EINTR` policy (retry).
 //! - For endpoints chosen at run time, [`bind`], [`bind_datagram`] and [`connect`] give the
 //!   `Any*` enums ([`AnyListener`], [`AnyConnection`], ...), which forward to the concrete types.
 //!
