@@ -15,13 +15,14 @@ use crate::error::{Error, Family, Result, SocketType};
 use crate::inet::{TcpListener, TcpStream, UdpSocket};
 use crate::shutdown::ShutdownHandle;
 use crate::stream::{sealed, Stream};
-use crate::unix::{UnixDatagram, UnixListener, UnixStream};
+use crate::unix::{UnixDatagram, UnixListener, UnixSeqpacket, UnixSeqpacketListener, UnixStream};
 
-/// Binds a listener for a stream `endpoint` (`unix:` or `tcp:`).
+/// Binds a listener for a connection-oriented `endpoint` (`unix:`, `tcp:` or `unixpacket:`).
 ///
 /// # Errors
 ///
-/// As [`UnixListener::bind`] or [`TcpListener::bind`]; [`Error::WrongSocketType`] for a datagram
+/// As [`UnixListener::bind`], [`TcpListener::bind`] or [`UnixSeqpacketListener::bind`];
+/// [`Error::WrongSocketType`] for a datagram
 /// endpoint (use [`bind_datagram`]); [`Error::Bind`] with `InvalidInput` for a host name (a
 /// listener binds an IP address exactly, see [`Endpoint`]).
 ///
@@ -41,6 +42,10 @@ pub fn bind(endpoint: &Endpoint) -> Result<AnyListener> {
         Endpoint::Unix(path) => AnyListener::Unix(UnixListener::bind(path)?),
         Endpoint::UnixAbstract(name) => AnyListener::Unix(UnixListener::bind_abstract(name)?),
         Endpoint::Tcp(addr) => AnyListener::Tcp(TcpListener::bind(*addr)?),
+        Endpoint::UnixSeqpacket(path) => AnyListener::Seqpacket(UnixSeqpacketListener::bind(path)?),
+        Endpoint::UnixSeqpacketAbstract(name) => {
+            AnyListener::Seqpacket(UnixSeqpacketListener::bind_abstract(name)?)
+        }
         Endpoint::TcpHost(_) => return Err(host_name_bind(endpoint)),
         Endpoint::Fd(_) | Endpoint::Systemd(_) => crate::activation::bind(endpoint)?,
         Endpoint::Udp(_)
@@ -80,7 +85,12 @@ pub fn bind_datagram(endpoint: &Endpoint) -> Result<AnyDatagram> {
         }
         Endpoint::UdpHost(_) => return Err(host_name_bind(endpoint)),
         Endpoint::Fd(_) | Endpoint::Systemd(_) => crate::activation::bind_datagram(endpoint)?,
-        Endpoint::Unix(_) | Endpoint::UnixAbstract(_) | Endpoint::Tcp(_) | Endpoint::TcpHost(_) => {
+        Endpoint::Unix(_)
+        | Endpoint::UnixAbstract(_)
+        | Endpoint::Tcp(_)
+        | Endpoint::TcpHost(_)
+        | Endpoint::UnixSeqpacket(_)
+        | Endpoint::UnixSeqpacketAbstract(_) => {
             return Err(wrong_type(endpoint, SocketType::Datagram))
         }
     })
@@ -127,7 +137,7 @@ pub fn connect(endpoint: &Endpoint) -> Result<AnyConnection> {
 /// only what it forwards.
 macro_rules! each {
     ($this:expr, AnyListener($v:ident) => $e:expr) => {
-        each!(@match $this, $v => $e; AnyListener::Unix, AnyListener::Tcp)
+        each!(@match $this, $v => $e; AnyListener::Unix, AnyListener::Tcp, AnyListener::Seqpacket)
     };
     ($this:expr, AnyStream($v:ident) => $e:expr) => {
         each!(@match $this, $v => $e; AnyStream::Unix, AnyStream::Tcp)
@@ -136,13 +146,13 @@ macro_rules! each {
         each!(@match $this, $v => $e; AnyDatagram::Udp, AnyDatagram::Unix)
     };
     ($this:expr, Inner($v:ident) => $e:expr) => {
-        each!(@match $this, $v => $e; Inner::Stream, Inner::Datagram)
+        each!(@match $this, $v => $e; Inner::Stream, Inner::Datagram, Inner::Packet)
     };
     ($this:expr, RecvInner($v:ident) => $e:expr) => {
-        each!(@match $this, $v => $e; RecvInner::Stream, RecvInner::Datagram)
+        each!(@match $this, $v => $e; RecvInner::Stream, RecvInner::Datagram, RecvInner::Packet)
     };
     ($this:expr, SendInner($v:ident) => $e:expr) => {
-        each!(@match $this, $v => $e; SendInner::Stream, SendInner::Datagram)
+        each!(@match $this, $v => $e; SendInner::Stream, SendInner::Datagram, SendInner::Packet)
     };
     (@match $this:expr, $v:ident => $e:expr; $($variant:path),+) => {
         match $this {
@@ -159,6 +169,8 @@ pub enum AnyListener {
     Unix(UnixListener),
     /// A TCP listener.
     Tcp(TcpListener),
+    /// A Unix-domain `SOCK_SEQPACKET` listener (`unixpacket:`).
+    Seqpacket(UnixSeqpacketListener),
 }
 
 impl AnyListener {
@@ -169,7 +181,12 @@ impl AnyListener {
     /// [`Error::Io`](crate::Error::Io) from `accept(2)`; [`Error::Shutdown`] once a
     /// [`ShutdownHandle`] of this listener was used.
     pub fn accept(&self) -> Result<AnyConnection> {
-        let stream = each!(self, AnyListener(l) => AnyStream::from(l.accept()?.0));
+        let stream = match self {
+            AnyListener::Unix(l) => AnyStream::from(l.accept()?.0),
+            AnyListener::Tcp(l) => AnyStream::from(l.accept()?.0),
+            // A packet socket is a message channel as it is.
+            AnyListener::Seqpacket(l) => return Ok(l.accept()?.0.into()),
+        };
         Ok(Connection::new(stream).into())
     }
 
@@ -201,6 +218,7 @@ impl AnyListener {
         match self {
             AnyListener::Unix(l) => l.local_endpoint(),
             AnyListener::Tcp(l) => l.local_endpoint(),
+            AnyListener::Seqpacket(l) => l.local_endpoint(),
         }
     }
 
@@ -223,6 +241,12 @@ impl From<UnixListener> for AnyListener {
 impl From<TcpListener> for AnyListener {
     fn from(listener: TcpListener) -> Self {
         AnyListener::Tcp(listener)
+    }
+}
+
+impl From<UnixSeqpacketListener> for AnyListener {
+    fn from(listener: UnixSeqpacketListener) -> Self {
+        AnyListener::Seqpacket(listener)
     }
 }
 
@@ -563,17 +587,20 @@ impl AsRawFd for AnyDatagram {
 #[derive(Debug)]
 pub struct AnyConnection(Inner);
 
-type Inner = Kind<Connection<AnyStream>, AnyDatagram>;
+pub(crate) type Inner = Kind<Connection<AnyStream>, AnyDatagram, UnixSeqpacket>;
 
-/// A stream connection or a datagram socket: what [`AnyConnection`] and its async twin hold. The
-/// calls that do not depend on the socket type are written here once, for both.
+/// A stream connection, a datagram socket or a packet socket: what [`AnyConnection`] and its
+/// async twin hold. The calls that do not depend on the socket type are written here once, for
+/// all.
 #[derive(Debug)]
-pub(crate) enum Kind<S, D> {
+pub(crate) enum Kind<S, D, P> {
     Stream(S),
     Datagram(D),
+    /// A `SOCK_SEQPACKET` connection: a close event as a stream has, boundaries as a datagram.
+    Packet(P),
 }
 
-impl<S, D> Kind<S, D> {
+impl<S, D, P> Kind<S, D, P> {
     pub(crate) fn is_datagram(&self) -> bool {
         matches!(self, Kind::Datagram(_))
     }
@@ -581,76 +608,100 @@ impl<S, D> Kind<S, D> {
     pub(crate) fn stream(&self) -> Option<&S> {
         match self {
             Kind::Stream(s) => Some(s),
-            Kind::Datagram(_) => None,
+            _ => None,
         }
     }
 
     pub(crate) fn stream_mut(&mut self) -> Option<&mut S> {
         match self {
             Kind::Stream(s) => Some(s),
-            Kind::Datagram(_) => None,
+            _ => None,
         }
     }
 
     pub(crate) fn into_stream(self) -> Option<S> {
         match self {
             Kind::Stream(s) => Some(s),
-            Kind::Datagram(_) => None,
+            _ => None,
         }
     }
 
     pub(crate) fn into_datagram(self) -> Option<D> {
         match self {
-            Kind::Stream(_) => None,
             Kind::Datagram(d) => Some(d),
+            _ => None,
         }
     }
 
     pub(crate) fn datagram(&self) -> Option<&D> {
         match self {
-            Kind::Stream(_) => None,
             Kind::Datagram(d) => Some(d),
+            _ => None,
         }
     }
 
-    /// The stream to run the handshake over; on a datagram socket [`Error::WrongSocketType`]
-    /// naming the socket's own endpoint, which `local` reads.
+    pub(crate) fn packet(&self) -> Option<&P> {
+        match self {
+            Kind::Packet(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn into_packet(self) -> Option<P> {
+        match self {
+            Kind::Packet(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The stream to run the handshake over; on a datagram or packet socket
+    /// [`Error::WrongSocketType`] naming the socket's own endpoint, which `local` reads, or for
+    /// a packet socket the endpoint of whichever end has one (`packet_endpoint`).
     pub(crate) fn handshake_stream(
         &mut self,
         local: impl FnOnce(&D) -> Result<Endpoint>,
+        packet_endpoint: impl FnOnce(&P) -> Result<Endpoint>,
     ) -> Result<&mut S> {
         match self {
             Kind::Stream(s) => Ok(s),
             Kind::Datagram(d) => Err(wrong_type(&local(d)?, SocketType::Stream)),
+            Kind::Packet(p) => Err(wrong_type(&packet_endpoint(p)?, SocketType::Stream)),
         }
     }
 
-    /// The result of `stream` or `datagram`, whichever kind this is.
+    /// The result of `stream`, `datagram` or `packet`, whichever kind this is.
     pub(crate) fn either<R>(
         &self,
         stream: impl FnOnce(&S) -> R,
         datagram: impl FnOnce(&D) -> R,
+        packet: impl FnOnce(&P) -> R,
     ) -> R {
         match self {
             Kind::Stream(s) => stream(s),
             Kind::Datagram(d) => datagram(d),
+            Kind::Packet(p) => packet(p),
         }
     }
 
-    /// Sets the largest message a receive accepts: `max` for a stream, and for a datagram socket
-    /// `max` or, above what a `usize` holds, `usize::MAX`.
+    /// Sets the largest message a receive accepts: `max` for a stream, and for a datagram or
+    /// packet socket `max` or, above what a `usize` holds, `usize::MAX`.
     pub(crate) fn set_max_message_len(
         &mut self,
         max: u64,
         stream: impl FnOnce(&mut S, u64) -> &mut S,
         datagram: impl FnOnce(&mut D, usize) -> &mut D,
+        packet: impl FnOnce(&mut P, usize) -> &mut P,
     ) {
+        let max_usize = usize::try_from(max).unwrap_or(usize::MAX);
         match self {
             Kind::Stream(s) => {
                 stream(s, max);
             }
             Kind::Datagram(d) => {
-                datagram(d, usize::try_from(max).unwrap_or(usize::MAX));
+                datagram(d, max_usize);
+            }
+            Kind::Packet(p) => {
+                packet(p, max_usize);
             }
         }
     }
@@ -661,8 +712,9 @@ impl AnyConnection {
     ///
     /// # Errors
     ///
-    /// As [`Connection::send`], or for datagrams [`Error::MessageTooLarge`] and
-    /// [`Error::Io`] (`ConnectionRefused` once the peer is known to be gone).
+    /// As [`Connection::send`], or for datagrams and packets [`Error::MessageTooLarge`] and
+    /// [`Error::Io`] (`ConnectionRefused` once a datagram peer is known to be gone,
+    /// `BrokenPipe` once a packet peer closed).
     pub fn send(&mut self, msg: &[u8]) -> Result<()> {
         each!(&mut self.0, Inner(c) => c.send(msg))
     }
@@ -676,7 +728,7 @@ impl AnyConnection {
     pub fn flush(&mut self) -> Result<()> {
         match &mut self.0 {
             Inner::Stream(c) => c.flush(),
-            Inner::Datagram(_) => Ok(()),
+            Inner::Datagram(_) | Inner::Packet(_) => Ok(()),
         }
     }
 
@@ -685,19 +737,22 @@ impl AnyConnection {
     pub fn pending_len(&self) -> usize {
         match &self.0 {
             Inner::Stream(c) => c.pending_len(),
-            Inner::Datagram(_) => 0,
+            Inner::Datagram(_) | Inner::Packet(_) => 0,
         }
     }
 
-    /// Receives one message into `buf`; `Ok(None)` when a stream peer closed cleanly.
+    /// Receives one message into `buf`; `Ok(None)` when a stream or packet peer closed
+    /// cleanly.
     ///
     /// # Errors
     ///
-    /// As [`Connection::recv_into`], or for datagrams [`Error::Truncated`] and [`Error::Io`].
+    /// As [`Connection::recv_into`], or for datagrams and packets [`Error::Truncated`] and
+    /// [`Error::Io`].
     pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
         match &mut self.0 {
             Inner::Stream(c) => c.recv_into(buf),
             Inner::Datagram(d) => d.recv_into(buf).map(Some),
+            Inner::Packet(p) => p.recv_into(buf),
         }
     }
 
@@ -712,8 +767,8 @@ impl AnyConnection {
     }
 
     /// Splits the connection into a receiving half and a sending half, to be moved to two
-    /// threads, as [`Connection::split`] does; a datagram socket is split into two handles of
-    /// it (`dup(2)`).
+    /// threads, as [`Connection::split`] does; a datagram or packet socket is split into two
+    /// handles of it (`dup(2)`).
     ///
     /// # Errors
     ///
@@ -732,6 +787,13 @@ impl AnyConnection {
                 (
                     AnyRecvHalf(RecvInner::Datagram(d)),
                     AnySendHalf(SendInner::Datagram(tx)),
+                )
+            }
+            Inner::Packet(p) => {
+                let tx = p.try_clone()?;
+                (
+                    AnyRecvHalf(RecvInner::Packet(p)),
+                    AnySendHalf(SendInner::Packet(tx)),
                 )
             }
         })
@@ -765,20 +827,26 @@ impl AnyConnection {
     }
 
     /// The largest message [`recv`](Self::recv) accepts, as
-    /// [`Connection::max_message_len`] or [`AnyDatagram::max_message_len`].
+    /// [`Connection::max_message_len`], [`AnyDatagram::max_message_len`] or
+    /// [`UnixSeqpacket::max_message_len`].
     pub fn max_message_len(&self) -> u64 {
-        self.0
-            .either(Connection::max_message_len, |d| d.max_message_len() as u64)
+        self.0.either(
+            Connection::max_message_len,
+            |d| d.max_message_len() as u64,
+            |p| p.max_message_len() as u64,
+        )
     }
 
     /// Sets the largest message [`recv`](Self::recv) accepts, as
-    /// [`Connection::set_max_message_len`] or [`AnyDatagram::set_max_message_len`] (a limit
-    /// above what a `usize` holds is `usize::MAX`). Takes effect from the next message.
+    /// [`Connection::set_max_message_len`], [`AnyDatagram::set_max_message_len`] or
+    /// [`UnixSeqpacket::set_max_message_len`] (a limit above what a `usize` holds is
+    /// `usize::MAX`). Takes effect from the next message.
     pub fn set_max_message_len(&mut self, max: u64) -> &mut Self {
         self.0.set_max_message_len(
             max,
             Connection::set_max_message_len,
             AnyDatagram::set_max_message_len,
+            UnixSeqpacket::set_max_message_len,
         );
         self
     }
@@ -806,7 +874,8 @@ impl AnyConnection {
     }
 
     fn stream_for_handshake(&mut self) -> Result<&mut Connection<AnyStream>> {
-        self.0.handshake_stream(AnyDatagram::local_endpoint)
+        self.0
+            .handshake_stream(AnyDatagram::local_endpoint, packet_endpoint)
     }
 
     /// Whether messages travel as datagrams (no delivery promise over UDP, no close event).
@@ -838,6 +907,28 @@ impl AnyConnection {
     pub fn into_datagram(self) -> Option<AnyDatagram> {
         self.0.into_datagram()
     }
+
+    /// The packet socket inside, if this is a `unixpacket:` connection.
+    pub fn as_seqpacket(&self) -> Option<&UnixSeqpacket> {
+        self.0.packet()
+    }
+
+    /// The packet socket inside, if this is a `unixpacket:` connection.
+    pub fn into_seqpacket(self) -> Option<UnixSeqpacket> {
+        self.0.into_packet()
+    }
+
+    /// The connection inside, whichever kind it is: for the async side's conversion.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn into_kind(self) -> Inner {
+        self.0
+    }
+}
+
+/// The endpoint a packet connection names in an error: its own end's (a server's), else its
+/// peer's (a client's, whose own end is unnamed).
+pub(crate) fn packet_endpoint(p: &UnixSeqpacket) -> Result<Endpoint> {
+    p.local_endpoint().or_else(|_| p.peer_endpoint())
 }
 
 impl From<Connection<AnyStream>> for AnyConnection {
@@ -850,6 +941,12 @@ impl From<AnyDatagram> for AnyConnection {
     /// A connection over a datagram socket; connect it first for `send` and `recv`.
     fn from(socket: AnyDatagram) -> Self {
         AnyConnection(Inner::Datagram(socket))
+    }
+}
+
+impl From<UnixSeqpacket> for AnyConnection {
+    fn from(socket: UnixSeqpacket) -> Self {
+        AnyConnection(Inner::Packet(socket))
     }
 }
 
@@ -892,6 +989,7 @@ pub struct AnyRecvHalf(RecvInner);
 enum RecvInner {
     Stream(RecvHalf<AnyStream>),
     Datagram(AnyDatagram),
+    Packet(UnixSeqpacket),
 }
 
 impl AnyRecvHalf {
@@ -904,6 +1002,7 @@ impl AnyRecvHalf {
         match &mut self.0 {
             RecvInner::Stream(rx) => rx.recv_into(buf),
             RecvInner::Datagram(d) => d.recv_into(buf).map(Some),
+            RecvInner::Packet(p) => p.recv_into(buf),
         }
     }
 
@@ -947,6 +1046,7 @@ pub struct AnySendHalf(SendInner);
 enum SendInner {
     Stream(SendHalf<AnyStream>),
     Datagram(AnyDatagram),
+    Packet(UnixSeqpacket),
 }
 
 impl AnySendHalf {
@@ -967,7 +1067,7 @@ impl AnySendHalf {
     pub fn flush(&mut self) -> Result<()> {
         match &mut self.0 {
             SendInner::Stream(tx) => tx.flush(),
-            SendInner::Datagram(_) => Ok(()),
+            SendInner::Datagram(_) | SendInner::Packet(_) => Ok(()),
         }
     }
 
@@ -975,7 +1075,7 @@ impl AnySendHalf {
     pub fn pending_len(&self) -> usize {
         match &self.0 {
             SendInner::Stream(tx) => tx.pending_len(),
-            SendInner::Datagram(_) => 0,
+            SendInner::Datagram(_) | SendInner::Packet(_) => 0,
         }
     }
 
@@ -997,6 +1097,7 @@ impl AnySendHalf {
         Ok(AnySendHalf(match &self.0 {
             SendInner::Stream(tx) => SendInner::Stream(tx.try_clone()?),
             SendInner::Datagram(d) => SendInner::Datagram(d.try_clone()?),
+            SendInner::Packet(p) => SendInner::Packet(p.try_clone()?),
         }))
     }
 }

@@ -177,6 +177,10 @@ impl ConnectOptions {
                 socket.connect_abstract(name)?;
                 AnyDatagram::Unix(socket).into()
             }
+            Endpoint::UnixSeqpacket(path) => crate::UnixSeqpacket::connect(path)?.into(),
+            Endpoint::UnixSeqpacketAbstract(name) => {
+                crate::UnixSeqpacket::connect_abstract(name)?.into()
+            }
             Endpoint::Fd(_) | Endpoint::Systemd(_) => crate::activation::connect(endpoint)?,
         })
     }
@@ -204,7 +208,9 @@ impl ConnectOptions {
             Endpoint::Udp(_)
             | Endpoint::UdpHost(_)
             | Endpoint::UnixDatagram(_)
-            | Endpoint::UnixDatagramAbstract(_) => {
+            | Endpoint::UnixDatagramAbstract(_)
+            | Endpoint::UnixSeqpacket(_)
+            | Endpoint::UnixSeqpacketAbstract(_) => {
                 return Err(wrong_type(endpoint, SocketType::Stream))
             }
         };

@@ -104,7 +104,25 @@ impl<S: AsFd> Datagram<S> {
 
     /// Receives one datagram into `buf`, replacing its contents; returns its length.
     pub(crate) fn recv_into(&self, buf: &mut Vec<u8>) -> Result<usize> {
-        recv::<()>(self.socket.as_fd(), buf, self.max_len, false, self.room).map(|(n, _)| n)
+        recv::<()>(
+            self.socket.as_fd(),
+            buf,
+            self.max_len,
+            false,
+            self.room,
+            false,
+        )
+        .map(|d| d.len)
+    }
+
+    /// Receives one packet of a connected `SOCK_SEQPACKET` socket that has `SO_TIMESTAMP` set
+    /// into `buf`, replacing its contents; returns its length, or `None` at end of file. Both
+    /// are 0 bytes, but a packet, even an empty one, brings its timestamp and end of file
+    /// brings nothing.
+    pub(crate) fn recv_packet_into(&self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+        let fd = self.socket.as_fd();
+        let packet = recv::<()>(fd, buf, self.max_len, false, self.room, true)?;
+        Ok((packet.len > 0 || packet.control).then_some(packet.len))
     }
 
     /// Receives one datagram into a new `Vec`.
@@ -120,7 +138,15 @@ impl<S: AsFd> Datagram<S> {
         &self,
         buf: &mut Vec<u8>,
     ) -> Result<(usize, Option<A>)> {
-        recv::<A>(self.socket.as_fd(), buf, self.max_len, true, self.room)
+        recv::<A>(
+            self.socket.as_fd(),
+            buf,
+            self.max_len,
+            true,
+            self.room,
+            false,
+        )
+        .map(|d| (d.len, d.from))
     }
 }
 
@@ -200,14 +226,16 @@ pub(crate) struct Room {
 /// Memory follows the datagram, never the limit: up to `room.direct` bytes are reserved at once
 /// (the family's usual largest datagram); above that the datagram's length is peeked first
 /// (`MSG_PEEK | MSG_TRUNC` on Linux; elsewhere a peek into a doubling buffer), so a limit of
-/// `usize::MAX` costs what the datagram costs, and one more system call.
+/// `usize::MAX` costs what the datagram costs, and one more system call. `stamped` makes room
+/// for a `SO_TIMESTAMP` control message (see `sys::recv_datagram`).
 fn recv<A: SockaddrLike>(
     fd: BorrowedFd<'_>,
     buf: &mut Vec<u8>,
     max: usize,
     with_sender: bool,
     room: Room,
-) -> Result<(usize, Option<A>)> {
+    stamped: bool,
+) -> Result<sys::Datagram<A>> {
     let limit = max.min(room.most);
     let reserve = if limit <= room.direct {
         limit
@@ -220,7 +248,7 @@ fn recv<A: SockaddrLike>(
             len
         }
     };
-    let dgram = sys::recv_datagram::<A>(fd, buf, reserve, with_sender, false)?;
+    let dgram = sys::recv_datagram::<A>(fd, buf, reserve, with_sender, false, stamped)?;
     if dgram.truncated {
         return Err(Error::Truncated {
             // Longer than what was peeked only if another thread took that datagram meanwhile.
@@ -228,7 +256,7 @@ fn recv<A: SockaddrLike>(
             max: max as u64,
         });
     }
-    Ok((dgram.len, dgram.from))
+    Ok(dgram)
 }
 
 /// The length of the next datagram, or `limit + 1` if it is longer than `limit`, without taking
@@ -241,7 +269,7 @@ fn peek_len(fd: BorrowedFd<'_>, buf: &mut Vec<u8>, start: usize, limit: usize) -
         start.max(1)
     };
     loop {
-        let dgram = sys::recv_datagram::<()>(fd, buf, room.min(limit), false, true)?;
+        let dgram = sys::recv_datagram::<()>(fd, buf, room.min(limit), false, true, false)?;
         let real_len_known = cfg!(any(target_os = "linux", target_os = "android"));
         if !dgram.truncated || real_len_known || room >= limit {
             buf.clear();

@@ -19,7 +19,8 @@ use crate::error::{Family, ParseEndpointError, SocketType};
 /// | `tcp:127.0.0.1:8008`, `tcp:[::1]:9000` | TCP on that IP address and port (`0` picks a free port) |
 /// | `udp:127.0.0.1:8008`, `udp:[::1]:9000` | UDP on that IP address and port (`0` picks a free port) |
 /// | `unixgram:/run/app.sock` | Unix-domain datagram socket at that path |
-/// | `unix:@app`, `unixgram:@app` | Unix-domain socket with the abstract name `app` (Linux); `unix:./@app` is a file |
+/// | `unixpacket:/run/app.sock` | Unix-domain `SOCK_SEQPACKET` socket at that path: a connection, one message per packet |
+/// | `unix:@app`, `unixgram:@app`, `unixpacket:@app` | Unix-domain socket with the abstract name `app` (Linux); `unix:./@app` is a file |
 /// | `tcp:localhost:8008`, `udp:db.example:53` | a host name, resolved when connecting |
 /// | `fd:3` | a socket this process inherited on descriptor 3, connected or listening |
 /// | `systemd:`, `systemd:web` | a socket passed by systemd socket activation: the first, or the one named `web` |
@@ -80,6 +81,12 @@ pub enum Endpoint {
     UnixAbstract(Vec<u8>),
     /// A Unix-domain datagram socket with an abstract name (`unixgram:@NAME`, Linux only).
     UnixDatagramAbstract(Vec<u8>),
+    /// A Unix-domain `SOCK_SEQPACKET` socket at a filesystem path (`unixpacket:PATH`): a
+    /// connection that keeps message boundaries.
+    UnixSeqpacket(PathBuf),
+    /// A Unix-domain `SOCK_SEQPACKET` socket with an abstract name (`unixpacket:@NAME`, Linux
+    /// only); its listener admits only its own uid unless told otherwise, as `unix:@NAME`'s.
+    UnixSeqpacketAbstract(Vec<u8>),
 }
 
 /// A host name and a port, as written in `tcp:HOST:PORT` or `udp:HOST:PORT`.
@@ -120,19 +127,21 @@ impl ToSocketAddrs for HostPort {
 }
 
 impl Endpoint {
-    /// The socket path, if this is a Unix-domain endpoint (stream or datagram).
+    /// The socket path, if this is a Unix-domain endpoint (stream, datagram or seqpacket).
     pub fn as_unix_path(&self) -> Option<&Path> {
         match self {
-            Endpoint::Unix(p) | Endpoint::UnixDatagram(p) => Some(p),
+            Endpoint::Unix(p) | Endpoint::UnixDatagram(p) | Endpoint::UnixSeqpacket(p) => Some(p),
             _ => None,
         }
     }
 
     /// The abstract name (without the leading `@` or 0 byte), if this is an abstract Unix-domain
-    /// endpoint, stream or datagram, as std's `SocketAddr::as_abstract_name`.
+    /// endpoint, stream, datagram or seqpacket, as std's `SocketAddr::as_abstract_name`.
     pub fn as_abstract_name(&self) -> Option<&[u8]> {
         match self {
-            Endpoint::UnixAbstract(n) | Endpoint::UnixDatagramAbstract(n) => Some(n),
+            Endpoint::UnixAbstract(n)
+            | Endpoint::UnixDatagramAbstract(n)
+            | Endpoint::UnixSeqpacketAbstract(n) => Some(n),
             _ => None,
         }
     }
@@ -177,7 +186,8 @@ impl Endpoint {
         self.socket_type() == SocketType::Datagram
     }
 
-    /// The socket type: stream for `unix:` and `tcp:`, datagram for `udp:` and `unixgram:`.
+    /// The socket type: stream for `unix:` and `tcp:`, datagram for `udp:` and `unixgram:`,
+    /// seqpacket for `unixpacket:`.
     /// An inherited socket (`fd:`, `systemd:`) says stream, its usual type, before it is
     /// adopted: `connect` then picks by the socket's own type (`SO_TYPE`).
     pub fn socket_type(&self) -> SocketType {
@@ -192,6 +202,9 @@ impl Endpoint {
             | Endpoint::UdpHost(_)
             | Endpoint::UnixDatagram(_)
             | Endpoint::UnixDatagramAbstract(_) => SocketType::Datagram,
+            Endpoint::UnixSeqpacket(_) | Endpoint::UnixSeqpacketAbstract(_) => {
+                SocketType::SeqPacket
+            }
         }
     }
 
@@ -201,6 +214,7 @@ impl Endpoint {
         match self {
             Endpoint::Unix(_) | Endpoint::UnixDatagram(_) => Family::Unix,
             Endpoint::UnixAbstract(_) | Endpoint::UnixDatagramAbstract(_) => Family::Unix,
+            Endpoint::UnixSeqpacket(_) | Endpoint::UnixSeqpacketAbstract(_) => Family::Unix,
             Endpoint::Fd(_) | Endpoint::Systemd(_) => Family::Unix,
             Endpoint::Tcp(_) | Endpoint::TcpHost(_) | Endpoint::Udp(_) | Endpoint::UdpHost(_) => {
                 Family::Inet
@@ -208,13 +222,15 @@ impl Endpoint {
         }
     }
 
-    /// The scheme: `"unix"`, `"tcp"`, `"udp"`, `"unixgram"`, `"fd"` or `"systemd"`.
+    /// The scheme: `"unix"`, `"tcp"`, `"udp"`, `"unixgram"`, `"unixpacket"`, `"fd"` or
+    /// `"systemd"`.
     pub fn scheme(&self) -> &'static str {
         match self {
             Endpoint::Unix(_) | Endpoint::UnixAbstract(_) => "unix",
             Endpoint::Tcp(_) | Endpoint::TcpHost(_) => "tcp",
             Endpoint::Udp(_) | Endpoint::UdpHost(_) => "udp",
             Endpoint::UnixDatagram(_) | Endpoint::UnixDatagramAbstract(_) => "unixgram",
+            Endpoint::UnixSeqpacket(_) | Endpoint::UnixSeqpacketAbstract(_) => "unixpacket",
             Endpoint::Fd(_) => "fd",
             Endpoint::Systemd(_) => "systemd",
         }
@@ -233,13 +249,15 @@ impl fmt::Display for Endpoint {
     /// and will not round-trip.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Endpoint::Unix(p) | Endpoint::UnixDatagram(p) => {
+            Endpoint::Unix(p) | Endpoint::UnixDatagram(p) | Endpoint::UnixSeqpacket(p) => {
                 write!(f, "{}:{}", self.scheme(), p.display())
             }
             // SocketAddr's Display already brackets IPv6 addresses.
             Endpoint::Tcp(a) | Endpoint::Udp(a) => write!(f, "{}:{a}", self.scheme()),
             Endpoint::TcpHost(h) | Endpoint::UdpHost(h) => write!(f, "{}:{h}", self.scheme()),
-            Endpoint::UnixAbstract(n) | Endpoint::UnixDatagramAbstract(n) => {
+            Endpoint::UnixAbstract(n)
+            | Endpoint::UnixDatagramAbstract(n)
+            | Endpoint::UnixSeqpacketAbstract(n) => {
                 write!(f, "{}:@{}", self.scheme(), String::from_utf8_lossy(n))
             }
             Endpoint::Fd(fd) => write!(f, "fd:{fd}"),
@@ -260,6 +278,11 @@ impl FromStr for Endpoint {
             "tcp" => parse_inet(rest).map(|a| a.either(Endpoint::Tcp, Endpoint::TcpHost)),
             "udp" => parse_inet(rest).map(|a| a.either(Endpoint::Udp, Endpoint::UdpHost)),
             "unixgram" => parse_unix(rest, Endpoint::UnixDatagram, Endpoint::UnixDatagramAbstract),
+            "unixpacket" => parse_unix(
+                rest,
+                Endpoint::UnixSeqpacket,
+                Endpoint::UnixSeqpacketAbstract,
+            ),
             "fd" => parse_fd(rest).map(Endpoint::Fd),
             "systemd" => parse_systemd_name(rest).map(|n| Endpoint::Systemd(n.into())),
             _ => Err(ParseEndpointError::UnknownScheme {
@@ -273,7 +296,7 @@ impl FromStr for Endpoint {
 /// namespace (`unix(7)`).
 pub const MAX_ABSTRACT_NAME_LEN: usize = 107;
 
-/// Parses what follows `unix:` or `unixgram:`: `@NAME` is an abstract name, anything else a path
+/// Parses what follows `unix:`, `unixgram:` or `unixpacket:`: `@NAME` is an abstract name, anything else a path
 /// (so a file named `@NAME` is written `./@NAME`).
 fn parse_unix(
     s: &str,
@@ -458,6 +481,10 @@ mod tests {
             "unixgram:@app",
             "unix:./@app",
             "unix:@with space/and:colon",
+            "unixpacket:/run/app.sock",
+            "unixpacket:rel.sock",
+            "unixpacket:@app",
+            "unixpacket:./@app",
         ] {
             let ep = parse(s).unwrap();
             assert_eq!(ep.to_string(), s);
@@ -677,6 +704,26 @@ mod tests {
     }
 
     #[test]
+    fn seqpacket_endpoints() {
+        let ep = parse("unixpacket:/x.sock").unwrap();
+        assert_eq!(ep, Endpoint::UnixSeqpacket("/x.sock".into()));
+        assert_eq!(ep.as_unix_path(), Some(Path::new("/x.sock")));
+        assert_eq!(
+            (ep.scheme(), ep.socket_type(), ep.family()),
+            ("unixpacket", SocketType::SeqPacket, Family::Unix)
+        );
+        // A connection, not a datagram socket: there is nothing to `recv_from`.
+        assert!(!ep.is_datagram());
+        let ep = parse("unixpacket:@app").unwrap();
+        assert_eq!(ep, Endpoint::UnixSeqpacketAbstract(b"app".to_vec()));
+        assert_eq!(ep.as_abstract_name(), Some(&b"app"[..]));
+        assert_eq!(ep.as_unix_path(), None);
+        assert_eq!(ep.socket_type(), SocketType::SeqPacket);
+        assert_eq!(parse("unixpacket:").unwrap_err(), E::EmptyPath);
+        assert_eq!(parse("unixpacket:a\0b").unwrap_err(), E::NulInPath);
+    }
+
+    #[test]
     fn abstract_names() {
         let ep = parse("unix:@app").unwrap();
         assert_eq!(ep, Endpoint::UnixAbstract(b"app".to_vec()));
@@ -696,7 +743,7 @@ mod tests {
         assert_eq!(ep.as_abstract_name(), None);
         let longest = "n".repeat(MAX_ABSTRACT_NAME_LEN);
         assert!(parse(&format!("unix:@{longest}")).is_ok());
-        for scheme in ["unix", "unixgram"] {
+        for scheme in ["unix", "unixgram", "unixpacket"] {
             assert_eq!(
                 parse(&format!("{scheme}:@{longest}n")).unwrap_err(),
                 E::AbstractNameTooLong { len: 108, max: 107 }

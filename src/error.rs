@@ -289,6 +289,8 @@ pub enum SocketType {
     Stream,
     /// One message per datagram: `udp:` and `unixgram:`.
     Datagram,
+    /// A connection that keeps message boundaries, one message per packet: `unixpacket:`.
+    SeqPacket,
 }
 
 impl fmt::Display for SocketType {
@@ -296,6 +298,7 @@ impl fmt::Display for SocketType {
         f.write_str(match self {
             SocketType::Stream => "stream",
             SocketType::Datagram => "datagram",
+            SocketType::SeqPacket => "seqpacket",
         })
     }
 }
@@ -356,11 +359,17 @@ impl Error {
     /// The same error with a Unix stream endpoint in it named as the datagram endpoint of the
     /// same path: the socket-file code serves both socket types.
     pub(crate) fn for_datagram(self) -> Self {
+        self.for_unix_type(Endpoint::UnixDatagram)
+    }
+
+    /// The same error with a Unix stream endpoint in it named as the endpoint `endpoint` makes
+    /// of the same path (`unixgram:`, `unixpacket:`).
+    pub(crate) fn for_unix_type(self, endpoint: fn(std::path::PathBuf) -> Endpoint) -> Self {
         match self {
             Error::AddrInUse {
                 endpoint: Endpoint::Unix(path),
             } => Error::AddrInUse {
-                endpoint: Endpoint::UnixDatagram(path),
+                endpoint: endpoint(path),
             },
             other => other,
         }

@@ -59,10 +59,11 @@
 //! - Drivers of that core: the blocking [`Connection`] (with [`split`](Connection::split) halves)
 //!   and, with the `tokio` feature, the async `tokio::AsyncConnection` and a codec for `Framed`.
 //! - Socket types below them, std-shaped and knowing nothing of framing: [`UnixStream`],
-//!   [`UnixListener`], [`UnixDatagram`], [`TcpStream`], [`TcpListener`], [`UdpSocket`]. A
-//!   listener's `accept` gives the stream, as std's does, and [`Connection::new`] is the one
-//!   place a stream becomes a message connection ([`Transport::accept`] and
-//!   [`AnyListener::accept`] call it):
+//!   [`UnixListener`], [`UnixDatagram`], [`TcpStream`], [`TcpListener`], [`UdpSocket`], and for
+//!   `unixpacket:` [`UnixSeqpacketListener`] and [`UnixSeqpacket`] (one message per packet, so
+//!   the socket is a [`Channel`] as it is). A listener's `accept` gives the socket, as std's
+//!   does, and [`Connection::new`] is the one place a stream becomes a message connection
+//!   ([`Transport::accept`] and [`AnyListener::accept`] call it):
 //!
 //!   ```
 //!   # let listener = msgsock::TcpListener::bind("127.0.0.1:0".parse()?)?;
@@ -161,7 +162,8 @@ pub use crate::transport::{
     UnixTransport,
 };
 pub use crate::unix::{
-    Incoming, PeerCred, UnixDatagram, UnixListener, UnixStream, DEFAULT_SOCKET_MODE, MAX_PATH_LEN,
+    Incoming, PeerCred, SeqpacketIncoming, UnixDatagram, UnixListener, UnixSeqpacket,
+    UnixSeqpacketListener, UnixStream, DEFAULT_SOCKET_MODE, MAX_PATH_LEN,
 };
 
 #[doc = include_str!("../README.md")]

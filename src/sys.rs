@@ -145,14 +145,33 @@ pub(crate) fn unix_socket(ty: SockType, nonblocking: bool) -> io::Result<OwnedFd
 /// `connect(2)` to the Unix socket at `path`. A Unix connect interrupted while it waits for
 /// room in the backlog has not connected (`unix_stream_connect`), so it is made again.
 pub(crate) fn connect_unix(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
-    let addr = UnixAddr::new(path)?;
-    retry(|| socket::connect(fd.as_raw_fd(), &addr))
+    connect_unix_addr(fd, &UnixAddr::new(path)?)
+}
+
+/// `connect(2)` to the Unix socket address `addr`, a path or an abstract name, as
+/// [`connect_unix`].
+pub(crate) fn connect_unix_addr(fd: BorrowedFd<'_>, addr: &UnixAddr) -> io::Result<()> {
+    retry(|| socket::connect(fd.as_raw_fd(), addr))
 }
 
 /// `bind(2)` to the Unix socket address `path`.
 pub(crate) fn bind_unix(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
-    let addr = UnixAddr::new(path)?;
-    retry(|| socket::bind(fd.as_raw_fd(), &addr))
+    bind_unix_addr(fd, &UnixAddr::new(path)?)
+}
+
+/// `bind(2)` to the Unix socket address `addr`, a path or an abstract name.
+pub(crate) fn bind_unix_addr(fd: BorrowedFd<'_>, addr: &UnixAddr) -> io::Result<()> {
+    retry(|| socket::bind(fd.as_raw_fd(), addr))
+}
+
+/// A connected pair of Unix sockets of type `ty` (`socketpair(2)`), close-on-exec.
+pub(crate) fn unix_pair(ty: SockType) -> io::Result<(OwnedFd, OwnedFd)> {
+    #[cfg(not(target_vendor = "apple"))]
+    let flags = SockFlag::SOCK_CLOEXEC;
+    // Apple targets have no SOCK_CLOEXEC, nor SOCK_SEQPACKET for Unix sockets.
+    #[cfg(target_vendor = "apple")]
+    let flags = SockFlag::empty();
+    retry(|| socket::socketpair(socket::AddressFamily::Unix, ty, None, flags))
 }
 
 /// `listen(2)` with the largest backlog the system allows, as std's `UnixListener::bind` asks.
@@ -239,10 +258,16 @@ pub(crate) struct Datagram<A> {
     pub(crate) truncated: bool,
     /// The sender, if it has an address.
     pub(crate) from: Option<A>,
+    /// Whether control data came with it, or was cut (`MSG_CTRUNC`): with `SO_TIMESTAMP` set,
+    /// every packet brings some and end of file none, which is how an empty packet and end of
+    /// file on a `SOCK_SEQPACKET` socket (both 0 bytes) tell apart.
+    pub(crate) control: bool,
 }
 
 /// Receives one datagram of at most `max` bytes into `buf` with `recvmsg(2)`; with `peek`
-/// (`MSG_PEEK`) it stays queued.
+/// (`MSG_PEEK`) it stays queued. With `stamped`, there is room for exactly one `SO_TIMESTAMP`
+/// control message (see [`Datagram::control`]) and no more: descriptors a peer attached then
+/// find no room and the kernel closes them (`MSG_CTRUNC`), so none is ever installed here.
 ///
 /// `buf` is cleared and the datagram lands in its spare capacity, which is never zeroed: a
 /// receive limit of 200 KiB would otherwise cost a 200 KiB memset per message, whatever its size.
@@ -255,6 +280,7 @@ pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
     max: usize,
     with_sender: bool,
     peek: bool,
+    stamped: bool,
 ) -> io::Result<Datagram<A>> {
     use nix::libc;
     use std::mem::{size_of, MaybeUninit};
@@ -262,6 +288,12 @@ pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
     buf.clear();
     buf.reserve(max);
     let mut addr = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    // On the stack, aligned as a `cmsghdr` and never read by us, so neither allocated nor zeroed:
+    // the kernel writes what it reports in `msg_controllen`.
+    let mut stamp = MaybeUninit::<[libc::cmsghdr; 4]>::uninit();
+    // SAFETY: CMSG_SPACE only computes a length.
+    let stamp_len = unsafe { libc::CMSG_SPACE(size_of::<libc::timeval>() as libc::c_uint) };
+    let stamp_len = (stamp_len as usize).min(size_of::<[libc::cmsghdr; 4]>());
     let mut iov = libc::iovec {
         iov_base: buf.spare_capacity_mut().as_mut_ptr().cast(),
         iov_len: max,
@@ -282,11 +314,21 @@ pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
         }
         hdr.msg_iov = &mut iov;
         hdr.msg_iovlen = 1;
+        if stamped {
+            hdr.msg_control = stamp.as_mut_ptr().cast();
+            // The field's type differs between platforms.
+            #[allow(clippy::useless_conversion)]
+            {
+                hdr.msg_controllen = stamp_len.try_into().unwrap_or_default();
+            }
+        }
         // SAFETY: `iov` points at `max` writable bytes of `buf`'s spare capacity (reserved
-        // above) and `msg_name` at a whole sockaddr_storage; both outlive the call.
+        // above), `msg_name` at a whole sockaddr_storage and `msg_control` (if set) at
+        // `stamp`'s `msg_controllen` bytes; all outlive the call.
         Errno::result(unsafe { libc::recvmsg(fd.as_raw_fd(), &mut hdr, flags.bits()) })
     })? as usize;
     let truncated = hdr.msg_flags & libc::MSG_TRUNC != 0 || got > max;
+    let control = hdr.msg_controllen > 0 || hdr.msg_flags & libc::MSG_CTRUNC != 0;
     if !truncated {
         // SAFETY: the kernel wrote `got` bytes at the start of the spare capacity, and
         // `got <= max <= capacity`.
@@ -304,7 +346,13 @@ pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
         },
         truncated,
         from,
+        control,
     })
+}
+
+/// Sets `SO_TIMESTAMP`: every packet received then brings a timestamp control message.
+pub(crate) fn set_timestamp(fd: BorrowedFd<'_>) -> io::Result<()> {
+    retry(|| socket::setsockopt(&fd, socket::sockopt::ReceiveTimestamp, &true))
 }
 
 /// `sendto(2)` with `MSG_DONTWAIT` and `MSG_NOSIGNAL`: a send that never waits for room, on a

@@ -311,3 +311,23 @@ macro_rules! alloc_tests {
 }
 
 alloc_tests!(unix => msgsock::UnixTransport, tcp => msgsock::TcpTransport);
+
+/// A SEQPACKET receive (with its control buffer for the timestamp that tells an empty message
+/// from end of file) and send allocate nothing once the buffer is sized.
+#[test]
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn seqpacket_send_and_recv_into_allocate_nothing() {
+    let (a, b) = msgsock::UnixSeqpacket::pair().unwrap();
+    let msgs: Vec<Vec<u8>> = [0, 1, 64, 4096, 100_000]
+        .iter()
+        .map(|&n| vec![7u8; n])
+        .collect();
+    let mut buf = Vec::with_capacity(b.max_message_len());
+    let n = allocations_in(|| {
+        for msg in &msgs {
+            a.send(msg).unwrap();
+            assert_eq!(b.recv_into(&mut buf).unwrap(), Some(msg.len()));
+        }
+    });
+    assert_eq!(n, 0, "allocations for {} packets", msgs.len());
+}

@@ -605,6 +605,59 @@ impl<T: msgsock::DatagramTransport> Kind for DatagramKind<T> {
     }
 }
 
+/// Unix SEQPACKET as a [`Kind`]: its listener accepts sockets that are channels as they are, so
+/// it has no `Transport` impl; a thread per connection echoes each packet back.
+pub struct PacketKind;
+
+/// A SEQPACKET echo server, stopped with its [`msgsock::ShutdownHandle`] when dropped.
+pub struct PacketEcho {
+    path: std::path::PathBuf,
+    stop: msgsock::ShutdownHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for PacketEcho {
+    fn drop(&mut self) {
+        self.stop.shutdown();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Kind for PacketKind {
+    type Client = msgsock::UnixSeqpacket;
+    type Server = PacketEcho;
+    // As for datagrams: well within a packet's limit of `SO_SNDBUF` (212,992 by default) less 32.
+    const MAX: usize = msgsock::UDP_V4_MAX_MESSAGE_LEN;
+    fn start() -> Self::Server {
+        let listener = msgsock::UnixSeqpacketListener::bind_temp().unwrap();
+        let path = listener.path().to_owned();
+        let stop = listener.shutdown_handle().unwrap();
+        let thread = std::thread::spawn(move || {
+            for socket in &listener {
+                let socket = socket.expect("accept");
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    while socket.recv_into(&mut buf).expect("echo recv").is_some() {
+                        socket.send(&buf).expect("echo send");
+                    }
+                });
+            }
+        });
+        PacketEcho {
+            path,
+            stop,
+            thread: Some(thread),
+        }
+    }
+    fn connect(server: &Self::Server) -> Self::Client {
+        let c = msgsock::UnixSeqpacket::connect(&server.path).unwrap();
+        common::guard_timeouts(&c);
+        c
+    }
+}
+
 /// The behaviour every transport shares, written once against [`msgsock::Channel`].
 pub mod messages {
     use std::sync::mpsc;
@@ -748,6 +801,7 @@ mod all_transports {
         tcp => crate::StreamKind<msgsock::TcpTransport>,
         udp => crate::DatagramKind<msgsock::UdpTransport>,
         unixgram => crate::DatagramKind<msgsock::UnixDatagramTransport>,
+        unixpacket => crate::PacketKind,
     );
 }
 
@@ -840,6 +894,25 @@ pub mod errors {
         assert_in_use(T::bind(&addr).unwrap_err(), &T::endpoint(&addr));
     }
 
+    /// SEQPACKET has no `Transport` impl, so its shapes are checked through the endpoint form
+    /// and its concrete types.
+    pub fn unixpacket_in_use_and_refused() {
+        let dir = common::tempdir();
+        let path = dir.path().join("packet.sock");
+        let endpoint = Endpoint::UnixSeqpacket(path.clone());
+        let _listener = msgsock::bind(&endpoint).unwrap();
+        assert_in_use(msgsock::bind(&endpoint).unwrap_err(), &endpoint);
+        let err = msgsock::UnixSeqpacketListener::bind(&path).unwrap_err();
+        assert_in_use(err, &endpoint);
+
+        let stale = dir.path().join("stale.sock");
+        drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+        let endpoint = Endpoint::UnixSeqpacket(stale.clone());
+        assert_refused(msgsock::connect(&endpoint).unwrap_err(), &endpoint);
+        let err = msgsock::UnixSeqpacket::connect(&stale).unwrap_err();
+        assert_refused(err, &endpoint);
+    }
+
     pub fn refused_is_connection_refused<T: ErrorFixture>() {
         let dir = common::tempdir();
         let addr = T::refused(dir.path());
@@ -861,4 +934,11 @@ macro_rules! errors {
 
 mod same_error_everywhere {
     errors!(unix => msgsock::UnixTransport, tcp => msgsock::TcpTransport);
+
+    mod unixpacket {
+        #[test]
+        fn in_use_and_refused() {
+            crate::errors::unixpacket_in_use_and_refused()
+        }
+    }
 }

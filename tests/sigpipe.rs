@@ -97,3 +97,18 @@ fn unix_send_to_closed_peer_is_an_error() {
 fn tcp_send_to_closed_peer_is_an_error() {
     send_to_closed_peer::<TcpTransport>();
 }
+
+/// A SEQPACKET send to a closed peer: `send(2)` with `MSG_NOSIGNAL`, one packet. (Linux raises
+/// no `SIGPIPE` for SEQPACKET even without the flag, `unix_dgram_sendmsg` has no `send_sig`; the
+/// BSDs' `sosend` does, and there the flag is what keeps this test alive.)
+#[test]
+#[serial]
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn unixpacket_send_to_closed_peer_is_an_error() {
+    let _sigpipe = DefaultSigpipe::set();
+    let (a, b) = msgsock::UnixSeqpacket::pair().unwrap();
+    drop(b);
+    write_until_broken_pipe(|| a.send(b"are you there?").map_err(io::Error::from));
+    let mut conn = msgsock::AnyConnection::from(a);
+    write_until_broken_pipe(|| conn.send(b"and now?").map_err(io::Error::from));
+}

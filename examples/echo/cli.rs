@@ -17,7 +17,8 @@ pub type BoxError = Box<dyn Error + Send + Sync>;
 const USAGE: &str =
     "usage: echo [--idle-timeout SECS] [--same-uid] [--authkey-file PATH] [--max-connections N] \
                      ENDPOINT | echo [--authkey-file PATH] --connect ENDPOINT, \
-                     where ENDPOINT is unix:PATH, tcp:HOST:PORT, udp:HOST:PORT or unixgram:PATH";
+                     where ENDPOINT is unix:PATH, tcp:HOST:PORT, udp:HOST:PORT, unixgram:PATH or \
+                     unixpacket:PATH";
 
 /// What `--help` adds to the usage line.
 const HELP: &str = "\
@@ -137,7 +138,7 @@ pub fn parse_args() -> Result<Command, BoxError> {
         let auth = opts.auth;
         return Ok(Command::Connect { endpoint, auth });
     }
-    if opts.auth.is_some() && endpoint.is_datagram() {
+    if opts.auth.is_some() && endpoint.socket_type() != msgsock::SocketType::Stream {
         return Err("--authkey-file needs a stream endpoint (unix: or tcp:)".into());
     }
     if opts.same_uid && !matches!(endpoint, Endpoint::Unix(_)) {

@@ -1,7 +1,7 @@
 //! An echo server for any endpoint, and a line-based client for it.
 //!
 //! ```text
-//! cargo run --example echo -- unix:/tmp/echo.sock     # or tcp:127.0.0.1:0, udp:..., unixgram:...
+//! cargo run --example echo -- unix:/tmp/echo.sock     # or tcp:, udp:, unixgram:, unixpacket:
 //! cargo run --example echo -- --connect unix:/tmp/echo.sock
 //! ```
 //!

@@ -119,7 +119,11 @@ async fn serve(listener: &msgsock::tokio::AsyncAnyListener, opts: &Options, mut 
         let Some(slot) = cli::admit(opts, &active, || same_user(&conn)) else {
             continue;
         };
-        // A listener's connections are streams; the tasks hold the stream connection itself,
+        if conn.as_seqpacket().is_some() {
+            tokio::spawn(echo_packets(slot, conn, opts.idle));
+            continue;
+        }
+        // The other connections are streams; the tasks hold the stream connection itself,
         // whose futures are smaller than the any-transport wrapper's.
         let Some(conn) = conn.into_stream() else {
             eprintln!("echo: closed a connection: not a stream");
@@ -232,6 +236,37 @@ async fn echo_within(
         }
         if msg.capacity() > cli::KEEP_BUFFER {
             msg = Vec::new();
+        }
+    }
+}
+
+/// A `unixpacket:` connection's task: sends every packet back unchanged until the peer closes, or
+/// stays silent (or does not take a reply) for `idle`.
+async fn echo_packets(slot: Slot, mut conn: AsyncAnyConnection, idle: Option<Duration>) {
+    let _slot = slot;
+    let within = |idle: Option<Duration>| async move {
+        match idle {
+            Some(idle) => tokio::time::sleep(idle).await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut msg = Vec::new();
+    loop {
+        let received = tokio::select! {
+            received = conn.recv_into(&mut msg) => received,
+            () = within(idle) => return failed(cli::idle_error(idle)),
+        };
+        match received {
+            Ok(Some(_)) => {}
+            Ok(None) => return,
+            Err(e) => return failed(e.into()),
+        }
+        let sent = tokio::select! {
+            sent = conn.send(&msg) => sent,
+            () = within(idle) => return failed(cli::idle_error(idle)),
+        };
+        if let Err(e) = sent {
+            return failed(e.into());
         }
     }
 }

@@ -5,8 +5,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use super::conn::AsyncConnection;
 use super::datagram::AsyncDatagram;
+use super::seqpacket::AsyncSeqpacket;
 use super::stream::AsyncAnyStream;
-use crate::any::{AnyConnection, AnyStream, Kind};
+use crate::any::{packet_endpoint, AnyConnection, AnyStream, Kind};
 use crate::auth::Authenticator;
 use crate::connect::ConnectOptions;
 use crate::endpoint::Endpoint;
@@ -90,20 +91,17 @@ pub async fn child_connection() -> Result<AsyncAnyConnection> {
 #[derive(Debug)]
 pub struct AsyncAnyConnection(Inner);
 
-type Inner = Kind<AsyncConnection<AsyncAnyStream>, AsyncDatagram>;
+type Inner = Kind<AsyncConnection<AsyncAnyStream>, AsyncDatagram, AsyncSeqpacket>;
 
 impl AsyncAnyConnection {
     /// The blocking connection's socket, made non-blocking and registered with tokio. Only
     /// for a connection that has received nothing yet: bytes it buffered would be lost.
     fn from_blocking(conn: AnyConnection) -> Result<AsyncAnyConnection> {
-        if conn.is_datagram() {
-            let socket = conn.into_datagram().expect("a datagram connection");
-            return Ok(AsyncDatagram::from_blocking(socket)?.into());
-        }
-        let stream = conn
-            .into_stream()
-            .expect("a stream connection")
-            .into_inner();
+        let stream = match conn.into_kind() {
+            Kind::Stream(conn) => conn.into_inner(),
+            Kind::Datagram(socket) => return Ok(AsyncDatagram::from_blocking(socket)?.into()),
+            Kind::Packet(socket) => return Ok(AsyncSeqpacket::from_blocking(socket)?.into()),
+        };
         Ok(AsyncConnection::new(match stream {
             AnyStream::Unix(s) => {
                 let std = std::os::unix::net::UnixStream::from(OwnedFd::from(s));
@@ -128,6 +126,7 @@ impl AsyncAnyConnection {
         match &mut self.0 {
             Inner::Stream(c) => c.send(msg).await,
             Inner::Datagram(d) => d.send(msg).await,
+            Inner::Packet(p) => p.send(msg).await,
         }
     }
 
@@ -141,6 +140,7 @@ impl AsyncAnyConnection {
         match &mut self.0 {
             Inner::Stream(c) => c.recv_into(buf).await,
             Inner::Datagram(d) => d.recv_into(buf).await.map(Some),
+            Inner::Packet(p) => p.recv_into(buf).await,
         }
     }
 
@@ -157,9 +157,11 @@ impl AsyncAnyConnection {
 
     /// The largest message a receive accepts.
     pub fn max_message_len(&self) -> u64 {
-        self.0.either(AsyncConnection::max_message_len, |d| {
-            d.max_message_len() as u64
-        })
+        self.0.either(
+            AsyncConnection::max_message_len,
+            |d| d.max_message_len() as u64,
+            |p| p.max_message_len() as u64,
+        )
     }
 
     /// Sets the largest message a receive accepts (for datagrams, a limit above what a `usize`
@@ -169,6 +171,7 @@ impl AsyncAnyConnection {
             max,
             AsyncConnection::set_max_message_len,
             AsyncDatagram::set_max_message_len,
+            AsyncSeqpacket::set_max_message_len,
         );
         self
     }
@@ -195,7 +198,9 @@ impl AsyncAnyConnection {
     }
 
     fn stream_for_handshake(&mut self) -> Result<&mut AsyncConnection<AsyncAnyStream>> {
-        self.0.handshake_stream(AsyncDatagram::local_endpoint)
+        self.0.handshake_stream(AsyncDatagram::local_endpoint, |p| {
+            packet_endpoint(p.get_ref())
+        })
     }
 
     /// Whether messages travel as datagrams.
@@ -224,6 +229,17 @@ impl AsyncAnyConnection {
     pub fn into_datagram(self) -> Option<AsyncDatagram> {
         self.0.into_datagram()
     }
+
+    /// The packet socket inside, if this is a `unixpacket:` connection.
+    pub fn as_seqpacket(&self) -> Option<&AsyncSeqpacket> {
+        self.0.packet()
+    }
+}
+
+impl From<AsyncSeqpacket> for AsyncAnyConnection {
+    fn from(socket: AsyncSeqpacket) -> Self {
+        AsyncAnyConnection(Inner::Packet(socket))
+    }
 }
 
 impl From<AsyncConnection<AsyncAnyStream>> for AsyncAnyConnection {
@@ -244,6 +260,7 @@ impl AsFd for AsyncAnyConnection {
         match &self.0 {
             Inner::Stream(c) => c.as_fd(),
             Inner::Datagram(d) => d.as_fd(),
+            Inner::Packet(p) => p.as_fd(),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::future::Future;
 use super::any::AsyncAnyConnection;
 use super::conn::AsyncConnection;
 use super::datagram::AsyncDatagram;
+use super::seqpacket::AsyncSeqpacket;
 use super::stream::AsyncStream;
 use crate::error::Result;
 
@@ -90,6 +91,17 @@ impl AsyncChannel for AsyncDatagram {
     }
     async fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
         AsyncDatagram::recv_into(self, buf).await.map(Some)
+    }
+}
+
+impl sealed::Sealed for AsyncSeqpacket {}
+
+impl AsyncChannel for AsyncSeqpacket {
+    async fn send(&mut self, msg: &[u8]) -> Result<()> {
+        AsyncSeqpacket::send(self, msg).await
+    }
+    async fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+        AsyncSeqpacket::recv_into(self, buf).await
     }
 }
 

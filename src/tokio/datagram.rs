@@ -78,7 +78,7 @@ impl Readiness {
 
 /// One non-blocking attempt for tokio's `try_io`: `WouldBlock` clears the readiness and waits
 /// again; anything else, success or error, is the answer.
-fn attempt<T>(result: Result<T>) -> io::Result<Result<T>> {
+pub(super) fn attempt<T>(result: Result<T>) -> io::Result<Result<T>> {
     match result {
         Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => Err(e),
         other => Ok(other),

@@ -16,6 +16,7 @@ use ::tokio::net::{
 
 use super::any::AsyncAnyConnection;
 use super::conn::AsyncConnection;
+use super::seqpacket::AsyncSeqpacketListener;
 use super::stream::AsyncAnyStream;
 use crate::any::AnyListener;
 use crate::endpoint::Endpoint;
@@ -23,10 +24,10 @@ use crate::error::Result;
 use crate::inet::TcpListener;
 use crate::unix::UnixListener;
 
-/// Binds an async listener for a stream `endpoint` (`unix:` or `tcp:`), or adopts the inherited
-/// listening socket an `fd:N` or `systemd:` endpoint names, as [`msgsock::bind`](crate::bind)
-/// does; the socket is then made non-blocking and registered with tokio. Call it inside a tokio
-/// runtime.
+/// Binds an async listener for a connection-oriented `endpoint` (`unix:`, `tcp:` or
+/// `unixpacket:`), or adopts the inherited listening socket an `fd:N` or `systemd:` endpoint
+/// names, as [`msgsock::bind`](crate::bind) does; the socket is then made non-blocking and
+/// registered with tokio. Call it inside a tokio runtime.
 ///
 /// # Errors
 ///
@@ -52,6 +53,9 @@ pub async fn bind(endpoint: &Endpoint) -> Result<AsyncAnyListener> {
     Ok(match crate::any::bind(endpoint)? {
         AnyListener::Unix(l) => AsyncAnyListener::Unix(AsyncUnixListener::from_blocking(l)?),
         AnyListener::Tcp(l) => AsyncAnyListener::Tcp(AsyncTcpListener::from_blocking(l)?),
+        AnyListener::Seqpacket(l) => {
+            AsyncAnyListener::Seqpacket(AsyncSeqpacketListener::from_blocking(l)?)
+        }
     })
 }
 
@@ -222,6 +226,8 @@ pub enum AsyncAnyListener {
     Unix(AsyncUnixListener),
     /// A TCP listener.
     Tcp(AsyncTcpListener),
+    /// A Unix-domain `SOCK_SEQPACKET` listener (`unixpacket:`).
+    Seqpacket(AsyncSeqpacketListener),
 }
 
 impl AsyncAnyListener {
@@ -235,6 +241,8 @@ impl AsyncAnyListener {
         let stream = match self {
             AsyncAnyListener::Unix(l) => AsyncAnyStream::Unix(l.accept().await?.0),
             AsyncAnyListener::Tcp(l) => AsyncAnyStream::Tcp(l.accept().await?.0),
+            // A packet socket is a message channel as it is.
+            AsyncAnyListener::Seqpacket(l) => return Ok(l.accept().await?.0.into()),
         };
         Ok(AsyncConnection::new(stream).into())
     }
@@ -248,6 +256,7 @@ impl AsyncAnyListener {
         match self {
             AsyncAnyListener::Unix(l) => l.local_endpoint(),
             AsyncAnyListener::Tcp(l) => l.local_endpoint(),
+            AsyncAnyListener::Seqpacket(l) => l.local_endpoint(),
         }
     }
 }
@@ -299,6 +308,7 @@ impl AsFd for AsyncAnyListener {
         match self {
             AsyncAnyListener::Unix(l) => l.as_fd(),
             AsyncAnyListener::Tcp(l) => l.as_fd(),
+            AsyncAnyListener::Seqpacket(l) => l.as_fd(),
         }
     }
 }

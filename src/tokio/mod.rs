@@ -40,6 +40,7 @@ mod cred;
 mod datagram;
 mod listener;
 mod queued;
+mod seqpacket;
 mod stream;
 
 pub use self::any::{child_connection, connect, connect_with, AsyncAnyConnection};
@@ -49,4 +50,5 @@ pub use self::conn::{AsyncConnection, AsyncRecvHalf, AsyncSendHalf, DEFAULT_HIGH
 pub use self::datagram::{bind_datagram, AsyncDatagram};
 pub use self::listener::{bind, AsyncAnyListener, AsyncTcpListener, AsyncUnixListener};
 pub use self::queued::QueuedSender;
+pub use self::seqpacket::{AsyncSeqpacket, AsyncSeqpacketListener};
 pub use self::stream::{AsyncAnyStream, AsyncStream};

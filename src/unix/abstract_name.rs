@@ -6,6 +6,7 @@
 //! an abstract name that let any local user in).
 
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::os::unix::net::SocketAddr;
 
 use nix::sys::socket::UnixAddr;
@@ -71,6 +72,24 @@ pub(crate) fn to_nix(addr: &SocketAddr) -> io::Result<UnixAddr> {
         io::ErrorKind::InvalidInput,
         "an unnamed socket address cannot be sent to",
     ))
+}
+
+/// Whether a just-accepted connection `fd` may be handed out by a listener that admits only
+/// `only_uid` (an abstract listener, whose name has no file mode): any when that is `None`;
+/// else the peer's `SO_PEERCRED` uid must be it, and a peer whose credentials cannot be read is
+/// refused too.
+pub(crate) fn admits(only_uid: Option<u32>, fd: BorrowedFd<'_>) -> bool {
+    let Some(uid) = only_uid else {
+        return true;
+    };
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return crate::sys::peer_cred(fd).is_ok_and(|(_, peer, _)| peer == uid);
+    // Only abstract binds set `only_uid`, and only where they can bind.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (fd, uid);
+        false
+    }
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]

@@ -19,12 +19,12 @@ use crate::unix::DEFAULT_SOCKET_MODE;
 
 /// Linux refuses a Unix datagram longer than the sender's `SO_SNDBUF` less 32 bytes
 /// (`unix_dgram_sendmsg` in `net/unix/af_unix.c`).
-const SNDBUF_OVERHEAD: usize = 32;
+pub(crate) const SNDBUF_OVERHEAD: usize = 32;
 
 /// The send limit of an adopted descriptor whose `SO_SNDBUF` cannot be read (it is not a
 /// socket, so every call on it fails anyway): Linux's default `net.core.wmem_default`, less the
 /// overhead.
-const FALLBACK_SEND_LIMIT: usize = 212_992 - SNDBUF_OVERHEAD;
+pub(crate) const FALLBACK_SEND_LIMIT: usize = 212_992 - SNDBUF_OVERHEAD;
 
 /// A Unix-domain datagram socket that sends and receives whole messages, one per datagram.
 ///

@@ -175,9 +175,19 @@ impl UnixListener {
         self
     }
 
+    /// Admits only this process's own effective uid, as an abstract listener does.
+    pub(crate) fn only_own_uid(mut self) -> UnixListener {
+        self.only_uid = Some(sys::euid());
+        self
+    }
+
     /// `listen(2)` on a socket bound at `file`, which has its final mode: nobody could connect
-    /// before this.
-    fn listen(socket: OwnedFd, file: SocketFile, dir: Option<TempDir>) -> Result<UnixListener> {
+    /// before this. Any connection-oriented type: the seqpacket listener is one of these too.
+    pub(crate) fn listen(
+        socket: OwnedFd,
+        file: SocketFile,
+        dir: Option<TempDir>,
+    ) -> Result<UnixListener> {
         // On an error `file` drops and removes the socket file.
         sys::listen(socket.as_fd()).map_err(|e| Error::path(file.path(), e))?;
         Ok(UnixListener {
@@ -222,17 +232,7 @@ impl UnixListener {
     /// the peer's `SO_PEERCRED` uid must be that one (a peer whose credentials cannot be read is
     /// refused too). Every driver that accepts on this socket asks this, the async one too.
     pub(crate) fn admits(&self, stream: &impl AsFd) -> bool {
-        let Some(uid) = self.only_uid else {
-            return true;
-        };
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        return sys::peer_cred(stream.as_fd()).is_ok_and(|(_, peer, _)| peer == uid);
-        // Only `bind_abstract` sets `only_uid`, and only where it can bind.
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        {
-            let _ = (stream, uid);
-            false
-        }
+        abstract_name::admits(self.only_uid, stream.as_fd())
     }
 
     /// A handle that stops this listener from another thread: see [`ShutdownHandle`].

@@ -331,27 +331,35 @@ fn clear_stale(dir: &Dir, name: &OsStr, path: &Path) -> Result<()> {
     }
 }
 
-/// Connects to the socket at `path` to see whether anyone is bound there: a stream connect, or a
-/// datagram one if the socket is of the other type (`EPROTOTYPE`).
+/// Connects to the socket at `path` to see whether anyone is bound there: a stream connect, then
+/// a datagram and a seqpacket one while the socket is of another type (`EPROTOTYPE`).
 ///
 /// The probe never blocks: a blocking connect to a live listener whose backlog is full waits for
 /// an accept that may never come (anyone can make one in a shared directory). Non-blocking, Linux
 /// says `EAGAIN` there, which is as live as a connection accepted; a datagram connect never waits.
 fn probe(path: &Path) -> io::Result<()> {
-    let stream = sys::unix_socket(SockType::Stream, true)?;
-    match sys::connect_unix(stream.as_fd(), path) {
-        Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => {
-            let datagram = sys::unix_socket(SockType::Datagram, true)?;
-            sys::connect_unix(datagram.as_fd(), path)
+    let mut result = Ok(());
+    for ty in [SockType::Stream, SockType::Datagram, SockType::SeqPacket] {
+        let socket = match sys::unix_socket(ty, true) {
+            Ok(socket) => socket,
+            // A target without Unix SEQPACKET (Apple's) has none bound there either.
+            Err(_) if ty == SockType::SeqPacket => break,
+            Err(e) => return Err(e),
+        };
+        result = match sys::connect_unix(socket.as_fd(), path) {
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    || e.raw_os_error() == Some(libc::EINPROGRESS) =>
+            {
+                Ok(())
+            }
+            other => other,
+        };
+        if !matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE)) {
+            break;
         }
-        Err(e)
-            if e.kind() == io::ErrorKind::WouldBlock
-                || e.raw_os_error() == Some(libc::EINPROGRESS) =>
-        {
-            Ok(())
-        }
-        other => other,
     }
+    result
 }
 
 /// An exclusive `flock(2)` on `SOCKET.lock`, released and removed on drop.

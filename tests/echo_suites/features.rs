@@ -528,7 +528,9 @@ fn authkey_needs_a_stream_endpoint() -> TestResult {
     std::fs::write(&key, b"secret")?;
     let key_arg = key.display().to_string();
     let unixgram = format!("unixgram:{}", dir.path().join("e.sock").display());
-    for endpoint in ["udp:127.0.0.1:0", &unixgram] {
+    // SEQPACKET is a connection, but the handshake is framed for a byte stream.
+    let unixpacket = format!("unixpacket:{}", dir.path().join("p.sock").display());
+    for endpoint in ["udp:127.0.0.1:0", &unixgram, &unixpacket] {
         let out = Proc::spawn(&mut echo(&["--authkey-file", &key_arg, endpoint])).finish();
         let line = out.assert_one_line_error();
         assert!(

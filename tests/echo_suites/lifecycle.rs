@@ -80,6 +80,8 @@ stop_tests! {
     udp_stops_on_sigint_with_a_client_attached => "udp", SIGINT;
     unixgram_stops_on_sigterm_with_a_client_attached => "unixgram", SIGTERM;
     unixgram_stops_on_sigint_with_a_client_attached => "unixgram", SIGINT;
+    unixpacket_stops_on_sigterm_with_a_client_attached => "unixpacket", SIGTERM;
+    unixpacket_stops_on_sigint_with_a_client_attached => "unixpacket", SIGINT;
 }
 
 /// How many datagrams a Unix datagram socket's receive queue holds on this machine (Linux's
