@@ -7,13 +7,14 @@
 //! [`UdpSocket`](crate::UdpSocket) and [`UnixDatagram`](crate::UnixDatagram) are thin
 //! std-shaped types over it that add their addresses.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
-use nix::sys::socket::SockaddrLike;
+use nix::sys::socket::{SockaddrLike, UnixAddr};
 
 use crate::error::{Error, Result};
+use crate::proto::check_fds;
 use crate::sys;
 
 /// A datagram socket `S` with its send and receive limits.
@@ -99,12 +100,56 @@ impl<S: AsFd> Datagram<S> {
         addr: &dyn SockaddrLike,
         wait: Option<Duration>,
     ) -> Result<()> {
-        try_send_to(self.socket.as_fd(), msg, addr, self.send_limit, wait)
+        let fd = self.socket.as_fd();
+        try_send_to(fd, msg, self.send_limit, wait, |m| {
+            sys::send_to_nowait(fd, m, addr)
+        })
+    }
+
+    /// Sends `msg` with `fds` attached (`SCM_RIGHTS`) as one datagram: to the Unix socket
+    /// `addr`, or to the connected peer if `None`. With `nowait` it never waits for room, or at
+    /// most `wait` for this socket's own send buffer, as [`try_send_to`](Self::try_send_to).
+    pub(crate) fn send_with_fds(
+        &self,
+        msg: &[u8],
+        fds: &[BorrowedFd<'_>],
+        addr: Option<&UnixAddr>,
+        nowait: Option<Option<Duration>>,
+    ) -> Result<()> {
+        check_fds(fds.len())?;
+        let fd = self.socket.as_fd();
+        let send =
+            |m: &[u8]| sys::send_with_fds(fd, &[IoSlice::new(m)], fds, addr, nowait.is_some());
+        match nowait {
+            Some(wait) => try_send_to(fd, msg, self.send_limit, wait, send),
+            None => send_with(msg, self.send_limit, send),
+        }
     }
 
     /// Receives one datagram into `buf`, replacing its contents; returns its length.
     pub(crate) fn recv_into(&self, buf: &mut Vec<u8>) -> Result<usize> {
-        recv::<()>(self.socket.as_fd(), buf, self.max_len, false, self.room).map(|(n, _)| n)
+        recv::<()>(
+            self.socket.as_fd(),
+            buf,
+            self.max_len,
+            false,
+            self.room,
+            None,
+        )
+        .map(|(n, _)| n)
+    }
+
+    /// Receives one datagram into `buf` and the descriptors sent with it into `fds`, replacing
+    /// the contents of both; returns its length and, with `with_sender`, the sender.
+    pub(crate) fn recv_with_fds<A: SockaddrLike>(
+        &self,
+        buf: &mut Vec<u8>,
+        fds: &mut Vec<OwnedFd>,
+        with_sender: bool,
+    ) -> Result<(usize, Option<A>)> {
+        fds.clear();
+        let fd = self.socket.as_fd();
+        recv::<A>(fd, buf, self.max_len, with_sender, self.room, Some(fds))
     }
 
     /// Receives one datagram into a new `Vec`.
@@ -120,7 +165,14 @@ impl<S: AsFd> Datagram<S> {
         &self,
         buf: &mut Vec<u8>,
     ) -> Result<(usize, Option<A>)> {
-        recv::<A>(self.socket.as_fd(), buf, self.max_len, true, self.room)
+        recv::<A>(
+            self.socket.as_fd(),
+            buf,
+            self.max_len,
+            true,
+            self.room,
+            None,
+        )
     }
 }
 
@@ -163,21 +215,20 @@ fn send_with(
     }
 }
 
-/// Sends `msg` to `addr` as one datagram without waiting for room (`MSG_DONTWAIT`). With `wait`,
-/// a `WouldBlock` waits up to that long for this socket to be writable (its own send buffer to
-/// drain) and tries once more: a destination whose queue is full fails again at once.
+/// Sends `msg` as one datagram on `fd` with `send`, a send that never waits for room
+/// (`MSG_DONTWAIT`). With `wait`, a `WouldBlock` waits up to that long for this socket to be
+/// writable (its own send buffer to drain) and tries once more: a destination whose queue is
+/// full fails again at once.
 fn try_send_to(
     fd: BorrowedFd<'_>,
     msg: &[u8],
-    addr: &dyn SockaddrLike,
     max: usize,
     wait: Option<Duration>,
+    mut send: impl FnMut(&[u8]) -> io::Result<usize>,
 ) -> Result<()> {
-    match send_with(msg, max, |m| sys::send_to_nowait(fd, m, addr)) {
+    match send_with(msg, max, &mut send) {
         Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => match wait {
-            Some(wait) if sys::wait_writable(fd, wait)? => {
-                send_with(msg, max, |m| sys::send_to_nowait(fd, m, addr))
-            }
+            Some(wait) if sys::wait_writable(fd, wait)? => send_with(msg, max, send),
             _ => Err(Error::Io(e)),
         },
         sent => sent,
@@ -201,12 +252,17 @@ pub(crate) struct Room {
 /// (the family's usual largest datagram); above that the datagram's length is peeked first
 /// (`MSG_PEEK | MSG_TRUNC` on Linux; elsewhere a peek into a doubling buffer), so a limit of
 /// `usize::MAX` costs what the datagram costs, and one more system call.
+///
+/// With `fds`, the descriptors sent with the datagram replace its contents (close-on-exec); a
+/// datagram whose control data was truncated is [`Error::FdsTruncated`] and those that did
+/// arrive are closed. Without, the kernel closes them.
 fn recv<A: SockaddrLike>(
     fd: BorrowedFd<'_>,
     buf: &mut Vec<u8>,
     max: usize,
     with_sender: bool,
     room: Room,
+    fds: Option<&mut Vec<OwnedFd>>,
 ) -> Result<(usize, Option<A>)> {
     let limit = max.min(room.most);
     let reserve = if limit <= room.direct {
@@ -220,13 +276,26 @@ fn recv<A: SockaddrLike>(
             len
         }
     };
-    let dgram = sys::recv_datagram::<A>(fd, buf, reserve, with_sender, false)?;
+    let with_fds = fds.is_some();
+    let dgram = sys::recv_datagram::<A>(fd, buf, reserve, with_sender, false, with_fds)?;
+    // Descriptors not handed out are dropped with `dgram`: closed, never leaked.
     if dgram.truncated {
         return Err(Error::Truncated {
             // Longer than what was peeked only if another thread took that datagram meanwhile.
             len: dgram.len.max(max.saturating_add(1)) as u64,
             max: max as u64,
         });
+    }
+    if let Some(fds) = fds {
+        let control = dgram.control;
+        if control.truncated {
+            buf.clear();
+            fds.clear();
+            return Err(Error::FdsTruncated {
+                closed: control.fds.len(),
+            });
+        }
+        *fds = control.fds;
     }
     Ok((dgram.len, dgram.from))
 }
@@ -241,7 +310,7 @@ fn peek_len(fd: BorrowedFd<'_>, buf: &mut Vec<u8>, start: usize, limit: usize) -
         start.max(1)
     };
     loop {
-        let dgram = sys::recv_datagram::<()>(fd, buf, room.min(limit), false, true)?;
+        let dgram = sys::recv_datagram::<()>(fd, buf, room.min(limit), false, true, false)?;
         let real_len_known = cfg!(any(target_os = "linux", target_os = "android"));
         if !dgram.truncated || real_len_known || room >= limit {
             buf.clear();

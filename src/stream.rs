@@ -8,7 +8,20 @@ use std::{fmt, io};
 
 pub(crate) mod sealed {
     /// Keeps [`Stream`](super::Stream) implementable only here, so methods can be added.
-    pub trait Sealed {}
+    pub trait Sealed {
+        /// How a connection reads a Unix stream: `recvmsg(2)` into `bufs` with the control data
+        /// (see `sys::recv_vectored_with_fds`). A method, so that a test's wrapper can count it.
+        fn recv_vectored_with_fds(
+            &mut self,
+            bufs: &mut [std::io::IoSliceMut<'_>],
+            nowait: bool,
+        ) -> std::io::Result<(usize, crate::sys::Control)>
+        where
+            Self: std::os::fd::AsFd,
+        {
+            crate::sys::recv_vectored_with_fds(self.as_fd(), bufs, nowait)
+        }
+    }
 }
 
 /// A connected stream socket: what a [`Connection`](crate::Connection) frames messages over.
