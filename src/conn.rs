@@ -155,8 +155,8 @@ impl<S: Stream> Connection<S> {
 
     /// Sends one message with the descriptors `fds` attached (`sendmsg(2)` with `SCM_RIGHTS`):
     /// the peer's [`recv_with_fds`](Self::recv_with_fds) gets them with this message and no
-    /// other, as new descriptors of the same open files. An empty `fds` is a plain
-    /// [`send`](Self::send).
+    /// other, as new descriptors of the same open files. On a Unix stream an empty `fds` is a
+    /// plain [`send`](Self::send).
     ///
     /// The frame goes out in a `sendmsg(2)` of its own that starts with its header, after any
     /// queued rest of an earlier frame; that is what lets the receiver tell which message the
