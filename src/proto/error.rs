@@ -5,7 +5,8 @@ use crate::error::Error;
 /// A violation of the wire format, or a close in the middle of a frame.
 ///
 /// Each but [`FdsTruncated`](FrameError::FdsTruncated) leaves the [`Decoder`](super::Decoder)
-/// unusable: later calls return [`Broken`](FrameError::Broken). Converts into the crate's [`Error`] variant of the same name.
+/// unusable: later calls return [`Broken`](FrameError::Broken). Converts into the crate's
+/// [`Error`] variant of the same name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {
