@@ -311,7 +311,11 @@ impl Write for AnyStream {
     }
 }
 
-impl sealed::Sealed for AnyStream {}
+impl sealed::Sealed for AnyStream {
+    fn carries_fds(&self) -> bool {
+        matches!(self, AnyStream::Unix(_))
+    }
+}
 
 impl Stream for AnyStream {
     fn try_clone(&self) -> io::Result<Self> {
@@ -413,6 +417,85 @@ impl AnyDatagram {
             |s, path| s.try_send_to_within(msg, path, wait),
             |s, addr| s.try_send_to_addr_within(msg, addr, wait),
         )
+    }
+
+    /// Sends one message as one datagram to the connected peer with the descriptors `fds`
+    /// attached, as [`UnixDatagram::send_with_fds`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FdsUnsupported`] on a UDP socket, before any system call; otherwise as
+    /// [`UnixDatagram::send_with_fds`].
+    pub fn send_with_fds(&self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        self.unix()?.send_with_fds(msg, fds)
+    }
+
+    /// As [`try_send_to_within`](Self::try_send_to_within), with the descriptors `fds` attached:
+    /// see [`UnixDatagram::try_send_to_addr_with_fds_within`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FdsUnsupported`] on a UDP socket, before any system call; otherwise as
+    /// [`try_send_to_within`](Self::try_send_to_within) and
+    /// [`UnixDatagram::send_with_fds`].
+    pub fn try_send_to_with_fds_within(
+        &self,
+        msg: &[u8],
+        fds: &[BorrowedFd<'_>],
+        to: &Endpoint,
+        wait: Duration,
+    ) -> Result<()> {
+        self.unix()?;
+        self.to(
+            to,
+            // Refused above; this keeps that answer for the UDP arm.
+            |_, _| {
+                Err(Error::FdsUnsupported {
+                    family: Family::Inet,
+                })
+            },
+            |s, path| {
+                let addr = std::os::unix::net::SocketAddr::from_pathname(path)
+                    .map_err(|e| Error::path(path, e))?;
+                s.try_send_to_addr_with_fds_within(msg, fds, &addr, wait)
+            },
+            |s, addr| s.try_send_to_addr_with_fds_within(msg, fds, addr, wait),
+        )
+    }
+
+    /// Receives one datagram into `buf` and the descriptors sent with it into `fds`, as
+    /// [`UnixDatagram::recv_into_with_fds`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FdsUnsupported`] on a UDP socket, before any system call; otherwise as
+    /// [`UnixDatagram::recv_into_with_fds`].
+    pub fn recv_into_with_fds(&self, buf: &mut Vec<u8>, fds: &mut Vec<OwnedFd>) -> Result<usize> {
+        self.unix()?.recv_into_with_fds(buf, fds)
+    }
+
+    /// As [`recv_into_with_fds`](Self::recv_into_with_fds), and the sender as
+    /// [`recv_from`](Self::recv_from) gives it.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_into_with_fds`](Self::recv_into_with_fds).
+    pub fn recv_from_with_fds(
+        &self,
+        buf: &mut Vec<u8>,
+        fds: &mut Vec<OwnedFd>,
+    ) -> Result<(usize, Option<Endpoint>)> {
+        self.unix()?.recv_from_with_fds(buf, fds)
+    }
+
+    /// The Unix datagram socket, or [`Error::FdsUnsupported`]: only it carries descriptors.
+    fn unix(&self) -> Result<&UnixDatagram> {
+        match self {
+            AnyDatagram::Unix(s) => Ok(s),
+            AnyDatagram::Udp(_) => Err(Error::FdsUnsupported {
+                family: Family::Inet,
+            }),
+        }
     }
 
     /// Runs `udp` or `unix` with this socket and the address of `to`, checked against its
@@ -764,6 +847,49 @@ impl AnyConnection {
     pub fn recv(&mut self) -> Result<Option<Vec<u8>>> {
         let mut buf = Vec::new();
         Ok(self.recv_into(&mut buf)?.map(|_| buf))
+    }
+
+    /// Sends one message with the descriptors `fds` attached, as [`Connection::send_with_fds`]
+    /// on a Unix stream and [`UnixDatagram::send_with_fds`] on a Unix datagram socket.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FdsUnsupported`] on TCP and UDP, and [`Error::TooManyFds`], before anything is
+    /// sent; otherwise as [`send`](Self::send).
+    pub fn send_with_fds(&mut self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        each!(&mut self.0, Inner(c) => c.send_with_fds(msg, fds))
+    }
+
+    /// Receives one message into a new `Vec`, with the descriptors sent with it; `Ok(None)`
+    /// when a stream peer closed cleanly.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_into_with_fds`](Self::recv_into_with_fds).
+    pub fn recv_with_fds(&mut self) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+        let (mut buf, mut fds) = (Vec::new(), Vec::new());
+        Ok(self
+            .recv_into_with_fds(&mut buf, &mut fds)?
+            .map(|_| (buf, fds)))
+    }
+
+    /// Receives one message into `buf` and the descriptors sent with it into `fds`, as
+    /// [`Connection::recv_into_with_fds`] and [`UnixDatagram::recv_into_with_fds`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FdsUnsupported`] on TCP and UDP, before any read; [`Error::FdsTruncated`] in
+    /// place of a message that lost descriptors; otherwise as [`recv_into`](Self::recv_into).
+    pub fn recv_into_with_fds(
+        &mut self,
+        buf: &mut Vec<u8>,
+        fds: &mut Vec<OwnedFd>,
+    ) -> Result<Option<usize>> {
+        match &mut self.0 {
+            Inner::Stream(c) => c.recv_into_with_fds(buf, fds),
+            Inner::Datagram(d) => d.recv_into_with_fds(buf, fds).map(Some),
+            Inner::Packet(p) => p.recv_into_with_fds(buf, fds),
+        }
     }
 
     /// Splits the connection into a receiving half and a sending half, to be moved to two

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io::{self, IoSliceMut};
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use self::write::Link;
@@ -154,6 +154,49 @@ impl<S: Stream> Connection<S> {
         self.link.send_batch(msgs)
     }
 
+    /// Sends one message with the descriptors `fds` attached (`sendmsg(2)` with `SCM_RIGHTS`):
+    /// the peer's [`recv_with_fds`](Self::recv_with_fds) gets them with this message and no
+    /// other, as new descriptors of the same open files. On a Unix stream an empty `fds` is a
+    /// plain [`send`](Self::send).
+    ///
+    /// The frame goes out in a `sendmsg(2)` of its own that starts with its header, after any
+    /// queued rest of an earlier frame; that is what lets the receiver tell which message the
+    /// descriptors belong to, however the bytes are split into reads. Otherwise as `send`: a
+    /// part the socket does not take is queued, and goes out without the descriptors, which the
+    /// kernel took with the first bytes.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::TooManyFds`] for more than 253 descriptors (Linux's `SCM_MAX_FD`), and
+    ///   [`Error::FdsUnsupported`] on a TCP stream: both before anything is sent.
+    /// - As [`send`](Self::send) otherwise; a timeout accepted nothing, descriptors included.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::os::fd::AsFd;
+    /// use msgsock::{Connection, UnixStream};
+    ///
+    /// let (a, b) = UnixStream::pair()?;
+    /// let (mut a, mut b) = (Connection::new(a), Connection::new(b));
+    /// let (reader, writer) = std::io::pipe()?;
+    /// a.send_with_fds(b"the write end", &[writer.as_fd()])?;
+    /// drop(writer);
+    /// let (msg, fds) = b.recv_with_fds()?.expect("a message");
+    /// assert_eq!(msg, b"the write end");
+    /// let mut writer = std::fs::File::from(fds.into_iter().next().unwrap());
+    /// writer.write_all(b"through the passed descriptor")?;
+    /// drop(writer);
+    /// let mut got = String::new();
+    /// (&reader).read_to_string(&mut got)?;
+    /// assert_eq!(got, "through the passed descriptor");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_with_fds(&mut self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        self.link.send_with_fds(msg, fds)
+    }
+
     /// Writes the rest of a frame that an earlier [`send`](Self::send) or
     /// [`send_batch`](Self::send_batch) left queued, if any; `Ok(())` once nothing waits.
     ///
@@ -244,6 +287,10 @@ impl<S: Stream> Connection<S> {
     /// `buf` is reused: once its capacity fits the messages, receiving allocates nothing. Memory
     /// for a message grows with the bytes that arrive, never with what a header claims.
     ///
+    /// On a Unix stream every read takes the control data too, so descriptors sent with a later
+    /// message are kept for it; those sent with this message are closed (see
+    /// [`recv_into_with_fds`](Self::recv_into_with_fds) to keep them).
+    ///
     /// # Errors
     ///
     /// - [`Error::FrameTooLarge`] when a length prefix exceeds [`max_message_len`](Self::max_message_len),
@@ -253,8 +300,59 @@ impl<S: Stream> Connection<S> {
     /// - [`Error::Io`] from the socket. A timeout (`WouldBlock`/`TimedOut`, see
     ///   [`Error::is_timeout`]) loses nothing: the next call resumes the same message.
     pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+        self.recv_frame(buf, None)
+    }
+
+    /// Receives one message into a new `Vec`, with the descriptors that were sent with it
+    /// (close-on-exec), in the order they were sent; `Ok(None)` when the peer closed cleanly
+    /// between messages.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_into_with_fds`](Self::recv_into_with_fds).
+    pub fn recv_with_fds(&mut self) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+        let (mut buf, mut fds) = (Vec::new(), Vec::new());
+        Ok(self
+            .recv_into_with_fds(&mut buf, &mut fds)?
+            .map(|_| (buf, fds)))
+    }
+
+    /// As [`recv_into`](Self::recv_into), and `fds` (its contents replaced) gets the descriptors
+    /// sent with this message, close-on-exec (`MSG_CMSG_CLOEXEC`): exactly those its sender
+    /// gave [`send_with_fds`](Self::send_with_fds) (or that a peer in another language sent
+    /// with the message's first bytes in one `sendmsg(2)`), never another message's, however
+    /// the reads split the stream and after a timeout too. Plain receives and this one may be
+    /// mixed: a plain one closes only its own message's descriptors.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::FdsTruncated`] in place of a message that lost descriptors: the kernel cut
+    ///   the control data short (`MSG_CTRUNC`), for example at this process's descriptor limit.
+    ///   Its descriptors that did arrive are closed and its bytes dropped; the connection stays
+    ///   in step, and the next call returns the next message.
+    /// - [`Error::FdsUnsupported`] on a TCP stream, before any read.
+    /// - As [`recv_into`](Self::recv_into) otherwise.
+    pub fn recv_into_with_fds(
+        &mut self,
+        buf: &mut Vec<u8>,
+        fds: &mut Vec<OwnedFd>,
+    ) -> Result<Option<usize>> {
+        self.link.check_unix()?;
+        self.recv_frame(buf, Some(fds))
+    }
+
+    /// The receive loop: decode, read, repeat; the message's descriptors into `fds` if given.
+    fn recv_frame(
+        &mut self,
+        buf: &mut Vec<u8>,
+        mut fds: Option<&mut Vec<OwnedFd>>,
+    ) -> Result<Option<usize>> {
         loop {
-            match self.decoder.decode(buf) {
+            let decoded = match fds.as_deref_mut() {
+                Some(fds) => self.decoder.decode_with_fds(buf, fds),
+                None => self.decoder.decode(buf),
+            };
+            match decoded {
                 Ok(Decode::Message(n)) => return Ok(Some(n)),
                 Ok(Decode::NeedRead) => {}
                 Err(e) => return Err(self.fail(e)),
@@ -288,12 +386,29 @@ impl<S: Stream> Connection<S> {
         // Always both slices, the second being the receive buffer, even if one is empty: one
         // code path, and a counting test can tell what went through the buffer.
         let [msg, buf] = self.decoder.read_bufs();
-        let n = read_some_vectored(
-            &mut self.link.stream,
-            self.spin,
-            &mut [IoSliceMut::new(msg), IoSliceMut::new(buf)],
-        )?;
+        let bufs = &mut [IoSliceMut::new(msg), IoSliceMut::new(buf)];
+        let unix = self.link.is_unix();
+        let stream = &mut self.link.stream;
+        if !unix {
+            let n = read_some(self.spin, |nowait| {
+                if nowait {
+                    sys::recv_vectored_nowait(stream.as_fd(), bufs)
+                } else {
+                    stream.read_vectored(bufs)
+                }
+            })?;
+            self.decoder.advance(n);
+            return Ok(n);
+        }
+        // With the control data, so that descriptors reach the decoder and the message they
+        // came with, whichever receive call reads them.
+        let (n, control) = read_some(self.spin, |nowait| {
+            stream.recv_vectored_with_fds(bufs, nowait)
+        })?;
         self.decoder.advance(n);
+        if control.truncated || !control.fds.is_empty() {
+            self.decoder.attach_fds(control.fds, control.truncated);
+        }
         Ok(n)
     }
 
@@ -505,18 +620,17 @@ impl<S> Connection<S> {
     }
 }
 
-/// One read into several buffers, filled in order (`readv(2)`), retrying `EINTR`. With a spin
-/// budget, first polls with non-blocking `recvmsg(2)` calls until one brings something or the
-/// budget is spent, and only then blocks.
-fn read_some_vectored<S: Stream>(
-    stream: &mut S,
+/// One read with `read(nowait)`, retrying `EINTR`: a `readv(2)` or `recvmsg(2)` into several
+/// buffers, filled in order. With a spin budget, first polls with non-blocking reads
+/// (`read(true)`) until one brings something or the budget is spent, and only then blocks.
+fn read_some<T>(
     spin: Option<Duration>,
-    bufs: &mut [IoSliceMut<'_>],
-) -> io::Result<usize> {
+    mut read: impl FnMut(bool) -> io::Result<T>,
+) -> io::Result<T> {
     if let Some(budget) = spin {
         let mut start = None;
         loop {
-            match sys::recv_vectored_nowait(stream.as_fd(), bufs) {
+            match read(true) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => return other,
@@ -529,7 +643,7 @@ fn read_some_vectored<S: Stream>(
         }
     }
     loop {
-        match stream.read_vectored(bufs) {
+        match read(false) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             other => return other,
         }

@@ -7,13 +7,14 @@
 //! [`UdpSocket`](crate::UdpSocket) and [`UnixDatagram`](crate::UnixDatagram) are thin
 //! std-shaped types over it that add their addresses.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
-use nix::sys::socket::SockaddrLike;
+use nix::sys::socket::{SockaddrLike, UnixAddr};
 
 use crate::error::{Error, Result};
+use crate::proto::check_fds;
 use crate::sys;
 
 /// A datagram socket `S` with its send and receive limits.
@@ -99,7 +100,30 @@ impl<S: AsFd> Datagram<S> {
         addr: &dyn SockaddrLike,
         wait: Option<Duration>,
     ) -> Result<()> {
-        try_send_to(self.socket.as_fd(), msg, addr, self.send_limit, wait)
+        let fd = self.socket.as_fd();
+        try_send_to(fd, msg, self.send_limit, wait, |m| {
+            sys::send_to_nowait(fd, m, addr)
+        })
+    }
+
+    /// Sends `msg` with `fds` attached (`SCM_RIGHTS`) as one datagram: to the Unix socket
+    /// `addr`, or to the connected peer if `None`. With `nowait` it never waits for room, or at
+    /// most `wait` for this socket's own send buffer, as [`try_send_to`](Self::try_send_to).
+    pub(crate) fn send_with_fds(
+        &self,
+        msg: &[u8],
+        fds: &[BorrowedFd<'_>],
+        addr: Option<&UnixAddr>,
+        nowait: Option<Option<Duration>>,
+    ) -> Result<()> {
+        check_fds(fds.len())?;
+        let fd = self.socket.as_fd();
+        let send =
+            |m: &[u8]| sys::send_with_fds(fd, &[IoSlice::new(m)], fds, addr, nowait.is_some());
+        match nowait {
+            Some(wait) => try_send_to(fd, msg, self.send_limit, wait, send),
+            None => send_with(msg, self.send_limit, send),
+        }
     }
 
     /// Receives one datagram into `buf`, replacing its contents; returns its length.
@@ -110,9 +134,10 @@ impl<S: AsFd> Datagram<S> {
             self.max_len,
             false,
             self.room,
+            None,
             false,
         )
-        .map(|d| d.len)
+        .map(|(n, _, _)| n)
     }
 
     /// Receives one packet of a connected `SOCK_SEQPACKET` socket that has `SO_TIMESTAMP` set
@@ -121,8 +146,44 @@ impl<S: AsFd> Datagram<S> {
     /// brings nothing.
     pub(crate) fn recv_packet_into(&self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
         let fd = self.socket.as_fd();
-        let packet = recv::<()>(fd, buf, self.max_len, false, self.room, true)?;
-        Ok((packet.len > 0 || packet.control).then_some(packet.len))
+        let (len, _, stamped) = recv::<()>(fd, buf, self.max_len, false, self.room, None, true)?;
+        Ok((len > 0 || stamped).then_some(len))
+    }
+
+    /// As [`recv_packet_into`](Self::recv_packet_into), with the descriptors sent with the packet
+    /// into `fds`, replacing its contents.
+    pub(crate) fn recv_packet_with_fds(
+        &self,
+        buf: &mut Vec<u8>,
+        fds: &mut Vec<OwnedFd>,
+    ) -> Result<Option<usize>> {
+        fds.clear();
+        let fd = self.socket.as_fd();
+        let (len, _, stamped) =
+            recv::<()>(fd, buf, self.max_len, false, self.room, Some(fds), true)?;
+        Ok((len > 0 || stamped).then_some(len))
+    }
+
+    /// Receives one datagram into `buf` and the descriptors sent with it into `fds`, replacing
+    /// the contents of both; returns its length and, with `with_sender`, the sender.
+    pub(crate) fn recv_with_fds<A: SockaddrLike>(
+        &self,
+        buf: &mut Vec<u8>,
+        fds: &mut Vec<OwnedFd>,
+        with_sender: bool,
+    ) -> Result<(usize, Option<A>)> {
+        fds.clear();
+        let fd = self.socket.as_fd();
+        recv::<A>(
+            fd,
+            buf,
+            self.max_len,
+            with_sender,
+            self.room,
+            Some(fds),
+            false,
+        )
+        .map(|(n, from, _)| (n, from))
     }
 
     /// Receives one datagram into a new `Vec`.
@@ -144,9 +205,10 @@ impl<S: AsFd> Datagram<S> {
             self.max_len,
             true,
             self.room,
+            None,
             false,
         )
-        .map(|d| (d.len, d.from))
+        .map(|(n, from, _)| (n, from))
     }
 }
 
@@ -189,21 +251,20 @@ fn send_with(
     }
 }
 
-/// Sends `msg` to `addr` as one datagram without waiting for room (`MSG_DONTWAIT`). With `wait`,
-/// a `WouldBlock` waits up to that long for this socket to be writable (its own send buffer to
-/// drain) and tries once more: a destination whose queue is full fails again at once.
+/// Sends `msg` as one datagram on `fd` with `send`, a send that never waits for room
+/// (`MSG_DONTWAIT`). With `wait`, a `WouldBlock` waits up to that long for this socket to be
+/// writable (its own send buffer to drain) and tries once more: a destination whose queue is
+/// full fails again at once.
 fn try_send_to(
     fd: BorrowedFd<'_>,
     msg: &[u8],
-    addr: &dyn SockaddrLike,
     max: usize,
     wait: Option<Duration>,
+    mut send: impl FnMut(&[u8]) -> io::Result<usize>,
 ) -> Result<()> {
-    match send_with(msg, max, |m| sys::send_to_nowait(fd, m, addr)) {
+    match send_with(msg, max, &mut send) {
         Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => match wait {
-            Some(wait) if sys::wait_writable(fd, wait)? => {
-                send_with(msg, max, |m| sys::send_to_nowait(fd, m, addr))
-            }
+            Some(wait) if sys::wait_writable(fd, wait)? => send_with(msg, max, send),
             _ => Err(Error::Io(e)),
         },
         sent => sent,
@@ -226,16 +287,22 @@ pub(crate) struct Room {
 /// Memory follows the datagram, never the limit: up to `room.direct` bytes are reserved at once
 /// (the family's usual largest datagram); above that the datagram's length is peeked first
 /// (`MSG_PEEK | MSG_TRUNC` on Linux; elsewhere a peek into a doubling buffer), so a limit of
-/// `usize::MAX` costs what the datagram costs, and one more system call. `stamped` makes room
-/// for a `SO_TIMESTAMP` control message (see `sys::recv_datagram`).
+/// `usize::MAX` costs what the datagram costs, and one more system call.
+///
+/// With `fds`, the descriptors sent with the datagram replace its contents (close-on-exec); a
+/// datagram whose control data was truncated is [`Error::FdsTruncated`] and those that did
+/// arrive are closed. Without, the kernel closes them. `stamped` makes room for a
+/// `SO_TIMESTAMP` control message (see `sys::recv_datagram`), and the third value returned says
+/// whether control data came.
 fn recv<A: SockaddrLike>(
     fd: BorrowedFd<'_>,
     buf: &mut Vec<u8>,
     max: usize,
     with_sender: bool,
     room: Room,
+    fds: Option<&mut Vec<OwnedFd>>,
     stamped: bool,
-) -> Result<sys::Datagram<A>> {
+) -> Result<(usize, Option<A>, bool)> {
     let limit = max.min(room.most);
     let reserve = if limit <= room.direct {
         limit
@@ -248,7 +315,9 @@ fn recv<A: SockaddrLike>(
             len
         }
     };
-    let dgram = sys::recv_datagram::<A>(fd, buf, reserve, with_sender, false, stamped)?;
+    let with_fds = fds.is_some();
+    let dgram = sys::recv_datagram::<A>(fd, buf, reserve, with_sender, false, with_fds, stamped)?;
+    // Descriptors not handed out are dropped with `dgram`: closed, never leaked.
     if dgram.truncated {
         return Err(Error::Truncated {
             // Longer than what was peeked only if another thread took that datagram meanwhile.
@@ -256,7 +325,18 @@ fn recv<A: SockaddrLike>(
             max: max as u64,
         });
     }
-    Ok(dgram)
+    if let Some(fds) = fds {
+        let control = dgram.control;
+        if control.truncated {
+            buf.clear();
+            fds.clear();
+            return Err(Error::FdsTruncated {
+                closed: control.fds.len(),
+            });
+        }
+        *fds = control.fds;
+    }
+    Ok((dgram.len, dgram.from, dgram.stamped))
 }
 
 /// The length of the next datagram, or `limit + 1` if it is longer than `limit`, without taking
@@ -269,7 +349,7 @@ fn peek_len(fd: BorrowedFd<'_>, buf: &mut Vec<u8>, start: usize, limit: usize) -
         start.max(1)
     };
     loop {
-        let dgram = sys::recv_datagram::<()>(fd, buf, room.min(limit), false, true, false)?;
+        let dgram = sys::recv_datagram::<()>(fd, buf, room.min(limit), false, true, false, false)?;
         let real_len_known = cfg!(any(target_os = "linux", target_os = "android"));
         if !dgram.truncated || real_len_known || room >= limit {
             buf.clear();

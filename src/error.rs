@@ -265,6 +265,34 @@ pub enum Error {
     /// returns this from then on, and `incoming()` ends.
     #[error("the listener was shut down")]
     Shutdown,
+
+    /// A message was given more descriptors to carry than one message can (Linux's
+    /// `SCM_MAX_FD`); nothing was sent.
+    #[error("{count} descriptors exceed the limit of {max} per message")]
+    TooManyFds {
+        /// How many were given.
+        count: usize,
+        /// The most one message carries.
+        max: usize,
+    },
+
+    /// Descriptor passing on a socket that cannot carry descriptors: only Unix-domain sockets
+    /// can (`SCM_RIGHTS`), not TCP or UDP. Nothing was sent or received.
+    #[error("descriptor passing needs a Unix-domain socket, and this is an {family} socket")]
+    FdsUnsupported {
+        /// The socket's family.
+        family: Family,
+    },
+
+    /// A message arrived without all of its descriptors: the kernel truncated the control data
+    /// (`MSG_CTRUNC`), for example because this process was at its descriptor limit
+    /// (`RLIMIT_NOFILE`). The descriptors that did arrive were closed and the message was
+    /// dropped; the connection stays usable and the next receive returns the next message.
+    #[error("a message lost its descriptors (control data truncated, for example at the descriptor limit); {closed} that arrived were closed")]
+    FdsTruncated {
+        /// How many of its descriptors did arrive (and were closed).
+        closed: usize,
+    },
 }
 
 /// `Error::Io`'s text: the system's, after "timed out" for a timeout, which the system calls
@@ -423,6 +451,10 @@ impl Error {
             Error::HandshakeTimeout { .. } | Error::ConnectTimeout { .. } => K::TimedOut,
             Error::SendBroken { kind } => *kind,
             Error::Shutdown => K::ConnectionAborted,
+            Error::TooManyFds { .. } => K::InvalidInput,
+            Error::FdsUnsupported { .. } => K::Unsupported,
+            // Most often EMFILE/ENFILE, which std leaves uncategorised too.
+            Error::FdsTruncated { .. } => K::Other,
         }
     }
 }

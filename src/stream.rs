@@ -8,7 +8,24 @@ use std::{fmt, io};
 
 pub(crate) mod sealed {
     /// Keeps [`Stream`](super::Stream) implementable only here, so methods can be added.
-    pub trait Sealed {}
+    pub trait Sealed {
+        /// Whether the stream is a Unix-domain socket, which carries descriptors: known from its
+        /// type (or, for `AnyStream`, its variant), with no system call.
+        fn carries_fds(&self) -> bool;
+
+        /// How a connection reads a Unix stream: `recvmsg(2)` into `bufs` with the control data
+        /// (see `sys::recv_vectored_with_fds`). A method, so that a test's wrapper can count it.
+        fn recv_vectored_with_fds(
+            &mut self,
+            bufs: &mut [std::io::IoSliceMut<'_>],
+            nowait: bool,
+        ) -> std::io::Result<(usize, crate::sys::Control)>
+        where
+            Self: std::os::fd::AsFd,
+        {
+            crate::sys::recv_vectored_with_fds(self.as_fd(), bufs, nowait)
+        }
+    }
 }
 
 /// A connected stream socket: what a [`Connection`](crate::Connection) frames messages over.
@@ -39,7 +56,7 @@ pub trait Stream: Read + Write + AsFd + Send + Sized + fmt::Debug + sealed::Seal
 /// inherent methods; the fd traits and conversions; std's `Debug` (fd and addresses). The
 /// inherent methods are written in each type's own file.
 macro_rules! stream_traits {
-    ($name:ident($inner:ty)) => {
+    ($name:ident($inner:ty), carries_fds: $fds:literal) => {
         impl std::io::Read for $name {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 self.0.read(buf)
@@ -64,7 +81,11 @@ macro_rules! stream_traits {
             }
         }
 
-        impl crate::stream::sealed::Sealed for $name {}
+        impl crate::stream::sealed::Sealed for $name {
+            fn carries_fds(&self) -> bool {
+                $fds
+            }
+        }
 
         impl crate::stream::Stream for $name {
             fn try_clone(&self) -> std::io::Result<Self> {

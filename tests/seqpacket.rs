@@ -195,6 +195,60 @@ fn descriptors_a_peer_attaches_are_not_installed() {
     assert_eq!(nix::unistd::read(&read_end, &mut byte), Ok(0));
 }
 
+/// Descriptors sent with a packet come out with that packet and no other, close-on-exec, next
+/// to packets with none and an empty one; end of file stays `None` for a descriptor receive;
+/// more than 253 is refused before sending; and through `AnyConnection` on `unixpacket:`.
+#[test]
+fn descriptors_arrive_with_their_own_packet() {
+    let (a, b) = pair();
+    let files: Vec<fs::File> = (0..3).map(|_| tempfile::tempfile().unwrap()).collect();
+    let ino = |fd: &dyn AsFd| nix::sys::stat::fstat(fd.as_fd()).unwrap().st_ino;
+    a.send_with_fds(b"two", &[files[0].as_fd(), files[1].as_fd()])
+        .unwrap();
+    a.send(b"none").unwrap();
+    a.send_with_fds(b"", &[files[2].as_fd()]).unwrap();
+    let (msg, fds) = b.recv_with_fds().unwrap().expect("a packet");
+    assert_eq!(msg, b"two");
+    assert_eq!(fds.len(), 2);
+    assert_eq!(
+        (ino(&fds[0]), ino(&fds[1])),
+        (ino(&files[0]), ino(&files[1]))
+    );
+    for fd in &fds {
+        let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).unwrap();
+        assert_ne!(flags & nix::libc::FD_CLOEXEC, 0, "close-on-exec");
+    }
+    let (msg, fds) = b.recv_with_fds().unwrap().expect("a packet");
+    assert_eq!((msg.as_slice(), fds.len()), (&b"none"[..], 0));
+    let (msg, fds) = b
+        .recv_with_fds()
+        .unwrap()
+        .expect("an empty packet is a message");
+    assert_eq!((msg.len(), fds.len()), (0, 1));
+    assert_eq!(ino(&fds[0]), ino(&files[2]));
+
+    let many: Vec<_> = (0..254).map(|_| files[0].as_fd()).collect();
+    let err = a.send_with_fds(b"too many", &many).unwrap_err();
+    assert!(matches!(err, Error::TooManyFds { .. }), "{err:?}");
+    drop(a);
+    assert!(
+        b.recv_with_fds().unwrap().is_none(),
+        "end of file, nothing sent"
+    );
+
+    let dir = tempdir();
+    let endpoint: Endpoint = format!("unixpacket:{}", dir.path().join("p.sock").display())
+        .parse()
+        .unwrap();
+    let listener = msgsock::bind(&endpoint).unwrap();
+    let mut client = msgsock::connect(&endpoint).unwrap();
+    let mut server = listener.accept().unwrap();
+    client.send_with_fds(b"any", &[files[1].as_fd()]).unwrap();
+    let (msg, fds) = server.recv_with_fds().unwrap().expect("a packet");
+    assert_eq!((msg.as_slice(), fds.len()), (&b"any"[..], 1));
+    assert_eq!(ino(&fds[0]), ino(&files[1]));
+}
+
 #[test]
 fn std_shaped_calls() -> TestResult {
     let dir = tempdir();

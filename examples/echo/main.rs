@@ -7,7 +7,11 @@
 //!
 //! The server binds the endpoint, prints `listening on ENDPOINT` (with the real port when asked
 //! for port 0), and sends every message back unchanged: on a stream endpoint it serves each
-//! connection on its own thread; on a datagram endpoint it replies to each datagram's sender. An
+//! connection on its own thread; on a datagram endpoint it replies to each datagram's sender. On
+//! `unix:` and `unixgram:` endpoints a message comes back with the descriptors that came with it
+//! (`SCM_RIGHTS`), so a peer in any language can test descriptor passing (Python has
+//! `socket.send_fds`/`recv_fds`); a message that lost its descriptors at the server's descriptor
+//! limit is logged and not answered. An
 //! error on one connection or datagram is logged and the server carries on; when `accept` fails
 //! for lack of file descriptors it backs off (10 ms doubling to 1 s) instead of spinning. SIGINT or
 //! SIGTERM stop it within moments whatever it is doing: the socket file and its lock are removed
@@ -37,7 +41,7 @@
 mod cli;
 
 use std::io::{self, BufRead, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicUsize;
@@ -175,10 +179,13 @@ fn datagram_or_stop(socket: &AnyDatagram, stop: &StdUnixStream) -> Result<bool, 
     }
 }
 
-/// Replies to each datagram's sender with the same bytes, until `stop` becomes readable. A reply
-/// that cannot be queued now is dropped, never waited for.
+/// Replies to each datagram's sender with the same bytes (and on a Unix socket the same
+/// descriptors), until `stop` becomes readable. A reply that cannot be queued now is dropped,
+/// never waited for.
 fn serve_datagrams(socket: &AnyDatagram, stop: &StdUnixStream) {
     let mut msg = Vec::new();
+    let mut fds = Vec::new();
+    let unix = matches!(socket, AnyDatagram::Unix(_));
     let mut drops = cli::Drops::default();
     loop {
         match datagram_or_stop(socket, stop) {
@@ -189,10 +196,21 @@ fn serve_datagrams(socket: &AnyDatagram, stop: &StdUnixStream) {
                 return;
             }
         }
-        let Some(from) = cli::sender(socket.recv_from(&mut msg)) else {
+        let received = if unix {
+            socket.recv_from_with_fds(&mut msg, &mut fds)
+        } else {
+            socket.recv_from(&mut msg)
+        };
+        let Some(from) = cli::sender(received) else {
             continue;
         };
-        let sent = socket.try_send_to_within(&msg, &from, cli::SEND_ROOM_WAIT);
+        let sent = if fds.is_empty() {
+            socket.try_send_to_within(&msg, &from, cli::SEND_ROOM_WAIT)
+        } else {
+            socket.try_send_to_with_fds_within(&msg, &borrowed(&fds), &from, cli::SEND_ROOM_WAIT)
+        };
+        // Our copies: the reply carried its own.
+        fds.clear();
         cli::reply_failed(sent, &from, &mut drops);
     }
 }
@@ -205,23 +223,50 @@ fn same_user(conn: &AnyConnection) -> Result<(), String> {
     cli::same_user(stream.peer_cred())
 }
 
-/// Sends every message of one connection back unchanged, until the peer closes or stays silent
-/// for `idle`.
+/// The descriptors of `fds`, borrowed to be sent on.
+fn borrowed(fds: &[OwnedFd]) -> Vec<BorrowedFd<'_>> {
+    fds.iter().map(AsFd::as_fd).collect()
+}
+
+/// Sends every message of one connection back unchanged, with the descriptors that came with
+/// it on a Unix stream or SEQPACKET connection, until the peer closes or stays silent for `idle`.
 fn echo(mut conn: AnyConnection, idle: Option<Duration>) -> Result<(), BoxError> {
     conn.set_read_timeout(idle)?;
     // A peer that never reads its replies must not hold this thread forever either.
     conn.set_write_timeout(idle)?;
+    // Unix streams and SEQPACKET carry descriptors; TCP refuses them.
+    let unix = conn.as_seqpacket().is_some()
+        || matches!(
+            conn.as_stream().map(Connection::get_ref),
+            Some(AnyStream::Unix(_))
+        );
     let mut msg = Vec::new();
+    let mut fds = Vec::new();
     loop {
-        match conn.recv_into(&mut msg) {
+        let received = if unix {
+            conn.recv_into_with_fds(&mut msg, &mut fds)
+        } else {
+            conn.recv_into(&mut msg)
+        };
+        match received {
             Ok(Some(_)) => {
-                conn.send(&msg)?;
+                if fds.is_empty() {
+                    conn.send(&msg)?;
+                } else {
+                    conn.send_with_fds(&msg, &borrowed(&fds))?;
+                    // Our copies: the reply carried its own.
+                    fds.clear();
+                }
                 if msg.capacity() > cli::KEEP_BUFFER {
                     msg = Vec::new();
                 }
             }
             Ok(None) => return Ok(()),
             Err(e) if e.is_timeout() => return Err(cli::idle_error(idle)),
+            // The connection is still in step: the next message follows.
+            Err(e @ msgsock::Error::FdsTruncated { .. }) => {
+                eprintln!("echo: dropped a message: {}", chain(&e));
+            }
             Err(e) => return Err(e.into()),
         }
     }

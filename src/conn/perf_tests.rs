@@ -62,7 +62,21 @@ impl<S: Stream> Write for Counting<S> {
     }
 }
 
-impl<S> sealed::Sealed for Counting<S> {}
+impl<S: Stream> sealed::Sealed for Counting<S> {
+    fn carries_fds(&self) -> bool {
+        self.inner.carries_fds()
+    }
+    fn recv_vectored_with_fds(
+        &mut self,
+        bufs: &mut [io::IoSliceMut<'_>],
+        nowait: bool,
+    ) -> io::Result<(usize, crate::sys::Control)> {
+        self.reads += 1;
+        let got = self.inner.recv_vectored_with_fds(bufs, nowait)?;
+        self.staged += got.0.saturating_sub(bufs[0].len());
+        Ok(got)
+    }
+}
 
 impl<S: Stream> Stream for Counting<S> {
     fn try_clone(&self) -> io::Result<Self> {

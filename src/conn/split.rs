@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use super::write::Link;
@@ -38,6 +38,28 @@ impl<S: Stream> RecvHalf<S> {
     /// As [`Connection::recv_into`].
     pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
         self.conn.recv_into(buf)
+    }
+
+    /// As [`Connection::recv_with_fds`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::recv_into_with_fds`].
+    pub fn recv_with_fds(&mut self) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+        self.conn.recv_with_fds()
+    }
+
+    /// As [`Connection::recv_into_with_fds`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::recv_into_with_fds`].
+    pub fn recv_into_with_fds(
+        &mut self,
+        buf: &mut Vec<u8>,
+        fds: &mut Vec<OwnedFd>,
+    ) -> Result<Option<usize>> {
+        self.conn.recv_into_with_fds(buf, fds)
     }
 
     /// As [`Connection::max_message_len`].
@@ -127,6 +149,15 @@ impl<S: Stream> SendHalf<S> {
     /// As [`Connection::send_batch`].
     pub fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<()> {
         self.link.send_batch(msgs)
+    }
+
+    /// As [`Connection::send_with_fds`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::send_with_fds`].
+    pub fn send_with_fds(&mut self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        self.link.send_with_fds(msg, fds)
     }
 
     /// As [`Connection::flush`].

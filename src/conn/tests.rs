@@ -293,7 +293,7 @@ fn flush_writes_the_queued_rest() {
 }
 
 fn lock_state<S>(conn: &Connection<S>) -> std::sync::MutexGuard<'_, crate::proto::SendState> {
-    conn.link.tx.lock().unwrap()
+    conn.link.tx.state.lock().unwrap()
 }
 
 /// A peer that goes away while a frame is half written: the send that saw it fails with the

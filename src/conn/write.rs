@@ -2,13 +2,15 @@
 //! connection shares, so that frames from several handles go out whole, one after another.
 
 use std::io::{self, IoSlice};
+use std::os::fd::BorrowedFd;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Family, Result};
 use crate::frame::Header;
-use crate::proto::{is_retryable, small_frame, SendState, SMALL_FRAME_MAX};
+use crate::proto::{check_fds, is_retryable, small_frame, SendState, SMALL_FRAME_MAX};
 use crate::stream::Stream;
+use crate::sys;
 
 /// The most buffers one `sendmsg(2)` takes (`IOV_MAX`, `UIO_MAXIOV` on Linux).
 const IOV_MAX: usize = 1024;
@@ -16,13 +18,23 @@ const IOV_MAX: usize = 1024;
 /// Messages per `sendmsg(2)` in a batch: each takes a header and a payload slot.
 pub(crate) const BATCH_LEN: usize = IOV_MAX / 2;
 
-/// The send state of one connection, shared by all its handles (clones, send halves).
-pub(crate) type SharedSend = Arc<Mutex<SendState>>;
+/// What all the handles of one connection (clones, send halves) share: the send state, and
+/// what kind of socket it is. Behind the one `Arc`, so that a connection stays as small as it was.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Whether the stream is a Unix-domain socket, which carries descriptors: its reads take
+    /// control data, and [`Link::send_with_fds`] may attach some.
+    pub(crate) unix: bool,
+    pub(crate) state: Mutex<SendState>,
+}
+
+/// The send state of one connection, shared by all its handles.
+pub(crate) type SharedSend = Arc<Shared>;
 
 /// Takes the connection's send lock. A panic while it was held (none is expected: the writes do
 /// not panic) leaves the state as consistent as after an error, so poisoning is ignored.
-fn lock(tx: &Mutex<SendState>) -> MutexGuard<'_, SendState> {
-    tx.lock().unwrap_or_else(PoisonError::into_inner)
+fn lock(tx: &Shared) -> MutexGuard<'_, SendState> {
+    tx.state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A stream and the send state that every handle of its connection shares: what sending needs,
@@ -36,9 +48,14 @@ pub(crate) struct Link<S> {
 impl<S: Stream> Link<S> {
     /// A stream whose connection has sent nothing yet.
     pub(crate) fn new(stream: S) -> Self {
+        // The type says (no `getsockname(2)`): an `AnyStream` by its variant.
+        let unix = stream.carries_fds();
         Link {
             stream,
-            tx: SharedSend::default(),
+            tx: Arc::new(Shared {
+                unix,
+                state: Mutex::default(),
+            }),
         }
     }
 
@@ -48,6 +65,21 @@ impl<S: Stream> Link<S> {
             stream: self.stream.try_clone()?,
             tx: Arc::clone(&self.tx),
         })
+    }
+
+    /// Whether the stream is a Unix-domain socket, which carries descriptors.
+    pub(crate) fn is_unix(&self) -> bool {
+        self.tx.unix
+    }
+
+    /// [`Error::FdsUnsupported`] unless the stream can carry descriptors.
+    pub(crate) fn check_unix(&self) -> Result<()> {
+        if !self.is_unix() {
+            return Err(Error::FdsUnsupported {
+                family: Family::Inet,
+            });
+        }
+        Ok(())
     }
 
     /// How many queued bytes wait to be written before the next frame.
@@ -62,6 +94,25 @@ impl<S: Stream> Link<S> {
 
     /// Sends the frame of `msg`, after whatever is queued.
     pub(crate) fn send(&mut self, msg: &[u8]) -> Result<()> {
+        self.send_frame(msg, &[])
+    }
+
+    /// Sends the frame of `msg` with `fds` attached to its first bytes, after whatever is queued.
+    ///
+    /// The receiver can tell which message descriptors came with ([`Decoder`]'s rule) because
+    /// this frame starts its own `sendmsg(2)` and no other frame starts in it: a queued rest of
+    /// an earlier frame goes out first in calls of its own, the frame is never part of a batch,
+    /// and the rest of it, if the socket takes only part, goes out alone too.
+    ///
+    /// [`Decoder`]: crate::proto::Decoder
+    pub(crate) fn send_with_fds(&mut self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        check_fds(fds.len())?;
+        self.check_unix()?;
+        self.send_frame(msg, fds)
+    }
+
+    /// Sends the frame of `msg` after whatever is queued, `fds` (if any) with its first write.
+    fn send_frame(&mut self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
         let stream = &mut self.stream;
         let header = Header::new(msg.len() as u64);
         let mut tx = lock(&self.tx);
@@ -76,7 +127,7 @@ impl<S: Stream> Link<S> {
             two = [IoSlice::new(&header), IoSlice::new(msg)];
             &mut two
         };
-        match write_all(stream, &mut bufs, &mut written) {
+        match write_all(stream, &mut bufs, &mut written, fds) {
             Ok(()) => Ok(()),
             Err(e) => Ok(tx.stopped::<&[u8]>(e, written, bufs, &[])?),
         }
@@ -101,7 +152,7 @@ impl<S: Stream> Link<S> {
                 slots[2 * i + 1] = IoSlice::new(msg.as_ref());
             }
             let mut bufs = &mut slots[..2 * chunk.len()];
-            if let Err(e) = write_all(stream, &mut bufs, &mut written) {
+            if let Err(e) = write_all(stream, &mut bufs, &mut written, &[]) {
                 let more = msgs.get((i + 1) * BATCH_LEN..).unwrap_or(&[]);
                 return Ok(tx.stopped(e, written, bufs, more)?);
             }
@@ -126,7 +177,7 @@ fn flush_locked<S: Stream>(stream: &mut S, tx: &mut SendState) -> Result<()> {
         return Err(Error::SendBroken { kind });
     }
     while tx.pending_len() > 0 {
-        match write_once(stream, &[IoSlice::new(tx.pending())]) {
+        match write_once(stream, &[IoSlice::new(tx.pending())], &[]) {
             Ok(n) => tx.advance(n),
             Err(e) => {
                 if !is_retryable(&e) {
@@ -139,25 +190,35 @@ fn flush_locked<S: Stream>(stream: &mut S, tx: &mut SendState) -> Result<()> {
     Ok(())
 }
 
-/// Writes all of `bufs`, counting the bytes in `written`; on error `bufs` is what is left.
+/// Writes all of `bufs`, counting the bytes in `written`, `fds` with the first write that
+/// takes any bytes; on error `bufs` is what is left.
 fn write_all<S: Stream>(
     stream: &mut S,
     bufs: &mut &mut [IoSlice<'_>],
     written: &mut usize,
+    mut fds: &[BorrowedFd<'_>],
 ) -> io::Result<()> {
     while !bufs.is_empty() {
-        let n = write_once(stream, bufs)?;
+        let n = write_once(stream, bufs, fds)?;
+        // The kernel took them with those bytes.
+        fds = &[];
         *written += n;
         IoSlice::advance_slices(bufs, n);
     }
     Ok(())
 }
 
-/// One write of `bufs`, retrying `EINTR`. One buffer
-/// needs no gathering: `send(2)` rather than `sendmsg(2)`. A write of nothing is `WriteZero`.
-fn write_once<S: Stream>(stream: &mut S, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+/// One write of `bufs`, retrying `EINTR`, with `fds` attached if there are any
+/// (`sendmsg(2)` with `SCM_RIGHTS`). Otherwise one buffer needs no gathering: `send(2)` rather
+/// than `sendmsg(2)`. A write of nothing is `WriteZero`.
+fn write_once<S: Stream>(
+    stream: &mut S,
+    bufs: &[IoSlice<'_>],
+    fds: &[BorrowedFd<'_>],
+) -> io::Result<usize> {
     loop {
         let n = match bufs {
+            _ if !fds.is_empty() => sys::send_with_fds(stream.as_fd(), bufs, fds, None, false),
             [one] => stream.write(one),
             _ => stream.write_vectored(bufs),
         };

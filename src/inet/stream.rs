@@ -14,7 +14,7 @@ use crate::stream::stream_traits;
 /// [`Connection`](crate::Connection) to exchange messages.
 pub struct TcpStream(pub(crate) StdTcpStream);
 
-stream_traits!(TcpStream(StdTcpStream));
+stream_traits!(TcpStream(StdTcpStream), carries_fds: false);
 
 impl TcpStream {
     /// Connects to `addr` (`connect(2)`) and sets `TCP_NODELAY`.

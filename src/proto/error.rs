@@ -4,8 +4,9 @@ use crate::error::Error;
 
 /// A violation of the wire format, or a close in the middle of a frame.
 ///
-/// Each leaves the [`Decoder`](super::Decoder) unusable: later calls return
-/// [`Broken`](FrameError::Broken). Converts into the crate's [`Error`] variant of the same name.
+/// Each but [`FdsTruncated`](FrameError::FdsTruncated) leaves the [`Decoder`](super::Decoder)
+/// unusable: later calls return [`Broken`](FrameError::Broken). Converts into the crate's
+/// [`Error`] variant of the same name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {
@@ -35,6 +36,13 @@ pub enum FrameError {
     /// left the decoder unusable.
     #[error("connection is unusable after an earlier receive error")]
     Broken,
+    /// The message handed out next lost its descriptors in a read whose control data was
+    /// truncated: it was dropped, and unlike the other variants this leaves the decoder usable.
+    #[error("a message lost its descriptors; {closed} that arrived were closed")]
+    FdsTruncated {
+        /// How many of its descriptors did arrive (and were closed).
+        closed: usize,
+    },
 }
 
 impl From<FrameError> for Error {
@@ -44,6 +52,7 @@ impl From<FrameError> for Error {
             FrameError::Malformed { header } => Error::MalformedHeader { header },
             FrameError::UnexpectedEof { read, expected } => Error::UnexpectedEof { read, expected },
             FrameError::Broken => Error::Broken,
+            FrameError::FdsTruncated { closed } => Error::FdsTruncated { closed },
         }
     }
 }

@@ -39,4 +39,6 @@ mod send;
 
 pub use self::error::FrameError;
 pub use self::recv::{Decode, Decoder, RECV_BUF_LEN, RECV_BUF_MAX};
-pub(crate) use self::send::{is_retryable, small_frame, SendState, SMALL_FRAME_MAX};
+pub(crate) use self::send::{
+    check_fds, is_retryable, small_frame, SendState, MAX_FDS, SMALL_FRAME_MAX,
+};

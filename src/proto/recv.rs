@@ -1,6 +1,8 @@
 //! [`Decoder`]: the receive state machine. Bytes in, whole messages out, no I/O.
 
+use std::collections::VecDeque;
 use std::mem;
+use std::os::fd::OwnedFd;
 
 use super::error::FrameError;
 use crate::frame::{self, Decoded, MAX_HEADER_LEN};
@@ -48,6 +50,14 @@ enum State {
     Broken,
 }
 
+/// Descriptors that came with one read, or the loss of some in a read whose control data was
+/// truncated.
+enum Attached {
+    Fds(Vec<OwnedFd>),
+    /// That many arrived and were closed at once.
+    Lost(usize),
+}
+
 /// The receive side of the wire format as a state machine.
 ///
 /// It keeps every property a receiver needs against a hostile peer: memory grows with the bytes
@@ -59,6 +69,17 @@ enum State {
 /// The driver loop: [`decode`](Self::decode) until it says [`Decode::NeedRead`]; read into
 /// [`read_bufs`](Self::read_bufs), in order; report the count with [`advance`](Self::advance), or
 /// a close with [`eof`](Self::eof); repeat.
+///
+/// # Descriptors
+///
+/// A driver of a Unix stream also hands over the descriptors that came with a read
+/// ([`attach_fds`](Self::attach_fds), after its [`advance`](Self::advance)), and
+/// [`decode_with_fds`](Self::decode_with_fds) gives each message the descriptors of the reads
+/// whose last byte falls in its frame; [`decode`](Self::decode) closes them. That is the right
+/// message when each frame that carries descriptors was sent in a `sendmsg(2)` of its own that
+/// starts with its header, as [`Connection::send_with_fds`](crate::Connection::send_with_fds)
+/// sends it: Linux attaches descriptors to the first buffer (`skb`) of that call, and a read
+/// that touches it takes them and stops at its end, so the read's last byte is in that frame.
 pub struct Decoder {
     /// Received bytes not yet handed out are `buf[pos..end]`. Empty, with no memory, while the
     /// connection is quiet; otherwise `size` long, or about to be replaced by a buffer of `size`.
@@ -76,6 +97,19 @@ pub struct Decoder {
     /// The last message was at least `RECV_BUF_LEN` long, so the next likely is too (see
     /// `room`).
     large: bool,
+    /// Descriptors not yet handed out; `None`, with no memory, until some arrive. Boxed: a
+    /// connection that passes none pays one pointer for them.
+    fds: Option<Box<FdQueue>>,
+}
+
+/// The descriptors a [`Decoder`] holds for messages it has not handed out yet.
+#[derive(Default)]
+struct FdQueue {
+    /// Bytes reported by `advance` since the queue was made.
+    received: u64,
+    /// Each read's descriptors with the value of `received` right after that read, in order:
+    /// the read's last byte is the one `received - at` bytes before the last byte received.
+    attached: VecDeque<(u64, Attached)>,
 }
 
 impl Decoder {
@@ -91,6 +125,7 @@ impl Decoder {
             state: State::Idle,
             msg: Vec::new(),
             large: false,
+            fds: None,
         }
     }
 
@@ -140,11 +175,93 @@ impl Decoder {
     /// Hands out the next whole message from the bytes received so far, into `msg` (its contents
     /// are replaced and its capacity reused), or says that more must be read.
     ///
+    /// Descriptors that came with the message's bytes are closed: see
+    /// [`decode_with_fds`](Self::decode_with_fds) to keep them.
+    ///
     /// # Errors
     ///
     /// [`FrameError::TooLarge`] and [`FrameError::Malformed`] for a bad length prefix, and
     /// [`FrameError::Broken`] on any call after an error.
     pub fn decode(&mut self, msg: &mut Vec<u8>) -> Result<Decode, FrameError> {
+        let decoded = self.decode_frame(msg)?;
+        if let (Decode::Message(_), Some(_)) = (decoded, &self.fds) {
+            // Not asked for: dropping them closes them.
+            self.take_attached(|_| {});
+        }
+        Ok(decoded)
+    }
+
+    /// As [`decode`](Self::decode), and `fds` (its contents replaced) gets the descriptors that
+    /// came with the message, in the order they were sent: those of every read whose last byte
+    /// is in the message's frame (see [Descriptors](Self#descriptors)).
+    ///
+    /// # Errors
+    ///
+    /// As [`decode`](Self::decode), and [`FrameError::FdsTruncated`] in place of a message that
+    /// lost descriptors in a read whose control data was truncated: its bytes are dropped and the
+    /// descriptors of it that did arrive are closed, and the decoder stays usable (the next call
+    /// gives the next message).
+    pub fn decode_with_fds(
+        &mut self,
+        msg: &mut Vec<u8>,
+        fds: &mut Vec<OwnedFd>,
+    ) -> Result<Decode, FrameError> {
+        fds.clear();
+        let decoded = self.decode_frame(msg)?;
+        if let Decode::Message(_) = decoded {
+            let mut lost = None;
+            self.take_attached(|a| match a {
+                Attached::Fds(mut got) => fds.append(&mut got),
+                Attached::Lost(n) => *lost.get_or_insert(0) += n,
+            });
+            if let Some(closed) = lost {
+                let closed = closed + fds.len();
+                fds.clear();
+                msg.clear();
+                return Err(FrameError::FdsTruncated { closed });
+            }
+        }
+        Ok(decoded)
+    }
+
+    /// Passes every queued attachment of the message just handed out to `each`: those that came
+    /// with a read whose last byte is before the first byte still buffered, which is the end
+    /// of that message's frame.
+    fn take_attached(&mut self, mut each: impl FnMut(Attached)) {
+        let Some(q) = self.fds.as_deref_mut() else {
+            return;
+        };
+        // Bytes after the frame's end: the read's last byte is in the frame if it came earlier.
+        let ahead = (self.end - self.pos) as u64;
+        while q
+            .attached
+            .front()
+            .is_some_and(|(at, _)| q.received - at >= ahead)
+        {
+            if let Some((_, a)) = q.attached.pop_front() {
+                each(a);
+            }
+        }
+    }
+
+    /// Records the descriptors that came with the last read (call after its
+    /// [`advance`](Self::advance)), or with `truncated` that the read's control data was cut
+    /// short (`MSG_CTRUNC`): then `fds` are closed at once and the message they belong to is
+    /// reported as [`FrameError::FdsTruncated`] by [`decode_with_fds`](Self::decode_with_fds).
+    pub fn attach_fds(&mut self, fds: Vec<OwnedFd>, truncated: bool) {
+        let attached = if truncated {
+            Attached::Lost(fds.len())
+        } else if fds.is_empty() {
+            return;
+        } else {
+            Attached::Fds(fds)
+        };
+        let q = self.fds.get_or_insert_with(Box::default);
+        q.attached.push_back((q.received, attached));
+    }
+
+    /// The state machine of [`decode`](Self::decode), leaving descriptors queued.
+    fn decode_frame(&mut self, msg: &mut Vec<u8>) -> Result<Decode, FrameError> {
         loop {
             match self.state {
                 State::Broken => return Err(FrameError::Broken),
@@ -257,6 +374,9 @@ impl Decoder {
     ///
     /// If `n` is more than the two buffers hold: a driver bug, not peer input.
     pub fn advance(&mut self, n: usize) {
+        if let Some(q) = self.fds.as_deref_mut() {
+            q.received += n as u64;
+        }
         match self.state {
             State::Payload {
                 len,
@@ -364,7 +484,9 @@ impl Decoder {
 
     /// The bytes received and not yet handed out, for a caller taking the stream back; the
     /// decoder is left empty. A partial payload, if any, comes first, after its length prefix.
+    /// Descriptors that came with those bytes are closed.
     pub fn take_buffered(&mut self) -> Vec<u8> {
+        self.fds = None;
         let mut out = Vec::new();
         if let State::Payload { len, filled, .. } = self.state {
             out.extend_from_slice(&frame::Header::new(len as u64));
@@ -382,6 +504,7 @@ impl Decoder {
 
     fn fail(&mut self, err: FrameError) -> FrameError {
         self.state = State::Broken;
+        self.fds = None;
         self.msg = Vec::new();
         // Nothing more will be decoded: the buffered bytes are of no use.
         self.buf = Box::default();

@@ -9,6 +9,7 @@
 
 use std::io::{self, IoSlice};
 
+use crate::error::Error;
 use crate::frame::Header;
 
 /// Frames up to this long (header included) are copied into one buffer and written with one
@@ -28,6 +29,22 @@ pub(crate) fn small_frame<'a>(
     scratch[..header.len()].copy_from_slice(header);
     scratch[header.len()..len].copy_from_slice(msg);
     &scratch[..len]
+}
+
+/// The most descriptors one message may carry: Linux's `SCM_MAX_FD` (`include/net/scm.h`), which
+/// other systems do not exceed usefully either.
+pub(crate) const MAX_FDS: usize = 253;
+
+/// [`Error::TooManyFds`] when `count` descriptors are more than one message carries: checked
+/// before anything is sent, so a refused message leaves no trace on the wire.
+pub(crate) fn check_fds(count: usize) -> Result<(), Error> {
+    if count > MAX_FDS {
+        return Err(Error::TooManyFds {
+            count,
+            max: MAX_FDS,
+        });
+    }
+    Ok(())
 }
 
 /// Whether an I/O error means "not now" (a full socket in non-blocking mode, or a timeout) rather

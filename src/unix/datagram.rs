@@ -351,16 +351,116 @@ impl UnixDatagram {
     /// As [`recv_from`](Self::recv_from).
     pub fn recv_from_endpoint(&self, buf: &mut Vec<u8>) -> Result<(usize, Option<Endpoint>)> {
         let (n, from) = self.inner.recv_from::<UnixAddr>(buf)?;
-        // An unnamed sender comes with an address of length 0, on which nix's `path()` asserts:
-        // look at the length first.
-        let named = |a: &UnixAddr| a.len() as usize > size_of::<nix::libc::sa_family_t>();
-        let from = from.filter(named).and_then(|a| match a.path() {
-            Some(path) => Some(Endpoint::UnixDatagram(path.into())),
-            None => {
-                abstract_name::name_of_nix(&a).map(|n| Endpoint::UnixDatagramAbstract(n.into()))
-            }
-        });
-        Ok((n, from))
+        Ok((n, from.and_then(sender_endpoint)))
+    }
+
+    /// Sends one message as one datagram to the connected peer with the descriptors `fds`
+    /// attached (`sendmsg(2)` with `SCM_RIGHTS`); the receiver gets them with this datagram
+    /// ([`recv_with_fds`](Self::recv_with_fds)), as new descriptors of the same open files.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooManyFds`] for more than 253 descriptors and [`Error::MessageTooLarge`],
+    /// both before any system call; otherwise as [`send`](Self::send).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::fd::AsFd;
+    ///
+    /// let (a, b) = msgsock::UnixDatagram::pair()?;
+    /// let file = tempfile::tempfile()?;
+    /// a.send_with_fds(b"a file", &[file.as_fd()])?;
+    /// let (msg, fds) = b.recv_with_fds()?;
+    /// assert_eq!((msg.as_slice(), fds.len()), (&b"a file"[..], 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_with_fds(&self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        self.inner.send_with_fds(msg, fds, None, None)
+    }
+
+    /// Sends one message as one datagram to the socket at `path` with the descriptors `fds`
+    /// attached (`sendmsg(2)` with `SCM_RIGHTS`). It waits as [`send_to`](Self::send_to) does.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_with_fds`](Self::send_with_fds), and [`Error::PathTooLong`].
+    pub fn send_to_with_fds<P: AsRef<Path>>(
+        &self,
+        msg: &[u8],
+        fds: &[BorrowedFd<'_>],
+        path: P,
+    ) -> Result<()> {
+        let path = path.as_ref();
+        check_len(path)?;
+        let addr = UnixAddr::new(path).map_err(|e| Error::path(path, e.into()))?;
+        self.inner.send_with_fds(msg, fds, Some(&addr), None)
+    }
+
+    /// As [`try_send_to_addr_within`](Self::try_send_to_addr_within) (never waits for the
+    /// destination's queue, at most `wait` for this socket's own send buffer), with the
+    /// descriptors `fds` attached: how a server answers with descriptors without letting one
+    /// peer that stopped reading delay the others.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_with_fds`](Self::send_with_fds), plus `WouldBlock` when the datagram cannot be
+    /// queued now, and `InvalidInput` for an unnamed `addr`.
+    pub fn try_send_to_addr_with_fds_within(
+        &self,
+        msg: &[u8],
+        fds: &[BorrowedFd<'_>],
+        addr: &SocketAddr,
+        wait: Duration,
+    ) -> Result<()> {
+        let addr = abstract_name::to_nix(addr)?;
+        self.inner
+            .send_with_fds(msg, fds, Some(&addr), Some(Some(wait)))
+    }
+
+    /// Receives one datagram into a new `Vec`, with the descriptors that were sent with it
+    /// (close-on-exec), in the order they were sent.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_into_with_fds`](Self::recv_into_with_fds).
+    pub fn recv_with_fds(&self) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+        let (mut buf, mut fds) = (Vec::new(), Vec::new());
+        self.recv_into_with_fds(&mut buf, &mut fds)?;
+        Ok((buf, fds))
+    }
+
+    /// Receives one datagram into `buf` and the descriptors sent with it into `fds`
+    /// (close-on-exec, `MSG_CMSG_CLOEXEC`), replacing the contents of both; returns its length.
+    /// A plain [`recv`](Self::recv) takes no descriptors: the kernel closes those of its
+    /// datagram.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FdsTruncated`] when the datagram lost descriptors (the control data was
+    /// truncated, for example at this process's descriptor limit): the datagram is dropped, the
+    /// descriptors of it that arrived are closed, and the next call receives the next one.
+    /// Otherwise as [`recv_into`](Self::recv_into); descriptors of a datagram refused as
+    /// [`Error::Truncated`] are closed too.
+    pub fn recv_into_with_fds(&self, buf: &mut Vec<u8>, fds: &mut Vec<OwnedFd>) -> Result<usize> {
+        self.inner
+            .recv_with_fds::<()>(buf, fds, false)
+            .map(|(n, _)| n)
+    }
+
+    /// As [`recv_into_with_fds`](Self::recv_into_with_fds), and the sender as
+    /// [`recv_from_endpoint`](Self::recv_from_endpoint) gives it.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_into_with_fds`](Self::recv_into_with_fds).
+    pub fn recv_from_with_fds(
+        &self,
+        buf: &mut Vec<u8>,
+        fds: &mut Vec<OwnedFd>,
+    ) -> Result<(usize, Option<Endpoint>)> {
+        let (n, from) = self.inner.recv_with_fds::<UnixAddr>(buf, fds, true)?;
+        Ok((n, from.and_then(sender_endpoint)))
     }
 
     /// Sends one message as one datagram to the connected peer (`send(2)`).
@@ -545,6 +645,20 @@ impl UnixDatagram {
         let UnixDatagram { bound, inner, .. } = self;
         bound.keep();
         inner.into_socket()
+    }
+}
+
+/// The endpoint to answer a datagram's sender at: `unixgram:PATH`, `unixgram:@NAME`, or `None`
+/// for an unnamed sender.
+fn sender_endpoint(addr: UnixAddr) -> Option<Endpoint> {
+    // An unnamed sender comes with an address of length 0, on which nix's `path()` asserts:
+    // look at the length first.
+    if addr.len() as usize <= size_of::<nix::libc::sa_family_t>() {
+        return None;
+    }
+    match addr.path() {
+        Some(path) => Some(Endpoint::UnixDatagram(path.into())),
+        None => abstract_name::name_of_nix(&addr).map(|n| Endpoint::UnixDatagramAbstract(n.into())),
     }
 }
 

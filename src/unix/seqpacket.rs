@@ -433,6 +433,62 @@ impl UnixSeqpacket {
         Ok(self.recv_into(&mut buf)?.map(|_| buf))
     }
 
+    /// Sends one message as one packet with the descriptors `fds` attached (`SCM_RIGHTS`): the
+    /// peer receives them with this message and no other.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooManyFds`] for more than 253 descriptors (Linux's `SCM_MAX_FD`), before
+    /// anything is sent; otherwise as [`send`](Self::send).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::fd::AsFd;
+    ///
+    /// let (a, b) = msgsock::UnixSeqpacket::pair()?;
+    /// let file = tempfile::tempfile()?;
+    /// a.send_with_fds(b"a file", &[file.as_fd()])?;
+    /// let (msg, fds) = b.recv_with_fds()?.expect("a packet");
+    /// assert_eq!((msg.as_slice(), fds.len()), (&b"a file"[..], 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_with_fds(&self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        self.inner.send_with_fds(msg, fds, None, None)
+    }
+
+    /// Receives one packet into a new `Vec`, with the descriptors sent with it; `None` once the
+    /// peer has closed.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_into_with_fds`](Self::recv_into_with_fds).
+    pub fn recv_with_fds(&self) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+        let (mut buf, mut fds) = (Vec::new(), Vec::new());
+        Ok(self
+            .recv_into_with_fds(&mut buf, &mut fds)?
+            .map(|_| (buf, fds)))
+    }
+
+    /// Receives one packet into `buf` and the descriptors sent with it into `fds`
+    /// (close-on-exec, `MSG_CMSG_CLOEXEC`), replacing the contents of both; returns its length,
+    /// or `None` once the peer has closed. A plain [`recv`](Self::recv) takes no descriptors: the
+    /// kernel closes those of its packet.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FdsTruncated`] when the packet lost descriptors (the control data was truncated,
+    /// for example at this process's descriptor limit): the packet is dropped, the descriptors of
+    /// it that arrived are closed, and the next call receives the next one. Otherwise as
+    /// [`recv_into`](Self::recv_into).
+    pub fn recv_into_with_fds(
+        &self,
+        buf: &mut Vec<u8>,
+        fds: &mut Vec<OwnedFd>,
+    ) -> Result<Option<usize>> {
+        self.inner.recv_packet_with_fds(buf, fds)
+    }
+
     /// The largest message one packet of this socket can carry: its `SO_SNDBUF` less the
     /// kernel's overhead, read when the socket was made.
     pub fn send_limit(&self) -> usize {

@@ -16,7 +16,7 @@ use crate::unix::socket_file::check_len;
 /// [`Connection`](crate::Connection) to exchange messages.
 pub struct UnixStream(pub(crate) StdUnixStream);
 
-stream_traits!(UnixStream(StdUnixStream));
+stream_traits!(UnixStream(StdUnixStream), carries_fds: true);
 
 impl UnixStream {
     /// Connects to the socket at `path` (`connect(2)`).

@@ -244,3 +244,153 @@ fn the_receive_buffer_is_taken_when_needed_grows_while_streaming_and_goes_back_w
     let (msgs, _) = run(&mut d, b"bc", 2);
     assert_eq!(msgs, [b"abc"]);
 }
+
+/// One message of a descriptor-passing property run: its payload length, how many descriptors
+/// it carries, how long the first buffer (`skb`) of its `sendmsg(2)` is (which the descriptors
+/// ride on), whether its control data is truncated at the receiver, and whether the receiver
+/// takes it with `decode_with_fds` or a plain `decode`.
+#[derive(Debug, Clone)]
+struct FdMsg {
+    len: usize,
+    fds: usize,
+    skb: proptest::sample::Index,
+    lost: bool,
+    with_fds: bool,
+}
+
+fn fd_msg() -> impl proptest::strategy::Strategy<Value = FdMsg> {
+    use proptest::prelude::*;
+    (
+        prop_oneof![0..40usize, 0..3 * RECV_BUF_LEN],
+        0..4usize,
+        any::<proptest::sample::Index>(),
+        proptest::bool::weighted(0.15),
+        any::<bool>(),
+    )
+        .prop_map(|(len, fds, skb, lost, with_fds)| FdMsg {
+            len,
+            fds,
+            skb,
+            lost,
+            with_fds,
+        })
+}
+
+/// Feeds the frames of `msgs` to a decoder the way Linux's `unix_stream_read_generic` hands out
+/// a stream whose descriptor-carrying frames each start a `sendmsg(2)` of their own: reads of
+/// the given sizes (capped by what `read_bufs` offers), except that a read touching the first
+/// `skb` of such a frame takes its descriptors and stops at that skb's end. Between reads the
+/// driver may find nothing and call `quiet` (a timeout). Returns what each message came out
+/// with: its bytes and its descriptors' numbers, or the truncation error.
+#[allow(clippy::type_complexity)]
+fn run_with_fds(
+    msgs: &[FdMsg],
+    reads: &[(usize, bool)],
+) -> (Vec<Result<(Vec<u8>, Vec<i32>), FrameError>>, Vec<Vec<i32>>) {
+    use std::os::fd::AsRawFd;
+    let mut input = Vec::new();
+    // (start, end, descriptors, lost) of each descriptor-carrying skb, in stream order.
+    let mut skbs = Vec::new();
+    let mut sent = Vec::new();
+    for (i, m) in msgs.iter().enumerate() {
+        let start = input.len();
+        let payload = crate::frame::Header::new(m.len as u64);
+        input.extend_from_slice(&payload);
+        input.extend((0..m.len).map(|j| (i * 31 + j) as u8));
+        let fds: Vec<OwnedFd> = (0..m.fds)
+            .map(|_| std::fs::File::open("/dev/null").unwrap().into())
+            .collect();
+        sent.push(fds.iter().map(AsRawFd::as_raw_fd).collect::<Vec<_>>());
+        if !fds.is_empty() {
+            let frame_len = input.len() - start;
+            let end = start + 1 + m.skb.index(frame_len);
+            skbs.push((start, end, fds, m.lost));
+        }
+    }
+    let mut skbs = skbs.into_iter().peekable();
+    let mut d = Decoder::new(u64::MAX);
+    let (mut buf, mut fds) = (Vec::new(), Vec::new());
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let mut reads = reads.iter().cycle();
+    while out.len() < msgs.len() {
+        let m = &msgs[out.len()];
+        let decoded = if m.with_fds {
+            d.decode_with_fds(&mut buf, &mut fds)
+        } else {
+            d.decode(&mut buf)
+        };
+        match decoded {
+            Ok(Decode::Message(n)) => {
+                assert_eq!(n, buf.len());
+                out.push(Ok((
+                    buf.clone(),
+                    fds.iter().map(AsRawFd::as_raw_fd).collect(),
+                )));
+                fds.clear();
+                continue;
+            }
+            Err(e @ FrameError::FdsTruncated { .. }) => {
+                out.push(Err(e));
+                continue;
+            }
+            Err(e) => panic!("decode: {e}"),
+            Ok(Decode::NeedRead) => {}
+        }
+        let &(chunk, timeout) = reads.next().unwrap();
+        if timeout {
+            d.quiet();
+        }
+        let room: usize = d.read_bufs().iter().map(|b| b.len()).sum();
+        let mut end = (pos + chunk.max(1).min(room)).min(input.len());
+        let mut attached = None;
+        if let Some(&(start, skb_end, _, _)) = skbs.peek() {
+            if start < end {
+                end = end.min(skb_end);
+                attached = skbs.next();
+            }
+        }
+        assert_eq!(d.feed(&input[pos..end]), end - pos);
+        pos = end;
+        if let Some((_, _, mut fds, lost)) = attached {
+            if lost {
+                // Some arrived before the kernel ran out of room for the rest.
+                fds.truncate(fds.len() / 2);
+            }
+            d.attach_fds(fds, lost);
+        }
+    }
+    (out, sent)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Every message comes out with exactly the descriptors sent with it (or, where its
+    /// control data was truncated and it was asked for with descriptors, as `FdsTruncated`),
+    /// at any split of the reads, with timeouts between them, and with plain and descriptor
+    /// receives mixed.
+    #[test]
+    fn descriptors_come_out_with_the_message_they_were_sent_with(
+        msgs in proptest::collection::vec(fd_msg(), 1..12),
+        reads in proptest::collection::vec((1..20_000usize, proptest::bool::weighted(0.2)), 1..8),
+    ) {
+        let (out, sent) = run_with_fds(&msgs, &reads);
+        for (i, (m, got)) in msgs.iter().zip(&out).enumerate() {
+            let want: Vec<u8> = (0..m.len).map(|j| (i * 31 + j) as u8).collect();
+            match got {
+                Err(FrameError::FdsTruncated { closed }) => {
+                    proptest::prop_assert!(m.with_fds && m.lost && m.fds > 0, "message {i}");
+                    proptest::prop_assert_eq!(*closed, m.fds / 2, "message {}", i);
+                }
+                Err(e) => proptest::prop_assert!(false, "message {i}: {e}"),
+                Ok((bytes, fds)) => {
+                    proptest::prop_assert!(!(m.with_fds && m.lost && m.fds > 0), "message {i}");
+                    proptest::prop_assert!(bytes == &want, "message {i}: {} bytes", bytes.len());
+                    let want_fds = if m.with_fds { sent[i].clone() } else { Vec::new() };
+                    proptest::prop_assert_eq!(fds, &want_fds, "message {}", i);
+                }
+            }
+        }
+    }
+}

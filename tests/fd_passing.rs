@@ -1,0 +1,542 @@
+//! Descriptor passing (`SCM_RIGHTS`) on Unix streams and Unix datagrams: each descriptor arrives
+//! with the message it was sent with, whatever the reads bring together and after a timeout;
+//! received descriptors are close-on-exec; a receive at the descriptor limit is a typed error
+//! that leaks nothing and keeps the connection in step; a plain receive leaks nothing; TCP and
+//! UDP refuse with a typed error; more than 253 descriptors are refused before anything is sent.
+//!
+//! A descriptor's identity is its open file's `(dev, ino)`, as same-file compares handles. The
+//! descriptor-limit tests lower `RLIMIT_NOFILE` in a child process (this test binary run again,
+//! its role in an environment variable), so the test process's own limit is untouched.
+
+mod common;
+
+use std::io::{IoSlice, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use msgsock::{Connection, Endpoint, Error, UnixDatagram, UnixListener, UnixStream};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+
+use crate::common::{describe, frame, ChildGuard};
+
+/// The open file a descriptor refers to.
+fn identity(fd: BorrowedFd<'_>) -> (u64, u64) {
+    let st = nix::sys::stat::fstat(fd).expect("fstat");
+    (st.st_dev as u64, st.st_ino as u64)
+}
+
+fn identities<F: AsFd>(fds: &[F]) -> Vec<(u64, u64)> {
+    fds.iter().map(|f| identity(f.as_fd())).collect()
+}
+
+/// `n` distinct open files to send (pipes' write ends; the read ends are dropped).
+fn files(n: usize) -> Vec<OwnedFd> {
+    (0..n)
+        .map(|_| OwnedFd::from(std::io::pipe().expect("pipe").1))
+        .collect()
+}
+
+fn borrowed(fds: &[OwnedFd]) -> Vec<BorrowedFd<'_>> {
+    fds.iter().map(AsFd::as_fd).collect()
+}
+
+fn stream_pair() -> (Connection<UnixStream>, Connection<UnixStream>) {
+    let (a, b) = UnixStream::pair().unwrap();
+    (Connection::new(a), Connection::new(b))
+}
+
+/// Whether the read end of a pipe reaches end of file (every write end closed) within a
+/// generous bound: a leaked write end keeps it open, and the bound says so instead of hanging.
+fn reaches_eof(reader: &std::io::PipeReader) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(reader.as_fd(), PollFlags::POLLIN)];
+    let ready = poll(&mut fds, PollTimeout::from(5000u16)).expect("poll");
+    let mut byte = [0u8; 1];
+    ready == 1 && (&*reader).read(&mut byte).expect("read") == 0
+}
+
+/// Messages with 0 to 4 descriptors each, some of them long, all sent before the receiver
+/// reads: reads then bring several messages at once, and each descriptor must come out with its
+/// own message.
+#[test]
+fn stream_descriptors_arrive_with_their_own_message() {
+    let (mut tx, mut rx) = stream_pair();
+    let plan: Vec<(Vec<u8>, usize)> = (0..40)
+        .map(|i| {
+            let len = if i % 7 == 3 { 100_000 } else { i * 13 };
+            (common::pattern(len, i as u8), i % 5)
+        })
+        .collect();
+    let sent: Vec<Vec<OwnedFd>> = plan.iter().map(|(_, n)| files(*n)).collect();
+    let want: Vec<_> = sent.iter().map(|f| identities(f)).collect();
+    let sender = std::thread::spawn(move || {
+        for ((msg, _), fds) in plan.iter().zip(&sent) {
+            tx.send_with_fds(msg, &borrowed(fds)).unwrap();
+        }
+        (tx, plan)
+    });
+    let mut got = Vec::new();
+    for _ in 0..40 {
+        let (msg, fds) = rx.recv_with_fds().unwrap().expect("a message");
+        got.push((msg, identities(&fds)));
+    }
+    let (_tx, plan) = sender.join().unwrap();
+    for (i, ((msg, fds), (want_msg, _))) in got.iter().zip(&plan).enumerate() {
+        assert!(msg == want_msg, "message {i}: {} bytes", msg.len());
+        assert_eq!(fds, &want[i], "descriptors of message {i}");
+    }
+}
+
+/// A sender in another language may write a frame however it likes as long as the descriptors
+/// ride on the frame's first bytes: here the header and part of the payload with them, then,
+/// after the receiver's read timeout expired mid-frame, the rest and a plain frame in one write.
+#[test]
+fn stream_descriptors_survive_a_receive_that_times_out_mid_frame() {
+    let (a, raw) = StdUnixStream::pair().unwrap();
+    let mut rx = Connection::new(UnixStream::from(a));
+    rx.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let fds = files(2);
+    let raw_fds: Vec<_> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+    let first = frame(b"with two descriptors");
+    let (head, rest) = first.split_at(7);
+    let sent = sendmsg::<UnixAddr>(
+        raw.as_raw_fd(),
+        &[IoSlice::new(head)],
+        &[ControlMessage::ScmRights(&raw_fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(sent, head.len());
+    let err = rx.recv_with_fds().unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    let mut tail = rest.to_vec();
+    tail.extend_from_slice(&frame(b"plain"));
+    (&raw).write_all(&tail).unwrap();
+    let (msg, got) = rx.recv_with_fds().unwrap().unwrap();
+    assert_eq!(msg, b"with two descriptors");
+    assert_eq!(identities(&got), identities(&fds));
+    let (msg, got) = rx.recv_with_fds().unwrap().unwrap();
+    assert_eq!((msg.as_slice(), got.len()), (&b"plain"[..], 0));
+}
+
+/// Plain receives and receives with descriptors mixed on one connection: a plain `recv` closes
+/// the descriptors of its own message (the pipe reaches EOF once the sender closes its copy)
+/// and loses none meant for the next, even when its read brought the next message and its
+/// descriptors (the kernel reads on past a buffer without descriptors into one with them).
+#[test]
+fn a_plain_recv_closes_its_messages_descriptors_and_keeps_the_next_ones() {
+    let (mut tx, mut rx) = stream_pair();
+    let (first_reader, first_writer) = std::io::pipe().unwrap();
+    let second = files(1);
+    tx.send_with_fds(b"first", &[first_writer.as_fd()]).unwrap();
+    tx.send(b"plain").unwrap();
+    tx.send_with_fds(b"second", &borrowed(&second)).unwrap();
+    drop(first_writer);
+    assert_eq!(rx.recv().unwrap().as_deref(), Some(&b"first"[..]));
+    assert!(
+        reaches_eof(&first_reader),
+        "the plain recv leaked the descriptor"
+    );
+    assert_eq!(rx.recv().unwrap().as_deref(), Some(&b"plain"[..]));
+    assert!(
+        rx.buffered_len() > 0,
+        "the read of `plain` should have brought `second`"
+    );
+    let (msg, fds) = rx.recv_with_fds().unwrap().unwrap();
+    assert_eq!(msg, b"second");
+    assert_eq!(identities(&fds), identities(&second));
+}
+
+/// A peer that only ever calls plain `recv` leaks nothing, on streams and on datagrams.
+#[test]
+fn descriptors_sent_to_a_plain_receiver_are_closed() {
+    let (mut tx, mut rx) = stream_pair();
+    let (reader, writer) = std::io::pipe().unwrap();
+    tx.send_with_fds(b"stream", &[writer.as_fd()]).unwrap();
+    drop(writer);
+    assert_eq!(rx.recv().unwrap().as_deref(), Some(&b"stream"[..]));
+    assert!(reaches_eof(&reader), "a stream recv leaked the descriptor");
+
+    let (a, b) = UnixDatagram::pair().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    a.send_with_fds(b"datagram", &[writer.as_fd()]).unwrap();
+    drop(writer);
+    assert_eq!(b.recv().unwrap(), b"datagram");
+    assert!(
+        reaches_eof(&reader),
+        "a datagram recv leaked the descriptor"
+    );
+}
+
+#[test]
+fn received_descriptors_are_close_on_exec() {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    let cloexec = |fd: &OwnedFd| {
+        FdFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFD).unwrap())
+            .contains(FdFlag::FD_CLOEXEC)
+    };
+    let sent = files(1);
+    // The sender's copy is not close-on-exec: the flag must come from the receive.
+    nix::fcntl::fcntl(&sent[0], FcntlArg::F_SETFD(FdFlag::empty())).unwrap();
+    let (mut tx, mut rx) = stream_pair();
+    tx.send_with_fds(b"s", &borrowed(&sent)).unwrap();
+    let (_, fds) = rx.recv_with_fds().unwrap().unwrap();
+    assert!(cloexec(&fds[0]), "stream");
+    let (a, b) = UnixDatagram::pair().unwrap();
+    a.send_with_fds(b"d", &borrowed(&sent)).unwrap();
+    let (_, fds) = b.recv_with_fds().unwrap();
+    assert!(cloexec(&fds[0]), "datagram");
+}
+
+/// Datagrams: connected `send`/`recv` and `send_to`/`recv_from` carry descriptors, each
+/// datagram its own.
+#[test]
+fn datagram_descriptors_arrive_with_their_datagram() {
+    let (a, b) = UnixDatagram::pair().unwrap();
+    let one = files(1);
+    let three = files(3);
+    a.send_with_fds(b"one", &borrowed(&one)).unwrap();
+    a.send(b"none").unwrap();
+    a.send_with_fds(b"three", &borrowed(&three)).unwrap();
+    let (mut buf, mut fds) = (Vec::new(), Vec::new());
+    for (msg, want) in [
+        (&b"one"[..], identities(&one)),
+        (b"none", vec![]),
+        (b"three", identities(&three)),
+    ] {
+        b.recv_into_with_fds(&mut buf, &mut fds).unwrap();
+        assert_eq!((buf.as_slice(), identities(&fds)), (msg, want));
+    }
+
+    let dir = common::tempdir();
+    let server = UnixDatagram::bind(dir.path().join("srv.sock")).unwrap();
+    let client = UnixDatagram::bind_temp().unwrap();
+    client
+        .send_to_with_fds(b"to", &borrowed(&one), server.path().unwrap())
+        .unwrap();
+    let (_, from) = server.recv_from_with_fds(&mut buf, &mut fds).unwrap();
+    assert_eq!(
+        (buf.as_slice(), identities(&fds)),
+        (&b"to"[..], identities(&one))
+    );
+    assert_eq!(
+        from,
+        Some(Endpoint::UnixDatagram(client.path().unwrap().into()))
+    );
+}
+
+/// More than Linux's `SCM_MAX_FD` (253) is a typed error, and nothing reaches the peer: the
+/// next message is the first it sees. 253 go through.
+#[test]
+fn more_than_253_descriptors_are_refused_before_sending() {
+    let many = files(254);
+    let (mut tx, mut rx) = stream_pair();
+    let err = tx.send_with_fds(b"too many", &borrowed(&many)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TooManyFds {
+                count: 254,
+                max: 253
+            }
+        ),
+        "{err:?}"
+    );
+    tx.send_with_fds(b"most", &borrowed(&many[..253])).unwrap();
+    let (msg, fds) = rx.recv_with_fds().unwrap().unwrap();
+    assert_eq!((msg.as_slice(), fds.len()), (&b"most"[..], 253));
+
+    let (a, b) = UnixDatagram::pair().unwrap();
+    let err = a.send_with_fds(b"too many", &borrowed(&many)).unwrap_err();
+    assert!(
+        matches!(err, Error::TooManyFds { count: 254, .. }),
+        "{err:?}"
+    );
+    a.send(b"next").unwrap();
+    assert_eq!(b.recv().unwrap(), b"next");
+}
+
+/// TCP and UDP carry no descriptors: a typed error before anything is sent or read.
+#[test]
+fn tcp_and_udp_refuse_descriptor_passing() {
+    let fds = files(1);
+    let unsupported = |r: Result<(), Error>, what: &str| {
+        let err = r.unwrap_err();
+        assert!(
+            matches!(err, Error::FdsUnsupported { .. }),
+            "{what}: {err:?}"
+        );
+        assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
+    };
+    let listener = msgsock::bind(&"tcp:127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut client = msgsock::connect(&listener.local_endpoint().unwrap()).unwrap();
+    let mut server = listener.accept().unwrap();
+    unsupported(client.send_with_fds(b"x", &borrowed(&fds)), "tcp send");
+    unsupported(server.recv_with_fds().map(drop), "tcp recv");
+    // Nothing was sent: the first message the server sees is the next one.
+    client.send(b"after").unwrap();
+    assert_eq!(server.recv().unwrap().as_deref(), Some(&b"after"[..]));
+
+    let socket = msgsock::bind_datagram(&"udp:127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut udp = msgsock::connect(&socket.local_endpoint().unwrap()).unwrap();
+    unsupported(udp.send_with_fds(b"x", &borrowed(&fds)), "udp send");
+    unsupported(udp.recv_with_fds().map(drop), "udp recv");
+}
+
+/// Through `AnyConnection` on `unix:` and `unixgram:` endpoints.
+#[test]
+fn any_connection_passes_descriptors_on_unix_endpoints() {
+    let dir = common::tempdir();
+    let fds = files(2);
+    let endpoint = Endpoint::Unix(dir.path().join("s.sock"));
+    let listener = msgsock::bind(&endpoint).unwrap();
+    let mut client = msgsock::connect(&endpoint).unwrap();
+    let mut server = listener.accept().unwrap();
+    client.send_with_fds(b"stream", &borrowed(&fds)).unwrap();
+    let (msg, got) = server.recv_with_fds().unwrap().unwrap();
+    assert_eq!(
+        (msg.as_slice(), identities(&got)),
+        (&b"stream"[..], identities(&fds))
+    );
+
+    let endpoint = Endpoint::UnixDatagram(dir.path().join("d.sock"));
+    let socket = msgsock::bind_datagram(&endpoint).unwrap();
+    let mut client = msgsock::connect(&endpoint).unwrap();
+    client.send_with_fds(b"datagram", &borrowed(&fds)).unwrap();
+    let (mut buf, mut got) = (Vec::new(), Vec::new());
+    let (_, from) = socket.recv_from_with_fds(&mut buf, &mut got).unwrap();
+    assert_eq!(
+        (buf.as_slice(), identities(&got)),
+        (&b"datagram"[..], identities(&fds))
+    );
+    socket
+        .try_send_to_with_fds_within(
+            b"back",
+            &borrowed(&fds[..1]),
+            &from.unwrap(),
+            Duration::ZERO,
+        )
+        .unwrap();
+    let (msg, got) = client.recv_with_fds().unwrap().unwrap();
+    assert_eq!(
+        (msg.as_slice(), identities(&got)),
+        (&b"back"[..], identities(&fds[..1]))
+    );
+}
+
+const ROLE_VAR: &str = "MSGSOCK_FD_CHILD_ROLE";
+const PATH_VAR: &str = "MSGSOCK_FD_CHILD_PATH";
+/// Printed by the child when it has done its part, so a filter that ran no test is caught.
+const DONE: &str = "CHILD DONE";
+/// How many descriptors the truncated message carries; the child has room for fewer.
+const MANY: usize = 16;
+
+/// The open descriptors of this process.
+fn open_fds() -> Vec<String> {
+    let mut fds: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    // The directory's own descriptor, open while it was read.
+    fds.sort();
+    fds
+}
+
+/// How many more descriptors the child leaves room for: fewer than [`MANY`].
+const ROOM: usize = 2;
+
+/// Lowers `RLIMIT_NOFILE` and fills the free numbers below it, so that this process has room
+/// for exactly [`ROOM`] more descriptors. The fillers stay open for the process's life.
+fn leave_room_for_few() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let highest = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str()?.parse::<u64>().ok())
+        .max()
+        .unwrap();
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    setrlimit(Resource::RLIMIT_NOFILE, highest + 1 + ROOM as u64, hard).unwrap();
+    let mut fillers = Vec::new();
+    while let Ok(file) = std::fs::File::open("/dev/null") {
+        fillers.push(file);
+    }
+    fillers.truncate(fillers.len() - ROOM);
+    std::mem::forget(fillers);
+}
+
+/// The child half of the descriptor-limit tests; ignored in a normal run, started by them.
+#[test]
+#[ignore = "the child process of the descriptor-limit tests; they run it"]
+fn child_process() {
+    let role = std::env::var(ROLE_VAR).expect(ROLE_VAR);
+    let path = std::env::var(PATH_VAR).expect(PATH_VAR);
+    let mut buf = Vec::new();
+    let mut fds = Vec::new();
+    match role.as_str() {
+        "stream" => {
+            let mut conn = Connection::new(UnixStream::connect(&path).unwrap());
+            conn.set_read_timeout(Some(common::GUARD_TIMEOUT)).unwrap();
+            // The parent sends the descriptors once the limit is low.
+            leave_room_for_few();
+            conn.send(b"limited").unwrap();
+            let before = open_fds();
+            let err = conn.recv_into_with_fds(&mut buf, &mut fds).unwrap_err();
+            assert!(
+                matches!(err, Error::FdsTruncated { closed } if closed == ROOM),
+                "{err:?}"
+            );
+            assert!(fds.is_empty());
+            assert_eq!(open_fds(), before, "descriptors leaked");
+            // In step: the next message, with its descriptor, then a plain one.
+            assert_eq!(
+                conn.recv_into_with_fds(&mut buf, &mut fds).unwrap(),
+                Some(5)
+            );
+            assert_eq!((buf.as_slice(), fds.len()), (&b"after"[..], 1));
+            drop(fds.drain(..));
+            assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"plain"[..]));
+            assert_eq!(conn.recv().unwrap(), None);
+        }
+        "datagram" => {
+            let socket = UnixDatagram::bind_temp().unwrap();
+            socket.connect(&path).unwrap();
+            socket
+                .set_read_timeout(Some(common::GUARD_TIMEOUT))
+                .unwrap();
+            leave_room_for_few();
+            socket.send(b"limited").unwrap();
+            let before = open_fds();
+            let err = socket.recv_into_with_fds(&mut buf, &mut fds).unwrap_err();
+            assert!(
+                matches!(err, Error::FdsTruncated { closed } if closed == ROOM),
+                "{err:?}"
+            );
+            assert_eq!(open_fds(), before, "descriptors leaked");
+            socket.recv_into_with_fds(&mut buf, &mut fds).unwrap();
+            assert_eq!((buf.as_slice(), fds.len()), (&b"after"[..], 1));
+        }
+        other => panic!("unknown role {other:?}"),
+    }
+    println!("{DONE}");
+}
+
+fn spawn_child(role: &str, path: &std::path::Path) -> ChildGuard {
+    let exe = std::env::current_exe().expect("current_exe");
+    let child = Command::new(exe)
+        .args([
+            "--exact",
+            "child_process",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ROLE_VAR, role)
+        .env(PATH_VAR, path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the child");
+    ChildGuard::new(child)
+}
+
+fn assert_child_done(child: ChildGuard) {
+    let output = child.wait_with_output();
+    assert!(
+        output.status.success() && String::from_utf8_lossy(&output.stdout).contains(DONE),
+        "child:\n{}",
+        describe(&output)
+    );
+}
+
+/// At its descriptor limit the receiver gets `FdsTruncated` in place of the message, none of
+/// its descriptors stays open, and the next receive returns the next message.
+#[test]
+fn a_stream_receive_at_the_descriptor_limit_is_an_error_and_leaks_nothing() {
+    let dir = common::tempdir();
+    let path = dir.path().join("limit.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let child = spawn_child("stream", &path);
+    let (stream, _) = listener.accept().unwrap();
+    let mut conn = msgsock::Connection::new(stream);
+    conn.set_read_timeout(Some(common::GUARD_TIMEOUT)).unwrap();
+    let many = files(MANY);
+    let one = files(1);
+    if conn.recv().ok().flatten().as_deref() != Some(&b"limited"[..]) {
+        panic!(
+            "the child did not start:\n{}",
+            describe(&child.wait_with_output())
+        );
+    }
+    conn.send_with_fds(b"lost", &borrowed(&many)).unwrap();
+    conn.send_with_fds(b"after", &borrowed(&one)).unwrap();
+    conn.send(b"plain").unwrap();
+    drop(conn);
+    assert_child_done(child);
+}
+
+#[test]
+fn a_datagram_receive_at_the_descriptor_limit_is_an_error_and_leaks_nothing() {
+    let dir = common::tempdir();
+    let path = dir.path().join("limit.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    socket
+        .set_read_timeout(Some(common::GUARD_TIMEOUT))
+        .unwrap();
+    let child = spawn_child("datagram", &path);
+    let mut buf = Vec::new();
+    let Ok((_, Some(from))) = socket.recv_from_endpoint(&mut buf) else {
+        panic!(
+            "the child did not start:\n{}",
+            describe(&child.wait_with_output())
+        );
+    };
+    assert_eq!(buf, b"limited");
+    let from = from.as_unix_path().expect("the child's path").to_owned();
+    let many = files(MANY);
+    let one = files(1);
+    socket
+        .send_to_with_fds(b"lost", &borrowed(&many), &from)
+        .unwrap();
+    socket
+        .send_to_with_fds(b"after", &borrowed(&one), &from)
+        .unwrap();
+    assert_child_done(child);
+}
+
+/// A frame with descriptors never shares a `sendmsg(2)` with another frame's bytes: after a
+/// send left the rest of a long frame queued, the descriptors still arrive with their own
+/// message, not with the long one whose rest goes out first.
+#[test]
+fn descriptors_sent_behind_a_queued_rest_stay_with_their_message() {
+    let (mut tx, mut rx) = stream_pair();
+    tx.set_nonblocking(true).unwrap();
+    let big = common::pattern(4 << 20, 9);
+    tx.send(&big).unwrap();
+    assert!(tx.pending_len() > 0, "the socket took all of it");
+    let fds = files(2);
+    let err = tx.send_with_fds(b"small", &borrowed(&fds)).unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    let reader = std::thread::spawn(move || {
+        let first = rx.recv_with_fds().unwrap().unwrap();
+        let second = rx.recv_with_fds().unwrap().unwrap();
+        (first, second)
+    });
+    tx.set_nonblocking(false).unwrap();
+    tx.send_with_fds(b"small", &borrowed(&fds)).unwrap();
+    let ((msg, first_fds), (small, small_fds)) = reader.join().unwrap();
+    assert!(
+        msg == big && first_fds.is_empty(),
+        "{} bytes, {} descriptors",
+        msg.len(),
+        first_fds.len()
+    );
+    assert_eq!(
+        (small.as_slice(), identities(&small_fds)),
+        (&b"small"[..], identities(&fds))
+    );
+}
