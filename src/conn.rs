@@ -630,9 +630,8 @@ fn read_some<T>(
     if let Some(budget) = spin {
         let mut start = None;
         loop {
-            match read(true) {
+            match sys::retry_io(|| read(true)) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => return other,
             }
             // Read the clock only once the first poll came back empty.
@@ -642,12 +641,7 @@ fn read_some<T>(
             std::hint::spin_loop();
         }
     }
-    loop {
-        match read(false) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            other => return other,
-        }
-    }
+    sys::retry_io(|| read(false))
 }
 
 impl<S: fmt::Debug> fmt::Debug for Connection<S> {

@@ -242,12 +242,9 @@ fn send_with(
     mut send: impl FnMut(&[u8]) -> io::Result<usize>,
 ) -> Result<()> {
     check_send(msg.len(), max)?;
-    loop {
-        match send(msg) {
-            Ok(_) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(send_error(e, msg.len(), max)),
-        }
+    match sys::retry_io(|| send(msg)) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(send_error(e, msg.len(), max)),
     }
 }
 

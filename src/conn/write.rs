@@ -216,16 +216,13 @@ fn write_once<S: Stream>(
     bufs: &[IoSlice<'_>],
     fds: &[BorrowedFd<'_>],
 ) -> io::Result<usize> {
-    loop {
-        let n = match bufs {
-            _ if !fds.is_empty() => sys::send_with_fds(stream.as_fd(), bufs, fds, None, false),
-            [one] => stream.write(one),
-            _ => stream.write_vectored(bufs),
-        };
-        match n {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            other => return other,
-        }
+    let n = sys::retry_io(|| match bufs {
+        _ if !fds.is_empty() => sys::send_with_fds(stream.as_fd(), bufs, fds, None, false),
+        [one] => stream.write(one),
+        _ => stream.write_vectored(bufs),
+    })?;
+    if n == 0 {
+        return Err(io::ErrorKind::WriteZero.into());
     }
+    Ok(n)
 }
