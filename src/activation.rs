@@ -15,7 +15,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::inet::{TcpListener, TcpStream, UdpSocket};
 use crate::sys;
-use crate::unix::{UnixDatagram, UnixListener, UnixStream};
+use crate::unix::{UnixDatagram, UnixListener, UnixSeqpacket, UnixSeqpacketListener, UnixStream};
 use crate::AnyConnection;
 
 /// Why an inherited socket could not be taken: the `fd:N` and `systemd:` endpoints and
@@ -75,7 +75,7 @@ pub enum InheritError {
         fd: RawFd,
     },
     /// A socket of a family other than Unix-domain, IPv4 or IPv6, or of a type other than
-    /// stream or datagram.
+    /// stream, datagram or (Unix) SEQPACKET.
     #[error("descriptor {fd} is a {what} socket, which msgsock does not support")]
     Unsupported {
         /// The descriptor number.
@@ -187,9 +187,19 @@ pub(crate) fn adopt(
 /// What an inherited socket is, from its family, `SO_TYPE` and `SO_ACCEPTCONN`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    Listener { unix: bool },
-    Stream { unix: bool },
-    Datagram { unix: bool },
+    Listener {
+        unix: bool,
+    },
+    Stream {
+        unix: bool,
+    },
+    Datagram {
+        unix: bool,
+    },
+    /// A Unix `SOCK_SEQPACKET` socket, listening or connected.
+    Packet {
+        listening: bool,
+    },
 }
 
 fn kind(fd: BorrowedFd<'_>, number: RawFd) -> Result<Kind> {
@@ -205,6 +215,9 @@ fn kind(fd: BorrowedFd<'_>, number: RawFd) -> Result<Kind> {
         SockType::Stream if sys::is_listening(fd)? => Kind::Listener { unix },
         SockType::Stream => Kind::Stream { unix },
         SockType::Datagram => Kind::Datagram { unix },
+        SockType::SeqPacket if unix => Kind::Packet {
+            listening: sys::is_listening(fd)?,
+        },
         other => {
             let what = format!("{other:?}");
             return Err(InheritError::Unsupported { fd: number, what }.into());
@@ -235,11 +248,12 @@ fn take(endpoint: &Endpoint, want: impl Fn(Kind, RawFd) -> Result<()>) -> Result
 /// or removed.
 pub(crate) fn bind(endpoint: &Endpoint) -> Result<AnyListener> {
     let (fd, kind) = take(endpoint, |k, fd| match k {
-        Kind::Listener { .. } => Ok(()),
+        Kind::Listener { .. } | Kind::Packet { listening: true } => Ok(()),
         _ => Err(InheritError::NotListening { fd }.into()),
     })?;
     Ok(match kind {
         Kind::Listener { unix: true } => AnyListener::Unix(UnixListener::from(fd)),
+        Kind::Packet { .. } => AnyListener::Seqpacket(UnixSeqpacketListener::from(fd)),
         _ => AnyListener::Tcp(TcpListener::from(std::net::TcpListener::from(fd))),
     })
 }
@@ -262,7 +276,9 @@ fn datagram(fd: OwnedFd, kind: Kind) -> Result<AnyDatagram> {
 
 fn refuse_listener(k: Kind, fd: RawFd) -> Result<()> {
     match k {
-        Kind::Listener { .. } => Err(InheritError::Listening { fd }.into()),
+        Kind::Listener { .. } | Kind::Packet { listening: true } => {
+            Err(InheritError::Listening { fd }.into())
+        }
         _ => Ok(()),
     }
 }
@@ -281,6 +297,7 @@ pub(crate) fn connect(endpoint: &Endpoint) -> Result<AnyConnection> {
     let (fd, kind) = take(endpoint, refuse_listener)?;
     Ok(match kind {
         Kind::Stream { unix } => stream(fd, unix).into(),
+        Kind::Packet { .. } => UnixSeqpacket::from(fd).into(),
         _ => datagram(fd, kind)?.into(),
     })
 }

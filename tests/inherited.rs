@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use msgsock::{CommandExt, Endpoint, Error, InheritError};
 
-use crate::common::{guard_timeouts, tempdir, ChildGuard};
+use crate::common::{guard_timeouts, tempdir, ChildGuard, GUARD_TIMEOUT};
 use crate::inheriting::*;
 
 /// The child half of the tests below; ignored in a normal run, started by them.
@@ -60,6 +60,26 @@ fn child_process() {
             assert!(conn.is_datagram());
             guard_timeouts(&conn);
             let msg = conn.recv().unwrap().expect("a datagram");
+            conn.send(&reversed(&msg)).unwrap();
+        }
+        "fd-packet" => {
+            // A connected SEQPACKET socket: a message connection with packet boundaries, its
+            // empty message told from end of file.
+            let mut conn = msgsock::connect(&"fd:3".parse().unwrap()).expect("adopt fd 3");
+            assert!(conn.as_seqpacket().is_some(), "a packet connection");
+            assert_close_on_exec(conn.as_fd());
+            guard_timeouts(&conn);
+            let msg = conn.recv().unwrap().expect("a packet");
+            conn.send(&reversed(&msg)).unwrap();
+            assert_eq!(conn.recv().unwrap().as_deref(), Some(&b""[..]));
+            assert_eq!(conn.recv().unwrap(), None);
+        }
+        "fd-packet-listener" => {
+            let listener = msgsock::bind(&"fd:3".parse().unwrap()).expect("adopt the listener");
+            let mut conn = listener.accept().unwrap();
+            assert!(conn.as_seqpacket().is_some(), "a packet connection");
+            guard_timeouts(&conn);
+            let msg = conn.recv().unwrap().expect("a packet");
             conn.send(&reversed(&msg)).unwrap();
         }
         "fd-not-listening" => {
@@ -223,6 +243,42 @@ fn fd_endpoint_adopts_an_inherited_tcp_listener() {
 #[test]
 fn fd_endpoint_wraps_an_inherited_datagram_socket() {
     datagram_through_passed_socket("fd-datagram");
+}
+
+/// `fd:N` adopts a connected SEQPACKET socket as a packet connection, and a listening one as a
+/// listener whose connections are.
+#[test]
+fn fd_endpoint_adopts_inherited_seqpacket_sockets() {
+    let (ours, theirs) = msgsock::UnixSeqpacket::pair().unwrap();
+    let mut cmd = child_command("fd-packet");
+    cmd.pass_socket(OwnedFd::from(theirs)).unwrap();
+    let child = ChildGuard::new(cmd.spawn().unwrap());
+    drop(cmd);
+    ours.set_read_timeout(Some(GUARD_TIMEOUT)).unwrap();
+    ours.send(b"packet").unwrap();
+    assert_eq!(ours.recv().unwrap().as_deref(), Some(&b"tekcap"[..]));
+    ours.send(b"").unwrap();
+    drop(ours);
+    assert_child_done(child);
+
+    let dir = tempdir();
+    let path = dir.path().join("p.sock");
+    let listener = msgsock::UnixSeqpacketListener::bind(&path).unwrap();
+    // The child's copy listens; ours stays open, so the file stays too.
+    let fd = OwnedFd::from(listener.try_clone().unwrap());
+    let mut cmd = child_command("fd-packet-listener");
+    cmd.pass_socket(fd).unwrap();
+    let child = ChildGuard::new(cmd.spawn().unwrap());
+    drop(cmd);
+    let client = msgsock::UnixSeqpacket::connect(&path).unwrap();
+    client.set_read_timeout(Some(GUARD_TIMEOUT)).unwrap();
+    client.send(b"to the child").unwrap();
+    assert_eq!(
+        client.recv().unwrap().as_deref(),
+        Some(&b"dlihc eht ot"[..])
+    );
+    assert_child_done(child);
+    drop(listener);
 }
 
 #[test]
