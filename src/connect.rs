@@ -177,7 +177,10 @@ impl ConnectOptions {
                 socket.connect_abstract(name)?;
                 AnyDatagram::Unix(socket).into()
             }
-            Endpoint::UnixSeqpacket(path) => crate::UnixSeqpacket::connect(path)?.into(),
+            Endpoint::UnixSeqpacket(path) => match self.timeout {
+                Some(t) => crate::UnixSeqpacket::connect_timeout(path, t)?.into(),
+                None => crate::UnixSeqpacket::connect(path)?.into(),
+            },
             Endpoint::UnixSeqpacketAbstract(name) => {
                 crate::UnixSeqpacket::connect_abstract(name)?.into()
             }

@@ -552,9 +552,10 @@ pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<(i32, u32, u32)> {
 /// at once and leave nothing to poll. `SO_SNDTIMEO` is cleared again before returning, so it is
 /// no write timeout. `EINTR` is retried with the time left.
 pub(crate) fn unix_connect_timeout(
+    ty: SockType,
     path: &std::path::Path,
     timeout: std::time::Duration,
-) -> io::Result<std::os::unix::net::UnixStream> {
+) -> io::Result<OwnedFd> {
     use nix::sys::time::TimeVal;
     use std::time::Instant;
 
@@ -566,7 +567,7 @@ pub(crate) fn unix_connect_timeout(
             (micros % 1_000_000) as nix::libc::suseconds_t,
         )
     };
-    let fd = unix_socket(SockType::Stream, false)?;
+    let fd = unix_socket(ty, false)?;
     let addr = UnixAddr::new(path)?;
     let deadline = Instant::now().checked_add(timeout);
     retry(|| {
@@ -578,7 +579,7 @@ pub(crate) fn unix_connect_timeout(
         socket::connect(fd.as_raw_fd(), &addr)
     })?;
     retry(|| socket::setsockopt(&fd, socket::sockopt::SendTimeout, &TimeVal::new(0, 0)))?;
-    Ok(std::os::unix::net::UnixStream::from(fd))
+    Ok(fd)
 }
 
 /// Waits in `poll(2)` up to `timeout` for `fd` to be writable; whether it is.

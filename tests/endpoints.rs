@@ -240,25 +240,18 @@ fn a_refused_host_name_says_refused_with_the_name() {
 
 /// A Unix listener at `path` with `listen(0)` and its backlog full: a blocking connect waits.
 fn full_unix_listener(path: &Path) -> (OwnedFd, Vec<OwnedFd>) {
-    let listener = socket::socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::empty(),
-        None,
-    )
-    .unwrap();
+    full_unix_listener_of(SockType::Stream, path)
+}
+
+/// As [`full_unix_listener`], of socket type `ty`.
+fn full_unix_listener_of(ty: SockType, path: &Path) -> (OwnedFd, Vec<OwnedFd>) {
+    let listener = socket::socket(AddressFamily::Unix, ty, SockFlag::empty(), None).unwrap();
     let addr = UnixAddr::new(path).unwrap();
     socket::bind(std::os::fd::AsRawFd::as_raw_fd(&listener), &addr).unwrap();
     socket::listen(&listener, socket::Backlog::new(0).unwrap()).unwrap();
     let mut pending = Vec::new();
     for _ in 0..64 {
-        let c = socket::socket(
-            AddressFamily::Unix,
-            SockType::Stream,
-            SockFlag::SOCK_NONBLOCK,
-            None,
-        )
-        .unwrap();
+        let c = socket::socket(AddressFamily::Unix, ty, SockFlag::SOCK_NONBLOCK, None).unwrap();
         match socket::connect(std::os::fd::AsRawFd::as_raw_fd(&c), &addr) {
             Ok(()) => pending.push(c),
             Err(nix::errno::Errno::EAGAIN) => return (listener, pending),
@@ -321,6 +314,14 @@ fn connect_timeout_bounds_a_unix_connect_to_a_full_backlog() {
     let path = dir.path().join("full.sock");
     let _full = full_unix_listener(&path);
     assert_connect_times_out(&Endpoint::Unix(path));
+}
+
+#[test]
+fn connect_timeout_bounds_a_unixpacket_connect_to_a_full_backlog() {
+    let dir = tempdir();
+    let path = dir.path().join("full.sock");
+    let _full = full_unix_listener_of(SockType::SeqPacket, &path);
+    assert_connect_times_out(&Endpoint::UnixSeqpacket(path));
 }
 
 #[test]

@@ -333,6 +333,25 @@ impl UnixSeqpacket {
         UnixSeqpacket::new(StdSocket::from(socket))
     }
 
+    /// Connects to the listener at `path` within `timeout`, as
+    /// [`UnixStream::connect_timeout`](crate::UnixStream::connect_timeout) does for streams.
+    ///
+    /// # Errors
+    ///
+    /// As [`UnixStream::connect_timeout`](crate::UnixStream::connect_timeout), naming the
+    /// endpoint `unixpacket:PATH`.
+    pub fn connect_timeout<P: AsRef<Path>>(path: P, timeout: Duration) -> Result<UnixSeqpacket> {
+        let path = path.as_ref();
+        let endpoint = Endpoint::UnixSeqpacket(path.into());
+        let fd = crate::unix::stream::connect_path_timeout(
+            SockType::SeqPacket,
+            path,
+            timeout,
+            endpoint,
+        )?;
+        UnixSeqpacket::new(StdSocket::from(fd))
+    }
+
     /// Connects to the listener with the abstract name `name` (`unixpacket:@NAME`).
     ///
     /// # Errors

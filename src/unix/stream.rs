@@ -1,8 +1,11 @@
 use std::io;
 use std::net::Shutdown;
+use std::os::fd::OwnedFd;
 use std::os::unix::net::{SocketAddr, UnixStream as StdUnixStream};
 use std::path::Path;
 use std::time::Duration;
+
+use nix::sys::socket::SockType;
 
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
@@ -75,21 +78,8 @@ impl UnixStream {
     /// macOS), the result is [`Error::ConnectionRefused`] without waiting.
     pub fn connect_timeout<P: AsRef<Path>>(path: P, timeout: Duration) -> Result<UnixStream> {
         let path = path.as_ref();
-        let endpoint = || Endpoint::Unix(path.into());
-        check_len(path)?;
-        if timeout.is_zero() {
-            let zero = io::Error::new(io::ErrorKind::InvalidInput, "a connect timeout of zero");
-            return Err(Error::connect(endpoint(), zero));
-        }
-        crate::sys::unix_connect_timeout(path, timeout)
-            .map(UnixStream)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::WouldBlock => Error::ConnectTimeout {
-                    endpoint: endpoint(),
-                    timeout,
-                },
-                _ => Error::connect(endpoint(), e),
-            })
+        connect_path_timeout(SockType::Stream, path, timeout, Endpoint::Unix(path.into()))
+            .map(|fd| UnixStream(StdUnixStream::from(fd)))
     }
 
     /// The credentials of the process at the other end, as they were when it connected
@@ -243,4 +233,23 @@ pub struct PeerCred {
     pub uid: u32,
     /// Its effective group id.
     pub gid: u32,
+}
+
+/// A socket of type `ty` connected to the file at `path` within `timeout`, with the errors
+/// [`UnixStream::connect_timeout`] documents, naming `endpoint`: shared with SEQPACKET.
+pub(crate) fn connect_path_timeout(
+    ty: SockType,
+    path: &Path,
+    timeout: Duration,
+    endpoint: Endpoint,
+) -> Result<OwnedFd> {
+    check_len(path)?;
+    if timeout.is_zero() {
+        let zero = io::Error::new(io::ErrorKind::InvalidInput, "a connect timeout of zero");
+        return Err(Error::connect(endpoint, zero));
+    }
+    crate::sys::unix_connect_timeout(ty, path, timeout).map_err(|e| match e.kind() {
+        io::ErrorKind::WouldBlock => Error::ConnectTimeout { endpoint, timeout },
+        _ => Error::connect(endpoint, e),
+    })
 }
