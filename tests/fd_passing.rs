@@ -10,8 +10,8 @@
 
 mod common;
 
-use std::io::{IoSlice, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::io::{IoSlice, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -19,42 +19,11 @@ use std::time::Duration;
 use msgsock::{Connection, Endpoint, Error, UnixDatagram, UnixListener, UnixStream};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 
-use crate::common::{describe, frame, ChildGuard};
-
-/// The open file a descriptor refers to.
-fn identity(fd: BorrowedFd<'_>) -> (u64, u64) {
-    let st = nix::sys::stat::fstat(fd).expect("fstat");
-    (st.st_dev as u64, st.st_ino as u64)
-}
-
-fn identities<F: AsFd>(fds: &[F]) -> Vec<(u64, u64)> {
-    fds.iter().map(|f| identity(f.as_fd())).collect()
-}
-
-/// `n` distinct open files to send (pipes' write ends; the read ends are dropped).
-fn files(n: usize) -> Vec<OwnedFd> {
-    (0..n)
-        .map(|_| OwnedFd::from(std::io::pipe().expect("pipe").1))
-        .collect()
-}
-
-fn borrowed(fds: &[OwnedFd]) -> Vec<BorrowedFd<'_>> {
-    fds.iter().map(AsFd::as_fd).collect()
-}
+use crate::common::{borrowed, describe, files, frame, identities, reaches_eof, ChildGuard};
 
 fn stream_pair() -> (Connection<UnixStream>, Connection<UnixStream>) {
     let (a, b) = UnixStream::pair().unwrap();
     (Connection::new(a), Connection::new(b))
-}
-
-/// Whether the read end of a pipe reaches end of file (every write end closed) within a
-/// generous bound: a leaked write end keeps it open, and the bound says so instead of hanging.
-fn reaches_eof(reader: &std::io::PipeReader) -> bool {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut fds = [PollFd::new(reader.as_fd(), PollFlags::POLLIN)];
-    let ready = poll(&mut fds, PollTimeout::from(5000u16)).expect("poll");
-    let mut byte = [0u8; 1];
-    ready == 1 && (&*reader).read(&mut byte).expect("read") == 0
 }
 
 /// Messages with 0 to 4 descriptors each, some of them long, all sent before the receiver

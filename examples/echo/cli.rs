@@ -5,6 +5,7 @@
 
 use std::error::Error;
 use std::io::{self, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -44,6 +45,11 @@ pub const SEND_ROOM_WAIT: Duration = Duration::from_millis(200);
 /// A connection's message buffer is given back after a message larger than this, so that one
 /// large message does not stay charged to an idle connection.
 pub const KEEP_BUFFER: usize = 64 * 1024;
+
+/// The descriptors of `fds`, borrowed to be sent back with their message.
+pub fn borrowed(fds: &[OwnedFd]) -> Vec<BorrowedFd<'_>> {
+    fds.iter().map(AsFd::as_fd).collect()
+}
 
 /// Server settings from the command line.
 pub struct Options {

@@ -41,7 +41,7 @@
 mod cli;
 
 use std::io::{self, BufRead, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicUsize;
@@ -53,7 +53,7 @@ use msgsock::{AnyConnection, AnyDatagram, AnyStream, Authenticator, Connection, 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::cli::{chain, BoxError, Command, Options};
+use crate::cli::{borrowed, chain, BoxError, Command, Options};
 
 fn main() -> ExitCode {
     cli::exit(run())
@@ -221,11 +221,6 @@ fn same_user(conn: &AnyConnection) -> Result<(), String> {
         return Err("not a Unix socket".into());
     };
     cli::same_user(stream.peer_cred())
-}
-
-/// The descriptors of `fds`, borrowed to be sent on.
-fn borrowed(fds: &[OwnedFd]) -> Vec<BorrowedFd<'_>> {
-    fds.iter().map(AsFd::as_fd).collect()
 }
 
 /// Sends every message of one connection back unchanged, with the descriptors that came with

@@ -11,7 +11,9 @@
 //! no one); `--idle-timeout` is one timer per connection, re-armed before each receive and
 //! reply; SIGINT or SIGTERM (`tokio::signal::unix`) end the accept loop, so the listener is
 //! dropped, its socket file and lock removed (only if still its own), and the process exits 0.
-//! Log lines start `echo:` as echo's do. See `examples/echo/main.rs` for the options.
+//! Log lines start `echo:` as echo's do. See `examples/echo/main.rs` for the options. On `unix:`,
+//! `unixgram:` and `unixpacket:` endpoints a message comes back with the descriptors that came
+//! with it, as echo's do.
 //!
 //! An idle connection costs its task, so the task is kept small: the handshake's state is boxed
 //! (only `--authkey-file` servers need it, and only while it runs), and a server without an idle
@@ -22,6 +24,7 @@ mod cli;
 
 use std::future::Future;
 use std::io::{self, Write};
+use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicUsize;
@@ -29,12 +32,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use msgsock::tokio::{AsyncAnyConnection, AsyncAnyStream, AsyncConnection, AsyncDatagram};
-use msgsock::{Authenticator, Endpoint};
+use msgsock::{AnyDatagram, Authenticator, Endpoint};
 use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::time::Instant;
 
-use crate::cli::{chain, BoxError, Command, Options, Slot};
+use crate::cli::{borrowed, chain, BoxError, Command, Options, Slot};
 
 /// A served connection.
 type StreamConn = AsyncConnection<AsyncAnyStream>;
@@ -175,17 +178,21 @@ async fn echo_forever(slot: Slot, mut conn: StreamConn, auth: Option<Arc<Authent
     if !login(&mut conn, auth).await {
         return;
     }
-    let mut msg = Vec::new();
+    let (mut msg, mut fds) = (Vec::new(), Vec::new());
     loop {
-        // Not `match conn.recv_into(..).await`: the receive future, a temporary of the
+        // Not `match recv_message(..).await`: the receive future, a temporary of the
         // scrutinee, would live on through the reply, and take room in every task.
-        let received = conn.recv_into(&mut msg).await;
+        let received = recv_message(&mut conn, &mut msg, &mut fds).await;
         match received {
             Ok(Some(_)) => {}
             Ok(None) => return,
+            Err(e @ msgsock::Error::FdsTruncated { .. }) => {
+                dropped(&e);
+                continue;
+            }
             Err(e) => return failed(e.into()),
         }
-        let sent = conn.send(&msg).await;
+        let sent = reply(&mut conn, &msg, &mut fds).await;
         if let Err(e) = sent {
             return failed(e.into());
         }
@@ -211,24 +218,28 @@ async fn echo_within(
     // `Timeout` around each: the same deadlines, in less memory per task.
     let deadline = tokio::time::sleep(idle);
     tokio::pin!(deadline);
-    let mut msg = Vec::new();
+    let (mut msg, mut fds) = (Vec::new(), Vec::new());
     loop {
         deadline.as_mut().reset(Instant::now() + idle);
         // `biased`: the step before the timer, as `Timeout` polls them.
         let received = tokio::select! {
             biased;
-            received = conn.recv_into(&mut msg) => received,
+            received = recv_message(&mut conn, &mut msg, &mut fds) => received,
             () = &mut deadline => return failed(cli::idle_error(Some(idle))),
         };
         match received {
             Ok(Some(_)) => {}
             Ok(None) => return,
+            Err(e @ msgsock::Error::FdsTruncated { .. }) => {
+                dropped(&e);
+                continue;
+            }
             Err(e) => return failed(e.into()),
         }
         deadline.as_mut().reset(Instant::now() + idle);
         let sent = tokio::select! {
             biased;
-            sent = conn.send(&msg) => sent,
+            sent = reply(&mut conn, &msg, &mut fds) => sent,
             () = &mut deadline => return failed(cli::idle_error(Some(idle))),
         };
         if let Err(e) = sent {
@@ -240,8 +251,39 @@ async fn echo_within(
     }
 }
 
-/// A `unixpacket:` connection's task: sends every packet back unchanged until the peer closes, or
-/// stays silent (or does not take a reply) for `idle`.
+/// Receives the next message into `msg`, and on a Unix stream its descriptors into `fds` (TCP
+/// carries none).
+async fn recv_message(
+    conn: &mut StreamConn,
+    msg: &mut Vec<u8>,
+    fds: &mut Vec<OwnedFd>,
+) -> msgsock::Result<Option<usize>> {
+    if matches!(conn.get_ref(), AsyncAnyStream::Unix(_)) {
+        conn.recv_into_with_fds(msg, fds).await
+    } else {
+        conn.recv_into(msg).await
+    }
+}
+
+/// Sends `msg` back with the descriptors `fds` that came with it, then closes ours: the reply
+/// carried its own.
+async fn reply(conn: &mut StreamConn, msg: &[u8], fds: &mut Vec<OwnedFd>) -> msgsock::Result<()> {
+    if fds.is_empty() {
+        return conn.send(msg).await;
+    }
+    let sent = conn.send_with_fds(msg, &borrowed(fds)).await;
+    fds.clear();
+    sent
+}
+
+/// Logs a message that lost its descriptors at the descriptor limit: it is not answered, and
+/// the connection, still in step, goes on.
+fn dropped(e: &msgsock::Error) {
+    eprintln!("echo: dropped a message: {}", chain(e));
+}
+
+/// A `unixpacket:` connection's task: sends every packet back unchanged, with its descriptors,
+/// until the peer closes, or stays silent (or does not take a reply) for `idle`.
 async fn echo_packets(slot: Slot, mut conn: AsyncAnyConnection, idle: Option<Duration>) {
     let _slot = slot;
     let within = |idle: Option<Duration>| async move {
@@ -250,21 +292,33 @@ async fn echo_packets(slot: Slot, mut conn: AsyncAnyConnection, idle: Option<Dur
             None => std::future::pending().await,
         }
     };
-    let mut msg = Vec::new();
+    let (mut msg, mut fds) = (Vec::new(), Vec::new());
     loop {
         let received = tokio::select! {
-            received = conn.recv_into(&mut msg) => received,
+            received = conn.recv_into_with_fds(&mut msg, &mut fds) => received,
             () = within(idle) => return failed(cli::idle_error(idle)),
         };
         match received {
             Ok(Some(_)) => {}
             Ok(None) => return,
+            Err(e @ msgsock::Error::FdsTruncated { .. }) => {
+                dropped(&e);
+                continue;
+            }
             Err(e) => return failed(e.into()),
         }
         let sent = tokio::select! {
-            sent = conn.send(&msg) => sent,
+            sent = async {
+                if fds.is_empty() {
+                    conn.send(&msg).await
+                } else {
+                    conn.send_with_fds(&msg, &borrowed(&fds)).await
+                }
+            } => sent,
             () = within(idle) => return failed(cli::idle_error(idle)),
         };
+        // Our copies: the reply carried its own.
+        fds.clear();
         if let Err(e) = sent {
             return failed(e.into());
         }
@@ -276,22 +330,37 @@ fn failed(e: BoxError) {
     eprintln!("echo: connection failed: {}", chain(&*e));
 }
 
-/// Replies to each datagram's sender with the same bytes, until a signal. A reply that cannot
-/// be queued now is dropped, never waited for.
+/// Replies to each datagram's sender with the same bytes (and on a Unix socket the same
+/// descriptors), until a signal. A reply that cannot be queued now is dropped, never waited for.
 async fn serve_datagrams(socket: &AsyncDatagram, mut stop: Stop) {
-    let mut msg = Vec::new();
+    let (mut msg, mut fds) = (Vec::new(), Vec::new());
+    let unix = matches!(socket.get_ref(), AnyDatagram::Unix(_));
     let mut drops = cli::Drops::default();
     loop {
         let received = tokio::select! {
-            received = socket.recv_from(&mut msg) => received,
+            received = async {
+                if unix {
+                    socket.recv_from_with_fds(&mut msg, &mut fds).await
+                } else {
+                    socket.recv_from(&mut msg).await
+                }
+            } => received,
             () = stop.wait() => return,
         };
         let Some(from) = cli::sender(received) else {
             continue;
         };
-        let sent = socket
-            .try_send_to_within(&msg, &from, cli::SEND_ROOM_WAIT)
-            .await;
+        let sent = if fds.is_empty() {
+            socket
+                .try_send_to_within(&msg, &from, cli::SEND_ROOM_WAIT)
+                .await
+        } else {
+            socket
+                .try_send_to_with_fds_within(&msg, &borrowed(&fds), &from, cli::SEND_ROOM_WAIT)
+                .await
+        };
+        // Our copies: the reply carried its own.
+        fds.clear();
         cli::reply_failed(sent, &from, &mut drops);
     }
 }

@@ -155,6 +155,59 @@ impl AsyncAnyConnection {
         Ok(self.recv_into(&mut buf).await?.map(|_| buf))
     }
 
+    /// Sends one message with the descriptors `fds` attached, as
+    /// [`AsyncConnection::send_with_fds`] on a Unix stream, [`AsyncDatagram::send_with_fds`] on
+    /// a Unix datagram socket and [`AsyncSeqpacket::send_with_fds`] on a SEQPACKET connection.
+    /// Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FdsUnsupported`](crate::Error::FdsUnsupported) on TCP and UDP, and
+    /// [`Error::TooManyFds`](crate::Error::TooManyFds), before anything is sent; otherwise as
+    /// [`send`](Self::send).
+    pub async fn send_with_fds(&mut self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        match &mut self.0 {
+            Inner::Stream(c) => c.send_with_fds(msg, fds).await,
+            Inner::Datagram(d) => d.send_with_fds(msg, fds).await,
+            Inner::Packet(p) => p.send_with_fds(msg, fds).await,
+        }
+    }
+
+    /// Receives one message into a new `Vec`, with the descriptors sent with it; `Ok(None)`
+    /// when a stream peer closed cleanly. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_into_with_fds`](Self::recv_into_with_fds).
+    pub async fn recv_with_fds(&mut self) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+        let (mut buf, mut fds) = (Vec::new(), Vec::new());
+        Ok(self
+            .recv_into_with_fds(&mut buf, &mut fds)
+            .await?
+            .map(|_| (buf, fds)))
+    }
+
+    /// Receives one message into `buf` and the descriptors sent with it into `fds`, as
+    /// [`AsyncConnection::recv_into_with_fds`], [`AsyncDatagram::recv_into_with_fds`] and
+    /// [`AsyncSeqpacket::recv_into_with_fds`]. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FdsUnsupported`](crate::Error::FdsUnsupported) on TCP and UDP, before any read;
+    /// [`Error::FdsTruncated`](crate::Error::FdsTruncated) in place of a message that lost
+    /// descriptors; otherwise as [`recv_into`](Self::recv_into).
+    pub async fn recv_into_with_fds(
+        &mut self,
+        buf: &mut Vec<u8>,
+        fds: &mut Vec<OwnedFd>,
+    ) -> Result<Option<usize>> {
+        match &mut self.0 {
+            Inner::Stream(c) => c.recv_into_with_fds(buf, fds).await,
+            Inner::Datagram(d) => d.recv_into_with_fds(buf, fds).await.map(Some),
+            Inner::Packet(p) => p.recv_into_with_fds(buf, fds).await,
+        }
+    }
+
     /// The largest message a receive accepts.
     pub fn max_message_len(&self) -> u64 {
         self.0.either(

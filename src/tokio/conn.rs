@@ -3,16 +3,16 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use super::queued::QueuedSender;
-use super::stream::AsyncStream;
+use super::stream::{check_carries_fds, AsyncStream};
 use crate::conn::DEFAULT_MAX_MESSAGE_LEN;
 use crate::error::{Error, Result};
 use crate::frame::Header;
-use crate::proto::{Decode, Decoder, RECV_BUF_LEN};
+use crate::proto::{check_fds, Decode, Decoder, RECV_BUF_LEN};
 use crate::sys;
 
 /// The default for [`AsyncConnection::set_high_water`]: 1 MiB. [`feed`](AsyncConnection::feed)
@@ -123,7 +123,56 @@ impl<S: AsyncStream> AsyncConnection<S> {
     pub async fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
         let (stream, reader, writer) = (&self.stream, &mut self.reader, &mut self.writer);
         reader
-            .recv_into(stream, buf, |cx| writer.push_in_background(stream, cx))
+            .recv_into(stream, buf, None, |cx| {
+                writer.push_in_background(stream, cx)
+            })
+            .await
+    }
+
+    /// Receives one message into a new `Vec`, with the descriptors that were sent with it
+    /// (close-on-exec), in the order they were sent; `Ok(None)` when the peer closed cleanly
+    /// between messages. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_into_with_fds`](Self::recv_into_with_fds).
+    pub async fn recv_with_fds(&mut self) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+        let (mut buf, mut fds) = (Vec::new(), Vec::new());
+        Ok(self
+            .recv_into_with_fds(&mut buf, &mut fds)
+            .await?
+            .map(|_| (buf, fds)))
+    }
+
+    /// As [`recv_into`](Self::recv_into), and `fds` (its contents replaced) gets the descriptors
+    /// sent with this message, close-on-exec (`MSG_CMSG_CLOEXEC`), as the blocking
+    /// [`Connection::recv_into_with_fds`](crate::Connection::recv_into_with_fds) gives them:
+    /// exactly those sent with this message, never another's, however the reads split the
+    /// stream.
+    ///
+    /// Cancel-safe: every read of a Unix stream takes its control data, plain receives
+    /// included, and the descriptors stay in the connection with the bytes they came with; the
+    /// next call returns the same message with them (`buf` and `fds` may have lost their
+    /// contents).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::FdsTruncated`] in place of a message that lost descriptors (`MSG_CTRUNC`):
+    ///   those that arrived are closed and its bytes dropped; the next call returns the next
+    ///   message.
+    /// - [`Error::FdsUnsupported`] on a TCP stream, before any read.
+    /// - As [`recv_into`](Self::recv_into) otherwise.
+    pub async fn recv_into_with_fds(
+        &mut self,
+        buf: &mut Vec<u8>,
+        fds: &mut Vec<OwnedFd>,
+    ) -> Result<Option<usize>> {
+        check_carries_fds(&self.stream)?;
+        let (stream, reader, writer) = (&self.stream, &mut self.reader, &mut self.writer);
+        reader
+            .recv_into(stream, buf, Some(fds), |cx| {
+                writer.push_in_background(stream, cx)
+            })
             .await
     }
 
@@ -139,6 +188,26 @@ impl<S: AsyncStream> AsyncConnection<S> {
     /// [`Error::Io`] from the socket, for example `BrokenPipe` when the peer has gone.
     pub async fn send(&mut self, msg: &[u8]) -> Result<()> {
         self.writer.send(&self.stream, msg).await
+    }
+
+    /// Sends one message with the descriptors `fds` attached (`sendmsg(2)` with `SCM_RIGHTS`)
+    /// and waits until it is written: the peer's `recv_with_fds` gets them with this message
+    /// and no other, as the blocking
+    /// [`Connection::send_with_fds`](crate::Connection::send_with_fds) sends them.
+    ///
+    /// Frames queued earlier are written first, in writes of their own; this frame then starts
+    /// a `sendmsg(2)` of its own at its header, with the descriptors, which is what lets the
+    /// receiver tell which message they belong to. Cancel-safe as [`send`](Self::send): a
+    /// dropped `send_with_fds` either sent nothing, descriptors included, or sent the
+    /// descriptors with the frame's first bytes and queued the rest of the frame whole.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::TooManyFds`] for more than 253 descriptors (Linux's `SCM_MAX_FD`), and
+    ///   [`Error::FdsUnsupported`] on a TCP stream: both before anything is sent.
+    /// - As [`send`](Self::send) otherwise.
+    pub async fn send_with_fds(&mut self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        self.writer.send_with_fds(&self.stream, msg, fds).await
     }
 
     /// Queues one message without waiting for it to be written, unless the queue is above the
@@ -266,7 +335,36 @@ impl<S: AsyncStream> AsyncRecvHalf<S> {
     /// As [`AsyncConnection::recv_into`].
     pub async fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
         self.reader
-            .recv_into(&*self.stream, buf, |_| Poll::Ready(()))
+            .recv_into(&*self.stream, buf, None, |_| Poll::Ready(()))
+            .await
+    }
+
+    /// As [`AsyncConnection::recv_with_fds`]. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncConnection::recv_into_with_fds`].
+    pub async fn recv_with_fds(&mut self) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+        let (mut buf, mut fds) = (Vec::new(), Vec::new());
+        Ok(self
+            .recv_into_with_fds(&mut buf, &mut fds)
+            .await?
+            .map(|_| (buf, fds)))
+    }
+
+    /// As [`AsyncConnection::recv_into_with_fds`]. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncConnection::recv_into_with_fds`].
+    pub async fn recv_into_with_fds(
+        &mut self,
+        buf: &mut Vec<u8>,
+        fds: &mut Vec<OwnedFd>,
+    ) -> Result<Option<usize>> {
+        check_carries_fds(&*self.stream)?;
+        self.reader
+            .recv_into(&*self.stream, buf, Some(fds), |_| Poll::Ready(()))
             .await
     }
 
@@ -285,6 +383,15 @@ impl<S: AsyncStream> AsyncSendHalf<S> {
     /// As [`AsyncConnection::send`].
     pub async fn send(&mut self, msg: &[u8]) -> Result<()> {
         self.writer.send(&*self.stream, msg).await
+    }
+
+    /// As [`AsyncConnection::send_with_fds`]. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncConnection::send_with_fds`].
+    pub async fn send_with_fds(&mut self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        self.writer.send_with_fds(&*self.stream, msg, fds).await
     }
 
     /// As [`AsyncConnection::feed`]. Cancel-safe.
@@ -313,16 +420,22 @@ impl Reader {
         }
     }
 
-    /// The receive loop. `background` is polled while waiting for the socket to become readable,
+    /// The receive loop; the message's descriptors into `fds` if given (the decoder closes
+    /// them otherwise). `background` is polled while waiting for the socket to become readable,
     /// so that queued output makes progress meanwhile.
     async fn recv_into<S: AsyncStream>(
         &mut self,
         stream: &S,
         buf: &mut Vec<u8>,
+        mut fds: Option<&mut Vec<OwnedFd>>,
         mut background: impl FnMut(&mut Context<'_>) -> Poll<()>,
     ) -> Result<Option<usize>> {
         loop {
-            match self.decoder.decode(buf) {
+            let decoded = match fds.as_deref_mut() {
+                Some(fds) => self.decoder.decode_with_fds(buf, fds),
+                None => self.decoder.decode(buf),
+            };
+            match decoded {
                 Ok(Decode::Message(n)) => return Ok(Some(n)),
                 Ok(Decode::NeedRead) => {}
                 Err(e) => return Err(e.into()),
@@ -341,7 +454,8 @@ impl Reader {
         }
     }
 
-    /// One read into the decoder's buffers; `Ok(0)` at the peer's close.
+    /// One read into the decoder's buffers, with the descriptors that came with it on a Unix
+    /// stream; `Ok(0)` at the peer's close.
     fn poll_read<S: AsyncStream>(
         &mut self,
         stream: &S,
@@ -363,9 +477,10 @@ impl Reader {
             } else {
                 &mut bufs[..]
             };
-            match sys::retry_io(|| stream.try_read_vectored(bufs)) {
-                Ok(n) => {
+            match stream.try_read_with_fds(bufs) {
+                Ok((n, control)) => {
                     self.decoder.advance(n);
+                    self.decoder.attach_fds(control.fds, control.truncated);
                     return Poll::Ready(Ok(n));
                 }
                 // Readiness was cleared: the next poll registers for the next edge.
@@ -382,12 +497,14 @@ impl Reader {
     /// that finds nothing allocates nothing. tokio reports a new socket readable at its first
     /// poll whether or not anything arrived, and the receive buffer taken for that read would
     /// otherwise stay with every idle connection (8 KiB each). What arrives is fed to the
-    /// decoder: one copy, once per connection that starts receiving.
+    /// decoder: one copy, once per connection that starts receiving. The descriptors that came
+    /// with it go to the decoder too, after its bytes.
     fn read_first<S: AsyncStream>(&mut self, stream: &S) -> io::Result<usize> {
         let mut first = [0u8; RECV_BUF_LEN];
-        let n = sys::retry_io(|| stream.try_read_vectored(&mut [IoSliceMut::new(&mut first)]))?;
+        let (n, control) = stream.try_read_with_fds(&mut [IoSliceMut::new(&mut first)])?;
         let fed = self.decoder.feed(&first[..n]);
         debug_assert_eq!(fed, n, "an empty decoder takes a whole buffer");
+        self.decoder.attach_fds(control.fds, control.truncated);
         Ok(n)
     }
 }
@@ -415,6 +532,29 @@ impl Writer {
     }
 
     async fn send<S: AsyncStream>(&mut self, stream: &S, msg: &[u8]) -> Result<()> {
+        self.send_frame(stream, msg, &[]).await
+    }
+
+    async fn send_with_fds<S: AsyncStream>(
+        &mut self,
+        stream: &S,
+        msg: &[u8],
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<()> {
+        check_fds(fds.len())?;
+        check_carries_fds(stream)?;
+        self.send_frame(stream, msg, fds).await
+    }
+
+    /// Writes the queue, then the frame of `msg` from where it is, `fds` (if any) with its
+    /// first write: so that write starts at the frame's header and holds no other frame's
+    /// bytes, as the receiver's [`Decoder`] needs to give the descriptors to this message.
+    async fn send_frame<S: AsyncStream>(
+        &mut self,
+        stream: &S,
+        msg: &[u8],
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<()> {
         // Nothing of `msg` is queued until this is done: cancelling here sends none of it.
         self.flush(stream).await?;
         let header = Header::new(msg.len() as u64);
@@ -422,6 +562,7 @@ impl Writer {
             writer: self,
             header,
             msg,
+            fds,
             written: 0,
         };
         poll_fn(|cx| frame.poll_write(stream, cx)).await
@@ -495,6 +636,9 @@ struct PartFrame<'a> {
     writer: &'a mut Writer,
     header: Header,
     msg: &'a [u8],
+    /// Sent with the first write that takes any bytes (the kernel takes them with those
+    /// bytes); the rest of the frame, queued or not, goes without them.
+    fds: &'a [BorrowedFd<'a>],
     /// Bytes of header and payload written so far.
     written: usize,
 }
@@ -519,7 +663,12 @@ impl PartFrame<'_> {
             let [a, b] = Self::rest(&self.header, self.msg, self.written);
             let bufs = [IoSlice::new(a), IoSlice::new(b)];
             let bufs = if b.is_empty() { &bufs[..1] } else { &bufs[..] };
-            match sys::retry_io(|| stream.try_write_vectored(bufs)) {
+            let sent = if self.written == 0 && !self.fds.is_empty() {
+                stream.try_send_with_fds(bufs, self.fds)
+            } else {
+                sys::retry_io(|| stream.try_write_vectored(bufs))
+            };
+            match sent {
                 Ok(0) => return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into())),
                 Ok(n) => self.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}

@@ -2,7 +2,7 @@
 //! truncation reports and never-waiting sends.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use ::tokio::io::Interest;
@@ -10,7 +10,7 @@ use ::tokio::net::{UdpSocket as TokioUdpSocket, UnixDatagram as TokioUnixDatagra
 
 use crate::any::AnyDatagram;
 use crate::endpoint::Endpoint;
-use crate::error::{Error, Result};
+use crate::error::{Error, Family, Result};
 use crate::sys;
 
 /// Binds an async datagram socket for a datagram `endpoint` (`udp:` or `unixgram:`), as
@@ -166,7 +166,39 @@ impl AsyncDatagram {
         to: &Endpoint,
         wait: Duration,
     ) -> Result<()> {
-        let full = match self.try_send_to(msg, to) {
+        self.within(wait, || self.try_send_to(msg, to)).await
+    }
+
+    /// As [`try_send_to_within`](Self::try_send_to_within), with the descriptors `fds` attached
+    /// (`sendmsg(2)` with `SCM_RIGHTS`), as [`AnyDatagram::try_send_to_with_fds_within`]: how a
+    /// server answers with descriptors without letting one peer that stopped reading delay
+    /// the others.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FdsUnsupported`] on a UDP socket and [`Error::TooManyFds`], before any system
+    /// call; otherwise as [`try_send_to_within`](Self::try_send_to_within).
+    pub async fn try_send_to_with_fds_within(
+        &self,
+        msg: &[u8],
+        fds: &[BorrowedFd<'_>],
+        to: &Endpoint,
+        wait: Duration,
+    ) -> Result<()> {
+        self.check_unix()?;
+        // No wait inside the blocking call: the waiting is `within`'s, on tokio.
+        self.within(wait, || {
+            self.inner
+                .try_send_to_with_fds_within(msg, fds, to, Duration::ZERO)
+        })
+        .await
+    }
+
+    /// Runs `send`, a send that never waits; when it finds this socket's own send buffer full,
+    /// waits up to `wait` for it to drain and runs it once more. A destination whose queue is
+    /// full is `WouldBlock` at once.
+    async fn within(&self, wait: Duration, send: impl Fn() -> Result<()>) -> Result<()> {
+        let full = match send() {
             Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => e,
             sent => return sent,
         };
@@ -182,7 +214,7 @@ impl AsyncDatagram {
             Ok(ready) => ready?,
             Err(_elapsed) => return Err(full.into()),
         }
-        self.try_send_to(msg, to)
+        send()
     }
 
     /// Receives one datagram into `buf`, replacing its contents; returns its length and the
@@ -209,6 +241,56 @@ impl AsyncDatagram {
         .await
     }
 
+    /// Sends one message as one datagram to the connected peer with the descriptors `fds`
+    /// attached (`sendmsg(2)` with `SCM_RIGHTS`), waiting while the socket has no room, as
+    /// [`AnyDatagram::send_with_fds`]. Cancel-safe: the datagram and its descriptors go
+    /// together or not at all.
+    ///
+    /// # Errors
+    ///
+    /// As [`AnyDatagram::send_with_fds`]: [`Error::FdsUnsupported`] on a UDP socket and
+    /// [`Error::TooManyFds`] before any system call.
+    pub async fn send_with_fds(&self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        self.check_unix()?;
+        self.io(Interest::WRITABLE, |s| s.send_with_fds(msg, fds))
+            .await
+    }
+
+    /// Receives one datagram from the connected peer into `buf` and the descriptors sent with
+    /// it into `fds` (close-on-exec), replacing the contents of both, as
+    /// [`AnyDatagram::recv_into_with_fds`]; returns its length. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`AnyDatagram::recv_into_with_fds`]: [`Error::FdsUnsupported`] on a UDP socket,
+    /// before any system call; [`Error::FdsTruncated`] in place of a datagram that lost
+    /// descriptors.
+    pub async fn recv_into_with_fds(
+        &self,
+        buf: &mut Vec<u8>,
+        fds: &mut Vec<OwnedFd>,
+    ) -> Result<usize> {
+        self.check_unix()?;
+        self.io(Interest::READABLE, |s| s.recv_into_with_fds(buf, fds))
+            .await
+    }
+
+    /// As [`recv_into_with_fds`](Self::recv_into_with_fds), and the sender as
+    /// [`recv_from`](Self::recv_from) gives it. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_into_with_fds`](Self::recv_into_with_fds).
+    pub async fn recv_from_with_fds(
+        &self,
+        buf: &mut Vec<u8>,
+        fds: &mut Vec<OwnedFd>,
+    ) -> Result<(usize, Option<Endpoint>)> {
+        self.check_unix()?;
+        self.io(Interest::READABLE, |s| s.recv_from_with_fds(buf, fds))
+            .await
+    }
+
     /// Receives one datagram from the connected peer into `buf`, replacing its contents, and
     /// returns its length. Cancel-safe.
     ///
@@ -221,6 +303,17 @@ impl AsyncDatagram {
             AnyDatagram::Unix(s) => s.recv_into(buf),
         })
         .await
+    }
+
+    /// [`Error::FdsUnsupported`] on a UDP socket: checked before waiting for readiness, which
+    /// a receive might wait for forever.
+    fn check_unix(&self) -> Result<()> {
+        match self.inner {
+            AnyDatagram::Unix(_) => Ok(()),
+            AnyDatagram::Udp(_) => Err(Error::FdsUnsupported {
+                family: Family::Inet,
+            }),
+        }
     }
 
     /// The bound endpoint.

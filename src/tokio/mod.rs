@@ -12,7 +12,9 @@
 //! `tokio::select!` branch that lost, a `timeout`) loses nothing, and the next `recv` returns the
 //! same message. A dropped [`send`](AsyncConnection::send) has queued either the whole frame or
 //! none of it, so the peer never sees half a frame followed by another; what it queued goes out
-//! with the next `send`, `flush` or `recv`.
+//! with the next `send`, `flush` or `recv`. Descriptors (`recv_with_fds`, `send_with_fds`) follow
+//! the same rules: a dropped receive leaves them in the connection with the bytes they came with,
+//! and a dropped send sent them with its frame's first bytes or not at all.
 //!
 //! # Examples
 //!

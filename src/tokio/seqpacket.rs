@@ -201,6 +201,49 @@ impl AsyncSeqpacket {
         self.io(Interest::READABLE, |s| s.recv_into(buf)).await
     }
 
+    /// Sends one message as one packet with the descriptors `fds` attached (`sendmsg(2)` with
+    /// `SCM_RIGHTS`), waiting while the socket has no room, as
+    /// [`UnixSeqpacket::send_with_fds`]. Cancel-safe: the packet and its descriptors go
+    /// together or not at all.
+    ///
+    /// # Errors
+    ///
+    /// As [`UnixSeqpacket::send_with_fds`].
+    pub async fn send_with_fds(&self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        self.io(Interest::WRITABLE, |s| s.send_with_fds(msg, fds))
+            .await
+    }
+
+    /// Receives one packet into `buf` and the descriptors sent with it into `fds`
+    /// (close-on-exec), replacing the contents of both, as
+    /// [`UnixSeqpacket::recv_into_with_fds`]; `None` once the peer closed. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`UnixSeqpacket::recv_into_with_fds`].
+    pub async fn recv_into_with_fds(
+        &self,
+        buf: &mut Vec<u8>,
+        fds: &mut Vec<OwnedFd>,
+    ) -> Result<Option<usize>> {
+        self.io(Interest::READABLE, |s| s.recv_into_with_fds(buf, fds))
+            .await
+    }
+
+    /// Receives one packet into a new `Vec`, with the descriptors sent with it; `None` once
+    /// the peer closed. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_into_with_fds`](Self::recv_into_with_fds).
+    pub async fn recv_with_fds(&self) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+        let (mut buf, mut fds) = (Vec::new(), Vec::new());
+        Ok(self
+            .recv_into_with_fds(&mut buf, &mut fds)
+            .await?
+            .map(|_| (buf, fds)))
+    }
+
     /// Receives one packet into a new `Vec`; `None` once the peer closed. Cancel-safe.
     ///
     /// # Errors

@@ -2,16 +2,51 @@
 
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::task::{Context, Poll};
 
 use ::tokio::io::Interest;
 use ::tokio::net::{TcpStream, UnixStream};
 
-use crate::sys;
+use crate::error::{Error, Family, Result};
+use crate::sys::{self, Control};
 
 mod sealed {
-    pub trait Sealed {}
+    use super::*;
+
+    /// Keeps [`AsyncStream`](super::AsyncStream) implementable only here, and holds the calls
+    /// that only the crate makes.
+    pub trait Sealed {
+        /// Whether the stream is a Unix-domain socket, which carries descriptors: known from its
+        /// type (or, for `AsyncAnyStream`, its variant), with no system call.
+        fn carries_fds(&self) -> bool;
+
+        /// One non-blocking read into `bufs`, filled in order; on a Unix stream a `recvmsg(2)`
+        /// that takes the control data too (`sys::recv_vectored_with_fds`), so descriptors
+        /// reach the decoder whichever receive call reads them. `WouldBlock` clears the
+        /// readiness.
+        fn try_read_with_fds(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<(usize, Control)>;
+
+        /// One non-blocking `sendmsg(2)` of `bufs` with `fds` attached (`SCM_RIGHTS`), on a
+        /// stream that [carries descriptors](Self::carries_fds). `WouldBlock` clears the
+        /// readiness.
+        fn try_send_with_fds(
+            &self,
+            bufs: &[IoSlice<'_>],
+            fds: &[BorrowedFd<'_>],
+        ) -> io::Result<usize>;
+    }
+}
+
+/// [`Error::FdsUnsupported`] unless `stream` carries descriptors: checked before anything is
+/// sent or read.
+pub(super) fn check_carries_fds<S: AsyncStream>(stream: &S) -> Result<()> {
+    if !stream.carries_fds() {
+        return Err(Error::FdsUnsupported {
+            family: Family::Inet,
+        });
+    }
+    Ok(())
 }
 
 /// A connected tokio stream socket, used through readiness: wait until it is readable or
@@ -31,11 +66,9 @@ pub trait AsyncStream: AsFd + Send + Sync + Unpin + fmt::Debug + sealed::Sealed 
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
 }
 
-/// The tokio stream types, which differ only in name.
+/// The tokio stream types, which differ only in name: the readiness calls and the writes.
 macro_rules! impl_async_stream {
     ($($ty:ty),*) => {$(
-        impl sealed::Sealed for $ty {}
-
         impl AsyncStream for $ty {
             fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
                 <$ty>::poll_read_ready(self, cx)
@@ -54,6 +87,41 @@ macro_rules! impl_async_stream {
     )*};
 }
 impl_async_stream!(UnixStream, TcpStream);
+
+impl sealed::Sealed for UnixStream {
+    fn carries_fds(&self) -> bool {
+        true
+    }
+    fn try_read_with_fds(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<(usize, Control)> {
+        self.try_io(Interest::READABLE, || {
+            sys::recv_vectored_with_fds(self.as_fd(), bufs, true)
+        })
+    }
+    fn try_send_with_fds(&self, bufs: &[IoSlice<'_>], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
+        self.try_io(Interest::WRITABLE, || {
+            sys::send_with_fds(self.as_fd(), bufs, fds, None, true)
+        })
+    }
+}
+
+impl sealed::Sealed for TcpStream {
+    fn carries_fds(&self) -> bool {
+        false
+    }
+    fn try_read_with_fds(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<(usize, Control)> {
+        let n = sys::retry_io(|| self.try_read_vectored(bufs))?;
+        Ok((n, Control::default()))
+    }
+    fn try_send_with_fds(
+        &self,
+        _bufs: &[IoSlice<'_>],
+        _fds: &[BorrowedFd<'_>],
+    ) -> io::Result<usize> {
+        // Callers check `carries_fds` first; sending the bytes without the descriptors would
+        // lose them silently.
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}
 
 /// A connected tokio stream of the transport an [`Endpoint`](crate::Endpoint) named: what
 /// [`connect`](super::connect) and [`AsyncAnyListener::accept`](super::AsyncAnyListener::accept)
@@ -77,7 +145,17 @@ macro_rules! each {
     };
 }
 
-impl sealed::Sealed for AsyncAnyStream {}
+impl sealed::Sealed for AsyncAnyStream {
+    fn carries_fds(&self) -> bool {
+        matches!(self, AsyncAnyStream::Unix(_))
+    }
+    fn try_read_with_fds(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<(usize, Control)> {
+        each!(self, s => sealed::Sealed::try_read_with_fds(s, bufs))
+    }
+    fn try_send_with_fds(&self, bufs: &[IoSlice<'_>], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
+        each!(self, s => sealed::Sealed::try_send_with_fds(s, bufs, fds))
+    }
+}
 
 impl AsyncStream for AsyncAnyStream {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -95,7 +173,7 @@ impl AsyncStream for AsyncAnyStream {
 }
 
 impl AsFd for AsyncAnyStream {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
         each!(self, s => s.as_fd())
     }
 }

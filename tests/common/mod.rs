@@ -112,6 +112,43 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The open file a descriptor refers to, `(dev, ino)`: how the descriptor-passing tests tell
+/// that a received descriptor is the one sent.
+pub fn identity(fd: std::os::fd::BorrowedFd<'_>) -> (u64, u64) {
+    let st = nix::sys::stat::fstat(fd).expect("fstat");
+    (st.st_dev as u64, st.st_ino as u64)
+}
+
+/// The [`identity`] of each descriptor, in order.
+pub fn identities<F: std::os::fd::AsFd>(fds: &[F]) -> Vec<(u64, u64)> {
+    fds.iter().map(|f| identity(f.as_fd())).collect()
+}
+
+/// `n` distinct open files to send (pipes' write ends; the read ends are dropped).
+pub fn files(n: usize) -> Vec<std::os::fd::OwnedFd> {
+    (0..n)
+        .map(|_| std::os::fd::OwnedFd::from(std::io::pipe().expect("pipe").1))
+        .collect()
+}
+
+/// The descriptors of `fds`, borrowed to be sent.
+pub fn borrowed(fds: &[std::os::fd::OwnedFd]) -> Vec<std::os::fd::BorrowedFd<'_>> {
+    fds.iter().map(std::os::fd::AsFd::as_fd).collect()
+}
+
+/// Whether the read end of a pipe reaches end of file (every write end closed) within a
+/// generous bound: a leaked write end keeps it open, and the bound says so instead of hanging.
+pub fn reaches_eof(reader: &std::io::PipeReader) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(
+        std::os::fd::AsFd::as_fd(reader),
+        PollFlags::POLLIN,
+    )];
+    let ready = poll(&mut fds, PollTimeout::from(5000u16)).expect("poll");
+    let mut byte = [0u8; 1];
+    ready == 1 && (&*reader).read(&mut byte).expect("read") == 0
+}
+
 /// A connection on each side of a fresh listener: `(client, server)`.
 pub fn connected_pair<T: Transport>() -> (Connection<T::Stream>, Connection<T::Stream>) {
     let listener = T::bind_ephemeral().expect("bind");
