@@ -11,17 +11,16 @@
 
 mod common;
 
-use std::io::{IoSlice, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::time::Duration;
 
 use msgsock::tokio::{AsyncConnection, AsyncDatagram, AsyncSeqpacket};
 use msgsock::{AnyDatagram, Error, UnixDatagram};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 use tokio::net::UnixStream;
 
-use crate::common::{borrowed, files, frame, identities, reaches_eof};
+use crate::common::{borrowed, files, frame, identities, reaches_eof, send_raw_with_fds};
 
 /// How long a receive is given before it is cancelled, while the rest of its frame has not
 /// been sent: it cannot finish in that time whatever the machine's speed, so the cancellation
@@ -140,18 +139,9 @@ async fn a_cancelled_recv_with_fds_loses_nothing() {
     a.set_nonblocking(true).unwrap();
     let mut rx = AsyncConnection::new(UnixStream::from_std(a).unwrap());
     let fds = files(2);
-    let raw_fds: Vec<_> = fds.iter().map(AsRawFd::as_raw_fd).collect();
     let whole = frame(b"with two descriptors");
     let (head, rest) = whole.split_at(7);
-    let sent = sendmsg::<UnixAddr>(
-        raw.as_raw_fd(),
-        &[IoSlice::new(head)],
-        &[ControlMessage::ScmRights(&raw_fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .unwrap();
-    assert_eq!(sent, head.len());
+    send_raw_with_fds(&raw, head, &fds);
     let cancelled = tokio::time::timeout(CANCEL_AFTER, rx.recv_with_fds()).await;
     assert!(cancelled.is_err(), "a receive of half a frame finished");
     // The payload's first bytes (the header is not counted).

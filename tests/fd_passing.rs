@@ -10,16 +10,17 @@
 
 mod common;
 
-use std::io::{IoSlice, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use msgsock::{Connection, Endpoint, Error, UnixDatagram, UnixListener, UnixStream};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 
-use crate::common::{borrowed, describe, files, frame, identities, reaches_eof, ChildGuard};
+use crate::common::{
+    borrowed, describe, files, frame, identities, reaches_eof, send_raw_with_fds, ChildGuard,
+};
 
 fn stream_pair() -> (Connection<UnixStream>, Connection<UnixStream>) {
     let (a, b) = UnixStream::pair().unwrap();
@@ -68,18 +69,9 @@ fn stream_descriptors_survive_a_receive_that_times_out_mid_frame() {
     rx.set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
     let fds = files(2);
-    let raw_fds: Vec<_> = fds.iter().map(AsRawFd::as_raw_fd).collect();
     let first = frame(b"with two descriptors");
     let (head, rest) = first.split_at(7);
-    let sent = sendmsg::<UnixAddr>(
-        raw.as_raw_fd(),
-        &[IoSlice::new(head)],
-        &[ControlMessage::ScmRights(&raw_fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .unwrap();
-    assert_eq!(sent, head.len());
+    send_raw_with_fds(&raw, head, &fds);
     let err = rx.recv_with_fds().unwrap_err();
     assert!(err.is_timeout(), "{err}");
     let mut tail = rest.to_vec();

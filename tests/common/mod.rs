@@ -149,6 +149,27 @@ pub fn reaches_eof(reader: &std::io::PipeReader) -> bool {
     ready == 1 && (&*reader).read(&mut byte).expect("read") == 0
 }
 
+/// Writes `bytes` on the raw Unix stream `raw` in one `sendmsg(2)` with `fds` attached, as a
+/// sender in another language might: the descriptors ride on exactly those bytes.
+pub fn send_raw_with_fds(
+    raw: &std::os::unix::net::UnixStream,
+    bytes: &[u8],
+    fds: &[std::os::fd::OwnedFd],
+) {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let raw_fds: Vec<_> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+    let sent = sendmsg::<UnixAddr>(
+        raw.as_raw_fd(),
+        &[io::IoSlice::new(bytes)],
+        &[ControlMessage::ScmRights(&raw_fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .expect("sendmsg");
+    assert_eq!(sent, bytes.len(), "a short sendmsg");
+}
+
 /// A connection on each side of a fresh listener: `(client, server)`.
 pub fn connected_pair<T: Transport>() -> (Connection<T::Stream>, Connection<T::Stream>) {
     let listener = T::bind_ephemeral().expect("bind");
