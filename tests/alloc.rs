@@ -17,6 +17,8 @@ thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
     /// Bytes this thread allocated minus bytes it freed while counting.
     static NET_BYTES: Cell<i64> = const { Cell::new(0) };
+    /// The most [`NET_BYTES`] reached while counting.
+    static PEAK_BYTES: Cell<i64> = const { Cell::new(0) };
 }
 
 /// Notes an allocation of `grown` bytes (negative: freed), counted as one allocation if `new`.
@@ -25,7 +27,11 @@ fn note(grown: i64, new: bool) {
     let _ = COUNTING.try_with(|on| {
         if on.get() {
             ALLOCATIONS.with(|n| n.set(n.get() + u64::from(new)));
-            NET_BYTES.with(|n| n.set(n.get() + grown));
+            let net = NET_BYTES.with(|n| {
+                n.set(n.get() + grown);
+                n.get()
+            });
+            PEAK_BYTES.with(|p| p.set(p.get().max(net)));
         }
     });
 }
@@ -68,6 +74,7 @@ fn allocations_in(f: impl FnOnce()) -> u64 {
 fn counting(f: impl FnOnce()) -> (u64, i64) {
     ALLOCATIONS.with(|n| n.set(0));
     NET_BYTES.with(|n| n.set(0));
+    PEAK_BYTES.with(|n| n.set(0));
     COUNTING.with(|on| on.set(true));
     f();
     COUNTING.with(|on| on.set(false));
@@ -275,6 +282,111 @@ fn a_new_async_connection_holds_no_receive_buffer() {
     });
     assert!(held <= 256, "an idle async connection holds {held} bytes");
     drop((conn, b));
+}
+
+/// The most bytes this thread held at once during the last [`counting`].
+fn peak_bytes() -> i64 {
+    PEAK_BYTES.with(Cell::get)
+}
+
+/// `feed` waits at the high-water mark until the socket has taken enough, and the memory it
+/// holds meanwhile stays near the mark: the bytes already written do not stay in the queue
+/// while a reader that keeps up only part of the way never lets it empty.
+#[cfg(feature = "tokio")]
+#[test]
+fn feeding_a_slow_reader_holds_memory_near_the_high_water_mark() {
+    use std::io::Read;
+
+    const HIGH_WATER: usize = 64 * 1024;
+    const MSG: usize = 16 * 1024;
+    const MSGS: usize = 256;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    // A small send buffer: every write takes a few KiB of a queue that holds tens.
+    nix::sys::socket::setsockopt(&a, nix::sys::socket::sockopt::SndBuf, &4096).unwrap();
+    // Reads in small pieces on a thread of its own (not counted) until the feeder closes.
+    let reader = thread::spawn(move || {
+        let (mut b, mut piece, mut total) = (b, [0u8; 1024], 0);
+        loop {
+            match b.read(&mut piece).unwrap() {
+                0 => return total,
+                n => total += n,
+            }
+        }
+    });
+    let msg = vec![7u8; MSG];
+    counting(|| {
+        rt.block_on(async {
+            let a = tokio::net::UnixStream::from_std(a).unwrap();
+            let mut conn = msgsock::tokio::AsyncConnection::new(a);
+            conn.set_high_water(HIGH_WATER);
+            for _ in 0..MSGS {
+                conn.feed(&msg).await.unwrap();
+            }
+            conn.flush().await.unwrap();
+        })
+    });
+    assert_eq!(reader.join().unwrap(), MSGS * (MSG + 4));
+    let peak = peak_bytes();
+    // The queue: up to the mark plus one message, and as much again while a `Vec` grows.
+    let bound = 4 * (HIGH_WATER + MSG) as i64;
+    assert!(
+        peak <= bound,
+        "feeding {} bytes held {peak} bytes at once (bound {bound})",
+        MSGS * MSG
+    );
+}
+
+/// A sender that feeds batches of long messages and flushes each reuses one queue: no
+/// allocation per batch once the first has sized it.
+#[cfg(feature = "tokio")]
+#[test]
+fn steady_feeding_reuses_its_queue() {
+    use std::io::Read;
+
+    const MSG: usize = 64 * 1024;
+    const BATCH: usize = 4;
+    const BATCHES: usize = 20;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    let reader = thread::spawn(move || {
+        let (mut b, mut buf, mut total) = (b, vec![0u8; MSG], 0);
+        loop {
+            match b.read(&mut buf).unwrap() {
+                0 => return total,
+                n => total += n,
+            }
+        }
+    });
+    let msg = vec![7u8; MSG];
+    let mut conn = rt.block_on(async {
+        let a = tokio::net::UnixStream::from_std(a).unwrap();
+        msgsock::tokio::AsyncConnection::new(a)
+    });
+    let feed_batch = |conn: &mut msgsock::tokio::AsyncConnection<tokio::net::UnixStream>| {
+        rt.block_on(async {
+            for _ in 0..BATCH {
+                conn.feed(&msg).await.unwrap();
+            }
+            conn.flush().await.unwrap();
+        })
+    };
+    feed_batch(&mut conn);
+    let n = allocations_in(|| (0..BATCHES).for_each(|_| feed_batch(&mut conn)));
+    drop(conn);
+    assert_eq!(reader.join().unwrap(), (BATCHES + 1) * BATCH * (MSG + 4));
+    assert_eq!(
+        n, 0,
+        "{BATCHES} batches of fed messages allocated {n} times"
+    );
 }
 
 #[test]

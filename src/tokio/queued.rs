@@ -10,13 +10,11 @@ use std::{fmt, mem};
 
 use ::tokio::sync::Notify;
 
+use super::conn::keeps_queue_memory;
 use super::stream::AsyncStream;
 use crate::error::Result;
 use crate::frame::Header;
 use crate::sys;
-
-/// A queue that has held a long burst gives its memory back once written, above this capacity.
-const KEEP_QUEUE_CAPACITY: usize = 64 * 1024;
 
 /// The sending side of a connection in queued mode, from
 /// [`AsyncConnection::into_split_queued`](super::AsyncConnection::into_split_queued).
@@ -198,7 +196,7 @@ async fn write_queued<S: AsyncStream>(stream: Arc<S>, shared: Arc<Shared>) {
             shared.progress.notify_waiters();
             return;
         }
-        if batch.capacity() > KEEP_QUEUE_CAPACITY {
+        if !keeps_queue_memory(batch.capacity(), shared.high_water) {
             batch = Vec::new();
         } else {
             batch.clear();
