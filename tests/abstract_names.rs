@@ -68,15 +68,9 @@ fn spawn_other_uid_peer(name: &str) -> (common::ChildGuard, std::sync::mpsc::Rec
     use std::io::BufRead;
     use std::os::unix::process::CommandExt;
     let mut child = common::ChildGuard::new(
-        std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "abstract_peer_process",
-                "--include-ignored",
-                "--nocapture",
-            ])
-            .args(["--test-threads=1"])
+        common::this_test_as_child("abstract_peer_process")
             .env(NAME_VAR, name)
+            .stderr(std::process::Stdio::inherit())
             .uid(OTHER_UID)
             .gid(OTHER_UID)
             .stdout(std::process::Stdio::piped())

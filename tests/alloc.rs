@@ -285,6 +285,7 @@ fn a_new_async_connection_holds_no_receive_buffer() {
 }
 
 /// The most bytes this thread held at once during the last [`counting`].
+#[cfg(feature = "tokio")]
 fn peak_bytes() -> i64 {
     PEAK_BYTES.with(Cell::get)
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use msgsock::{AnyConnection, Endpoint, UnixDatagram};
 use nix::sys::signal::{kill, Signal};
@@ -24,7 +24,7 @@ const GUARD: Duration = Duration::from_secs(30);
 
 /// The example binary, beside this test binary's directory: `target/<profile>/deps/chat-HASH`
 /// runs, `target/<profile>/examples/chat` is the program. Fails if it is missing, or older than
-/// its sources (`cargo test --test chat` does not rebuild examples).
+/// a source it was built from (`cargo test --test chat` does not rebuild examples).
 fn chat_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary has a path");
     let profile_dir = exe
@@ -41,44 +41,49 @@ fn chat_binary() -> PathBuf {
                 bin.display()
             )
         });
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let sources = [root.join("examples").join("chat"), root.join("src")];
-    // The chat program uses none of the async side, and a build without the `tokio` feature
-    // rightly skips relinking it when only `src/tokio` changed.
-    let skip = root.join("src").join("tokio");
-    if let Some((modified, newer)) = newest_file(&sources, &skip) {
+    for source in sources_of(&bin) {
+        // A source that is gone was renamed or removed since: the binary is stale too.
+        let modified = std::fs::metadata(&source).and_then(|m| m.modified());
         assert!(
-            modified <= built,
-            "{} is newer than {}: {rebuild}",
-            newer.display(),
+            modified.as_ref().is_ok_and(|m| *m <= built),
+            "{} is newer than {} or gone: {rebuild}",
+            source.display(),
             bin.display()
         );
     }
     bin
 }
 
-/// The most recently modified file among `paths` and everything under those that are directories,
-/// leaving out `skip`.
-fn newest_file(paths: &[PathBuf], skip: &Path) -> Option<(SystemTime, PathBuf)> {
-    let mut newest: Option<(SystemTime, PathBuf)> = None;
-    let mut todo = paths.to_vec();
-    while let Some(path) = todo.pop() {
-        if path == skip {
-            continue;
-        }
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            let entries = std::fs::read_dir(&path).into_iter().flatten().flatten();
-            todo.extend(entries.map(|e| e.path()));
-        } else if let Ok(modified) = meta.modified() {
-            if newest.as_ref().is_none_or(|(t, _)| modified > *t) {
-                newest = Some((modified, path));
+/// The files `bin` was built from, as the dep-info file Cargo writes beside it (`bin.d`, a
+/// Makefile rule `bin: source source ...`, spaces in names escaped) lists them: the example's
+/// own files and the library's, for the features it was built with.
+fn sources_of(bin: &Path) -> Vec<PathBuf> {
+    let dep_info = bin.with_extension("d");
+    let rule = std::fs::read_to_string(&dep_info)
+        .unwrap_or_else(|e| panic!("Cargo's dep-info {}: {e}", dep_info.display()));
+    let (_, deps) = rule
+        .split_once(": ")
+        .unwrap_or_else(|| panic!("no rule in {}", dep_info.display()));
+    let line = deps.lines().next().unwrap_or_default();
+    let mut sources = Vec::new();
+    let mut name = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => name.extend(chars.next()),
+            ' ' => {
+                sources.extend((!name.is_empty()).then(|| PathBuf::from(std::mem::take(&mut name))))
             }
+            c => name.push(c),
         }
     }
-    newest
+    sources.extend((!name.is_empty()).then(|| PathBuf::from(name)));
+    assert!(
+        sources.iter().any(|s| s.ends_with("examples/chat/main.rs")),
+        "{} does not list the chat program",
+        dep_info.display()
+    );
+    sources
 }
 
 /// One chat process with piped stdin, stdout and stderr; killed and reaped on drop.

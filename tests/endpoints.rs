@@ -330,6 +330,34 @@ fn connect_timeout_bounds_a_tcp_connect_to_a_full_accept_queue() {
     assert_connect_times_out(&Endpoint::Tcp(addr));
 }
 
+/// A zero connect timeout is refused as std refuses it (`InvalidInput`), naming the endpoint,
+/// on every family a timeout bounds, with a listener up so that only the zero can fail it.
+#[test]
+fn a_zero_connect_timeout_is_invalid_input_on_every_family() -> TestResult {
+    let dir = tempdir();
+    let unix = msgsock::bind(&Endpoint::Unix(dir.path().join("zero.sock")))?;
+    let packet = msgsock::bind(&Endpoint::UnixSeqpacket(
+        dir.path().join("zero-packet.sock"),
+    ))?;
+    let tcp = msgsock::bind(&"tcp:127.0.0.1:0".parse()?)?;
+    for ep in [
+        unix.local_endpoint()?,
+        packet.local_endpoint()?,
+        tcp.local_endpoint()?,
+    ] {
+        let err = ConnectOptions::new()
+            .with_timeout(Some(Duration::ZERO))
+            .connect(&ep)
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Connect { endpoint, source }
+                if *endpoint == ep && source.kind() == io::ErrorKind::InvalidInput),
+            "{ep}: {err:?}"
+        );
+    }
+    Ok(())
+}
+
 #[test]
 fn a_timeout_that_is_not_needed_changes_nothing() -> TestResult {
     let listener = msgsock::bind(&"tcp:127.0.0.1:0".parse()?)?;

@@ -15,7 +15,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixDatagram as StdUnixDatagram, UnixStream as StdUnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::{fs, io, thread};
@@ -104,14 +104,7 @@ fn racer_process() {
 /// once per call) and returns the racer's result line.
 fn race(role: &str, path: &Path, bind: impl Fn()) -> String {
     let mut child = ChildGuard::new(
-        Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "racer_process",
-                "--include-ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+        common::this_test_as_child("racer_process")
             .env(ROLE_VAR, role)
             .env(PATH_VAR, path)
             .uid(OTHER_UID)

@@ -6,7 +6,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -69,20 +68,9 @@ fn reverse(msg: &[u8]) -> Vec<u8> {
 
 /// Starts this test binary as the child with `role`, connecting to `endpoint`.
 fn spawn_child(role: &str, endpoint: &Endpoint) -> ChildGuard {
-    let exe = std::env::current_exe().expect("current_exe");
-    let child = Command::new(exe)
-        .args([
-            "--exact",
-            "child_process",
-            "--include-ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let child = common::this_test_as_child("child_process")
         .env(ROLE_VAR, role)
         .env(ENDPOINT_VAR, endpoint.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn the child test process");
     ChildGuard::new(child)

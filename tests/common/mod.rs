@@ -408,6 +408,25 @@ pub fn blocked_in(tid: nix::unistd::Pid) -> Option<nix::libc::c_long> {
     text.split_whitespace().next()?.parse().ok()
 }
 
+/// This test binary run again as a child that runs only its ignored test `test` (the child's
+/// half of a two-process test, its role told in environment variables): stdin closed, stdout
+/// and stderr piped, which the caller may change.
+pub fn this_test_as_child(test: &str) -> std::process::Command {
+    use std::process::Stdio;
+    let mut cmd = std::process::Command::new(std::env::current_exe().expect("current_exe"));
+    cmd.args([
+        "--exact",
+        test,
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    cmd
+}
+
 /// Printed by a child test process when it has done its part, so a filter that ran no test is
 /// caught (see [`assert_child_done`]).
 pub const DONE: &str = "CHILD DONE";

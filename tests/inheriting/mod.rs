@@ -33,18 +33,8 @@ pub fn assert_close_on_exec(fd: std::os::fd::BorrowedFd<'_>) {
 
 /// This test binary as the child with `role`, its output piped.
 pub fn child_command(role: &str) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
-    cmd.args([
-        "--exact",
-        "child_process",
-        "--include-ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(ROLE_VAR, role)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    let mut cmd = crate::common::this_test_as_child("child_process");
+    cmd.env(ROLE_VAR, role);
     cmd
 }
 
