@@ -12,7 +12,7 @@ use super::stream::{check_carries_fds, AsyncStream};
 use crate::conn::DEFAULT_MAX_MESSAGE_LEN;
 use crate::error::{Error, Result};
 use crate::frame::Header;
-use crate::proto::{check_fds, Decode, Decoder, RECV_BUF_LEN};
+use crate::proto::{check_fds, Decoder, RECV_BUF_LEN};
 use crate::sys;
 
 /// The default for [`AsyncConnection::set_high_water`]: 1 MiB. [`feed`](AsyncConnection::feed)
@@ -137,11 +137,8 @@ impl<S: AsyncStream> AsyncConnection<S> {
     ///
     /// As [`recv_into_with_fds`](Self::recv_into_with_fds).
     pub async fn recv_with_fds(&mut self) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
-        let (mut buf, mut fds) = (Vec::new(), Vec::new());
-        Ok(self
-            .recv_into_with_fds(&mut buf, &mut fds)
-            .await?
-            .map(|_| (buf, fds)))
+        crate::fd::recv_new_with_fds_async(async |buf, fds| self.recv_into_with_fds(buf, fds).await)
+            .await
     }
 
     /// As [`recv_into`](Self::recv_into), and `fds` (its contents replaced) gets the descriptors
@@ -345,11 +342,8 @@ impl<S: AsyncStream> AsyncRecvHalf<S> {
     ///
     /// As [`AsyncConnection::recv_into_with_fds`].
     pub async fn recv_with_fds(&mut self) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
-        let (mut buf, mut fds) = (Vec::new(), Vec::new());
-        Ok(self
-            .recv_into_with_fds(&mut buf, &mut fds)
-            .await?
-            .map(|_| (buf, fds)))
+        crate::fd::recv_new_with_fds_async(async |buf, fds| self.recv_into_with_fds(buf, fds).await)
+            .await
     }
 
     /// As [`AsyncConnection::recv_into_with_fds`]. Cancel-safe.
@@ -431,14 +425,8 @@ impl Reader {
         mut background: impl FnMut(&mut Context<'_>) -> Poll<()>,
     ) -> Result<Option<usize>> {
         loop {
-            let decoded = match fds.as_deref_mut() {
-                Some(fds) => self.decoder.decode_with_fds(buf, fds),
-                None => self.decoder.decode(buf),
-            };
-            match decoded {
-                Ok(Decode::Message(n)) => return Ok(Some(n)),
-                Ok(Decode::NeedRead) => {}
-                Err(e) => return Err(e.into()),
+            if let Some(n) = self.decoder.decode_into(buf, fds.as_deref_mut())? {
+                return Ok(Some(n));
             }
             let n = poll_fn(|cx| {
                 let _ = background(cx);

@@ -483,10 +483,7 @@ impl UnixSeqpacket {
     ///
     /// As [`recv_into_with_fds`](Self::recv_into_with_fds).
     pub fn recv_with_fds(&self) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
-        let (mut buf, mut fds) = (Vec::new(), Vec::new());
-        Ok(self
-            .recv_into_with_fds(&mut buf, &mut fds)?
-            .map(|_| (buf, fds)))
+        crate::fd::recv_new_with_fds(|buf, fds| self.recv_into_with_fds(buf, fds))
     }
 
     /// Receives one packet into `buf` and the descriptors sent with it into `fds`
