@@ -134,25 +134,24 @@ const fn control_len() -> usize {
     }
 }
 
-/// Received descriptors are close-on-exec from the start where the kernel can make them so.
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-const CMSG_CLOEXEC: MsgFlags = MsgFlags::MSG_CMSG_CLOEXEC;
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-)))]
-const CMSG_CLOEXEC: MsgFlags = MsgFlags::empty();
+cfg_if::cfg_if! {
+    // The targets whose `recvmsg(2)` takes `MSG_CMSG_CLOEXEC`, listed once.
+    if #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))] {
+        /// Received descriptors are close-on-exec from the start where the kernel can make
+        /// them so.
+        const CMSG_CLOEXEC: MsgFlags = MsgFlags::MSG_CMSG_CLOEXEC;
+    } else {
+        /// Elsewhere `take_control` sets close-on-exec after the receive.
+        const CMSG_CLOEXEC: MsgFlags = MsgFlags::empty();
+    }
+}
 
 /// What one `recvmsg(2)` with a control buffer brought besides its bytes. `pub` only for the
 /// sealed [`Stream`](crate::Stream) plumbing that returns it; nothing outside the crate can
