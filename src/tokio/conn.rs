@@ -164,7 +164,6 @@ impl<S: AsyncStream> AsyncConnection<S> {
         buf: &mut Vec<u8>,
         fds: &mut Vec<OwnedFd>,
     ) -> Result<Option<usize>> {
-        check_carries_fds(&self.stream)?;
         let (stream, reader, writer) = (&self.stream, &mut self.reader, &mut self.writer);
         reader
             .recv_into(stream, buf, Some(fds), |cx| {
@@ -356,7 +355,6 @@ impl<S: AsyncStream> AsyncRecvHalf<S> {
         buf: &mut Vec<u8>,
         fds: &mut Vec<OwnedFd>,
     ) -> Result<Option<usize>> {
-        check_carries_fds(&*self.stream)?;
         self.reader
             .recv_into(&*self.stream, buf, Some(fds), |_| Poll::Ready(()))
             .await
@@ -415,8 +413,9 @@ impl Reader {
     }
 
     /// The receive loop; the message's descriptors into `fds` if given (the decoder closes
-    /// them otherwise). `background` is polled while waiting for the socket to become readable,
-    /// so that queued output makes progress meanwhile.
+    /// them otherwise), and then [`Error::FdsUnsupported`] on a TCP stream before any read.
+    /// `background` is polled while waiting for the socket to become readable, so that queued
+    /// output makes progress meanwhile.
     async fn recv_into<S: AsyncStream>(
         &mut self,
         stream: &S,
@@ -424,6 +423,9 @@ impl Reader {
         mut fds: Option<&mut Vec<OwnedFd>>,
         mut background: impl FnMut(&mut Context<'_>) -> Poll<()>,
     ) -> Result<Option<usize>> {
+        if fds.is_some() {
+            check_carries_fds(stream)?;
+        }
         loop {
             if let Some(n) = self.decoder.decode_into(buf, fds.as_deref_mut())? {
                 return Ok(Some(n));
