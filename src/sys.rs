@@ -257,24 +257,50 @@ pub(crate) fn send_with_fds(
     retry(|| socket::sendmsg(fd.as_raw_fd(), bufs, cmsgs, flags, addr))
 }
 
+/// The types of Unix socket the crate makes: the socket types choose one by this name, and
+/// nix's `SockType` stays here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UnixType {
+    Stream,
+    Datagram,
+    SeqPacket,
+}
+
+impl From<UnixType> for SockType {
+    fn from(ty: UnixType) -> SockType {
+        match ty {
+            UnixType::Stream => SockType::Stream,
+            UnixType::Datagram => SockType::Datagram,
+            UnixType::SeqPacket => SockType::SeqPacket,
+        }
+    }
+}
+
 /// A new Unix-domain socket of type `ty` (`socket(2)`), close-on-exec, non-blocking if asked,
 /// and never raising `SIGPIPE` ([`no_sigpipe`]).
 #[cfg(not(target_vendor = "apple"))]
-pub(crate) fn unix_socket(ty: SockType, nonblocking: bool) -> io::Result<OwnedFd> {
+pub(crate) fn unix_socket(ty: UnixType, nonblocking: bool) -> io::Result<OwnedFd> {
     let mut flags = SockFlag::SOCK_CLOEXEC;
     if nonblocking {
         flags |= SockFlag::SOCK_NONBLOCK;
     }
-    retry(|| socket::socket(socket::AddressFamily::Unix, ty, flags, None))
+    retry(|| socket::socket(socket::AddressFamily::Unix, ty.into(), flags, None))
 }
 
 /// A new Unix-domain socket of type `ty` (`socket(2)`), close-on-exec, non-blocking if asked,
 /// and never raising `SIGPIPE` ([`no_sigpipe`]). Apple targets have no `SOCK_CLOEXEC` or
 /// `SOCK_NONBLOCK`, so both are set with `fcntl(2)` afterwards, as std does there.
 #[cfg(target_vendor = "apple")]
-pub(crate) fn unix_socket(ty: SockType, nonblocking: bool) -> io::Result<OwnedFd> {
+pub(crate) fn unix_socket(ty: UnixType, nonblocking: bool) -> io::Result<OwnedFd> {
     use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-    let fd = retry(|| socket::socket(socket::AddressFamily::Unix, ty, SockFlag::empty(), None))?;
+    let fd = retry(|| {
+        socket::socket(
+            socket::AddressFamily::Unix,
+            ty.into(),
+            SockFlag::empty(),
+            None,
+        )
+    })?;
     retry(|| fcntl(&fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)))?;
     if nonblocking {
         retry(|| fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)))?;
@@ -306,13 +332,13 @@ pub(crate) fn bind_unix_addr(fd: BorrowedFd<'_>, addr: &UnixAddr) -> io::Result<
 }
 
 /// A connected pair of Unix sockets of type `ty` (`socketpair(2)`), close-on-exec.
-pub(crate) fn unix_pair(ty: SockType) -> io::Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn unix_pair(ty: UnixType) -> io::Result<(OwnedFd, OwnedFd)> {
     #[cfg(not(target_vendor = "apple"))]
     let flags = SockFlag::SOCK_CLOEXEC;
     // Apple targets have no SOCK_CLOEXEC, nor SOCK_SEQPACKET for Unix sockets.
     #[cfg(target_vendor = "apple")]
     let flags = SockFlag::empty();
-    retry(|| socket::socketpair(socket::AddressFamily::Unix, ty, None, flags))
+    retry(|| socket::socketpair(socket::AddressFamily::Unix, ty.into(), None, flags))
 }
 
 /// `listen(2)` with the largest backlog the system allows, as std's `UnixListener::bind` asks.
@@ -551,7 +577,7 @@ pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<(i32, u32, u32)> {
 /// at once and leave nothing to poll. `SO_SNDTIMEO` is cleared again before returning, so it is
 /// no write timeout. `EINTR` is retried with the time left.
 pub(crate) fn unix_connect_timeout(
-    ty: SockType,
+    ty: UnixType,
     path: &std::path::Path,
     timeout: std::time::Duration,
 ) -> io::Result<OwnedFd> {
