@@ -10,7 +10,7 @@ use ::tokio::io::Interest;
 use super::ready::Readiness;
 use crate::any::AnyDatagram;
 use crate::endpoint::Endpoint;
-use crate::error::{Error, Family, Result};
+use crate::error::{Error, Result};
 use crate::sys;
 
 /// Binds an async datagram socket for a datagram `endpoint` (`udp:` or `unixgram:`), as
@@ -260,12 +260,7 @@ impl AsyncDatagram {
     /// [`Error::FdsUnsupported`] on a UDP socket: checked before waiting for readiness, which
     /// a receive might wait for forever.
     fn check_unix(&self) -> Result<()> {
-        match self.inner {
-            AnyDatagram::Unix(_) => Ok(()),
-            AnyDatagram::Udp(_) => Err(Error::FdsUnsupported {
-                family: Family::Inet,
-            }),
-        }
+        self.inner.unix().map(drop)
     }
 
     /// The bound endpoint.
