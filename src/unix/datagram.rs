@@ -11,7 +11,7 @@ use tempfile::TempDir;
 use crate::dgram::{Datagram, Room};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
-use crate::sys::{self, UnixType};
+use crate::sys::{self, SocketType};
 use crate::unix::abstract_name;
 use crate::unix::bound::Bound;
 use crate::unix::socket_file::{check_len, private_temp_dir, SocketFile};
@@ -83,7 +83,7 @@ impl UnixDatagram {
     ///
     /// As [`UnixListener::bind_with_mode`](crate::UnixListener::bind_with_mode).
     pub fn bind_with_mode<P: AsRef<Path>>(path: P, mode: u32) -> Result<UnixDatagram> {
-        let (socket, file) = SocketFile::bind(path.as_ref(), mode, UnixType::Datagram)
+        let (socket, file) = SocketFile::bind(path.as_ref(), mode, SocketType::Datagram)
             .map_err(Error::for_datagram)?;
         UnixDatagram::new(StdUnixDatagram::from(socket), file, None)
     }
@@ -100,7 +100,7 @@ impl UnixDatagram {
         let (socket, file) = SocketFile::bind_private(
             &dir.path().join("sock"),
             DEFAULT_SOCKET_MODE,
-            UnixType::Datagram,
+            SocketType::Datagram,
         )?;
         UnixDatagram::new(StdUnixDatagram::from(socket), file, Some(dir))
     }

@@ -10,7 +10,7 @@ use tempfile::TempDir;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::shutdown::{ShutdownHandle, Stopper};
-use crate::sys::{self, UnixType};
+use crate::sys::{self, SocketType};
 use crate::unix::abstract_name;
 use crate::unix::bound::Bound;
 use crate::unix::socket_file::{private_temp_dir, SocketFile};
@@ -95,7 +95,7 @@ impl UnixListener {
     /// As [`bind`](Self::bind), plus [`Error::ModeMismatch`] if the file does not have `mode`
     /// after bind. A mode the umask narrows is widened before the socket listens (on Linux).
     pub fn bind_with_mode<P: AsRef<Path>>(path: P, mode: u32) -> Result<UnixListener> {
-        let (socket, file) = SocketFile::bind(path.as_ref(), mode, UnixType::Stream)?;
+        let (socket, file) = SocketFile::bind(path.as_ref(), mode, SocketType::Stream)?;
         UnixListener::listen(socket, file, None)
     }
 
@@ -111,7 +111,7 @@ impl UnixListener {
         let (socket, file) = SocketFile::bind_private(
             &dir.path().join("sock"),
             DEFAULT_SOCKET_MODE,
-            UnixType::Stream,
+            SocketType::Stream,
         )?;
         UnixListener::listen(socket, file, Some(dir))
     }

@@ -21,7 +21,7 @@ use crate::dgram::{Datagram, Room};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::shutdown::ShutdownHandle;
-use crate::sys::{self, UnixType};
+use crate::sys::{self, SocketType};
 use crate::unix::abstract_name;
 use crate::unix::datagram::{FALLBACK_SEND_LIMIT, SNDBUF_OVERHEAD};
 use crate::unix::socket_file::{check_len, private_temp_dir, SocketFile};
@@ -76,7 +76,7 @@ impl UnixSeqpacketListener {
     ///
     /// As [`UnixListener::bind_with_mode`].
     pub fn bind_with_mode<P: AsRef<Path>>(path: P, mode: u32) -> Result<UnixSeqpacketListener> {
-        let (socket, file) = SocketFile::bind(path.as_ref(), mode, UnixType::SeqPacket)
+        let (socket, file) = SocketFile::bind(path.as_ref(), mode, SocketType::SeqPacket)
             .map_err(|e| e.for_unix_type(Endpoint::UnixSeqpacket))?;
         UnixListener::listen(socket, file, None).map(UnixSeqpacketListener::from)
     }
@@ -93,7 +93,7 @@ impl UnixSeqpacketListener {
         let (socket, file) = SocketFile::bind_private(
             &dir.path().join("sock"),
             DEFAULT_SOCKET_MODE,
-            UnixType::SeqPacket,
+            SocketType::SeqPacket,
         )?;
         UnixListener::listen(socket, file, Some(dir)).map(UnixSeqpacketListener::from)
     }
@@ -117,7 +117,7 @@ impl UnixSeqpacketListener {
         let name = name.as_ref();
         let addr = abstract_name::to_nix(&abstract_name::socket_addr(name)?)?;
         let endpoint = || Endpoint::UnixSeqpacketAbstract(name.into());
-        let socket = sys::unix_socket(UnixType::SeqPacket, false)?;
+        let socket = sys::unix_socket(SocketType::SeqPacket, false)?;
         sys::bind_unix_addr(socket.as_fd(), &addr).map_err(|e| Error::bind(endpoint(), e))?;
         sys::listen(socket.as_fd()).map_err(|e| Error::bind(endpoint(), e))?;
         let inner = UnixListener::from(StdUnixListener::from(socket)).only_own_uid();
@@ -325,7 +325,7 @@ impl UnixSeqpacket {
     pub fn connect<P: AsRef<Path>>(path: P) -> Result<UnixSeqpacket> {
         let path = path.as_ref();
         check_len(path)?;
-        let socket = sys::unix_socket(UnixType::SeqPacket, false)?;
+        let socket = sys::unix_socket(SocketType::SeqPacket, false)?;
         sys::connect_unix(socket.as_fd(), path)
             .map_err(|e| Error::connect(Endpoint::UnixSeqpacket(path.into()), e))?;
         UnixSeqpacket::new(StdSocket::from(socket))
@@ -342,7 +342,7 @@ impl UnixSeqpacket {
         let path = path.as_ref();
         let endpoint = Endpoint::UnixSeqpacket(path.into());
         let fd = crate::unix::stream::connect_path_timeout(
-            UnixType::SeqPacket,
+            SocketType::SeqPacket,
             path,
             timeout,
             endpoint,
@@ -363,7 +363,7 @@ impl UnixSeqpacket {
     pub fn connect_abstract<N: AsRef<[u8]>>(name: N) -> Result<UnixSeqpacket> {
         let name = name.as_ref();
         let addr = abstract_name::to_nix(&abstract_name::socket_addr(name)?)?;
-        let socket = sys::unix_socket(UnixType::SeqPacket, false)?;
+        let socket = sys::unix_socket(SocketType::SeqPacket, false)?;
         sys::connect_unix_addr(socket.as_fd(), &addr)
             .map_err(|e| Error::connect(Endpoint::UnixSeqpacketAbstract(name.into()), e))?;
         UnixSeqpacket::new(StdSocket::from(socket))
@@ -386,7 +386,7 @@ impl UnixSeqpacket {
     /// # Ok::<(), msgsock::Error>(())
     /// ```
     pub fn pair() -> Result<(UnixSeqpacket, UnixSeqpacket)> {
-        let (a, b) = sys::unix_pair(UnixType::SeqPacket)?;
+        let (a, b) = sys::unix_pair(SocketType::SeqPacket)?;
         Ok((
             UnixSeqpacket::new(StdSocket::from(a))?,
             UnixSeqpacket::new(StdSocket::from(b))?,
