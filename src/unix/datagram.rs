@@ -518,7 +518,8 @@ impl UnixDatagram {
         self
     }
 
-    /// Sets the read timeout (`SO_RCVTIMEO`); `None` blocks forever.
+    /// Sets the read timeout (`SO_RCVTIMEO`); `None` blocks forever. A receive that waits
+    /// longer for a datagram fails with `WouldBlock`, and consumes nothing.
     ///
     /// # Errors
     ///

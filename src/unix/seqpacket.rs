@@ -523,7 +523,9 @@ impl UnixSeqpacket {
         self
     }
 
-    /// Sets the read timeout (`SO_RCVTIMEO`); `None` blocks forever.
+    /// Sets the read timeout (`SO_RCVTIMEO`); `None` blocks forever. A receive that waits
+    /// longer for a packet fails with `WouldBlock`; the peer's close is `None` at once, whatever
+    /// the timeout.
     ///
     /// # Errors
     ///
@@ -532,7 +534,10 @@ impl UnixSeqpacket {
         Ok(self.inner.socket().set_read_timeout(timeout)?)
     }
 
-    /// Sets the write timeout (`SO_SNDTIMEO`); `None` blocks forever.
+    /// Sets the write timeout (`SO_SNDTIMEO`); `None` blocks forever. A send waits while the
+    /// peer is behind (what it has not read yet still counts against this socket's send
+    /// buffer), so a sender that must not stall on a slow peer sets this; a send that times out
+    /// sent nothing of its packet.
     ///
     /// # Errors
     ///
