@@ -137,8 +137,8 @@ impl AsyncDatagram {
         to: &Endpoint,
         wait: Duration,
     ) -> Result<()> {
-        self.check_unix()?;
-        // No wait inside the blocking call: the waiting is `within`'s, on tokio.
+        // No wait inside the blocking call: the waiting is `within`'s, on tokio. Its first try
+        // refuses a UDP socket before any system call.
         self.within(wait, || {
             self.inner
                 .try_send_to_with_fds_within(msg, fds, to, Duration::ZERO)
