@@ -7,14 +7,12 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use nix::sys::socket::{AddressFamily, SockType};
-
 use crate::any::{AnyDatagram, AnyListener, AnyStream};
 use crate::conn::Connection;
 use crate::endpoint::Endpoint;
-use crate::error::{Error, Result};
+use crate::error::{Error, Family, Result};
 use crate::inet::{TcpListener, TcpStream, UdpSocket};
-use crate::sys;
+use crate::sys::{self, SocketType};
 use crate::unix::{UnixDatagram, UnixListener, UnixSeqpacket, UnixSeqpacketListener, UnixStream};
 use crate::AnyConnection;
 
@@ -163,11 +161,14 @@ pub(crate) fn adopt(
     // getsockopt(2), which do not close it; if `fd` is not open they fail with EBADF, which is
     // reported, and no memory is touched.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    let stat = sys::stat(borrowed).map_err(|e| match e.raw_os_error() {
-        Some(nix::libc::EBADF) => InheritError::NotOpen { fd }.into(),
-        _ => Error::Io(e),
+    let is_socket = sys::is_socket(borrowed).map_err(|e| {
+        if sys::is_bad_fd(&e) {
+            InheritError::NotOpen { fd }.into()
+        } else {
+            Error::Io(e)
+        }
     })?;
-    if stat.st_mode & nix::libc::S_IFMT != nix::libc::S_IFSOCK {
+    if !is_socket {
         return Err(InheritError::NotASocket { fd }.into());
     }
     if sys::is_cloexec(borrowed)? {
@@ -203,25 +204,17 @@ enum Kind {
 }
 
 fn kind(fd: BorrowedFd<'_>, number: RawFd) -> Result<Kind> {
-    let unix = match sys::socket_family(fd)? {
-        Some(AddressFamily::Unix) => true,
-        Some(AddressFamily::Inet | AddressFamily::Inet6) => false,
-        other => {
-            let what = other.map_or("unknown".into(), |f| format!("{f:?}"));
-            return Err(InheritError::Unsupported { fd: number, what }.into());
-        }
-    };
-    Ok(match sys::socket_type(fd)? {
-        SockType::Stream if sys::is_listening(fd)? => Kind::Listener { unix },
-        SockType::Stream => Kind::Stream { unix },
-        SockType::Datagram => Kind::Datagram { unix },
-        SockType::SeqPacket if unix => Kind::Packet {
+    let unsupported = |what| Error::from(InheritError::Unsupported { fd: number, what });
+    let unix = sys::socket_family(fd)?.map_err(unsupported)? == Family::Unix;
+    Ok(match sys::socket_type(fd)?.map_err(unsupported)? {
+        SocketType::Stream if sys::is_listening(fd)? => Kind::Listener { unix },
+        SocketType::Stream => Kind::Stream { unix },
+        SocketType::Datagram => Kind::Datagram { unix },
+        SocketType::SeqPacket if unix => Kind::Packet {
             listening: sys::is_listening(fd)?,
         },
-        other => {
-            let what = format!("{other:?}");
-            return Err(InheritError::Unsupported { fd: number, what }.into());
-        }
+        // An internet SEQPACKET socket (SCTP) carries no messages of ours.
+        SocketType::SeqPacket => return Err(unsupported("SeqPacket".into())),
     })
 }
 
@@ -450,5 +443,47 @@ fn systemd_take(
                 Err(e)
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kinds the crate serves, told apart by family, type and `SO_ACCEPTCONN`.
+    #[test]
+    fn kind_reads_family_type_and_listening() -> Result<()> {
+        let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+        assert_eq!(kind(a.as_fd(), 0)?, Kind::Stream { unix: true });
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        assert_eq!(kind(udp.as_fd(), 0)?, Kind::Datagram { unix: false });
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0")?;
+        assert_eq!(kind(tcp.as_fd(), 0)?, Kind::Listener { unix: false });
+        let (p, _q) = sys::unix_pair(SocketType::SeqPacket)?;
+        assert_eq!(kind(p.as_fd(), 0)?, Kind::Packet { listening: false });
+        Ok(())
+    }
+
+    /// A family the crate does not serve is refused by name.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn kind_names_an_unsupported_family() -> Result<()> {
+        use nix::sys::socket::{socket, AddressFamily, SockFlag, SockProtocol, SockType};
+        let netlink = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkRoute,
+        )
+        .map_err(io::Error::from)?;
+        let err = kind(netlink.as_fd(), 7).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Inherit(InheritError::Unsupported { fd: 7, what }) if what == "Netlink"
+            ),
+            "{err:?}"
+        );
+        Ok(())
     }
 }

@@ -449,11 +449,7 @@ impl AnyDatagram {
         self.to(
             to,
             // Refused above; this keeps that answer for the UDP arm.
-            |_, _| {
-                Err(Error::FdsUnsupported {
-                    family: Family::Inet,
-                })
-            },
+            |_, _| self.unix().map(drop),
             |s, path| {
                 let addr = std::os::unix::net::SocketAddr::from_pathname(path)
                     .map_err(|e| Error::path(path, e))?;
@@ -489,7 +485,7 @@ impl AnyDatagram {
     }
 
     /// The Unix datagram socket, or [`Error::FdsUnsupported`]: only it carries descriptors.
-    fn unix(&self) -> Result<&UnixDatagram> {
+    pub(crate) fn unix(&self) -> Result<&UnixDatagram> {
         match self {
             AnyDatagram::Unix(s) => Ok(s),
             AnyDatagram::Udp(_) => Err(Error::FdsUnsupported {
@@ -867,10 +863,7 @@ impl AnyConnection {
     ///
     /// As [`recv_into_with_fds`](Self::recv_into_with_fds).
     pub fn recv_with_fds(&mut self) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
-        let (mut buf, mut fds) = (Vec::new(), Vec::new());
-        Ok(self
-            .recv_into_with_fds(&mut buf, &mut fds)?
-            .map(|_| (buf, fds)))
+        crate::fd::recv_new_with_fds(|buf, fds| self.recv_into_with_fds(buf, fds))
     }
 
     /// Receives one message into `buf` and the descriptors sent with it into `fds`, as

@@ -157,7 +157,7 @@ fn place(cmd: &mut Command, child_fd: RawFd, source: impl Fn() -> RawFd + Send +
     let hook = move || {
         let fd = source();
         if fd < 0 {
-            return Err(std::io::Error::from_raw_os_error(nix::libc::EBADF));
+            return Err(sys::bad_fd());
         }
         // `source` is above MAX_CHILD_FD, so never `child_fd` itself; dup2 also clears
         // close-on-exec on `child_fd`, in this child only.

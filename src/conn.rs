@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use self::write::Link;
 use crate::error::{Error, Result};
-use crate::proto::{is_retryable, Decode, Decoder, FrameError};
+use crate::proto::{is_retryable, Decoder, FrameError};
 use crate::stream::Stream;
 use crate::sys;
 
@@ -311,10 +311,7 @@ impl<S: Stream> Connection<S> {
     ///
     /// As [`recv_into_with_fds`](Self::recv_into_with_fds).
     pub fn recv_with_fds(&mut self) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
-        let (mut buf, mut fds) = (Vec::new(), Vec::new());
-        Ok(self
-            .recv_into_with_fds(&mut buf, &mut fds)?
-            .map(|_| (buf, fds)))
+        crate::fd::recv_new_with_fds(|buf, fds| self.recv_into_with_fds(buf, fds))
     }
 
     /// As [`recv_into`](Self::recv_into), and `fds` (its contents replaced) gets the descriptors
@@ -348,13 +345,9 @@ impl<S: Stream> Connection<S> {
         mut fds: Option<&mut Vec<OwnedFd>>,
     ) -> Result<Option<usize>> {
         loop {
-            let decoded = match fds.as_deref_mut() {
-                Some(fds) => self.decoder.decode_with_fds(buf, fds),
-                None => self.decoder.decode(buf),
-            };
-            match decoded {
-                Ok(Decode::Message(n)) => return Ok(Some(n)),
-                Ok(Decode::NeedRead) => {}
+            match self.decoder.decode_into(buf, fds.as_deref_mut()) {
+                Ok(Some(n)) => return Ok(Some(n)),
+                Ok(None) => {}
                 Err(e) => return Err(self.fail(e)),
             }
             match self.read() {

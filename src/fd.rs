@@ -1,5 +1,29 @@
 //! The raw-descriptor traits every socket type has, derived from its `AsFd` and `OwnedFd`
-//! conversions so that the one `unsafe` step (adopting a raw fd) is written once.
+//! conversions so that the one `unsafe` step (adopting a raw fd) is written once; and the one
+//! way every message type's `recv_with_fds` is made of its `recv_into_with_fds`.
+
+use std::os::fd::OwnedFd;
+
+use crate::error::Result;
+
+/// A message and its descriptors in new buffers, from `recv_into`, a receive into given ones
+/// that returns `None` at a clean close: the body of every blocking `recv_with_fds`.
+pub(crate) fn recv_new_with_fds(
+    recv_into: impl FnOnce(&mut Vec<u8>, &mut Vec<OwnedFd>) -> Result<Option<usize>>,
+) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+    let (mut buf, mut fds) = (Vec::new(), Vec::new());
+    Ok(recv_into(&mut buf, &mut fds)?.map(|_| (buf, fds)))
+}
+
+/// As [`recv_new_with_fds`], for an async `recv_into`: the body of every async
+/// `recv_with_fds`.
+#[cfg(feature = "tokio")]
+pub(crate) async fn recv_new_with_fds_async(
+    recv_into: impl AsyncFnOnce(&mut Vec<u8>, &mut Vec<OwnedFd>) -> Result<Option<usize>>,
+) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+    let (mut buf, mut fds) = (Vec::new(), Vec::new());
+    Ok(recv_into(&mut buf, &mut fds).await?.map(|_| (buf, fds)))
+}
 
 /// Implements `AsRawFd`, `IntoRawFd` and `FromRawFd` for a type that has `AsFd`,
 /// `From<OwnedFd>` and `From<Type> for OwnedFd`: each goes through those, so a raw fd means the

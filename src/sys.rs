@@ -17,6 +17,7 @@ use nix::fcntl::OFlag;
 use nix::sys::socket::{self, MsgFlags, SockFlag, SockType, UnixAddr};
 use nix::sys::stat::{FileStat, Mode};
 
+use crate::error::Family;
 use crate::proto::MAX_FDS;
 
 /// `MSG_NOSIGNAL` makes a write to a vanished peer fail with `EPIPE` instead of raising `SIGPIPE`,
@@ -134,25 +135,24 @@ const fn control_len() -> usize {
     }
 }
 
-/// Received descriptors are close-on-exec from the start where the kernel can make them so.
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-const CMSG_CLOEXEC: MsgFlags = MsgFlags::MSG_CMSG_CLOEXEC;
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-)))]
-const CMSG_CLOEXEC: MsgFlags = MsgFlags::empty();
+cfg_if::cfg_if! {
+    // The targets whose `recvmsg(2)` takes `MSG_CMSG_CLOEXEC`, listed once.
+    if #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))] {
+        /// Received descriptors are close-on-exec from the start where the kernel can make
+        /// them so.
+        const CMSG_CLOEXEC: MsgFlags = MsgFlags::MSG_CMSG_CLOEXEC;
+    } else {
+        /// Elsewhere `take_control` sets close-on-exec after the receive.
+        const CMSG_CLOEXEC: MsgFlags = MsgFlags::empty();
+    }
+}
 
 /// What one `recvmsg(2)` with a control buffer brought besides its bytes. `pub` only for the
 /// sealed [`Stream`](crate::Stream) plumbing that returns it; nothing outside the crate can
@@ -258,24 +258,50 @@ pub(crate) fn send_with_fds(
     retry(|| socket::sendmsg(fd.as_raw_fd(), bufs, cmsgs, flags, addr))
 }
 
+/// The socket types the crate makes and adopts: the socket types choose one by this name, and
+/// nix's `SockType` stays here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SocketType {
+    Stream,
+    Datagram,
+    SeqPacket,
+}
+
+impl From<SocketType> for SockType {
+    fn from(ty: SocketType) -> SockType {
+        match ty {
+            SocketType::Stream => SockType::Stream,
+            SocketType::Datagram => SockType::Datagram,
+            SocketType::SeqPacket => SockType::SeqPacket,
+        }
+    }
+}
+
 /// A new Unix-domain socket of type `ty` (`socket(2)`), close-on-exec, non-blocking if asked,
 /// and never raising `SIGPIPE` ([`no_sigpipe`]).
 #[cfg(not(target_vendor = "apple"))]
-pub(crate) fn unix_socket(ty: SockType, nonblocking: bool) -> io::Result<OwnedFd> {
+pub(crate) fn unix_socket(ty: SocketType, nonblocking: bool) -> io::Result<OwnedFd> {
     let mut flags = SockFlag::SOCK_CLOEXEC;
     if nonblocking {
         flags |= SockFlag::SOCK_NONBLOCK;
     }
-    retry(|| socket::socket(socket::AddressFamily::Unix, ty, flags, None))
+    retry(|| socket::socket(socket::AddressFamily::Unix, ty.into(), flags, None))
 }
 
 /// A new Unix-domain socket of type `ty` (`socket(2)`), close-on-exec, non-blocking if asked,
 /// and never raising `SIGPIPE` ([`no_sigpipe`]). Apple targets have no `SOCK_CLOEXEC` or
 /// `SOCK_NONBLOCK`, so both are set with `fcntl(2)` afterwards, as std does there.
 #[cfg(target_vendor = "apple")]
-pub(crate) fn unix_socket(ty: SockType, nonblocking: bool) -> io::Result<OwnedFd> {
+pub(crate) fn unix_socket(ty: SocketType, nonblocking: bool) -> io::Result<OwnedFd> {
     use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-    let fd = retry(|| socket::socket(socket::AddressFamily::Unix, ty, SockFlag::empty(), None))?;
+    let fd = retry(|| {
+        socket::socket(
+            socket::AddressFamily::Unix,
+            ty.into(),
+            SockFlag::empty(),
+            None,
+        )
+    })?;
     retry(|| fcntl(&fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)))?;
     if nonblocking {
         retry(|| fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)))?;
@@ -307,13 +333,13 @@ pub(crate) fn bind_unix_addr(fd: BorrowedFd<'_>, addr: &UnixAddr) -> io::Result<
 }
 
 /// A connected pair of Unix sockets of type `ty` (`socketpair(2)`), close-on-exec.
-pub(crate) fn unix_pair(ty: SockType) -> io::Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn unix_pair(ty: SocketType) -> io::Result<(OwnedFd, OwnedFd)> {
     #[cfg(not(target_vendor = "apple"))]
     let flags = SockFlag::SOCK_CLOEXEC;
     // Apple targets have no SOCK_CLOEXEC, nor SOCK_SEQPACKET for Unix sockets.
     #[cfg(target_vendor = "apple")]
     let flags = SockFlag::empty();
-    retry(|| socket::socketpair(socket::AddressFamily::Unix, ty, None, flags))
+    retry(|| socket::socketpair(socket::AddressFamily::Unix, ty.into(), None, flags))
 }
 
 /// `listen(2)` with the largest backlog the system allows, as std's `UnixListener::bind` asks.
@@ -552,7 +578,7 @@ pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<(i32, u32, u32)> {
 /// at once and leave nothing to poll. `SO_SNDTIMEO` is cleared again before returning, so it is
 /// no write timeout. `EINTR` is retried with the time left.
 pub(crate) fn unix_connect_timeout(
-    ty: SockType,
+    ty: SocketType,
     path: &std::path::Path,
     timeout: std::time::Duration,
 ) -> io::Result<OwnedFd> {
@@ -620,9 +646,15 @@ pub(crate) fn set_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
         .map_err(io::Error::from)
 }
 
-/// The socket's type (`getsockopt(2)` `SO_TYPE`).
-pub(crate) fn socket_type(fd: BorrowedFd<'_>) -> io::Result<SockType> {
-    socket::getsockopt(&fd, socket::sockopt::SockType).map_err(io::Error::from)
+/// The socket's type (`getsockopt(2)` `SO_TYPE`): one the crate serves, or the name of
+/// another for an error message.
+pub(crate) fn socket_type(fd: BorrowedFd<'_>) -> io::Result<Result<SocketType, String>> {
+    Ok(match socket::getsockopt(&fd, socket::sockopt::SockType)? {
+        SockType::Stream => Ok(SocketType::Stream),
+        SockType::Datagram => Ok(SocketType::Datagram),
+        SockType::SeqPacket => Ok(SocketType::SeqPacket),
+        other => Err(format!("{other:?}")),
+    })
 }
 
 /// Whether the socket listens (`getsockopt(2)` `SO_ACCEPTCONN`).
@@ -630,11 +662,31 @@ pub(crate) fn is_listening(fd: BorrowedFd<'_>) -> io::Result<bool> {
     socket::getsockopt(&fd, socket::sockopt::AcceptConn).map_err(io::Error::from)
 }
 
-/// The socket's address family, from its own address (`getsockname(2)`): portable, where
-/// `SO_DOMAIN` is Linux's.
-pub(crate) fn socket_family(fd: BorrowedFd<'_>) -> io::Result<Option<socket::AddressFamily>> {
+/// The socket's address family, from its own address (`getsockname(2)`: portable, where
+/// `SO_DOMAIN` is Linux's): Unix or internet, or the name of another for an error message.
+pub(crate) fn socket_family(fd: BorrowedFd<'_>) -> io::Result<Result<Family, String>> {
+    use socket::AddressFamily;
     let addr = socket::getsockname::<socket::SockaddrStorage>(fd.as_raw_fd())?;
-    Ok(socket::SockaddrLike::family(&addr))
+    Ok(match socket::SockaddrLike::family(&addr) {
+        Some(AddressFamily::Unix) => Ok(Family::Unix),
+        Some(AddressFamily::Inet | AddressFamily::Inet6) => Ok(Family::Inet),
+        other => Err(other.map_or("unknown".into(), |f| format!("{f:?}"))),
+    })
+}
+
+/// `fstat(2)`: whether `fd` is a socket.
+pub(crate) fn is_socket(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    Ok(stat(fd)?.st_mode & nix::libc::S_IFMT == nix::libc::S_IFSOCK)
+}
+
+/// Whether `e` is `EBADF`: the descriptor number is not open.
+pub(crate) fn is_bad_fd(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(nix::libc::EBADF)
+}
+
+/// `EBADF`: the descriptor number is not open. Made from the errno, so it does not allocate.
+pub(crate) fn bad_fd() -> io::Error {
+    io::Error::from_raw_os_error(nix::libc::EBADF)
 }
 
 /// A close-on-exec duplicate of `fd` numbered `min` or above (`fcntl(2)` `F_DUPFD_CLOEXEC`).

@@ -330,6 +330,13 @@ async fn tcp_udp_and_too_many_descriptors_are_refused_before_sending() {
         .unwrap();
     unsupported(udp.send_with_fds(b"x", &borrowed(&fds)).await, "udp send");
     unsupported(udp.recv_with_fds().await.map(drop), "udp recv");
+    let to = socket.local_endpoint().unwrap();
+    unsupported(
+        socket
+            .try_send_to_with_fds_within(b"x", &borrowed(&fds), &to, Duration::ZERO)
+            .await,
+        "udp try_send_to_with_fds_within",
+    );
 
     let (mut tx, mut rx) = stream_pair();
     let many = files(254);

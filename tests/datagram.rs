@@ -382,6 +382,33 @@ fn runtime_form_on_both_datagram_endpoints() -> TestResult {
     Ok(())
 }
 
+/// A UDP send never waits for its receiver, whatever the write timeout: a receiver with no
+/// room drops the datagram.
+#[test]
+fn a_udp_send_never_waits_for_a_receiver_that_does_not_read() -> TestResult {
+    let receiver = UdpSocket::bind("127.0.0.1:0".parse()?)?;
+    // The smallest receive buffer the kernel allows, so that it overflows soon.
+    nix::sys::socket::setsockopt(&receiver, nix::sys::socket::sockopt::RcvBuf, &1)?;
+    let sender = UdpSocket::bind("127.0.0.1:0".parse()?)?;
+    sender.connect(receiver.local_addr()?)?;
+    // A wait for the receiver would end in this timeout's error.
+    sender.set_write_timeout(Some(GUARD))?;
+    let sent = 1000;
+    for _ in 0..sent {
+        sender.send(&[7; 1024])?;
+    }
+    receiver.set_nonblocking(true)?;
+    let mut received = 0;
+    while receiver.recv().is_ok() {
+        received += 1;
+    }
+    assert!(
+        received < sent,
+        "{received} of {sent} fit: none was dropped"
+    );
+    Ok(())
+}
+
 #[test]
 fn send_to_a_vanished_unix_peer_is_an_error() -> TestResult {
     let server = UnixDatagram::bind_temp()?;

@@ -243,6 +243,11 @@ fn tcp_and_udp_refuse_descriptor_passing() {
     let mut udp = msgsock::connect(&socket.local_endpoint().unwrap()).unwrap();
     unsupported(udp.send_with_fds(b"x", &borrowed(&fds)), "udp send");
     unsupported(udp.recv_with_fds().map(drop), "udp recv");
+    let to = socket.local_endpoint().unwrap();
+    unsupported(
+        socket.try_send_to_with_fds_within(b"x", &borrowed(&fds), &to, Duration::ZERO),
+        "udp try_send_to_with_fds_within",
+    );
 }
 
 /// Through `AnyConnection` on `unix:` and `unixgram:` endpoints.

@@ -249,6 +249,34 @@ fn descriptors_arrive_with_their_own_packet() {
     assert_eq!(ino(&fds[0]), ino(&files[1]));
 }
 
+/// A sender waits while its peer is behind, and a send whose write timeout expires sent none
+/// of its packet: the peer receives exactly the packets whose sends succeeded, each whole.
+#[test]
+fn a_send_that_times_out_sent_nothing() -> TestResult {
+    let (a, b) = pair();
+    a.set_write_timeout(Some(Duration::from_millis(20)))?;
+    let len = a.send_limit().min(16 * 1024);
+    let packet = |i: usize| vec![(i % 251) as u8; len];
+    let mut sent = 0;
+    loop {
+        match a.send(&packet(sent)) {
+            Ok(()) => sent += 1,
+            Err(e) if e.is_timeout() => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    assert!(sent > 0, "the first packets fit in the send buffer");
+    for i in 0..sent {
+        assert_eq!(b.recv()?, Some(packet(i)), "packet {i}");
+    }
+    b.set_nonblocking(true)?;
+    assert!(
+        b.recv().unwrap_err().is_timeout(),
+        "nothing of the send that timed out"
+    );
+    Ok(())
+}
+
 #[test]
 fn std_shaped_calls() -> TestResult {
     let dir = tempdir();

@@ -185,7 +185,8 @@ impl UdpSocket {
         self
     }
 
-    /// Sets the read timeout (`SO_RCVTIMEO`); `None` blocks forever.
+    /// Sets the read timeout (`SO_RCVTIMEO`); `None` blocks forever. A receive that waits
+    /// longer for a datagram fails with `WouldBlock` or `TimedOut`, and consumes nothing.
     ///
     /// # Errors
     ///
@@ -194,7 +195,9 @@ impl UdpSocket {
         Ok(self.inner.socket().set_read_timeout(timeout)?)
     }
 
-    /// Sets the write timeout (`SO_SNDTIMEO`); `None` blocks forever.
+    /// Sets the write timeout (`SO_SNDTIMEO`); `None` blocks forever. A UDP send waits only for
+    /// room in this socket's own send buffer, never for the receiver: UDP has no flow control,
+    /// and a receiver with no room drops the datagram.
     ///
     /// # Errors
     ///

@@ -224,6 +224,24 @@ impl Decoder {
         Ok(decoded)
     }
 
+    /// [`decode_with_fds`](Self::decode_with_fds) into `fds` if given, else
+    /// [`decode`](Self::decode): the decode step of every driver's receive loop, with the
+    /// message's length, or `None` when more must be read.
+    pub(crate) fn decode_into(
+        &mut self,
+        msg: &mut Vec<u8>,
+        fds: Option<&mut Vec<OwnedFd>>,
+    ) -> Result<Option<usize>, FrameError> {
+        let decoded = match fds {
+            Some(fds) => self.decode_with_fds(msg, fds)?,
+            None => self.decode(msg)?,
+        };
+        Ok(match decoded {
+            Decode::Message(n) => Some(n),
+            Decode::NeedRead => None,
+        })
+    }
+
     /// Passes every queued attachment of the message just handed out to `each`: those that came
     /// with a read whose last byte is before the first byte still buffered, which is the end
     /// of that message's frame.

@@ -180,11 +180,8 @@ impl AsyncAnyConnection {
     ///
     /// As [`recv_into_with_fds`](Self::recv_into_with_fds).
     pub async fn recv_with_fds(&mut self) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
-        let (mut buf, mut fds) = (Vec::new(), Vec::new());
-        Ok(self
-            .recv_into_with_fds(&mut buf, &mut fds)
-            .await?
-            .map(|_| (buf, fds)))
+        crate::fd::recv_new_with_fds_async(async |buf, fds| self.recv_into_with_fds(buf, fds).await)
+            .await
     }
 
     /// Receives one message into `buf` and the descriptors sent with it into `fds`, as

@@ -12,7 +12,7 @@ use super::stream::{check_carries_fds, AsyncStream};
 use crate::conn::DEFAULT_MAX_MESSAGE_LEN;
 use crate::error::{Error, Result};
 use crate::frame::Header;
-use crate::proto::{check_fds, Decode, Decoder, RECV_BUF_LEN};
+use crate::proto::{check_fds, Decoder, RECV_BUF_LEN};
 use crate::sys;
 
 /// The default for [`AsyncConnection::set_high_water`]: 1 MiB. [`feed`](AsyncConnection::feed)
@@ -145,11 +145,8 @@ impl<S: AsyncStream> AsyncConnection<S> {
     ///
     /// As [`recv_into_with_fds`](Self::recv_into_with_fds).
     pub async fn recv_with_fds(&mut self) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
-        let (mut buf, mut fds) = (Vec::new(), Vec::new());
-        Ok(self
-            .recv_into_with_fds(&mut buf, &mut fds)
-            .await?
-            .map(|_| (buf, fds)))
+        crate::fd::recv_new_with_fds_async(async |buf, fds| self.recv_into_with_fds(buf, fds).await)
+            .await
     }
 
     /// As [`recv_into`](Self::recv_into), and `fds` (its contents replaced) gets the descriptors
@@ -175,7 +172,6 @@ impl<S: AsyncStream> AsyncConnection<S> {
         buf: &mut Vec<u8>,
         fds: &mut Vec<OwnedFd>,
     ) -> Result<Option<usize>> {
-        check_carries_fds(&self.stream)?;
         let (stream, reader, writer) = (&self.stream, &mut self.reader, &mut self.writer);
         reader
             .recv_into(stream, buf, Some(fds), |cx| {
@@ -354,11 +350,8 @@ impl<S: AsyncStream> AsyncRecvHalf<S> {
     ///
     /// As [`AsyncConnection::recv_into_with_fds`].
     pub async fn recv_with_fds(&mut self) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
-        let (mut buf, mut fds) = (Vec::new(), Vec::new());
-        Ok(self
-            .recv_into_with_fds(&mut buf, &mut fds)
-            .await?
-            .map(|_| (buf, fds)))
+        crate::fd::recv_new_with_fds_async(async |buf, fds| self.recv_into_with_fds(buf, fds).await)
+            .await
     }
 
     /// As [`AsyncConnection::recv_into_with_fds`]. Cancel-safe.
@@ -371,7 +364,6 @@ impl<S: AsyncStream> AsyncRecvHalf<S> {
         buf: &mut Vec<u8>,
         fds: &mut Vec<OwnedFd>,
     ) -> Result<Option<usize>> {
-        check_carries_fds(&*self.stream)?;
         self.reader
             .recv_into(&*self.stream, buf, Some(fds), |_| Poll::Ready(()))
             .await
@@ -430,8 +422,9 @@ impl Reader {
     }
 
     /// The receive loop; the message's descriptors into `fds` if given (the decoder closes
-    /// them otherwise). `background` is polled while waiting for the socket to become readable,
-    /// so that queued output makes progress meanwhile.
+    /// them otherwise), and then [`Error::FdsUnsupported`] on a TCP stream before any read.
+    /// `background` is polled while waiting for the socket to become readable, so that queued
+    /// output makes progress meanwhile.
     async fn recv_into<S: AsyncStream>(
         &mut self,
         stream: &S,
@@ -439,15 +432,12 @@ impl Reader {
         mut fds: Option<&mut Vec<OwnedFd>>,
         mut background: impl FnMut(&mut Context<'_>) -> Poll<()>,
     ) -> Result<Option<usize>> {
+        if fds.is_some() {
+            check_carries_fds(stream)?;
+        }
         loop {
-            let decoded = match fds.as_deref_mut() {
-                Some(fds) => self.decoder.decode_with_fds(buf, fds),
-                None => self.decoder.decode(buf),
-            };
-            match decoded {
-                Ok(Decode::Message(n)) => return Ok(Some(n)),
-                Ok(Decode::NeedRead) => {}
-                Err(e) => return Err(e.into()),
+            if let Some(n) = self.decoder.decode_into(buf, fds.as_deref_mut())? {
+                return Ok(Some(n));
             }
             let n = poll_fn(|cx| {
                 let _ = background(cx);

@@ -6,11 +6,11 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use ::tokio::io::Interest;
-use ::tokio::net::{UdpSocket as TokioUdpSocket, UnixDatagram as TokioUnixDatagram};
 
+use super::ready::Readiness;
 use crate::any::AnyDatagram;
 use crate::endpoint::Endpoint;
-use crate::error::{Error, Family, Result};
+use crate::error::{Error, Result};
 use crate::sys;
 
 /// Binds an async datagram socket for a datagram `endpoint` (`udp:` or `unixgram:`), as
@@ -52,39 +52,6 @@ pub struct AsyncDatagram {
     ready: Readiness,
 }
 
-/// The tokio socket that says when [`AsyncDatagram::inner`] is ready.
-#[derive(Debug)]
-enum Readiness {
-    Udp(TokioUdpSocket),
-    Unix(TokioUnixDatagram),
-}
-
-impl Readiness {
-    async fn ready(&self, interest: Interest) -> io::Result<()> {
-        match self {
-            Readiness::Udp(s) => s.ready(interest).await.map(drop),
-            Readiness::Unix(s) => s.ready(interest).await.map(drop),
-        }
-    }
-
-    /// Runs `f`; a `WouldBlock` from it clears the readiness, so the next wait is for news.
-    fn try_io<T>(&self, interest: Interest, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
-        match self {
-            Readiness::Udp(s) => s.try_io(interest, f),
-            Readiness::Unix(s) => s.try_io(interest, f),
-        }
-    }
-}
-
-/// One non-blocking attempt for tokio's `try_io`: `WouldBlock` clears the readiness and waits
-/// again; anything else, success or error, is the answer.
-pub(super) fn attempt<T>(result: Result<T>) -> io::Result<Result<T>> {
-    match result {
-        Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => Err(e),
-        other => Ok(other),
-    }
-}
-
 impl AsyncDatagram {
     /// Serves a blocking datagram socket on tokio; it is put into non-blocking mode.
     ///
@@ -95,16 +62,8 @@ impl AsyncDatagram {
         // The descriptors share one open file, so its O_NONBLOCK is both's.
         let fd = socket.as_fd().try_clone_to_owned()?;
         let ready = match &socket {
-            AnyDatagram::Udp(_) => {
-                let std = std::net::UdpSocket::from(fd);
-                std.set_nonblocking(true)?;
-                Readiness::Udp(TokioUdpSocket::from_std(std)?)
-            }
-            AnyDatagram::Unix(_) => {
-                let std = std::os::unix::net::UnixDatagram::from(fd);
-                std.set_nonblocking(true)?;
-                Readiness::Unix(TokioUnixDatagram::from_std(std)?)
-            }
+            AnyDatagram::Udp(_) => Readiness::udp(fd)?,
+            AnyDatagram::Unix(_) => Readiness::unixgram(fd)?,
         };
         Ok(AsyncDatagram {
             inner: socket,
@@ -112,21 +71,14 @@ impl AsyncDatagram {
         })
     }
 
-    /// Waits until the socket is ready for `interest`, then runs `op` once; again while it
-    /// would block.
+    /// Runs `op` on the blocking socket once it is ready for `interest`, as
+    /// [`Readiness::io`].
     async fn io<T>(
         &self,
         interest: Interest,
         mut op: impl FnMut(&AnyDatagram) -> Result<T>,
     ) -> Result<T> {
-        loop {
-            self.ready.ready(interest).await?;
-            match self.ready.try_io(interest, || attempt(op(&self.inner))) {
-                Ok(result) => return result,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.ready.io(interest, || op(&self.inner)).await
     }
 
     /// Sends one message as one datagram to `to`, waiting while the socket has no room.
@@ -185,8 +137,8 @@ impl AsyncDatagram {
         to: &Endpoint,
         wait: Duration,
     ) -> Result<()> {
-        self.check_unix()?;
-        // No wait inside the blocking call: the waiting is `within`'s, on tokio.
+        // No wait inside the blocking call: the waiting is `within`'s, on tokio. Its first try
+        // refuses a UDP socket before any system call.
         self.within(wait, || {
             self.inner
                 .try_send_to_with_fds_within(msg, fds, to, Duration::ZERO)
@@ -308,12 +260,7 @@ impl AsyncDatagram {
     /// [`Error::FdsUnsupported`] on a UDP socket: checked before waiting for readiness, which
     /// a receive might wait for forever.
     fn check_unix(&self) -> Result<()> {
-        match self.inner {
-            AnyDatagram::Unix(_) => Ok(()),
-            AnyDatagram::Udp(_) => Err(Error::FdsUnsupported {
-                family: Family::Inet,
-            }),
-        }
+        self.inner.unix().map(drop)
     }
 
     /// The bound endpoint.

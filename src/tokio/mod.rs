@@ -42,6 +42,7 @@ mod cred;
 mod datagram;
 mod listener;
 mod queued;
+mod ready;
 mod seqpacket;
 mod stream;
 

@@ -7,15 +7,14 @@
 //! type's, and so are the socket-file rules and the abstract listener's uid check.
 
 use std::fmt;
-use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use ::tokio::io::Interest;
 use ::tokio::net::unix::SocketAddr;
-use ::tokio::net::{UnixListener as TokioUnixListener, UnixStream as TokioUnixStream};
+use ::tokio::net::UnixListener as TokioUnixListener;
 
-use super::datagram::attempt;
+use super::ready::Readiness;
 use crate::endpoint::Endpoint;
 use crate::error::Result;
 use crate::unix::{UnixSeqpacket, UnixSeqpacketListener};
@@ -133,7 +132,7 @@ pub struct AsyncSeqpacket {
     /// The blocking socket, whose calls do the work.
     inner: UnixSeqpacket,
     /// A second descriptor of the same socket, registered with tokio for its readiness.
-    ready: TokioUnixStream,
+    ready: Readiness,
 }
 
 impl AsyncSeqpacket {
@@ -144,29 +143,21 @@ impl AsyncSeqpacket {
     /// [`Error::Io`](crate::Error::Io) from `dup(2)` or `fcntl(2)`, or without a runtime.
     pub fn from_blocking(socket: UnixSeqpacket) -> Result<AsyncSeqpacket> {
         // The descriptors share one open file, so its O_NONBLOCK is both's.
-        let std = std::os::unix::net::UnixStream::from(socket.as_fd().try_clone_to_owned()?);
-        std.set_nonblocking(true)?;
+        let ready = Readiness::seqpacket(socket.as_fd().try_clone_to_owned()?)?;
         Ok(AsyncSeqpacket {
             inner: socket,
-            ready: TokioUnixStream::from_std(std)?,
+            ready,
         })
     }
 
-    /// Waits until the socket is ready for `interest`, then runs `op` once; again while it
-    /// would block. One call sends or takes a packet whole, or nothing: cancel-safe.
+    /// Runs `op` on the blocking socket once it is ready for `interest`, as
+    /// [`Readiness::io`]: one call sends or takes a packet whole, or nothing.
     async fn io<T>(
         &self,
         interest: Interest,
         mut op: impl FnMut(&UnixSeqpacket) -> Result<T>,
     ) -> Result<T> {
-        loop {
-            self.ready.ready(interest).await?;
-            match self.ready.try_io(interest, || attempt(op(&self.inner))) {
-                Ok(result) => return result,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.ready.io(interest, || op(&self.inner)).await
     }
 
     /// A connected pair (`socketpair(2)`). Call it inside a tokio runtime.
@@ -237,11 +228,8 @@ impl AsyncSeqpacket {
     ///
     /// As [`recv_into_with_fds`](Self::recv_into_with_fds).
     pub async fn recv_with_fds(&self) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
-        let (mut buf, mut fds) = (Vec::new(), Vec::new());
-        Ok(self
-            .recv_into_with_fds(&mut buf, &mut fds)
-            .await?
-            .map(|_| (buf, fds)))
+        crate::fd::recv_new_with_fds_async(async |buf, fds| self.recv_into_with_fds(buf, fds).await)
+            .await
     }
 
     /// Receives one packet into a new `Vec`; `None` once the peer closed. Cancel-safe.

@@ -5,13 +5,13 @@ use std::os::unix::net::{SocketAddr, UnixDatagram as StdUnixDatagram};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::sys::socket::{SockType, SockaddrLike, UnixAddr};
+use nix::sys::socket::{SockaddrLike, UnixAddr};
 use tempfile::TempDir;
 
 use crate::dgram::{Datagram, Room};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
-use crate::sys;
+use crate::sys::{self, SocketType};
 use crate::unix::abstract_name;
 use crate::unix::bound::Bound;
 use crate::unix::socket_file::{check_len, private_temp_dir, SocketFile};
@@ -83,7 +83,7 @@ impl UnixDatagram {
     ///
     /// As [`UnixListener::bind_with_mode`](crate::UnixListener::bind_with_mode).
     pub fn bind_with_mode<P: AsRef<Path>>(path: P, mode: u32) -> Result<UnixDatagram> {
-        let (socket, file) = SocketFile::bind(path.as_ref(), mode, SockType::Datagram)
+        let (socket, file) = SocketFile::bind(path.as_ref(), mode, SocketType::Datagram)
             .map_err(Error::for_datagram)?;
         UnixDatagram::new(StdUnixDatagram::from(socket), file, None)
     }
@@ -100,7 +100,7 @@ impl UnixDatagram {
         let (socket, file) = SocketFile::bind_private(
             &dir.path().join("sock"),
             DEFAULT_SOCKET_MODE,
-            SockType::Datagram,
+            SocketType::Datagram,
         )?;
         UnixDatagram::new(StdUnixDatagram::from(socket), file, Some(dir))
     }
@@ -518,7 +518,8 @@ impl UnixDatagram {
         self
     }
 
-    /// Sets the read timeout (`SO_RCVTIMEO`); `None` blocks forever.
+    /// Sets the read timeout (`SO_RCVTIMEO`); `None` blocks forever. A receive that waits
+    /// longer for a datagram fails with `WouldBlock`, and consumes nothing.
     ///
     /// # Errors
     ///

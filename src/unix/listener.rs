@@ -5,13 +5,12 @@ use std::os::unix::net::{SocketAddr, UnixListener as StdUnixListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use nix::sys::socket::SockType;
 use tempfile::TempDir;
 
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::shutdown::{ShutdownHandle, Stopper};
-use crate::sys;
+use crate::sys::{self, SocketType};
 use crate::unix::abstract_name;
 use crate::unix::bound::Bound;
 use crate::unix::socket_file::{private_temp_dir, SocketFile};
@@ -96,7 +95,7 @@ impl UnixListener {
     /// As [`bind`](Self::bind), plus [`Error::ModeMismatch`] if the file does not have `mode`
     /// after bind. A mode the umask narrows is widened before the socket listens (on Linux).
     pub fn bind_with_mode<P: AsRef<Path>>(path: P, mode: u32) -> Result<UnixListener> {
-        let (socket, file) = SocketFile::bind(path.as_ref(), mode, SockType::Stream)?;
+        let (socket, file) = SocketFile::bind(path.as_ref(), mode, SocketType::Stream)?;
         UnixListener::listen(socket, file, None)
     }
 
@@ -112,7 +111,7 @@ impl UnixListener {
         let (socket, file) = SocketFile::bind_private(
             &dir.path().join("sock"),
             DEFAULT_SOCKET_MODE,
-            SockType::Stream,
+            SocketType::Stream,
         )?;
         UnixListener::listen(socket, file, Some(dir))
     }

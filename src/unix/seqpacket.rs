@@ -17,13 +17,11 @@ use std::os::unix::net::{SocketAddr, UnixListener as StdUnixListener, UnixStream
 use std::path::Path;
 use std::time::Duration;
 
-use nix::sys::socket::SockType;
-
 use crate::dgram::{Datagram, Room};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::shutdown::ShutdownHandle;
-use crate::sys;
+use crate::sys::{self, SocketType};
 use crate::unix::abstract_name;
 use crate::unix::datagram::{FALLBACK_SEND_LIMIT, SNDBUF_OVERHEAD};
 use crate::unix::socket_file::{check_len, private_temp_dir, SocketFile};
@@ -78,7 +76,7 @@ impl UnixSeqpacketListener {
     ///
     /// As [`UnixListener::bind_with_mode`].
     pub fn bind_with_mode<P: AsRef<Path>>(path: P, mode: u32) -> Result<UnixSeqpacketListener> {
-        let (socket, file) = SocketFile::bind(path.as_ref(), mode, SockType::SeqPacket)
+        let (socket, file) = SocketFile::bind(path.as_ref(), mode, SocketType::SeqPacket)
             .map_err(|e| e.for_unix_type(Endpoint::UnixSeqpacket))?;
         UnixListener::listen(socket, file, None).map(UnixSeqpacketListener::from)
     }
@@ -95,7 +93,7 @@ impl UnixSeqpacketListener {
         let (socket, file) = SocketFile::bind_private(
             &dir.path().join("sock"),
             DEFAULT_SOCKET_MODE,
-            SockType::SeqPacket,
+            SocketType::SeqPacket,
         )?;
         UnixListener::listen(socket, file, Some(dir)).map(UnixSeqpacketListener::from)
     }
@@ -119,7 +117,7 @@ impl UnixSeqpacketListener {
         let name = name.as_ref();
         let addr = abstract_name::to_nix(&abstract_name::socket_addr(name)?)?;
         let endpoint = || Endpoint::UnixSeqpacketAbstract(name.into());
-        let socket = sys::unix_socket(SockType::SeqPacket, false)?;
+        let socket = sys::unix_socket(SocketType::SeqPacket, false)?;
         sys::bind_unix_addr(socket.as_fd(), &addr).map_err(|e| Error::bind(endpoint(), e))?;
         sys::listen(socket.as_fd()).map_err(|e| Error::bind(endpoint(), e))?;
         let inner = UnixListener::from(StdUnixListener::from(socket)).only_own_uid();
@@ -327,7 +325,7 @@ impl UnixSeqpacket {
     pub fn connect<P: AsRef<Path>>(path: P) -> Result<UnixSeqpacket> {
         let path = path.as_ref();
         check_len(path)?;
-        let socket = sys::unix_socket(SockType::SeqPacket, false)?;
+        let socket = sys::unix_socket(SocketType::SeqPacket, false)?;
         sys::connect_unix(socket.as_fd(), path)
             .map_err(|e| Error::connect(Endpoint::UnixSeqpacket(path.into()), e))?;
         UnixSeqpacket::new(StdSocket::from(socket))
@@ -344,7 +342,7 @@ impl UnixSeqpacket {
         let path = path.as_ref();
         let endpoint = Endpoint::UnixSeqpacket(path.into());
         let fd = crate::unix::stream::connect_path_timeout(
-            SockType::SeqPacket,
+            SocketType::SeqPacket,
             path,
             timeout,
             endpoint,
@@ -365,7 +363,7 @@ impl UnixSeqpacket {
     pub fn connect_abstract<N: AsRef<[u8]>>(name: N) -> Result<UnixSeqpacket> {
         let name = name.as_ref();
         let addr = abstract_name::to_nix(&abstract_name::socket_addr(name)?)?;
-        let socket = sys::unix_socket(SockType::SeqPacket, false)?;
+        let socket = sys::unix_socket(SocketType::SeqPacket, false)?;
         sys::connect_unix_addr(socket.as_fd(), &addr)
             .map_err(|e| Error::connect(Endpoint::UnixSeqpacketAbstract(name.into()), e))?;
         UnixSeqpacket::new(StdSocket::from(socket))
@@ -388,7 +386,7 @@ impl UnixSeqpacket {
     /// # Ok::<(), msgsock::Error>(())
     /// ```
     pub fn pair() -> Result<(UnixSeqpacket, UnixSeqpacket)> {
-        let (a, b) = sys::unix_pair(SockType::SeqPacket)?;
+        let (a, b) = sys::unix_pair(SocketType::SeqPacket)?;
         Ok((
             UnixSeqpacket::new(StdSocket::from(a))?,
             UnixSeqpacket::new(StdSocket::from(b))?,
@@ -483,10 +481,7 @@ impl UnixSeqpacket {
     ///
     /// As [`recv_into_with_fds`](Self::recv_into_with_fds).
     pub fn recv_with_fds(&self) -> Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
-        let (mut buf, mut fds) = (Vec::new(), Vec::new());
-        Ok(self
-            .recv_into_with_fds(&mut buf, &mut fds)?
-            .map(|_| (buf, fds)))
+        crate::fd::recv_new_with_fds(|buf, fds| self.recv_into_with_fds(buf, fds))
     }
 
     /// Receives one packet into `buf` and the descriptors sent with it into `fds`
@@ -528,7 +523,9 @@ impl UnixSeqpacket {
         self
     }
 
-    /// Sets the read timeout (`SO_RCVTIMEO`); `None` blocks forever.
+    /// Sets the read timeout (`SO_RCVTIMEO`); `None` blocks forever. A receive that waits
+    /// longer for a packet fails with `WouldBlock`; the peer's close is `None` at once, whatever
+    /// the timeout.
     ///
     /// # Errors
     ///
@@ -537,7 +534,10 @@ impl UnixSeqpacket {
         Ok(self.inner.socket().set_read_timeout(timeout)?)
     }
 
-    /// Sets the write timeout (`SO_SNDTIMEO`); `None` blocks forever.
+    /// Sets the write timeout (`SO_SNDTIMEO`); `None` blocks forever. A send waits while the
+    /// peer is behind (what it has not read yet still counts against this socket's send
+    /// buffer), so a sender that must not stall on a slow peer sets this; a send that times out
+    /// sent nothing of its packet.
     ///
     /// # Errors
     ///

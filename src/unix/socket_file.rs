@@ -36,11 +36,10 @@ use std::sync::Arc;
 
 use nix::fcntl::OFlag;
 use nix::libc;
-use nix::sys::socket::SockType;
 use nix::sys::stat::FileStat;
 
 use crate::error::{Error, Result};
-use crate::sys;
+use crate::sys::{self, SocketType};
 
 /// The longest socket path `sockaddr_un` holds, without its terminating NUL.
 /// Linux: `sun_path[108]` (unix(7)); the BSDs and macOS: `sun_path[104]`.
@@ -168,7 +167,7 @@ pub(crate) struct SocketFile {
 impl SocketFile {
     /// Binds a new Unix socket of type `ty` at `path` with permission bits `mode`, following the
     /// rules above. A stream socket is returned bound, not yet listening.
-    pub(crate) fn bind(path: &Path, mode: u32, ty: SockType) -> Result<(OwnedFd, SocketFile)> {
+    pub(crate) fn bind(path: &Path, mode: u32, ty: SocketType) -> Result<(OwnedFd, SocketFile)> {
         SocketFile::bind_in(path, mode, ty, true)
     }
 
@@ -177,7 +176,7 @@ impl SocketFile {
     pub(crate) fn bind_private(
         path: &Path,
         mode: u32,
-        ty: SockType,
+        ty: SocketType,
     ) -> Result<(OwnedFd, SocketFile)> {
         SocketFile::bind_in(path, mode, ty, false)
     }
@@ -185,7 +184,7 @@ impl SocketFile {
     fn bind_in(
         path: &Path,
         mode: u32,
-        ty: SockType,
+        ty: SocketType,
         shared: bool,
     ) -> Result<(OwnedFd, SocketFile)> {
         check_len(path)?;
@@ -339,11 +338,15 @@ fn clear_stale(dir: &Dir, name: &OsStr, path: &Path) -> Result<()> {
 /// says `EAGAIN` there, which is as live as a connection accepted; a datagram connect never waits.
 fn probe(path: &Path) -> io::Result<()> {
     let mut result = Ok(());
-    for ty in [SockType::Stream, SockType::Datagram, SockType::SeqPacket] {
+    for ty in [
+        SocketType::Stream,
+        SocketType::Datagram,
+        SocketType::SeqPacket,
+    ] {
         let socket = match sys::unix_socket(ty, true) {
             Ok(socket) => socket,
             // A target without Unix SEQPACKET (Apple's) has none bound there either.
-            Err(_) if ty == SockType::SeqPacket => break,
+            Err(_) if ty == SocketType::SeqPacket => break,
             Err(e) => return Err(e),
         };
         result = match sys::connect_unix(socket.as_fd(), path) {

@@ -5,11 +5,10 @@ use std::os::unix::net::{SocketAddr, UnixStream as StdUnixStream};
 use std::path::Path;
 use std::time::Duration;
 
-use nix::sys::socket::SockType;
-
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::stream::stream_traits;
+use crate::sys::SocketType;
 use crate::unix::socket_file::check_len;
 
 /// A connected Unix-domain stream socket whose writes never raise `SIGPIPE`.
@@ -78,8 +77,13 @@ impl UnixStream {
     /// macOS), the result is [`Error::ConnectionRefused`] without waiting.
     pub fn connect_timeout<P: AsRef<Path>>(path: P, timeout: Duration) -> Result<UnixStream> {
         let path = path.as_ref();
-        connect_path_timeout(SockType::Stream, path, timeout, Endpoint::Unix(path.into()))
-            .map(|fd| UnixStream(StdUnixStream::from(fd)))
+        connect_path_timeout(
+            SocketType::Stream,
+            path,
+            timeout,
+            Endpoint::Unix(path.into()),
+        )
+        .map(|fd| UnixStream(StdUnixStream::from(fd)))
     }
 
     /// The credentials of the process at the other end, as they were when it connected
@@ -238,7 +242,7 @@ pub struct PeerCred {
 /// A socket of type `ty` connected to the file at `path` within `timeout`, with the errors
 /// [`UnixStream::connect_timeout`] documents, naming `endpoint`: shared with SEQPACKET.
 pub(crate) fn connect_path_timeout(
-    ty: SockType,
+    ty: SocketType,
     path: &Path,
     timeout: Duration,
     endpoint: Endpoint,
