@@ -346,6 +346,76 @@ async fn feed_waits_at_the_high_water_mark<S: Pair>() {
     );
 }
 
+/// A fed message of 64 KiB or more with nothing queued goes out at once, as far as the socket
+/// takes it, and is not copied; a shorter one waits in the queue for a flush. Either way the
+/// peer gets every frame whole and in order.
+async fn a_long_fed_message_is_written_at_once<S: Pair>() {
+    let (a, b) = S::pair().await;
+    let (mut a, mut b) = (AsyncConnection::new(a), AsyncConnection::new(b));
+    // A first send waits for the socket, so tokio knows it writable from then on.
+    a.send(b"first").await.unwrap();
+    let long = pattern(64 * 1024, 3);
+    a.feed(&long).await.unwrap();
+    // Whatever the socket's buffer size, a fresh socket takes some of it at once.
+    let rest = a.queued_len();
+    assert!(rest < 4 + long.len(), "the long message was queued whole");
+    a.feed(b"short").await.unwrap();
+    assert_eq!(
+        a.queued_len(),
+        rest + 4 + 5,
+        "a short message waits for a flush"
+    );
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            got.push(timeout(GUARD, b.recv()).await.unwrap().unwrap().unwrap());
+        }
+        got
+    });
+    // Behind a queued short one, a long message is queued too, so the order holds.
+    a.feed(&long).await.unwrap();
+    assert_eq!(a.queued_len(), rest + 4 + 5 + 4 + long.len());
+    a.flush().await.unwrap();
+    let got = reader.await.unwrap();
+    common::assert_same_messages(
+        &got,
+        &[b"first".to_vec(), long.clone(), b"short".to_vec(), long],
+    );
+}
+
+/// A queued sender writes a long message at once when nothing is queued or being written,
+/// without the hop to its writer task (on a current-thread runtime that task cannot run before
+/// `send` returns); shorter ones queue. Every frame arrives whole and in order.
+async fn a_long_queued_message_is_written_at_once<S: Pair>() {
+    let (a, b) = S::pair().await;
+    let (_rx, tx) = AsyncConnection::new(a).into_split_queued();
+    let mut b = AsyncConnection::new(b);
+    tx.send(b"first").await.unwrap();
+    tx.flush().await.unwrap();
+    let long = pattern(64 * 1024, 5);
+    tx.send(&long).await.unwrap();
+    let rest = tx.queued_len();
+    assert!(rest < 4 + long.len(), "the long message was queued whole");
+    tx.send(b"short").await.unwrap();
+    assert_eq!(tx.queued_len(), rest + 4 + 5);
+    tx.flush().await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(timeout(GUARD, b.recv()).await.unwrap().unwrap().unwrap());
+    }
+    common::assert_same_messages(&got, &[b"first".to_vec(), long, b"short".to_vec()]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_long_queued_message_is_written_at_once_unix() {
+    a_long_queued_message_is_written_at_once::<UnixStream>().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_long_queued_message_is_written_at_once_tcp() {
+    a_long_queued_message_is_written_at_once::<TcpStream>().await;
+}
+
 /// Frames queued by a cancelled send reach the peer through `recv` alone: a request is never
 /// left waiting in the queue while its sender waits for the reply.
 async fn recv_pushes_the_queue_out<S: Pair>() {
@@ -505,6 +575,11 @@ macro_rules! async_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn feed_waits_at_the_high_water_mark() {
                 super::feed_waits_at_the_high_water_mark::<$stream>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_long_fed_message_is_written_at_once() {
+                super::a_long_fed_message_is_written_at_once::<$stream>().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,6 +19,10 @@ use crate::sys;
 /// queues frames until this many bytes wait to be written, then waits for the socket.
 pub const DEFAULT_HIGH_WATER: usize = 1 << 20;
 
+/// [`feed`](AsyncConnection::feed) writes a message at least this long at once when nothing is
+/// queued, instead of copying it: it fills a write of its own, so queueing would batch nothing.
+pub(super) const WRITE_THROUGH_LEN: usize = 64 * 1024;
+
 /// An emptied queue keeps at least this much memory for the next frames.
 const KEEP_QUEUE_CAPACITY: usize = 64 * 1024;
 
@@ -218,8 +222,10 @@ impl<S: AsyncStream> AsyncConnection<S> {
     /// [high-water mark](Self::set_high_water): then it first waits until the socket has taken
     /// the queue below it. [`flush`](Self::flush) (or the next [`send`](Self::send) or
     /// [`recv`](Self::recv)) writes what is queued, all of it in one system call where the socket
-    /// takes it. The message is copied into the queue. Cancel-safe: a dropped `feed` queued the
-    /// whole frame or none of it.
+    /// takes it. The message is copied into the queue, except a message of 64 KiB or more fed
+    /// into an empty queue: that one fills a write of its own, so it is written at once as far
+    /// as the socket takes it without waiting, and only the rest is copied. Cancel-safe: a
+    /// dropped `feed` queued the whole frame or none of it.
     ///
     /// # Errors
     ///
@@ -573,15 +579,36 @@ impl Writer {
             poll_fn(|cx| self.poll_flush_to(stream, cx, self.high_water)).await?;
         }
         // Synchronous from here: the whole frame is queued, or (cancelled above) none of it.
+        let header = Header::new(msg.len() as u64);
+        if self.queued_len() == 0 && msg.len() >= WRITE_THROUGH_LEN {
+            // A frame this long is a write of its own anyway: what the socket takes now is not
+            // copied, only the rest is queued.
+            let bufs = [IoSlice::new(&header), IoSlice::new(msg)];
+            match sys::retry_io(|| stream.try_write_vectored(&bufs)) {
+                Ok(0) => {}
+                Ok(written) => {
+                    self.queue_rest(&header, msg, written);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         if self.pos >= self.queued_len() {
             // Drop what is written once it outweighs the rest: a queue that never quite empties
             // would otherwise keep every byte ever fed. Copies at most what was written.
             self.queue.drain(..self.pos);
             self.pos = 0;
         }
-        self.queue.extend_from_slice(&Header::new(msg.len() as u64));
-        self.queue.extend_from_slice(msg);
+        self.queue_rest(&header, msg, 0);
         Ok(())
+    }
+
+    /// Queues what is left of the frame of `msg` after `written` of its bytes went out.
+    fn queue_rest(&mut self, header: &Header, msg: &[u8], written: usize) {
+        let [a, b] = frame_rest(header, msg, written);
+        self.queue.extend_from_slice(a);
+        self.queue.extend_from_slice(b);
     }
 
     async fn flush<S: AsyncStream>(&mut self, stream: &S) -> Result<()> {
@@ -633,6 +660,15 @@ impl Writer {
     }
 }
 
+/// The unwritten rest of the frame of `msg` after `written` of its bytes, as at most two buffers.
+pub(super) fn frame_rest<'b>(header: &'b Header, msg: &'b [u8], written: usize) -> [&'b [u8]; 2] {
+    if written < header.len() {
+        [&header[written..], msg]
+    } else {
+        [&msg[written - header.len()..], &[]]
+    }
+}
+
 /// A frame being written from the caller's buffers. If the `send` future is dropped after part
 /// of it went out, the rest is copied into the queue, so the peer never sees half a frame
 /// followed by another.
@@ -652,19 +688,10 @@ impl PartFrame<'_> {
         self.header.len() + self.msg.len()
     }
 
-    /// The unwritten rest of the frame, as at most two buffers.
-    fn rest<'b>(header: &'b Header, msg: &'b [u8], written: usize) -> [&'b [u8]; 2] {
-        if written < header.len() {
-            [&header[written..], msg]
-        } else {
-            [&msg[written - header.len()..], &[]]
-        }
-    }
-
     fn poll_write<S: AsyncStream>(&mut self, stream: &S, cx: &mut Context<'_>) -> Poll<Result<()>> {
         while self.written < self.total() {
             ready!(stream.poll_write_ready(cx))?;
-            let [a, b] = Self::rest(&self.header, self.msg, self.written);
+            let [a, b] = frame_rest(&self.header, self.msg, self.written);
             let bufs = [IoSlice::new(a), IoSlice::new(b)];
             let bufs = if b.is_empty() { &bufs[..1] } else { &bufs[..] };
             let sent = if self.written == 0 && !self.fds.is_empty() {
@@ -689,9 +716,7 @@ impl Drop for PartFrame<'_> {
         if self.written == 0 || self.written == self.total() {
             return;
         }
-        let [a, b] = Self::rest(&self.header, self.msg, self.written);
-        self.writer.queue.extend_from_slice(a);
-        self.writer.queue.extend_from_slice(b);
+        self.writer.queue_rest(&self.header, self.msg, self.written);
     }
 }
 

@@ -10,7 +10,7 @@ use std::{fmt, mem};
 
 use ::tokio::sync::Notify;
 
-use super::conn::keeps_queue_memory;
+use super::conn::{frame_rest, keeps_queue_memory, WRITE_THROUGH_LEN};
 use super::stream::AsyncStream;
 use crate::error::Result;
 use crate::frame::Header;
@@ -24,7 +24,9 @@ use crate::sys;
 /// in one system call whenever the socket takes it. A task sending many small messages thus gets
 /// the rate of batched sends with one `send` per message, as ZeroMQ's sockets do. The price is a
 /// hop to the writer task before a message reaches the socket, which a round trip pays in
-/// latency: the [plain `send`](super::AsyncConnection::send) writes at once instead.
+/// latency: the [plain `send`](super::AsyncConnection::send) writes at once instead. A message
+/// of 64 KiB or more that finds nothing queued or being written fills a write of its own: `send`
+/// writes it at once, as far as the socket takes it without waiting, and queues only the rest.
 ///
 /// Clones share the queue, so several tasks can send; each frame is queued whole, so frames
 /// never interleave. `send` is cancel-safe: a dropped `send` queued the whole frame or none of
@@ -42,6 +44,9 @@ struct Owner {
 
 struct Shared {
     state: Mutex<State>,
+    /// The connection's socket, for a long message that finds nothing queued or being
+    /// written: it is written at once instead of being copied.
+    stream: Arc<dyn AsyncStream>,
     /// Wakes the writer task: frames were queued, or the senders are gone.
     wake_writer: Notify,
     /// Wakes senders and flushers: the writer took or wrote a batch, or failed.
@@ -71,6 +76,7 @@ impl QueuedSender {
                 queue: queued,
                 ..State::default()
             }),
+            stream: Arc::clone(&stream) as Arc<dyn AsyncStream>,
             wake_writer: Notify::new(),
             progress: Notify::new(),
             high_water,
@@ -88,7 +94,7 @@ impl QueuedSender {
     /// # Errors
     ///
     /// [`Error::Io`](crate::Error::Io) with the kind of the write error that stopped the writer
-    /// task.
+    /// task, or the error of writing this long message at once (nothing of it was sent).
     pub async fn send(&self, msg: &[u8]) -> Result<()> {
         let shared = &self.owner.shared;
         loop {
@@ -104,10 +110,24 @@ impl QueuedSender {
                 if held == 0 || held <= shared.high_water {
                     // Under the lock: the whole frame is queued, or (cancelled at the await
                     // below) none of it.
-                    state
-                        .queue
-                        .extend_from_slice(&Header::new(msg.len() as u64));
-                    state.queue.extend_from_slice(msg);
+                    let header = Header::new(msg.len() as u64);
+                    let mut written = 0;
+                    if held == 0 && msg.len() >= WRITE_THROUGH_LEN {
+                        // Nothing is queued or being written, so nothing can come between:
+                        // what the socket takes now is not copied.
+                        let bufs = [IoSlice::new(&header), IoSlice::new(msg)];
+                        match sys::retry_io(|| shared.stream.try_write_vectored(&bufs)) {
+                            Ok(n) => written = n,
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                    let [a, b] = frame_rest(&header, msg, written);
+                    if a.is_empty() && b.is_empty() {
+                        return Ok(());
+                    }
+                    state.queue.extend_from_slice(a);
+                    state.queue.extend_from_slice(b);
                     drop(state);
                     shared.wake_writer.notify_one();
                     return Ok(());
