@@ -270,3 +270,56 @@ async fn failures_are_the_blocking_connects() -> TestResult {
     }
     Ok(())
 }
+
+/// The authenticated connect runs the handshake after connecting: the right key gets through,
+/// a wrong one is `AuthenticationFailed`, and an endpoint that is no stream is the blocking
+/// connect's `WrongSocketType`, naming it.
+#[tokio::test]
+async fn connect_authenticated_checks_the_key_and_the_socket_type() -> TestResult {
+    use msgsock::{AuthKey, Authenticator};
+    let auth = |key: &[u8]| Authenticator::new(AuthKey::new(key.to_vec()));
+    let (right, wrong) = (auth(b"right"), auth(b"wrong"));
+    let dir = tempdir();
+    let listener = msgsock::tokio::bind(&Endpoint::Unix(dir.path().join("auth.sock"))).await?;
+    let endpoint = listener.local_endpoint()?;
+    let server = async {
+        let mut conn = guarded(listener.accept()).await?;
+        conn.authenticate_server(&right).await?;
+        conn.send(b"welcome").await
+    };
+    let options = ConnectOptions::new().with_timeout(Some(GUARD_TIMEOUT));
+    let client = msgsock::tokio::connect_authenticated_with(&options, &endpoint, &right);
+    let (client, server) = tokio::join!(client, server);
+    server?;
+    assert_eq!(client?.recv().await?.as_deref(), Some(&b"welcome"[..]));
+
+    let server = async {
+        let mut conn = guarded(listener.accept()).await?;
+        conn.authenticate_server(&right).await
+    };
+    let client = msgsock::tokio::connect_authenticated(&endpoint, &wrong);
+    let (client, server) = tokio::join!(client, server);
+    assert!(
+        matches!(server, Err(Error::AuthenticationFailed { .. })),
+        "{server:?}"
+    );
+    let err = client.unwrap_err();
+    assert!(matches!(err, Error::AuthenticationFailed { .. }), "{err:?}");
+
+    let not_streams: [Endpoint; 2] = [
+        "udp:127.0.0.1:9".parse()?,
+        Endpoint::UnixSeqpacket(dir.path().join("p.sock")),
+    ];
+    for endpoint in &not_streams {
+        let blocking = msgsock::connect_authenticated(endpoint, &right).unwrap_err();
+        let err = guarded(msgsock::tokio::connect_authenticated(endpoint, &right))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::WrongSocketType { endpoint: e, .. } if e == endpoint),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), blocking.to_string());
+    }
+    Ok(())
+}

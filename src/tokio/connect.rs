@@ -1,4 +1,4 @@
-//! [`connect`] and [`connect_with`]: the async connect to an [`Endpoint`], made on the task that
+//! [`connect`], [`connect_with`] and their authenticated forms: the async connect to an [`Endpoint`], made on the task that
 //! awaits it, with the blocking [`ConnectOptions::connect`]'s errors, time limit and waiting.
 
 use std::io;
@@ -15,9 +15,11 @@ use super::any::AsyncAnyConnection;
 use super::conn::AsyncConnection;
 use super::seqpacket::AsyncSeqpacket;
 use super::stream::AsyncAnyStream;
+use crate::any::wrong_type;
+use crate::auth::Authenticator;
 use crate::connect::{check_timeout, resolved, udp, Backoff, ConnectOptions, ServerWait};
 use crate::endpoint::{Endpoint, HostPort};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SocketType};
 use crate::sys;
 use crate::unix::abstract_name;
 use crate::unix::socket_file::check_len;
@@ -106,6 +108,74 @@ pub async fn connect_with(
             ControlFlow::Continue(pause) => sleep(pause).await,
         }
     }
+}
+
+/// Connects to `endpoint` and runs the connecting side of the shared-key handshake: the async
+/// form of [`msgsock::connect_authenticated`](crate::connect_authenticated),
+/// [`connect_authenticated_with(&ConnectOptions::new(), ..)`](connect_authenticated_with).
+///
+/// # Errors
+///
+/// As [`connect_authenticated_with`].
+pub async fn connect_authenticated(
+    endpoint: &Endpoint,
+    auth: &Authenticator,
+) -> Result<AsyncAnyConnection> {
+    connect_authenticated_with(&ConnectOptions::new(), endpoint, auth).await
+}
+
+/// Connects to a stream `endpoint` with `options` as [`connect_with`] does, then runs the
+/// connecting side of the shared-key handshake
+/// ([`AsyncConnection::authenticate_client`]): the async form of
+/// [`ConnectOptions::connect_authenticated`]. The wait for a server covers the connect, not the
+/// handshake, which [`Authenticator::timeout`] bounds.
+///
+/// # Errors
+///
+/// As [`connect_with`] and [`AsyncConnection::authenticate_client`];
+/// [`Error::WrongSocketType`] naming `endpoint` for a datagram or SEQPACKET endpoint, before
+/// any connect (the handshake needs a stream).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> msgsock::Result<()> {
+/// use msgsock::{AuthKey, Authenticator};
+///
+/// let auth = Authenticator::new(AuthKey::new(b"secret".to_vec()));
+/// let listener = msgsock::tokio::bind(&"tcp:127.0.0.1:0".parse()?).await?;
+/// let endpoint = listener.local_endpoint()?;
+/// let server = async {
+///     let mut conn = listener.accept().await?;
+///     conn.authenticate_server(&auth).await?;
+///     conn.send(b"welcome").await
+/// };
+/// let options = msgsock::ConnectOptions::new();
+/// let client = msgsock::tokio::connect_authenticated_with(&options, &endpoint, &auth);
+/// let (client, server) = tokio::join!(client, server);
+/// server?;
+/// assert_eq!(client?.recv().await?.as_deref(), Some(&b"welcome"[..]));
+/// # Ok(())
+/// # }
+/// ```
+pub async fn connect_authenticated_with(
+    options: &ConnectOptions,
+    endpoint: &Endpoint,
+    auth: &Authenticator,
+) -> Result<AsyncAnyConnection> {
+    let mut conn = match endpoint {
+        // Adopted only if it is a stream, as the blocking side does.
+        Endpoint::Fd(_) | Endpoint::Systemd(_) => {
+            AsyncAnyConnection::from_blocking(crate::activation::connect_stream(endpoint)?.into())?
+        }
+        _ if endpoint.socket_type() != SocketType::Stream => {
+            return Err(wrong_type(endpoint, SocketType::Stream))
+        }
+        _ => connect_with(options, endpoint).await?,
+    };
+    conn.authenticate_client(auth).await?;
+    Ok(conn)
 }
 
 /// One attempt of [`connect_with`], without waiting for a server.

@@ -50,7 +50,7 @@ pub use self::any::{child_connection, AsyncAnyConnection};
 pub use self::channel::AsyncChannel;
 pub use self::codec::MessageCodec;
 pub use self::conn::{AsyncConnection, AsyncRecvHalf, AsyncSendHalf, DEFAULT_HIGH_WATER};
-pub use self::connect::{connect, connect_with};
+pub use self::connect::{connect, connect_authenticated, connect_authenticated_with, connect_with};
 pub use self::datagram::{bind_datagram, AsyncDatagram};
 pub use self::listener::{bind, AsyncAnyListener, AsyncTcpListener, AsyncUnixListener};
 pub use self::queued::QueuedSender;
