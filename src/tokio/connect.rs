@@ -77,6 +77,12 @@ pub async fn connect(endpoint: &Endpoint) -> Result<AsyncAnyConnection> {
 /// As [`ConnectOptions::connect`], each naming `endpoint` as given; [`Error::Io`] without a
 /// runtime to register the socket with.
 ///
+/// # Platform-specific behavior
+///
+/// The retried full backlog is Linux's. Where a full backlog refuses a Unix connect at once
+/// (the BSDs, macOS), the result is [`Error::ConnectionRefused`] without waiting, as for
+/// [`UnixStream::connect_timeout`](crate::UnixStream::connect_timeout).
+///
 /// # Examples
 ///
 /// ```
