@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::ops::ControlFlow;
 use std::os::fd::AsFd;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,6 +22,80 @@ use crate::unix::UnixStream;
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(10);
 /// The longest pause between attempts: a server that comes up is found within this.
 const MAX_RETRY_DELAY: Duration = Duration::from_millis(500);
+
+/// Pauses that start at `first` and double up to `max`, cut to what is left of a time limit:
+/// the one retry schedule of every connect loop, blocking and async.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    delay: Duration,
+    max: Duration,
+    /// `None`: no limit, or one too far off to represent.
+    deadline: Option<Instant>,
+}
+
+impl Backoff {
+    /// A schedule that ends once `limit` has passed from now; `None` never ends.
+    pub(crate) fn new(first: Duration, max: Duration, limit: Option<Duration>) -> Backoff {
+        Backoff {
+            delay: first,
+            max,
+            deadline: limit.and_then(|l| Instant::now().checked_add(l)),
+        }
+    }
+
+    /// The pause before the next attempt, or `None` once the time is up.
+    pub(crate) fn next_pause(&mut self) -> Option<Duration> {
+        let pause = match self.deadline {
+            Some(deadline) => match deadline.saturating_duration_since(Instant::now()) {
+                left if left.is_zero() => return None,
+                left => self.delay.min(left),
+            },
+            None => self.delay,
+        };
+        self.delay = (self.delay * 2).min(self.max);
+        Some(pause)
+    }
+}
+
+/// The wait-for-server policy of [`ConnectOptions::with_wait_for_server`], for the blocking and
+/// the async connect loops: which errors waiting may cure, and for how long.
+#[derive(Debug)]
+pub(crate) struct ServerWait(Option<Backoff>);
+
+impl ServerWait {
+    /// Starts the wait of `options` now.
+    pub(crate) fn new(options: &ConnectOptions) -> ServerWait {
+        ServerWait(
+            options
+                .wait
+                .map(|w| Backoff::new(FIRST_RETRY_DELAY, MAX_RETRY_DELAY, Some(w))),
+        )
+    }
+
+    /// After an attempt: `Continue` with the pause before the next, or `Break` with what to
+    /// return (success, an error waiting does not cure, or the last error once the wait is
+    /// over).
+    pub(crate) fn after<T>(&mut self, attempt: Result<T>) -> ControlFlow<Result<T>, Duration> {
+        let err = match attempt {
+            Err(e @ (Error::ConnectionRefused { .. } | Error::NotFound { .. })) => e,
+            other => return ControlFlow::Break(other),
+        };
+        match self.0.as_mut().and_then(Backoff::next_pause) {
+            Some(pause) => ControlFlow::Continue(pause),
+            None => ControlFlow::Break(Err(err)),
+        }
+    }
+}
+
+/// `Ok` unless `timeout` is zero, which is [`Error::Connect`] with `InvalidInput` naming
+/// `endpoint`, as std's `TcpStream::connect_timeout` refuses it.
+pub(crate) fn check_timeout(endpoint: &Endpoint, timeout: Option<Duration>) -> Result<()> {
+    if timeout.is_some_and(|t| t.is_zero()) {
+        let zero = io::Error::new(io::ErrorKind::InvalidInput, "a connect timeout of zero");
+        return Err(Error::connect(endpoint.clone(), zero));
+    }
+    Ok(())
+}
 
 /// How [`connect`](Self::connect) reaches an endpoint: a time limit for each connect, and how
 /// long to wait for a server that is not up yet. [`msgsock::connect`](crate::connect) is
@@ -139,28 +214,16 @@ impl ConnectOptions {
     /// Runs `attempt` until it succeeds, fails for a reason waiting does not cure, or the wait
     /// is over.
     fn retrying<T>(&self, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
-        let deadline = self.wait.and_then(|w| Instant::now().checked_add(w));
-        let mut delay = FIRST_RETRY_DELAY;
+        let mut wait = ServerWait::new(self);
         loop {
-            let err = match attempt() {
-                Err(e @ (Error::ConnectionRefused { .. } | Error::NotFound { .. })) => e,
-                other => return other,
-            };
-            let left = match (self.wait, deadline) {
-                (None, _) => return Err(err),
-                (Some(_), Some(d)) => d.saturating_duration_since(Instant::now()),
-                // A wait too long to represent is no deadline.
-                (Some(_), None) => delay,
-            };
-            if left.is_zero() {
-                return Err(err);
+            match wait.after(attempt()) {
+                ControlFlow::Break(done) => return done,
+                ControlFlow::Continue(pause) => thread::sleep(pause),
             }
-            thread::sleep(delay.min(left));
-            delay = (delay * 2).min(MAX_RETRY_DELAY);
         }
     }
 
-    fn connect_once(&self, endpoint: &Endpoint) -> Result<AnyConnection> {
+    pub(crate) fn connect_once(&self, endpoint: &Endpoint) -> Result<AnyConnection> {
         Ok(match endpoint {
             Endpoint::Unix(_)
             | Endpoint::UnixAbstract(_)
@@ -225,8 +288,16 @@ impl ConnectOptions {
 
 /// Resolves a host name; a name the resolver does not know is [`Error::NotFound`].
 pub(crate) fn resolve(endpoint: &Endpoint, host: &HostPort) -> Result<Vec<SocketAddr>> {
-    let addrs: Vec<SocketAddr> = host
-        .to_socket_addrs()
+    resolved(endpoint, host.to_socket_addrs())
+}
+
+/// The addresses of a name lookup, blocking or async: a failed lookup, or one with no address,
+/// is [`Error::NotFound`] naming `endpoint`.
+pub(crate) fn resolved(
+    endpoint: &Endpoint,
+    lookup: io::Result<impl Iterator<Item = SocketAddr>>,
+) -> Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = lookup
         .map_err(|source| Error::NotFound {
             endpoint: endpoint.clone(),
             source,
@@ -242,7 +313,10 @@ pub(crate) fn resolve(endpoint: &Endpoint, host: &HostPort) -> Result<Vec<Socket
 }
 
 /// A UDP socket connected to the first of `addrs` that it can be; else the last error.
-fn udp(endpoint: &Endpoint, addrs: impl IntoIterator<Item = SocketAddr>) -> Result<AnyConnection> {
+pub(crate) fn udp(
+    endpoint: &Endpoint,
+    addrs: impl IntoIterator<Item = SocketAddr>,
+) -> Result<AnyConnection> {
     let mut last = None;
     for addr in addrs {
         match UdpTransport::connect(&addr) {

@@ -17,7 +17,7 @@ use msgsock::{
 };
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, UnixAddr};
 
-use crate::common::{tempdir, GUARD_TIMEOUT};
+use crate::common::{full_unix_listener, tempdir, GUARD_TIMEOUT};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -238,29 +238,6 @@ fn a_refused_host_name_says_refused_with_the_name() {
 
 // ---- point 12: connect timeout and waiting for the server ----------------------------------
 
-/// A Unix listener at `path` with `listen(0)` and its backlog full: a blocking connect waits.
-fn full_unix_listener(path: &Path) -> (OwnedFd, Vec<OwnedFd>) {
-    full_unix_listener_of(SockType::Stream, path)
-}
-
-/// As [`full_unix_listener`], of socket type `ty`.
-fn full_unix_listener_of(ty: SockType, path: &Path) -> (OwnedFd, Vec<OwnedFd>) {
-    let listener = socket::socket(AddressFamily::Unix, ty, SockFlag::empty(), None).unwrap();
-    let addr = UnixAddr::new(path).unwrap();
-    socket::bind(std::os::fd::AsRawFd::as_raw_fd(&listener), &addr).unwrap();
-    socket::listen(&listener, socket::Backlog::new(0).unwrap()).unwrap();
-    let mut pending = Vec::new();
-    for _ in 0..64 {
-        let c = socket::socket(AddressFamily::Unix, ty, SockFlag::SOCK_NONBLOCK, None).unwrap();
-        match socket::connect(std::os::fd::AsRawFd::as_raw_fd(&c), &addr) {
-            Ok(()) => pending.push(c),
-            Err(nix::errno::Errno::EAGAIN) => return (listener, pending),
-            Err(e) => panic!("filling the backlog: {e}"),
-        }
-    }
-    panic!("the backlog never filled");
-}
-
 /// A TCP listener on 127.0.0.1 with `listen(0)` and its accept queue full: SYNs are dropped.
 fn full_tcp_listener() -> (OwnedFd, SocketAddr, Vec<std::net::TcpStream>) {
     let listener = socket::socket(
@@ -312,7 +289,7 @@ fn assert_connect_times_out(ep: &Endpoint) {
 fn connect_timeout_bounds_a_unix_connect_to_a_full_backlog() {
     let dir = tempdir();
     let path = dir.path().join("full.sock");
-    let _full = full_unix_listener(&path);
+    let _full = full_unix_listener(SockType::Stream, &UnixAddr::new(&path).unwrap());
     assert_connect_times_out(&Endpoint::Unix(path));
 }
 
@@ -320,7 +297,7 @@ fn connect_timeout_bounds_a_unix_connect_to_a_full_backlog() {
 fn connect_timeout_bounds_a_unixpacket_connect_to_a_full_backlog() {
     let dir = tempdir();
     let path = dir.path().join("full.sock");
-    let _full = full_unix_listener_of(SockType::SeqPacket, &path);
+    let _full = full_unix_listener(SockType::SeqPacket, &UnixAddr::new(&path).unwrap());
     assert_connect_times_out(&Endpoint::UnixSeqpacket(path));
 }
 

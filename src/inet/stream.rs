@@ -50,10 +50,7 @@ impl TcpStream {
             endpoint: endpoint.clone(),
             timeout: timeout.unwrap_or_default(),
         };
-        if timeout.is_some_and(|t| t.is_zero()) {
-            let zero = io::Error::new(io::ErrorKind::InvalidInput, "a connect timeout of zero");
-            return Err(Error::connect(endpoint.clone(), zero));
-        }
+        crate::connect::check_timeout(endpoint, timeout)?;
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut last = None;
         for addr in addrs {

@@ -1,5 +1,5 @@
-//! [`AsyncAnyConnection`] and [`connect`]: the run-time chosen async connection for an
-//! [`Endpoint`].
+//! [`AsyncAnyConnection`]: the run-time chosen async connection for an
+//! [`Endpoint`](crate::Endpoint); [`connect`](super::connect) makes one.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
@@ -9,48 +9,7 @@ use super::seqpacket::AsyncSeqpacket;
 use super::stream::AsyncAnyStream;
 use crate::any::{packet_endpoint, AnyConnection, AnyStream, Kind};
 use crate::auth::Authenticator;
-use crate::connect::ConnectOptions;
-use crate::endpoint::Endpoint;
 use crate::error::Result;
-
-/// Connects to `endpoint`, whichever of the four transports it names:
-/// [`connect_with(&ConnectOptions::new(), endpoint)`](connect_with), with no time limit and no
-/// waiting for a server.
-///
-/// # Errors
-///
-/// As [`connect_with`].
-pub async fn connect(endpoint: &Endpoint) -> Result<AsyncAnyConnection> {
-    connect_with(&ConnectOptions::new(), endpoint).await
-}
-
-/// Connects to `endpoint` with `options`: host names, the connect timeout and waiting for a
-/// server exactly as [`ConnectOptions::connect`] does, because that is what runs, on tokio's
-/// blocking pool (as tokio's own name lookups do), so the runtime's threads never wait in it.
-///
-/// An inherited socket (`fd:N`, `systemd:`, `systemd:NAME`) is adopted as the blocking connect
-/// adopts it, on the calling thread (nothing waits, and `systemd:` clears its environment
-/// variables there), then made non-blocking and registered with tokio.
-///
-/// If the future is dropped, an attempt already running goes on in the background until it
-/// ends, and its connection is then closed.
-///
-/// # Errors
-///
-/// As [`ConnectOptions::connect`]; [`Error::Io`](crate::Error::Io) if the blocking pool is shut
-/// down, or without a runtime to register the socket with.
-pub async fn connect_with(
-    options: &ConnectOptions,
-    endpoint: &Endpoint,
-) -> Result<AsyncAnyConnection> {
-    if let Endpoint::Fd(_) | Endpoint::Systemd(_) = endpoint {
-        return AsyncAnyConnection::from_blocking(crate::activation::connect(endpoint)?);
-    }
-    let (options, target) = (options.clone(), endpoint.clone());
-    let blocking = ::tokio::task::spawn_blocking(move || options.connect(&target));
-    let connected = blocking.await.map_err(std::io::Error::other)??;
-    AsyncAnyConnection::from_blocking(connected)
-}
 
 /// The socket this process inherited from its parent (`MSGSOCK_FD`, set by
 /// [`CommandExt::spawn_connected`](crate::CommandExt::spawn_connected) or
@@ -83,8 +42,9 @@ pub async fn child_connection() -> Result<AsyncAnyConnection> {
     AsyncAnyConnection::from_blocking(crate::child::connection()?)
 }
 
-/// An async message connection to an [`Endpoint`] of any of the four transports: what
-/// [`connect`] and [`AsyncAnyListener::accept`](super::AsyncAnyListener::accept) give.
+/// An async message connection to an [`Endpoint`](crate::Endpoint) of any of the four
+/// transports: what [`connect`](super::connect) and
+/// [`AsyncAnyListener::accept`](super::AsyncAnyListener::accept) give.
 ///
 /// The same calls work on every transport, with the differences [`Channel`](crate::Channel)
 /// lists between streams and datagrams.
@@ -96,7 +56,7 @@ type Inner = Kind<AsyncConnection<AsyncAnyStream>, AsyncDatagram, AsyncSeqpacket
 impl AsyncAnyConnection {
     /// The blocking connection's socket, made non-blocking and registered with tokio. Only
     /// for a connection that has received nothing yet: bytes it buffered would be lost.
-    fn from_blocking(conn: AnyConnection) -> Result<AsyncAnyConnection> {
+    pub(super) fn from_blocking(conn: AnyConnection) -> Result<AsyncAnyConnection> {
         let stream = match conn.into_kind() {
             Kind::Stream(conn) => conn.into_inner(),
             Kind::Datagram(socket) => return Ok(AsyncDatagram::from_blocking(socket)?.into()),

@@ -248,10 +248,7 @@ pub(crate) fn connect_path_timeout(
     endpoint: Endpoint,
 ) -> Result<OwnedFd> {
     check_len(path)?;
-    if timeout.is_zero() {
-        let zero = io::Error::new(io::ErrorKind::InvalidInput, "a connect timeout of zero");
-        return Err(Error::connect(endpoint, zero));
-    }
+    crate::connect::check_timeout(&endpoint, Some(timeout))?;
     crate::sys::unix_connect_timeout(ty, path, timeout).map_err(|e| match e.kind() {
         io::ErrorKind::WouldBlock => Error::ConnectTimeout { endpoint, timeout },
         _ => Error::connect(endpoint, e),

@@ -20,6 +20,30 @@ use msgsock::{Connection, Endpoint, TcpTransport, Transport, UnixTransport};
 /// broken build, never what a test measures.
 pub const GUARD_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A Unix listener of type `ty` at `addr` (a path or an abstract name) with `listen(0)` and
+/// its backlog full: a blocking connect waits, a non-blocking one fails with `EAGAIN`. Returns
+/// the listener and the pending connections, to keep them open.
+pub fn full_unix_listener(
+    ty: nix::sys::socket::SockType,
+    addr: &nix::sys::socket::UnixAddr,
+) -> (std::os::fd::OwnedFd, Vec<std::os::fd::OwnedFd>) {
+    use nix::sys::socket::{self, AddressFamily, SockFlag};
+    use std::os::fd::AsRawFd;
+    let listener = socket::socket(AddressFamily::Unix, ty, SockFlag::empty(), None).unwrap();
+    socket::bind(listener.as_raw_fd(), addr).unwrap();
+    socket::listen(&listener, socket::Backlog::new(0).unwrap()).unwrap();
+    let mut pending = Vec::new();
+    for _ in 0..64 {
+        let c = socket::socket(AddressFamily::Unix, ty, SockFlag::SOCK_NONBLOCK, None).unwrap();
+        match socket::connect(c.as_raw_fd(), addr) {
+            Ok(()) => pending.push(c),
+            Err(nix::errno::Errno::EAGAIN) => return (listener, pending),
+            Err(e) => panic!("filling the backlog: {e}"),
+        }
+    }
+    panic!("the backlog never filled");
+}
+
 /// A fresh private (0700) temporary directory, removed on drop. (tempfile's default mode is
 /// 0777 minus the umask.)
 pub fn tempdir() -> tempfile::TempDir {
