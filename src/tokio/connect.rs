@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use ::tokio::time::{sleep, timeout_at, Instant};
-use nix::sys::socket::{SockType, UnixAddr};
+use nix::sys::socket::UnixAddr;
 
 use super::any::AsyncAnyConnection;
 use super::conn::AsyncConnection;
@@ -195,16 +195,16 @@ async fn connect_once(options: &ConnectOptions, endpoint: &Endpoint) -> Result<A
             tcp(endpoint, addrs, timeout).await?.into()
         }
         Endpoint::Unix(path) => {
-            unix_stream(unix(SockType::Stream, path_addr(path, endpoint)?).await?)?
+            unix_stream(unix(sys::SocketType::Stream, path_addr(path, endpoint)?).await?)?
         }
         Endpoint::UnixAbstract(name) => {
-            unix_stream(unix(SockType::Stream, abstract_addr(name)?).await?)?
+            unix_stream(unix(sys::SocketType::Stream, abstract_addr(name)?).await?)?
         }
         Endpoint::UnixSeqpacket(path) => {
-            seqpacket(unix(SockType::SeqPacket, path_addr(path, endpoint)?).await?)?
+            seqpacket(unix(sys::SocketType::SeqPacket, path_addr(path, endpoint)?).await?)?
         }
         Endpoint::UnixSeqpacketAbstract(name) => {
-            seqpacket(unix(SockType::SeqPacket, abstract_addr(name)?).await?)?
+            seqpacket(unix(sys::SocketType::SeqPacket, abstract_addr(name)?).await?)?
         }
         Endpoint::UdpHost(host) => {
             let addrs = lookup(endpoint, host).await?;
@@ -296,7 +296,7 @@ fn abstract_addr(name: &[u8]) -> Result<UnixAddr> {
 /// a timer until `timeout` (see [`FIRST_BACKLOG_PAUSE`]); errors as the blocking
 /// `connect_timeout`'s, naming `endpoint`.
 async fn unix(
-    ty: SockType,
+    ty: sys::SocketType,
     addr: UnixAddr,
     endpoint: &Endpoint,
     timeout: Option<Duration>,
