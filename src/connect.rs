@@ -244,9 +244,10 @@ impl ConnectOptions {
                 Some(t) => crate::UnixSeqpacket::connect_timeout(path, t)?.into(),
                 None => crate::UnixSeqpacket::connect(path)?.into(),
             },
-            Endpoint::UnixSeqpacketAbstract(name) => {
-                crate::UnixSeqpacket::connect_abstract(name)?.into()
-            }
+            Endpoint::UnixSeqpacketAbstract(name) => match self.timeout {
+                Some(t) => crate::UnixSeqpacket::connect_abstract_timeout(name, t)?.into(),
+                None => crate::UnixSeqpacket::connect_abstract(name)?.into(),
+            },
             Endpoint::Fd(_) | Endpoint::Systemd(_) => crate::activation::connect(endpoint)?,
         })
     }
@@ -269,8 +270,10 @@ impl ConnectOptions {
             Endpoint::Fd(_) | Endpoint::Systemd(_) => {
                 return crate::activation::connect_stream(endpoint)
             }
-            // The timeout bounds a wait for backlog room, which an abstract name skips.
-            Endpoint::UnixAbstract(name) => AnyStream::Unix(UnixStream::connect_abstract(name)?),
+            Endpoint::UnixAbstract(name) => AnyStream::Unix(match self.timeout {
+                Some(t) => UnixStream::connect_abstract_timeout(name, t)?,
+                None => UnixStream::connect_abstract(name)?,
+            }),
             Endpoint::Udp(_)
             | Endpoint::UdpHost(_)
             | Endpoint::UnixDatagram(_)

@@ -579,7 +579,7 @@ pub(crate) fn peer_cred(fd: BorrowedFd<'_>) -> io::Result<(i32, u32, u32)> {
 /// no write timeout. `EINTR` is retried with the time left.
 pub(crate) fn unix_connect_timeout(
     ty: SocketType,
-    path: &std::path::Path,
+    addr: &UnixAddr,
     timeout: std::time::Duration,
 ) -> io::Result<OwnedFd> {
     use nix::sys::time::TimeVal;
@@ -594,7 +594,6 @@ pub(crate) fn unix_connect_timeout(
         )
     };
     let fd = unix_socket(ty, false)?;
-    let addr = UnixAddr::new(path)?;
     let deadline = Instant::now().checked_add(timeout);
     retry(|| {
         let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
@@ -602,7 +601,7 @@ pub(crate) fn unix_connect_timeout(
             return Err(Errno::EAGAIN);
         }
         socket::setsockopt(&fd, socket::sockopt::SendTimeout, &to_timeval(left))?;
-        socket::connect(fd.as_raw_fd(), &addr)
+        socket::connect(fd.as_raw_fd(), addr)
     })?;
     retry(|| socket::setsockopt(&fd, socket::sockopt::SendTimeout, &TimeVal::new(0, 0)))?;
     Ok(fd)

@@ -267,15 +267,24 @@ fn full_tcp_listener() -> (OwnedFd, SocketAddr, Vec<std::net::TcpStream>) {
 }
 
 /// A connect with a 200 ms limit to `ep`, whose listener cannot take it, gives up in time with
-/// a timeout error that says so and names `ep`.
+/// a timeout error that says so and names `ep`. The connect runs on a thread of its own, so a
+/// connect that ignores its limit fails the test instead of hanging it.
 fn assert_connect_times_out(ep: &Endpoint) {
     let limit = Duration::from_millis(200);
-    let start = Instant::now();
-    let err = ConnectOptions::new()
-        .with_timeout(Some(limit))
-        .connect(ep)
-        .unwrap_err();
-    assert!(start.elapsed() < HANG_BOUND, "took {:?}", start.elapsed());
+    let (done, result) = mpsc::channel();
+    let target = ep.clone();
+    thread::spawn(move || {
+        let connected = ConnectOptions::new()
+            .with_timeout(Some(limit))
+            .connect(&target);
+        let _ = done.send(connected.map(drop));
+    });
+    let err = match result.recv_timeout(HANG_BOUND) {
+        Ok(connected) => connected.unwrap_err(),
+        Err(_) => panic!(
+            "a connect to {ep} with a {limit:?} limit was still waiting after {HANG_BOUND:?}"
+        ),
+    };
     assert!(
         matches!(&err, Error::ConnectTimeout { endpoint, timeout } if endpoint == ep && *timeout == limit),
         "{err:?}"
@@ -283,6 +292,25 @@ fn assert_connect_times_out(ep: &Endpoint) {
     assert_eq!(err.kind(), io::ErrorKind::TimedOut);
     assert!(err.is_timeout());
     assert!(err.to_string().contains("timed out"), "{err}");
+}
+
+/// An abstract name no other test (or run) uses.
+fn unique_abstract_name(what: &str) -> Vec<u8> {
+    format!("msgsock-endpoints-{}-{what}", std::process::id()).into_bytes()
+}
+
+#[test]
+fn connect_timeout_bounds_an_abstract_unix_connect_to_a_full_backlog() {
+    let name = unique_abstract_name("full-stream");
+    let _full = full_unix_listener(SockType::Stream, &UnixAddr::new_abstract(&name).unwrap());
+    assert_connect_times_out(&Endpoint::UnixAbstract(name));
+}
+
+#[test]
+fn connect_timeout_bounds_an_abstract_unixpacket_connect_to_a_full_backlog() {
+    let name = unique_abstract_name("full-packet");
+    let _full = full_unix_listener(SockType::SeqPacket, &UnixAddr::new_abstract(&name).unwrap());
+    assert_connect_times_out(&Endpoint::UnixSeqpacketAbstract(name));
 }
 
 #[test]
@@ -317,10 +345,16 @@ fn a_zero_connect_timeout_is_invalid_input_on_every_family() -> TestResult {
         dir.path().join("zero-packet.sock"),
     ))?;
     let tcp = msgsock::bind(&"tcp:127.0.0.1:0".parse()?)?;
+    let named = msgsock::bind(&Endpoint::UnixAbstract(unique_abstract_name("zero")))?;
+    let named_packet = msgsock::bind(&Endpoint::UnixSeqpacketAbstract(unique_abstract_name(
+        "zero-packet",
+    )))?;
     for ep in [
         unix.local_endpoint()?,
         packet.local_endpoint()?,
         tcp.local_endpoint()?,
+        named.local_endpoint()?,
+        named_packet.local_endpoint()?,
     ] {
         let err = ConnectOptions::new()
             .with_timeout(Some(Duration::ZERO))

@@ -55,8 +55,6 @@ pub async fn connect(endpoint: &Endpoint) -> Result<AsyncAnyConnection> {
 ///   listener whose backlog is full refuses it with `EAGAIN` and gives no readiness event when
 ///   room appears, so the connect is tried again after a pause (1 ms, doubling up to 50 ms)
 ///   until the [timeout](ConnectOptions::with_timeout), or for as long as it takes without one.
-///   Unlike the blocking connect, which waits without a bound there, the timeout bounds an
-///   abstract name's connect too.
 /// - Datagram endpoints (`udp:`, `unixgram:`): their connect never waits, so it is made on the
 ///   calling thread (a `udp:` host name resolved with `lookup_host`), then the socket is
 ///   registered with tokio.

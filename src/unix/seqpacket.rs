@@ -369,6 +369,34 @@ impl UnixSeqpacket {
         UnixSeqpacket::new(StdSocket::from(socket))
     }
 
+    /// Connects to the listener with the abstract name `name` within `timeout`, as
+    /// [`UnixStream::connect_abstract_timeout`](crate::UnixStream::connect_abstract_timeout)
+    /// does for streams.
+    ///
+    /// # Errors
+    ///
+    /// As [`UnixStream::connect_abstract_timeout`](crate::UnixStream::connect_abstract_timeout),
+    /// naming the endpoint `unixpacket:@NAME`.
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// Linux and Android only; elsewhere [`Error::Io`] with `Unsupported`.
+    pub fn connect_abstract_timeout<N: AsRef<[u8]>>(
+        name: N,
+        timeout: Duration,
+    ) -> Result<UnixSeqpacket> {
+        let name = name.as_ref();
+        let addr = abstract_name::socket_addr(name)?;
+        let endpoint = Endpoint::UnixSeqpacketAbstract(name.into());
+        let fd = crate::unix::stream::connect_addr_timeout(
+            SocketType::SeqPacket,
+            &addr,
+            timeout,
+            endpoint,
+        )?;
+        UnixSeqpacket::new(StdSocket::from(fd))
+    }
+
     /// A connected pair of sockets (`socketpair(2)`), for a parent and its child or two threads.
     ///
     /// # Errors

@@ -86,6 +86,29 @@ impl UnixStream {
         .map(|fd| UnixStream(StdUnixStream::from(fd)))
     }
 
+    /// Connects to the socket with the abstract name `name` (`unix:@NAME`), waiting at most
+    /// `timeout` for room in its listener's backlog, as [`connect_timeout`](Self::connect_timeout)
+    /// does for a path.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_abstract`](Self::connect_abstract); [`Error::ConnectTimeout`] if the time
+    /// ran out; [`Error::Connect`] with `InvalidInput` for a zero `timeout`.
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// Linux and Android only; elsewhere [`Error::Io`] with `Unsupported`.
+    pub fn connect_abstract_timeout<N: AsRef<[u8]>>(
+        name: N,
+        timeout: Duration,
+    ) -> Result<UnixStream> {
+        let name = name.as_ref();
+        let addr = crate::unix::abstract_name::socket_addr(name)?;
+        let endpoint = Endpoint::UnixAbstract(name.into());
+        connect_addr_timeout(SocketType::Stream, &addr, timeout, endpoint)
+            .map(|fd| UnixStream(StdUnixStream::from(fd)))
+    }
+
     /// The credentials of the process at the other end, as they were when it connected
     /// (`SO_PEERCRED`): a server can refuse other users.
     ///
@@ -239,8 +262,25 @@ pub struct PeerCred {
     pub gid: u32,
 }
 
-/// A socket of type `ty` connected to the file at `path` within `timeout`, with the errors
-/// [`UnixStream::connect_timeout`] documents, naming `endpoint`: shared with SEQPACKET.
+/// A socket of type `ty` connected to `addr` (a path or an abstract name) within `timeout`,
+/// with the errors [`UnixStream::connect_timeout`] documents, naming `endpoint`: shared with
+/// abstract names and SEQPACKET.
+pub(crate) fn connect_addr_timeout(
+    ty: SocketType,
+    addr: &SocketAddr,
+    timeout: Duration,
+    endpoint: Endpoint,
+) -> Result<OwnedFd> {
+    crate::connect::check_timeout(&endpoint, Some(timeout))?;
+    let connected = crate::unix::abstract_name::to_nix(addr)
+        .and_then(|addr| crate::sys::unix_connect_timeout(ty, &addr, timeout));
+    connected.map_err(|e| match e.kind() {
+        io::ErrorKind::WouldBlock => Error::ConnectTimeout { endpoint, timeout },
+        _ => Error::connect(endpoint, e),
+    })
+}
+
+/// [`connect_addr_timeout`] to the socket file at `path`.
 pub(crate) fn connect_path_timeout(
     ty: SocketType,
     path: &Path,
@@ -248,9 +288,6 @@ pub(crate) fn connect_path_timeout(
     endpoint: Endpoint,
 ) -> Result<OwnedFd> {
     check_len(path)?;
-    crate::connect::check_timeout(&endpoint, Some(timeout))?;
-    crate::sys::unix_connect_timeout(ty, path, timeout).map_err(|e| match e.kind() {
-        io::ErrorKind::WouldBlock => Error::ConnectTimeout { endpoint, timeout },
-        _ => Error::connect(endpoint, e),
-    })
+    let addr = SocketAddr::from_pathname(path).map_err(|e| Error::connect(endpoint.clone(), e))?;
+    connect_addr_timeout(ty, &addr, timeout, endpoint)
 }
