@@ -24,7 +24,7 @@ const USAGE: &str =
 /// What `--help` adds to the usage line.
 const HELP: &str = "\
   --idle-timeout SECS    close a stream connection silent this long (default 120, 0: never)
-  --same-uid             on unix:, accept only peers running as this user
+  --same-uid             on unix: and unixpacket:, accept only peers running as this user
   --authkey-file PATH    on a stream endpoint, require the multiprocessing authkey handshake
   --max-connections N    serve at most N stream connections at once (default 256); one more is
                          closed at once and logged. Each holds at most one message of up to
@@ -147,8 +147,18 @@ pub fn parse_args() -> Result<Command, BoxError> {
     if opts.auth.is_some() && endpoint.socket_type() != msgsock::SocketType::Stream {
         return Err("--authkey-file needs a stream endpoint (unix: or tcp:)".into());
     }
-    if opts.same_uid && !matches!(endpoint, Endpoint::Unix(_)) {
-        return Err("--same-uid needs a unix: endpoint (peer credentials exist only there)".into());
+    let credentials = matches!(
+        endpoint,
+        Endpoint::Unix(_)
+            | Endpoint::UnixAbstract(_)
+            | Endpoint::UnixSeqpacket(_)
+            | Endpoint::UnixSeqpacketAbstract(_)
+    );
+    if opts.same_uid && !credentials {
+        return Err(
+            "--same-uid needs a unix: or unixpacket: endpoint (peer credentials exist only there)"
+                .into(),
+        );
     }
     Ok(Command::Serve { endpoint, opts })
 }

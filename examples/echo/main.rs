@@ -30,7 +30,8 @@
 //!   is accepted and closed at once, and logged. Each connection holds at most one message of up
 //!   to 64 MiB (msgsock's default limit) besides small buffers, so the server's memory stays
 //!   under about N × 64 MiB: 16 GiB at the default, 1 GiB with `--max-connections 16`.
-//! - `--same-uid`: on a `unix:` endpoint, accept only peers running as this user (`SO_PEERCRED`).
+//! - `--same-uid`: on a `unix:` or `unixpacket:` endpoint, accept only peers running as this
+//!   user (`SO_PEERCRED`).
 //! - `--authkey-file PATH`: on a stream endpoint, require Python `multiprocessing`'s authkey
 //!   handshake with the key in that file (never on the command line, where `ps` shows it). A
 //!   client that fails it is logged and dropped; the server keeps accepting.
@@ -217,6 +218,9 @@ fn serve_datagrams(socket: &AnyDatagram, stop: &StdUnixStream) {
 
 /// Refuses a Unix peer running as another user.
 fn same_user(conn: &AnyConnection) -> Result<(), String> {
+    if let Some(socket) = conn.as_seqpacket() {
+        return cli::same_user(socket.peer_cred());
+    }
     let Some(AnyStream::Unix(stream)) = conn.as_stream().map(Connection::get_ref) else {
         return Err("not a Unix socket".into());
     };

@@ -167,6 +167,9 @@ fn handshake<'a>(
 
 /// Refuses a Unix peer running as another user.
 fn same_user(conn: &AsyncAnyConnection) -> Result<(), String> {
+    if let Some(socket) = conn.as_seqpacket() {
+        return cli::same_user(socket.peer_cred());
+    }
     let stream = conn.as_stream().ok_or("not a Unix socket")?;
     cli::same_user(stream.peer_cred())
 }

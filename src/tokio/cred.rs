@@ -6,6 +6,7 @@ use std::os::fd::AsFd;
 use ::tokio::net::UnixStream;
 
 use super::conn::AsyncConnection;
+use super::seqpacket::AsyncSeqpacket;
 use super::stream::AsyncAnyStream;
 use crate::error::Result;
 use crate::unix::PeerCred;
@@ -45,7 +46,20 @@ impl AsyncConnection<AsyncAnyStream> {
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn cred(stream: &UnixStream) -> Result<PeerCred> {
-    let (pid, uid, gid) = crate::sys::peer_cred(stream.as_fd())?;
+impl AsyncSeqpacket {
+    /// The process at the other end, as it was at `connect(2)`: as
+    /// [`UnixSeqpacket::peer_cred`](crate::UnixSeqpacket::peer_cred).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`](crate::Error::Io) from `getsockopt(2)`.
+    pub fn peer_cred(&self) -> Result<PeerCred> {
+        cred(self)
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn cred(socket: &impl AsFd) -> Result<PeerCred> {
+    let (pid, uid, gid) = crate::sys::peer_cred(socket.as_fd())?;
     Ok(PeerCred { pid, uid, gid })
 }

@@ -277,19 +277,24 @@ fn idle_timeout_rejects_bad_values_in_one_line() {
 
 // --- --same-uid ---
 
+/// This user's peers are served on every endpoint with peer credentials: a socket file, an
+/// abstract name, SEQPACKET.
 #[test]
 fn same_uid_serves_this_user() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let path = dir.path().join("echo.sock");
-    let server = Proc::spawn(&mut echo(&[
-        "--same-uid",
-        &format!("unix:{}", path.display()),
-    ]));
-    let endpoint = server.listening_on();
-    let mut conn = client(&endpoint)?;
-    assert_echoes(&mut conn, b"same user")?;
-    let out = stop(server);
-    assert!(!out.stderr.contains("refused"), "{}", out.stderr);
+    let endpoints = [
+        format!("unix:{}", dir.path().join("echo.sock").display()),
+        format!("unix:@msgsock-same-uid-{}", std::process::id()),
+        format!("unixpacket:{}", dir.path().join("echo-packet.sock").display()),
+    ];
+    for endpoint in &endpoints {
+        let server = Proc::spawn(&mut echo(&["--same-uid", endpoint]));
+        let endpoint = server.listening_on();
+        let mut conn = client(&endpoint)?;
+        assert_echoes(&mut conn, b"same user")?;
+        let out = stop(server);
+        assert!(!out.stderr.contains("refused"), "{endpoint}: {}", out.stderr);
+    }
     Ok(())
 }
 
@@ -300,15 +305,19 @@ fn same_uid_needs_a_unix_endpoint() -> TestResult {
     for endpoint in ["tcp:127.0.0.1:0", "udp:127.0.0.1:0", &unixgram] {
         let out = Proc::spawn(&mut echo(&["--same-uid", endpoint])).finish();
         let line = out.assert_one_line_error();
-        assert!(line.contains("--same-uid needs a unix: endpoint"), "{line}");
+        assert!(
+            line.contains("--same-uid needs a unix: or unixpacket: endpoint"),
+            "{line}"
+        );
         assert!(out.stdout.is_empty(), "{endpoint}: {}", out.stdout);
     }
     assert_eq!(files_in(dir.path()), Vec::<String>::new());
     Ok(())
 }
 
-/// Python switching to uid/gid 65534 (`nobody`), then connecting to the socket at `argv[1]`,
-/// sending one framed message and reading. It prints its pid, then how the connection went.
+/// Python switching to uid/gid 65534 (`nobody`), then connecting to the socket at `argv[1]`
+/// (a stream, or SEQPACKET if `argv[2]` says `seqpacket`), sending one message (framed on a
+/// stream, one packet on SEQPACKET) and reading. It prints its pid, then how the connection went.
 const PY_OTHER_USER: &str = r#"
 import os, signal, socket, struct, sys
 signal.alarm(60)  # failure guard: a stuck peer ends instead of hanging the test
@@ -316,14 +325,15 @@ os.setgroups([])
 os.setgid(65534)
 os.setuid(65534)
 print("pid", os.getpid(), "uid", os.getuid(), flush=True)
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+packet = sys.argv[2] == "seqpacket"
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET if packet else socket.SOCK_STREAM)
 try:
     s.connect(sys.argv[1])
 except OSError as e:
     print("connect failed:", repr(e), flush=True)
     sys.exit(0)
 try:
-    s.sendall(struct.pack(">I", 4) + b"ping")
+    s.sendall(b"ping" if packet else struct.pack(">I", 4) + b"ping")
     data = s.recv(4096)
     print("closed" if data == b"" else "got " + data.hex(), flush=True)
 except (ConnectionResetError, BrokenPipeError) as e:
@@ -335,11 +345,25 @@ fn same_uid_refuses_another_user() -> TestResult {
     if !root_or_skip("same_uid_refuses_another_user") {
         return Ok(());
     }
+    same_uid_refuses_another_user_on("unix", "stream")
+}
+
+#[test]
+fn same_uid_refuses_another_user_on_seqpacket() -> TestResult {
+    if !root_or_skip("same_uid_refuses_another_user_on_seqpacket") {
+        return Ok(());
+    }
+    same_uid_refuses_another_user_on("unixpacket", "seqpacket")
+}
+
+/// `--same-uid` on a `scheme:` socket file closes another user's connection (a Python peer of
+/// socket type `kind`) unanswered, logs who it refused, and serves its own user on.
+fn same_uid_refuses_another_user_on(scheme: &str, kind: &str) -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("echo.sock");
     let server = Proc::spawn(&mut echo(&[
         "--same-uid",
-        &format!("unix:{}", path.display()),
+        &format!("{scheme}:{}", path.display()),
     ]));
     let endpoint = server.listening_on();
     // Let the other user reach the socket: only --same-uid stands in its way.
@@ -347,7 +371,7 @@ fn same_uid_refuses_another_user() -> TestResult {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
 
     let peer = python3()
-        .args(["-c", PY_OTHER_USER, &path.display().to_string()])
+        .args(["-c", PY_OTHER_USER, &path.display().to_string(), kind])
         .stdin(Stdio::null())
         .output()?;
     let report = String::from_utf8_lossy(&peer.stdout);
