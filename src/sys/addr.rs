@@ -114,3 +114,62 @@ impl SenderAddr for UnixAddr {
         Some(UnixAddr(addr))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::{UnixDatagram, UnixListener};
+
+    use nix::libc;
+
+    use super::{SenderAddr, UnixAddr};
+
+    /// A `sockaddr_storage` holding an `AF_UNIX` family and nothing else.
+    fn unix_storage() -> libc::sockaddr_storage {
+        // SAFETY: an all-zero sockaddr_storage is valid.
+        #[allow(unsafe_code)]
+        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        storage.ss_family = libc::AF_UNIX as libc::sa_family_t;
+        storage
+    }
+
+    #[test]
+    fn an_unnamed_sender_has_no_address() {
+        let storage = unix_storage();
+        let family_only = size_of::<libc::sa_family_t>() as libc::socklen_t;
+        assert!(UnixAddr::from_sockaddr(&storage, 0).is_none());
+        assert!(UnixAddr::from_sockaddr(&storage, family_only).is_none());
+    }
+
+    #[test]
+    fn a_unix_sender_is_no_internet_address() {
+        let len = size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        assert!(std::net::SocketAddr::from_sockaddr(&unix_storage(), len).is_none());
+    }
+
+    #[test]
+    fn an_unnamed_std_address_cannot_be_sent_to() {
+        let (a, _b) = UnixDatagram::pair().unwrap();
+        let err = UnixAddr::from_std(&a.local_addr().unwrap()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn a_std_path_address_keeps_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let addr = UnixAddr::from_std(&listener.local_addr().unwrap()).unwrap();
+        assert_eq!(addr.path(), Some(path.as_path()));
+        assert_eq!(addr.abstract_name(), None);
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_std_abstract_address_keeps_its_name() {
+        use std::os::linux::net::SocketAddrExt;
+        let std = std::os::unix::net::SocketAddr::from_abstract_name(b"msgsock-test").unwrap();
+        let addr = UnixAddr::from_std(&std).unwrap();
+        assert_eq!(addr.abstract_name(), Some(&b"msgsock-test"[..]));
+        assert_eq!(addr.path(), None);
+    }
+}

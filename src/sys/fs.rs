@@ -158,3 +158,59 @@ pub(crate) fn chmod_opened(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
 pub(crate) fn is_socket(fd: BorrowedFd<'_>) -> io::Result<bool> {
     Ok(stat(fd)?.kind == FileKind::Socket)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::{open_at, open_dir, stat, stat_at, FileKind, OpenFlags};
+
+    #[test]
+    fn file_info_tells_regular_files_sockets_and_others_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("s")).unwrap();
+        std::os::unix::fs::symlink(&file, dir.path().join("l")).unwrap();
+        let fd = open_dir(dir.path()).unwrap();
+
+        let info = stat_at(fd.as_fd(), OsStr::new("f")).unwrap();
+        assert_eq!(info.kind, FileKind::Regular);
+        assert_eq!(
+            (info.mode, info.nlink, info.uid),
+            (0o640, 1, crate::sys::euid())
+        );
+        let kind = |name: &str| stat_at(fd.as_fd(), OsStr::new(name)).unwrap().kind;
+        assert_eq!(kind("s"), FileKind::Socket);
+        // Not followed: the symlink itself.
+        assert_eq!(kind("l"), FileKind::Other);
+        assert_eq!(stat(fd.as_fd()).unwrap().kind, FileKind::Other);
+    }
+
+    #[test]
+    fn no_follow_refuses_a_symlink_and_create_new_an_existing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"x").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("f"), dir.path().join("l")).unwrap();
+        let fd = open_dir(dir.path()).unwrap();
+        let flags = OpenFlags::READ_WRITE | OpenFlags::NO_FOLLOW;
+        assert!(open_at(fd.as_fd(), OsStr::new("l"), flags, 0).is_err());
+        let opened = open_at(fd.as_fd(), OsStr::new("f"), flags, 0).unwrap();
+        let id = |i: super::FileInfo| (i.dev, i.ino);
+        assert_eq!(
+            id(stat(opened.as_fd()).unwrap()),
+            id(stat_at(fd.as_fd(), OsStr::new("f")).unwrap())
+        );
+        let err = open_at(
+            fd.as_fd(),
+            OsStr::new("f"),
+            flags | OpenFlags::CREATE_NEW,
+            0o600,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    }
+}
