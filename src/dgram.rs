@@ -11,11 +11,9 @@ use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
-use nix::sys::socket::{SockaddrLike, UnixAddr};
-
 use crate::error::{Error, Result};
 use crate::proto::check_fds;
-use crate::sys;
+use crate::sys::{self, Destination, SenderAddr, UnixAddr};
 
 /// A datagram socket `S` with its send and receive limits.
 #[derive(Debug)]
@@ -97,7 +95,7 @@ impl<S: AsFd> Datagram<S> {
     pub(crate) fn try_send_to(
         &self,
         msg: &[u8],
-        addr: &dyn SockaddrLike,
+        addr: Destination<'_>,
         wait: Option<Duration>,
     ) -> Result<()> {
         let fd = self.socket.as_fd();
@@ -166,7 +164,7 @@ impl<S: AsFd> Datagram<S> {
 
     /// Receives one datagram into `buf` and the descriptors sent with it into `fds`, replacing
     /// the contents of both; returns its length and, with `with_sender`, the sender.
-    pub(crate) fn recv_with_fds<A: SockaddrLike>(
+    pub(crate) fn recv_with_fds<A: SenderAddr>(
         &self,
         buf: &mut Vec<u8>,
         fds: &mut Vec<OwnedFd>,
@@ -195,10 +193,7 @@ impl<S: AsFd> Datagram<S> {
 
     /// Receives one datagram into `buf`, replacing its contents; returns its length and the
     /// sender's address as the kernel gave it.
-    pub(crate) fn recv_from<A: SockaddrLike>(
-        &self,
-        buf: &mut Vec<u8>,
-    ) -> Result<(usize, Option<A>)> {
+    pub(crate) fn recv_from<A: SenderAddr>(&self, buf: &mut Vec<u8>) -> Result<(usize, Option<A>)> {
         recv::<A>(
             self.socket.as_fd(),
             buf,
@@ -225,7 +220,7 @@ fn check_send(len: usize, max: usize) -> Result<()> {
 
 /// Maps the kernel's `EMSGSIZE` to [`Error::MessageTooLarge`], for limits it knows better.
 fn send_error(e: io::Error, len: usize, max: usize) -> Error {
-    if e.raw_os_error() == Some(nix::libc::EMSGSIZE) {
+    if sys::is_message_too_long(&e) {
         Error::MessageTooLarge {
             len: len as u64,
             max: max as u64,
@@ -291,7 +286,7 @@ pub(crate) struct Room {
 /// arrive are closed. Without, the kernel closes them. `stamped` makes room for a
 /// `SO_TIMESTAMP` control message (see `sys::recv_datagram`), and the third value returned says
 /// whether control data came.
-fn recv<A: SockaddrLike>(
+fn recv<A: SenderAddr>(
     fd: BorrowedFd<'_>,
     buf: &mut Vec<u8>,
     max: usize,

@@ -4,11 +4,10 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
-use nix::sys::socket::SockaddrStorage;
-
 use crate::dgram::{Datagram, Room};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
+use crate::sys::Destination;
 
 /// The largest UDP payload over IPv4: 65,535 − 20 (IPv4 header) − 8 (UDP header).
 pub const UDP_V4_MAX_MESSAGE_LEN: usize = 65_507;
@@ -116,8 +115,7 @@ impl UdpSocket {
     }
 
     fn send_to_within(&self, msg: &[u8], addr: SocketAddr, wait: Option<Duration>) -> Result<()> {
-        self.inner
-            .try_send_to(msg, &SockaddrStorage::from(addr), wait)
+        self.inner.try_send_to(msg, Destination::Inet(addr), wait)
     }
 
     /// Receives one datagram into `buf`, replacing its contents; returns its length and sender.
@@ -127,10 +125,9 @@ impl UdpSocket {
     /// [`Error::Truncated`] for a datagram longer than [`max_message_len`](Self::max_message_len);
     /// [`Error::Io`] otherwise.
     pub fn recv_from(&self, buf: &mut Vec<u8>) -> Result<(usize, SocketAddr)> {
-        let (n, from) = self.inner.recv_from::<SockaddrStorage>(buf)?;
-        let from = from
-            .and_then(|a| to_std(&a))
-            .ok_or_else(|| Error::Io(io::Error::other("datagram from a non-IP address")))?;
+        let (n, from) = self.inner.recv_from::<SocketAddr>(buf)?;
+        let from =
+            from.ok_or_else(|| Error::Io(io::Error::other("datagram from a non-IP address")))?;
         Ok((n, from))
     }
 
@@ -290,15 +287,6 @@ impl UdpSocket {
     /// The wrapped std socket.
     pub fn into_inner(self) -> StdUdpSocket {
         self.inner.into_socket()
-    }
-}
-
-fn to_std(addr: &SockaddrStorage) -> Option<SocketAddr> {
-    if let Some(v4) = addr.as_sockaddr_in() {
-        Some(SocketAddr::V4((*v4).into()))
-    } else {
-        addr.as_sockaddr_in6()
-            .map(|v6| SocketAddr::V6((*v6).into()))
     }
 }
 

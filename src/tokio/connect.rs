@@ -9,7 +9,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use ::tokio::time::{sleep, timeout_at, Instant};
-use nix::sys::socket::UnixAddr;
 
 use super::any::AsyncAnyConnection;
 use super::conn::AsyncConnection;
@@ -20,7 +19,7 @@ use crate::auth::Authenticator;
 use crate::connect::{check_timeout, resolved, udp, Backoff, ConnectOptions, ServerWait};
 use crate::endpoint::{Endpoint, HostPort};
 use crate::error::{Error, Result, SocketType};
-use crate::sys;
+use crate::sys::{self, UnixAddr};
 use crate::unix::abstract_name;
 use crate::unix::socket_file::check_len;
 
@@ -282,12 +281,12 @@ fn seqpacket(fd: OwnedFd) -> Result<AsyncAnyConnection> {
 /// NUL byte.
 fn path_addr(path: &Path, endpoint: &Endpoint) -> Result<UnixAddr> {
     check_len(path)?;
-    UnixAddr::new(path).map_err(|e| Error::connect(endpoint.clone(), e.into()))
+    UnixAddr::from_path(path).map_err(|e| Error::connect(endpoint.clone(), e))
 }
 
 /// The address of the abstract name `name`; [`Error::Endpoint`] for a bad name.
 fn abstract_addr(name: &[u8]) -> Result<UnixAddr> {
-    Ok(abstract_name::to_nix(&abstract_name::socket_addr(name)?)?)
+    abstract_name::unix_addr(name)
 }
 
 /// A non-blocking Unix socket of type `ty` connected to `addr`, trying a full backlog again on

@@ -5,14 +5,12 @@
 //! admits only its own uid by default (CPython's CVE-2022-42919 was a multiprocessing server on
 //! an abstract name that let any local user in).
 
-use std::io;
 use std::os::fd::BorrowedFd;
 use std::os::unix::net::SocketAddr;
 
-use nix::sys::socket::UnixAddr;
-
 use crate::endpoint::parse_abstract_name;
 use crate::error::Result;
+use crate::sys::UnixAddr;
 
 /// The std address of the abstract name `name`, checked first so that a bad name is a
 /// [`ParseEndpointError`](crate::ParseEndpointError) (too long, empty, NUL inside).
@@ -46,32 +44,10 @@ pub(crate) fn name_of(addr: &SocketAddr) -> Option<&[u8]> {
     }
 }
 
-/// The abstract name of a sender's `addr`, as nix reports it, if it has one.
-pub(crate) fn name_of_nix(addr: &UnixAddr) -> Option<&[u8]> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        addr.as_abstract()
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    {
-        let _ = addr;
-        None
-    }
-}
-
-/// The nix address for a std one: a path, or an abstract name. An unnamed address has none.
-pub(crate) fn to_nix(addr: &SocketAddr) -> io::Result<UnixAddr> {
-    if let Some(path) = addr.as_pathname() {
-        return Ok(UnixAddr::new(path)?);
-    }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Some(name) = name_of(addr) {
-        return Ok(UnixAddr::new_abstract(name)?);
-    }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidInput,
-        "an unnamed socket address cannot be sent to",
-    ))
+/// The address the calls in `sys` take for the abstract name `name`, with the errors of
+/// [`socket_addr`].
+pub(crate) fn unix_addr(name: &[u8]) -> Result<UnixAddr> {
+    Ok(UnixAddr::from_std(&socket_addr(name)?)?)
 }
 
 /// Whether a just-accepted connection `fd` may be handed out by a listener that admits only
@@ -93,9 +69,9 @@ pub(crate) fn admits(only_uid: Option<u32>, fd: BorrowedFd<'_>) -> bool {
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn unsupported() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
+fn unsupported() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
         "abstract socket names exist only on Linux and Android",
     )
 }

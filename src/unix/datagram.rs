@@ -5,13 +5,12 @@ use std::os::unix::net::{SocketAddr, UnixDatagram as StdUnixDatagram};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::sys::socket::{SockaddrLike, UnixAddr};
 use tempfile::TempDir;
 
 use crate::dgram::{Datagram, Room};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
-use crate::sys::{self, SocketType};
+use crate::sys::{self, Destination, SocketType, UnixAddr};
 use crate::unix::abstract_name;
 use crate::unix::bound::Bound;
 use crate::unix::socket_file::{check_len, private_temp_dir, SocketFile};
@@ -245,7 +244,7 @@ impl UnixDatagram {
     /// As [`try_send_to`](Self::try_send_to); `InvalidInput` for an unnamed `addr`.
     pub fn try_send_to_addr(&self, msg: &[u8], addr: &SocketAddr) -> Result<()> {
         self.inner
-            .try_send_to(msg, &abstract_name::to_nix(addr)?, None)
+            .try_send_to(msg, Destination::Unix(&UnixAddr::from_std(addr)?), None)
     }
 
     /// As [`try_send_to_within`](Self::try_send_to_within), to a path or abstract name `addr`.
@@ -259,8 +258,11 @@ impl UnixDatagram {
         addr: &SocketAddr,
         wait: Duration,
     ) -> Result<()> {
-        self.inner
-            .try_send_to(msg, &abstract_name::to_nix(addr)?, Some(wait))
+        self.inner.try_send_to(
+            msg,
+            Destination::Unix(&UnixAddr::from_std(addr)?),
+            Some(wait),
+        )
     }
 
     /// Sends one message as one datagram to the socket at `path` (`sendto(2)`).
@@ -322,8 +324,8 @@ impl UnixDatagram {
 
     fn send_to_within(&self, msg: &[u8], path: &Path, wait: Option<Duration>) -> Result<()> {
         check_len(path)?;
-        let addr = UnixAddr::new(path).map_err(|e| Error::path(path, e.into()))?;
-        self.inner.try_send_to(msg, &addr, wait)
+        let addr = UnixAddr::from_path(path).map_err(|e| Error::path(path, e))?;
+        self.inner.try_send_to(msg, Destination::Unix(&addr), wait)
     }
 
     /// Receives one datagram into `buf`, replacing its contents; returns its length and the
@@ -393,7 +395,7 @@ impl UnixDatagram {
     ) -> Result<()> {
         let path = path.as_ref();
         check_len(path)?;
-        let addr = UnixAddr::new(path).map_err(|e| Error::path(path, e.into()))?;
+        let addr = UnixAddr::from_path(path).map_err(|e| Error::path(path, e))?;
         self.inner.send_with_fds(msg, fds, Some(&addr), None)
     }
 
@@ -413,7 +415,7 @@ impl UnixDatagram {
         addr: &SocketAddr,
         wait: Duration,
     ) -> Result<()> {
-        let addr = abstract_name::to_nix(addr)?;
+        let addr = UnixAddr::from_std(addr)?;
         self.inner
             .send_with_fds(msg, fds, Some(&addr), Some(Some(wait)))
     }
@@ -652,14 +654,11 @@ impl UnixDatagram {
 /// The endpoint to answer a datagram's sender at: `unixgram:PATH`, `unixgram:@NAME`, or `None`
 /// for an unnamed sender.
 fn sender_endpoint(addr: UnixAddr) -> Option<Endpoint> {
-    // An unnamed sender comes with an address of length 0, on which nix's `path()` asserts:
-    // look at the length first.
-    if addr.len() as usize <= size_of::<nix::libc::sa_family_t>() {
-        return None;
-    }
     match addr.path() {
         Some(path) => Some(Endpoint::UnixDatagram(path.into())),
-        None => abstract_name::name_of_nix(&addr).map(|n| Endpoint::UnixDatagramAbstract(n.into())),
+        None => addr
+            .abstract_name()
+            .map(|n| Endpoint::UnixDatagramAbstract(n.into())),
     }
 }
 

@@ -115,7 +115,7 @@ impl UnixSeqpacketListener {
     /// Linux and Android only; elsewhere [`Error::Io`] with `Unsupported`.
     pub fn bind_abstract<N: AsRef<[u8]>>(name: N) -> Result<UnixSeqpacketListener> {
         let name = name.as_ref();
-        let addr = abstract_name::to_nix(&abstract_name::socket_addr(name)?)?;
+        let addr = abstract_name::unix_addr(name)?;
         let endpoint = || Endpoint::UnixSeqpacketAbstract(name.into());
         let socket = sys::unix_socket(SocketType::SeqPacket, false)?;
         sys::bind_unix_addr(socket.as_fd(), &addr).map_err(|e| Error::bind(endpoint(), e))?;
@@ -362,7 +362,7 @@ impl UnixSeqpacket {
     /// Linux and Android only; elsewhere [`Error::Io`] with `Unsupported`.
     pub fn connect_abstract<N: AsRef<[u8]>>(name: N) -> Result<UnixSeqpacket> {
         let name = name.as_ref();
-        let addr = abstract_name::to_nix(&abstract_name::socket_addr(name)?)?;
+        let addr = abstract_name::unix_addr(name)?;
         let socket = sys::unix_socket(SocketType::SeqPacket, false)?;
         sys::connect_unix_addr(socket.as_fd(), &addr)
             .map_err(|e| Error::connect(Endpoint::UnixSeqpacketAbstract(name.into()), e))?;

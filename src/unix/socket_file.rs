@@ -34,12 +34,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use nix::fcntl::OFlag;
-use nix::libc;
-use nix::sys::stat::FileStat;
-
 use crate::error::{Error, Result};
-use crate::sys::{self, SocketType};
+use crate::sys::{self, FileInfo, FileKind, OpenFlags, SocketType};
 
 /// The longest socket path `sockaddr_un` holds, without its terminating NUL.
 /// Linux: `sun_path[108]` (unix(7)); the BSDs and macOS: `sun_path[104]`.
@@ -106,26 +102,12 @@ struct FileId {
 }
 
 impl FileId {
-    // The field types of `stat` differ between platforms.
-    #[allow(clippy::unnecessary_cast)]
-    fn of(stat: &FileStat) -> FileId {
+    fn of(stat: &FileInfo) -> FileId {
         FileId {
-            dev: stat.st_dev as u64,
-            ino: stat.st_ino as u64,
+            dev: stat.dev,
+            ino: stat.ino,
         }
     }
-}
-
-/// The type bits of a `stat`.
-fn file_type(stat: &FileStat) -> libc::mode_t {
-    stat.st_mode & libc::S_IFMT
-}
-
-/// The permission bits of a `stat`, as `chmod(2)` takes them.
-// `mode_t` is `u16` on some platforms.
-#[allow(clippy::unnecessary_cast)]
-fn permissions(stat: &FileStat) -> u32 {
-    (stat.st_mode & 0o7777) as u32
 }
 
 /// An open directory that files are made, checked and removed in by name.
@@ -203,7 +185,7 @@ impl SocketFile {
         sys::fchmod(socket.as_fd(), mode)?;
         sys::bind_unix(socket.as_fd(), path).map_err(|e| bind_error(&dir, name, path, e))?;
         let stat = sys::stat_at(dir.fd(), name).map_err(|e| Error::path(path, e))?;
-        if file_type(&stat) != libc::S_IFSOCK || stat.st_uid != sys::euid() {
+        if stat.kind != FileKind::Socket || stat.uid != sys::euid() {
             // Replaced between bind(2) and now by someone who may write the directory.
             return Err(Error::unix_in_use(path));
         }
@@ -216,7 +198,7 @@ impl SocketFile {
             remove_on_drop: true,
         };
         // On an error `file` drops here and removes the socket file it just made.
-        file.set_mode(permissions(&stat), mode)?;
+        file.set_mode(stat.mode, mode)?;
         Ok((socket, file))
     }
 
@@ -246,7 +228,7 @@ impl SocketFile {
     /// afterwards.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     fn widen(&self, mode: u32) -> io::Result<u32> {
-        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW;
+        let flags = OpenFlags::PATH | OpenFlags::NO_FOLLOW;
         let file = sys::open_at(self.dir.fd(), &self.name, flags, 0)?;
         if FileId::of(&sys::stat(file.as_fd())?) != self.id {
             return Err(io::Error::new(
@@ -255,14 +237,13 @@ impl SocketFile {
             ));
         }
         sys::chmod_opened(file.as_fd(), mode)?;
-        Ok(permissions(&sys::stat(file.as_fd())?))
+        Ok(sys::stat(file.as_fd())?.mode)
     }
 
     /// Elsewhere a socket file cannot be opened: a narrowed mode stays a mismatch.
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     fn widen(&self, _mode: u32) -> io::Result<u32> {
-        let stat = sys::stat_at(self.dir.fd(), &self.name)?;
-        Ok(permissions(&stat))
+        Ok(sys::stat_at(self.dir.fd(), &self.name)?.mode)
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -291,7 +272,7 @@ fn bind_error(dir: &Dir, name: &OsStr, path: &Path, e: io::Error) -> Error {
         return Error::path(path, e);
     }
     match sys::stat_at(dir.fd(), name) {
-        Ok(stat) if file_type(&stat) == libc::S_IFSOCK => Error::unix_in_use(path),
+        Ok(stat) if stat.kind == FileKind::Socket => Error::unix_in_use(path),
         _ => Error::NotASocket { path: path.into() },
     }
 }
@@ -303,13 +284,13 @@ fn clear_stale(dir: &Dir, name: &OsStr, path: &Path) -> Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(Error::path(path, e)),
     };
-    if file_type(&stat) != libc::S_IFSOCK {
+    if stat.kind != FileKind::Socket {
         return Err(Error::NotASocket { path: path.into() });
     }
     match probe(path) {
         Ok(()) => Err(Error::unix_in_use(path)),
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-            let owner = stat.st_uid;
+            let owner = stat.uid;
             if owner != sys::euid() {
                 return Err(Error::NotOwner {
                     path: path.into(),
@@ -350,15 +331,10 @@ fn probe(path: &Path) -> io::Result<()> {
             Err(e) => return Err(e),
         };
         result = match sys::connect_unix(socket.as_fd(), path) {
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock
-                    || e.raw_os_error() == Some(libc::EINPROGRESS) =>
-            {
-                Ok(())
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || sys::is_in_progress(&e) => Ok(()),
             other => other,
         };
-        if !matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE)) {
+        if !matches!(&result, Err(e) if sys::is_wrong_socket_type(e)) {
             break;
         }
     }
@@ -377,15 +353,15 @@ struct LockFile {
 
 /// How the lock file is opened: never through a symlink, never as a controlling terminal, and
 /// without waiting for a writer if it is a FIFO.
-const LOCK_FLAGS: OFlag = OFlag::O_RDWR
-    .union(OFlag::O_NOFOLLOW)
-    .union(OFlag::O_NOCTTY)
-    .union(OFlag::O_NONBLOCK);
+const LOCK_FLAGS: OpenFlags = OpenFlags::READ_WRITE
+    .union(OpenFlags::NO_FOLLOW)
+    .union(OpenFlags::NO_CTTY)
+    .union(OpenFlags::NONBLOCK);
 
 /// Whether a lock file is this user's own: a regular file it owns with no other name, so that
 /// writing and removing it changes nothing anyone else reaches.
-fn is_own_lock(stat: &FileStat) -> bool {
-    file_type(stat) == libc::S_IFREG && stat.st_uid == sys::euid() && stat.st_nlink == 1
+fn is_own_lock(stat: &FileInfo) -> bool {
+    stat.kind == FileKind::Regular && stat.uid == sys::euid() && stat.nlink == 1
 }
 
 impl LockFile {
@@ -462,7 +438,7 @@ impl LockFile {
 fn open_lock(dir: &Dir, name: &OsStr) -> io::Result<Option<OwnedFd>> {
     match sys::open_at(dir.fd(), name, LOCK_FLAGS, 0) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let create = LOCK_FLAGS | OFlag::O_CREAT | OFlag::O_EXCL;
+            let create = LOCK_FLAGS | OpenFlags::CREATE_NEW;
             match sys::open_at(dir.fd(), name, create, 0o600) {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
                 other => other.map(Some),

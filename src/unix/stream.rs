@@ -272,7 +272,7 @@ pub(crate) fn connect_addr_timeout(
     endpoint: Endpoint,
 ) -> Result<OwnedFd> {
     crate::connect::check_timeout(&endpoint, Some(timeout))?;
-    let connected = crate::unix::abstract_name::to_nix(addr)
+    let connected = crate::sys::UnixAddr::from_std(addr)
         .and_then(|addr| crate::sys::unix_connect_timeout(ty, &addr, timeout));
     connected.map_err(|e| match e.kind() {
         io::ErrorKind::WouldBlock => Error::ConnectTimeout { endpoint, timeout },

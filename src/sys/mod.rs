@@ -7,18 +7,29 @@
 //! its `read` and `write` do not, which is why a blocking read of std's sockets is retried by
 //! its caller.
 
-use std::ffi::OsStr;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::sys::socket::{self, MsgFlags, SockFlag, SockType, UnixAddr};
-use nix::sys::stat::{FileStat, Mode};
+use nix::sys::socket::{self, MsgFlags, SockFlag, SockType};
 
 use crate::error::Family;
 use crate::proto::MAX_FDS;
+
+mod addr;
+mod errno;
+mod fs;
+
+pub(crate) use self::addr::{Destination, SenderAddr, UnixAddr};
+pub(crate) use self::errno::{
+    bad_fd, is_bad_fd, is_in_progress, is_message_too_long, is_wrong_socket_type,
+};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) use self::fs::chmod_opened;
+pub(crate) use self::fs::{
+    fchmod, is_socket, open_at, open_dir, stat, stat_at, unlink_at, FileInfo, FileKind, OpenFlags,
+};
 
 /// `MSG_NOSIGNAL` makes a write to a vanished peer fail with `EPIPE` instead of raising `SIGPIPE`,
 /// which would kill a process that has not ignored it. Apple targets have no such flag: there
@@ -105,7 +116,7 @@ pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
 /// `sendmsg(2)` with `MSG_NOSIGNAL`: a gathering write. With no control messages nix allocates
 /// nothing (`vec![0; 0]`).
 pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    retry(|| socket::sendmsg::<UnixAddr>(fd.as_raw_fd(), bufs, &[], NO_SIGPIPE, None))
+    retry(|| socket::sendmsg::<socket::UnixAddr>(fd.as_raw_fd(), bufs, &[], NO_SIGPIPE, None))
 }
 
 /// `recvmsg(2)` with `MSG_DONTWAIT` into several buffers, filled in order. With no control
@@ -255,6 +266,7 @@ pub(crate) fn send_with_fds(
     if nowait {
         flags |= MsgFlags::MSG_DONTWAIT;
     }
+    let addr = addr.map(UnixAddr::as_nix);
     retry(|| socket::sendmsg(fd.as_raw_fd(), bufs, cmsgs, flags, addr))
 }
 
@@ -304,7 +316,7 @@ pub(crate) fn unix_socket(ty: SocketType, nonblocking: bool) -> io::Result<Owned
     })?;
     retry(|| fcntl(&fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)))?;
     if nonblocking {
-        retry(|| fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)))?;
+        retry(|| fcntl(&fd, FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK)))?;
     }
     no_sigpipe(std::os::fd::AsFd::as_fd(&fd))?;
     Ok(fd)
@@ -313,23 +325,23 @@ pub(crate) fn unix_socket(ty: SocketType, nonblocking: bool) -> io::Result<Owned
 /// `connect(2)` to the Unix socket at `path`. A Unix connect interrupted while it waits for
 /// room in the backlog has not connected (`unix_stream_connect`), so it is made again.
 pub(crate) fn connect_unix(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
-    connect_unix_addr(fd, &UnixAddr::new(path)?)
+    connect_unix_addr(fd, &UnixAddr::from_path(path)?)
 }
 
 /// `connect(2)` to the Unix socket address `addr`, a path or an abstract name, as
 /// [`connect_unix`].
 pub(crate) fn connect_unix_addr(fd: BorrowedFd<'_>, addr: &UnixAddr) -> io::Result<()> {
-    retry(|| socket::connect(fd.as_raw_fd(), addr))
+    retry(|| socket::connect(fd.as_raw_fd(), addr.as_nix()))
 }
 
 /// `bind(2)` to the Unix socket address `path`.
 pub(crate) fn bind_unix(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
-    bind_unix_addr(fd, &UnixAddr::new(path)?)
+    bind_unix_addr(fd, &UnixAddr::from_path(path)?)
 }
 
 /// `bind(2)` to the Unix socket address `addr`, a path or an abstract name.
 pub(crate) fn bind_unix_addr(fd: BorrowedFd<'_>, addr: &UnixAddr) -> io::Result<()> {
-    retry(|| socket::bind(fd.as_raw_fd(), addr))
+    retry(|| socket::bind(fd.as_raw_fd(), addr.as_nix()))
 }
 
 /// A connected pair of Unix sockets of type `ty` (`socketpair(2)`), close-on-exec.
@@ -345,65 +357,6 @@ pub(crate) fn unix_pair(ty: SocketType) -> io::Result<(OwnedFd, OwnedFd)> {
 /// `listen(2)` with the largest backlog the system allows, as std's `UnixListener::bind` asks.
 pub(crate) fn listen(fd: BorrowedFd<'_>) -> io::Result<()> {
     retry(|| socket::listen(&fd, socket::Backlog::MAXCONN))
-}
-
-/// `fchmod(2)`: on a socket not yet bound, the mode its file will be created with (less the
-/// umask) on Linux.
-pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
-    retry(|| nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(mode)))
-}
-
-/// How a directory is opened to work in it: `O_PATH` where there is one, which needs only
-/// search permission and reads nothing.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const DIR_FLAGS: OFlag = OFlag::O_PATH
-    .union(OFlag::O_DIRECTORY)
-    .union(OFlag::O_CLOEXEC);
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-const DIR_FLAGS: OFlag = OFlag::O_RDONLY
-    .union(OFlag::O_DIRECTORY)
-    .union(OFlag::O_CLOEXEC);
-
-/// `open(2)` of the directory `path`, for the `*at` calls below.
-pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
-    retry(|| nix::fcntl::open(path, DIR_FLAGS, Mode::empty()))
-}
-
-/// `openat(2)` of `name` in `dir`, close-on-exec, with `flags` and (when creating) `mode`.
-pub(crate) fn open_at(
-    dir: BorrowedFd<'_>,
-    name: &OsStr,
-    flags: OFlag,
-    mode: u32,
-) -> io::Result<OwnedFd> {
-    let mode = Mode::from_bits_truncate(mode);
-    retry(|| nix::fcntl::openat(dir, name, flags | OFlag::O_CLOEXEC, mode))
-}
-
-/// `fstatat(2)` of `name` in `dir`, not following a final symlink.
-pub(crate) fn stat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<FileStat> {
-    retry(|| nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW))
-}
-
-/// `fstat(2)`.
-pub(crate) fn stat(fd: BorrowedFd<'_>) -> io::Result<FileStat> {
-    retry(|| nix::sys::stat::fstat(fd))
-}
-
-/// `unlinkat(2)` of the non-directory `name` in `dir`.
-pub(crate) fn unlink_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
-    retry(|| nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir))
-}
-
-/// `chmod(2)` of the file `fd` was opened on with `O_PATH`, through `/proc/self/fd`:
-/// `fchmod(2)` refuses `O_PATH` descriptors, and a name would follow whatever replaced the file.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn chmod_opened(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(
-        format!("/proc/self/fd/{}", fd.as_raw_fd()),
-        std::fs::Permissions::from_mode(mode),
-    )
 }
 
 /// The effective user id, owner of the socket files this process creates.
@@ -446,7 +399,7 @@ pub(crate) struct Datagram<A> {
 /// asked of the kernel only `with_sender`: a connected socket knows its peer. With `with_fds` the
 /// descriptors sent with it are received too (close-on-exec); without, the kernel closes them.
 #[allow(unsafe_code)]
-pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
+pub(crate) fn recv_datagram<A: SenderAddr>(
     fd: BorrowedFd<'_>,
     buf: &mut Vec<u8>,
     max: usize,
@@ -521,10 +474,10 @@ pub(crate) fn recv_datagram<A: socket::SockaddrLike>(
         // `got <= max <= capacity`.
         unsafe { buf.set_len(got) };
     }
-    // An unnamed sender (or none asked for) has `msg_namelen` 0, for which `from_raw` returns
-    // `None`.
-    // SAFETY: the kernel filled `msg_namelen` bytes of the sockaddr_storage.
-    let from = unsafe { A::from_raw(addr.as_ptr().cast(), Some(hdr.msg_namelen)) };
+    // An unnamed sender (or none asked for) has `msg_namelen` 0, for which `from_sockaddr`
+    // returns `None`.
+    // SAFETY: zeroed above, the storage is initialised; the kernel filled `msg_namelen` bytes.
+    let from = A::from_sockaddr(unsafe { addr.assume_init_ref() }, hdr.msg_namelen);
     Ok(Datagram {
         len: if truncated {
             got.max(max.saturating_add(1))
@@ -548,8 +501,16 @@ pub(crate) fn set_timestamp(fd: BorrowedFd<'_>) -> io::Result<()> {
 pub(crate) fn send_to_nowait(
     fd: BorrowedFd<'_>,
     buf: &[u8],
-    addr: &dyn socket::SockaddrLike,
+    addr: Destination<'_>,
 ) -> io::Result<usize> {
+    let inet;
+    let addr: &dyn socket::SockaddrLike = match addr {
+        Destination::Inet(a) => {
+            inet = socket::SockaddrStorage::from(a);
+            &inet
+        }
+        Destination::Unix(a) => a.as_nix(),
+    };
     retry(|| {
         socket::sendto(
             fd.as_raw_fd(),
@@ -601,7 +562,7 @@ pub(crate) fn unix_connect_timeout(
             return Err(Errno::EAGAIN);
         }
         socket::setsockopt(&fd, socket::sockopt::SendTimeout, &to_timeval(left))?;
-        socket::connect(fd.as_raw_fd(), addr)
+        socket::connect(fd.as_raw_fd(), addr.as_nix())
     })?;
     retry(|| socket::setsockopt(&fd, socket::sockopt::SendTimeout, &TimeVal::new(0, 0)))?;
     Ok(fd)
@@ -671,21 +632,6 @@ pub(crate) fn socket_family(fd: BorrowedFd<'_>) -> io::Result<Result<Family, Str
         Some(AddressFamily::Inet | AddressFamily::Inet6) => Ok(Family::Inet),
         other => Err(other.map_or("unknown".into(), |f| format!("{f:?}"))),
     })
-}
-
-/// `fstat(2)`: whether `fd` is a socket.
-pub(crate) fn is_socket(fd: BorrowedFd<'_>) -> io::Result<bool> {
-    Ok(stat(fd)?.st_mode & nix::libc::S_IFMT == nix::libc::S_IFSOCK)
-}
-
-/// Whether `e` is `EBADF`: the descriptor number is not open.
-pub(crate) fn is_bad_fd(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(nix::libc::EBADF)
-}
-
-/// `EBADF`: the descriptor number is not open. Made from the errno, so it does not allocate.
-pub(crate) fn bad_fd() -> io::Error {
-    io::Error::from_raw_os_error(nix::libc::EBADF)
 }
 
 /// A close-on-exec duplicate of `fd` numbered `min` or above (`fcntl(2)` `F_DUPFD_CLOEXEC`).
