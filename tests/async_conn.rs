@@ -406,6 +406,46 @@ async fn a_long_queued_message_is_written_at_once<S: Pair>() {
     common::assert_same_messages(&got, &[b"first".to_vec(), long, b"short".to_vec()]);
 }
 
+/// A long message that finds the writer task with frames to write waits for that batch to go
+/// out, then is written from the caller's buffer instead of being copied behind it (on a
+/// current-thread runtime the writer task runs only while `send` waits).
+async fn a_long_queued_message_waits_for_the_writer_instead_of_being_copied<S: Pair>() {
+    let (a, b) = S::pair().await;
+    let (_rx, tx) = AsyncConnection::new(a).into_split_queued();
+    let mut b = AsyncConnection::new(b);
+    tx.send(b"first").await.unwrap();
+    tx.flush().await.unwrap();
+    tx.send(b"queued").await.unwrap();
+    assert_eq!(
+        tx.queued_len(),
+        4 + 6,
+        "the short one waits for the writer task"
+    );
+    let long = pattern(64 * 1024, 9);
+    tx.send(&long).await.unwrap();
+    assert!(
+        tx.queued_len() < 4 + long.len(),
+        "the long message was copied behind the short one: {} bytes queued",
+        tx.queued_len()
+    );
+    tx.flush().await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(timeout(GUARD, b.recv()).await.unwrap().unwrap().unwrap());
+    }
+    common::assert_same_messages(&got, &[b"first".to_vec(), b"queued".to_vec(), long]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_long_queued_message_waits_for_the_writer_instead_of_being_copied_unix() {
+    a_long_queued_message_waits_for_the_writer_instead_of_being_copied::<UnixStream>().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_long_queued_message_waits_for_the_writer_instead_of_being_copied_tcp() {
+    a_long_queued_message_waits_for_the_writer_instead_of_being_copied::<TcpStream>().await;
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_long_queued_message_is_written_at_once_unix() {
     a_long_queued_message_is_written_at_once::<UnixStream>().await;

@@ -25,8 +25,10 @@ use crate::sys;
 /// the rate of batched sends with one `send` per message, as ZeroMQ's sockets do. The price is a
 /// hop to the writer task before a message reaches the socket, which a round trip pays in
 /// latency: the [plain `send`](super::AsyncConnection::send) writes at once instead. A message
-/// of 64 KiB or more that finds nothing queued or being written fills a write of its own: `send`
-/// writes it at once, as far as the socket takes it without waiting, and queues only the rest.
+/// of 64 KiB or more fills a write of its own, so it is not copied behind other frames if that
+/// can be helped: `send` first waits for one batch the writer task has (if any) to go out, then
+/// writes the message at once, as far as the socket takes it without waiting, and queues only
+/// the rest.
 ///
 /// Clones share the queue, so several tasks can send; each frame is queued whole, so frames
 /// never interleave. `send` is cancel-safe: a dropped `send` queued the whole frame or none of
@@ -89,7 +91,8 @@ impl QueuedSender {
     }
 
     /// Queues one message; waits only while the queue is above the high-water mark (a message
-    /// is always taken into an empty queue, however long). Cancel-safe.
+    /// is always taken into an empty queue, however long), and a message of 64 KiB or more for
+    /// one batch of the writer task's, as the [type](Self) says. Cancel-safe.
     ///
     /// # Errors
     ///
@@ -97,6 +100,10 @@ impl QueuedSender {
     /// task, or the error of writing this long message at once (nothing of it was sent).
     pub async fn send(&self, msg: &[u8]) -> Result<()> {
         let shared = &self.owner.shared;
+        let long = msg.len() >= WRITE_THROUGH_LEN;
+        // A long message waits for one batch to go out rather than be copied behind it, once:
+        // a sender that others keep busy still gets queued after that.
+        let mut may_wait = long;
         loop {
             let progress = pin!(shared.progress.notified());
             let mut progress = progress;
@@ -107,12 +114,13 @@ impl QueuedSender {
                     return Err(io::Error::from(kind).into());
                 }
                 let held = state.queue.len() + state.writing;
-                if held == 0 || held <= shared.high_water {
+                let wait_for_writer = held > 0 && mem::take(&mut may_wait);
+                if !wait_for_writer && (held == 0 || held <= shared.high_water) {
                     // Under the lock: the whole frame is queued, or (cancelled at the await
                     // below) none of it.
                     let header = Header::new(msg.len() as u64);
                     let mut written = 0;
-                    if held == 0 && msg.len() >= WRITE_THROUGH_LEN {
+                    if held == 0 && long {
                         // Nothing is queued or being written, so nothing can come between:
                         // what the socket takes now is not copied.
                         let bufs = [IoSlice::new(&header), IoSlice::new(msg)];
