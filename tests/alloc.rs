@@ -290,35 +290,48 @@ fn peak_bytes() -> i64 {
     PEAK_BYTES.with(Cell::get)
 }
 
-/// `feed` waits at the high-water mark until the socket has taken enough, and the memory it
-/// holds meanwhile stays near the mark: the bytes already written do not stay in the queue
-/// while a reader that keeps up only part of the way never lets it empty.
+/// A current-thread runtime, the non-blocking end of a Unix pair for a feeding connection, and a
+/// thread (whose allocations are not counted) reading the other end `piece` bytes at a time
+/// until it closes, returning how many bytes came.
 #[cfg(feature = "tokio")]
-#[test]
-fn feeding_a_slow_reader_holds_memory_near_the_high_water_mark() {
+fn feeder_and_reader(
+    piece: usize,
+) -> (
+    tokio::runtime::Runtime,
+    std::os::unix::net::UnixStream,
+    thread::JoinHandle<usize>,
+) {
     use std::io::Read;
-
-    const HIGH_WATER: usize = 64 * 1024;
-    const MSG: usize = 16 * 1024;
-    const MSGS: usize = 256;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
         .unwrap();
     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     a.set_nonblocking(true).unwrap();
-    // A small send buffer: every write takes a few KiB of a queue that holds tens.
-    nix::sys::socket::setsockopt(&a, nix::sys::socket::sockopt::SndBuf, &4096).unwrap();
-    // Reads in small pieces on a thread of its own (not counted) until the feeder closes.
     let reader = thread::spawn(move || {
-        let (mut b, mut piece, mut total) = (b, [0u8; 1024], 0);
+        let (mut b, mut buf, mut total) = (b, vec![0u8; piece], 0);
         loop {
-            match b.read(&mut piece).unwrap() {
+            match b.read(&mut buf).unwrap() {
                 0 => return total,
                 n => total += n,
             }
         }
     });
+    (rt, a, reader)
+}
+
+/// `feed` waits at the high-water mark until the socket has taken enough, and the memory it
+/// holds meanwhile stays near the mark: the bytes already written do not stay in the queue
+/// while a reader that keeps up only part of the way never lets it empty.
+#[cfg(feature = "tokio")]
+#[test]
+fn feeding_a_slow_reader_holds_memory_near_the_high_water_mark() {
+    const HIGH_WATER: usize = 64 * 1024;
+    const MSG: usize = 16 * 1024;
+    const MSGS: usize = 256;
+    let (rt, a, reader) = feeder_and_reader(1024);
+    // A small send buffer: every write takes a few KiB of a queue that holds tens.
+    nix::sys::socket::setsockopt(&a, nix::sys::socket::sockopt::SndBuf, &4096).unwrap();
     let msg = vec![7u8; MSG];
     counting(|| {
         rt.block_on(async {
@@ -347,26 +360,10 @@ fn feeding_a_slow_reader_holds_memory_near_the_high_water_mark() {
 #[cfg(feature = "tokio")]
 #[test]
 fn steady_feeding_reuses_its_queue() {
-    use std::io::Read;
-
     const MSG: usize = 64 * 1024;
     const BATCH: usize = 4;
     const BATCHES: usize = 20;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .unwrap();
-    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-    a.set_nonblocking(true).unwrap();
-    let reader = thread::spawn(move || {
-        let (mut b, mut buf, mut total) = (b, vec![0u8; MSG], 0);
-        loop {
-            match b.read(&mut buf).unwrap() {
-                0 => return total,
-                n => total += n,
-            }
-        }
-    });
+    let (rt, a, reader) = feeder_and_reader(MSG);
     let msg = vec![7u8; MSG];
     let mut conn = rt.block_on(async {
         let a = tokio::net::UnixStream::from_std(a).unwrap();
