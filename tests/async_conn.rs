@@ -456,6 +456,43 @@ async fn a_long_queued_message_is_written_at_once_tcp() {
     a_long_queued_message_is_written_at_once::<TcpStream>().await;
 }
 
+/// A long message written at once to a peer that is gone is a typed error from that call, and
+/// nothing of it stays queued; on `feed` and on a queued sender alike.
+async fn a_long_message_to_a_vanished_peer_is_an_error<S: Pair>() {
+    fn gone(e: Error) {
+        assert!(
+            matches!(&e, Error::Io(e) if matches!(e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset)),
+            "{e:?}"
+        );
+    }
+    let long = pattern(64 * 1024, 11);
+    for queued in [false, true] {
+        let (a, b) = S::pair().await;
+        let mut a = AsyncConnection::new(a);
+        // A first send waits for the socket, so tokio knows it writable from then on.
+        a.send(b"first").await.unwrap();
+        // A TCP close with a zero linger is a reset, after which every write fails.
+        let linger = nix::libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        setsockopt(&b, sockopt::Linger, &linger).unwrap();
+        drop(b);
+        // The peer's end (a reset, or the end of a Unix stream) is seen before the write.
+        let end = timeout(GUARD, a.recv()).await.unwrap();
+        assert!(!matches!(end, Ok(Some(_))), "{end:?}");
+        if queued {
+            let (_rx, tx) = a.into_split_queued();
+            gone(timeout(GUARD, tx.send(&long)).await.unwrap().unwrap_err());
+            assert_eq!(tx.queued_len(), 0, "nothing of the message was queued");
+        } else {
+            gone(timeout(GUARD, a.feed(&long)).await.unwrap().unwrap_err());
+            assert_eq!(a.queued_len(), 0, "nothing of the message was queued");
+        }
+    }
+}
+
 /// Frames queued by a cancelled send reach the peer through `recv` alone: a request is never
 /// left waiting in the queue while its sender waits for the reply.
 async fn recv_pushes_the_queue_out<S: Pair>() {
@@ -620,6 +657,11 @@ macro_rules! async_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_long_fed_message_is_written_at_once() {
                 super::a_long_fed_message_is_written_at_once::<$stream>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_long_message_to_a_vanished_peer_is_an_error() {
+                super::a_long_message_to_a_vanished_peer_is_an_error::<$stream>().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,7 +24,7 @@ mod sealed {
         /// One non-blocking read into `bufs`, filled in order; on a Unix stream a `recvmsg(2)`
         /// that takes the control data too (`sys::recv_vectored_with_fds`), so descriptors
         /// reach the decoder whichever receive call reads them. `WouldBlock` clears the
-        /// readiness.
+        /// readiness, and so does a read that drained the socket (see [`read_draining`]).
         fn try_read_with_fds(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<(usize, Control)>;
 
         /// One non-blocking `sendmsg(2)` of `bufs` with `fds` attached (`SCM_RIGHTS`), on a
@@ -35,6 +35,39 @@ mod sealed {
             bufs: &[IoSlice<'_>],
             fds: &[BorrowedFd<'_>],
         ) -> io::Result<usize>;
+    }
+}
+
+/// The bytes `bufs` can take.
+fn room(bufs: &[IoSliceMut<'_>]) -> usize {
+    bufs.iter().map(|b| b.len()).sum()
+}
+
+/// One read through `try_io` (tokio's `try_io(Interest::READABLE, _)`), which also clears the
+/// read readiness when the read drained the socket: fewer bytes than `room`, and no
+/// descriptors. tokio's own `poll_read` does the same; without it the next receive makes a
+/// read that can only fail with `EAGAIN` before it waits. A read that brought descriptors
+/// proves nothing, since a Unix stream read stops after the bytes they came with.
+fn read_draining(
+    try_io: impl FnOnce(
+        &mut dyn FnMut() -> io::Result<(usize, Control)>,
+    ) -> io::Result<(usize, Control)>,
+    room: usize,
+    mut read: impl FnMut() -> io::Result<(usize, Control)>,
+) -> io::Result<(usize, Control)> {
+    let mut drained = None;
+    let result = try_io(&mut || {
+        let (n, control) = read()?;
+        if n > 0 && n < room && control.fds.is_empty() && !control.truncated {
+            drained = Some((n, control));
+            // What `try_io` takes as the sign to clear the readiness; the read is kept.
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok((n, control))
+    });
+    match drained {
+        Some(read) => Ok(read),
+        None => result,
     }
 }
 
@@ -93,9 +126,12 @@ impl sealed::Sealed for UnixStream {
         true
     }
     fn try_read_with_fds(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<(usize, Control)> {
-        self.try_io(Interest::READABLE, || {
-            sys::recv_vectored_with_fds(self.as_fd(), bufs, true)
-        })
+        let room = room(bufs);
+        read_draining(
+            |read| self.try_io(Interest::READABLE, read),
+            room,
+            || sys::recv_vectored_with_fds(self.as_fd(), bufs, true),
+        )
     }
     fn try_send_with_fds(&self, bufs: &[IoSlice<'_>], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
         self.try_io(Interest::WRITABLE, || {
@@ -109,8 +145,12 @@ impl sealed::Sealed for TcpStream {
         false
     }
     fn try_read_with_fds(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<(usize, Control)> {
-        let n = sys::retry_io(|| self.try_read_vectored(bufs))?;
-        Ok((n, Control::default()))
+        let room = room(bufs);
+        read_draining(
+            |read| self.try_io(Interest::READABLE, read),
+            room,
+            || Ok((sys::read_vectored(self.as_fd(), bufs)?, Control::default())),
+        )
     }
     fn try_send_with_fds(
         &self,
@@ -181,5 +221,114 @@ impl AsFd for AsyncAnyStream {
 impl std::os::fd::AsRawFd for AsyncAnyStream {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         each!(self, s => s.as_raw_fd())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::task::{Context, Poll, Waker};
+
+    use super::sealed::Sealed;
+    use super::*;
+
+    /// Whether tokio still holds the socket readable: `Ready` without waiting.
+    fn still_readable(s: &impl AsyncStream) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        matches!(s.poll_read_ready(&mut cx), Poll::Ready(Ok(())))
+    }
+
+    fn runtime() -> ::tokio::runtime::Runtime {
+        ::tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap()
+    }
+
+    /// A read that leaves room in its buffers has drained the socket, so the next receive
+    /// waits for an event instead of making a read that can only say `EAGAIN`; one that fills
+    /// its buffers may have left bytes behind, so the socket stays readable.
+    async fn short_reads_clear_readiness_and_full_ones_keep_it(
+        reader: impl AsyncStream,
+        mut writer: impl Write,
+    ) {
+        writer.write_all(&[7; 100]).unwrap();
+        std::future::poll_fn(|cx| reader.poll_read_ready(cx))
+            .await
+            .unwrap();
+        let mut buf = [0u8; 60];
+        let (n, _) = reader
+            .try_read_with_fds(&mut [IoSliceMut::new(&mut buf)])
+            .unwrap();
+        assert_eq!(n, 60);
+        assert!(still_readable(&reader), "a full read kept the readiness");
+        let (n, _) = reader
+            .try_read_with_fds(&mut [IoSliceMut::new(&mut buf)])
+            .unwrap();
+        assert_eq!(n, 40);
+        assert!(
+            !still_readable(&reader),
+            "a short read cleared the readiness"
+        );
+        writer.write_all(&[8; 10]).unwrap();
+        std::future::poll_fn(|cx| reader.poll_read_ready(cx))
+            .await
+            .unwrap();
+        let (n, _) = reader
+            .try_read_with_fds(&mut [IoSliceMut::new(&mut buf)])
+            .unwrap();
+        assert_eq!(&buf[..n], &[8; 10], "the next bytes wake the reader");
+    }
+
+    #[test]
+    fn unix_short_reads_clear_readiness_and_full_ones_keep_it() {
+        runtime().block_on(async {
+            let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+            a.set_nonblocking(true).unwrap();
+            let a = UnixStream::from_std(a).unwrap();
+            short_reads_clear_readiness_and_full_ones_keep_it(a, b).await;
+        });
+    }
+
+    #[test]
+    fn tcp_short_reads_clear_readiness_and_full_ones_keep_it() {
+        runtime().block_on(async {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let b = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (a, _) = listener.accept().unwrap();
+            a.set_nonblocking(true).unwrap();
+            let a = TcpStream::from_std(a).unwrap();
+            short_reads_clear_readiness_and_full_ones_keep_it(a, b).await;
+        });
+    }
+
+    /// A Unix stream read stops after the bytes that came with descriptors, so a short read
+    /// that brought some may have left the next message behind: it must keep the readiness,
+    /// or that message would wait for an event that never comes.
+    #[test]
+    fn a_short_read_with_descriptors_keeps_readiness() {
+        runtime().block_on(async {
+            let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+            a.set_nonblocking(true).unwrap();
+            let a = UnixStream::from_std(a).unwrap();
+            let (pipe, _w) = std::io::pipe().unwrap();
+            let fds = [pipe.as_fd()];
+            sys::send_with_fds(b.as_fd(), &[IoSlice::new(b"first")], &fds, None, false).unwrap();
+            sys::send_with_fds(b.as_fd(), &[IoSlice::new(b"second")], &fds, None, false).unwrap();
+            std::future::poll_fn(|cx| a.poll_read_ready(cx))
+                .await
+                .unwrap();
+            let mut buf = [0u8; 64];
+            let (n, control) = a
+                .try_read_with_fds(&mut [IoSliceMut::new(&mut buf)])
+                .unwrap();
+            assert_eq!((&buf[..n], control.fds.len()), (&b"first"[..], 1));
+            assert!(still_readable(&a), "the second message is still there");
+            let (n, control) = a
+                .try_read_with_fds(&mut [IoSliceMut::new(&mut buf)])
+                .unwrap();
+            assert_eq!((&buf[..n], control.fds.len()), (&b"second"[..], 1));
+        });
     }
 }
