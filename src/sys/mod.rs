@@ -120,6 +120,7 @@ pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Res
 }
 
 /// `readv(2)`: a read into several buffers, filled in order.
+#[cfg(feature = "tokio")]
 pub(crate) fn read_vectored(fd: BorrowedFd<'_>, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
     retry(|| nix::sys::uio::readv(fd, bufs))
 }
