@@ -472,6 +472,35 @@ fn silent_datagram_participant_is_dropped(kind: Kind) {
     assert_eq!(recv(&mut raw), b"X");
 }
 
+/// The largest heartbeat `CHAT_HEARTBEAT_MS` takes runs a room like any other: the timeouts
+/// reckoned from it overflow nothing, on the server or the client.
+fn the_largest_heartbeat_runs_a_room(kind: Kind) {
+    let place = Place::new(kind);
+    let most = u64::MAX.to_string();
+    let env = [("CHAT_HEARTBEAT_MS", most.as_str())];
+    let (mut server, endpoint) = place.serve(&env);
+    let mut alice = Chat::spawn_with_env("alice", &[&endpoint, "--name", "alice"], &env);
+    alice.expect("* welcome, alice; here: host");
+    server.expect("* alice joined");
+    alice.type_line("still here");
+    server.expect("alice: still here");
+    server.signal(Signal::SIGTERM);
+    alice.expect("* room closed");
+    alice.expect_exit(0);
+    server.expect("* room closed");
+    server.expect_exit(0);
+}
+
+#[test]
+fn unixgram_the_largest_heartbeat_runs_a_room() {
+    the_largest_heartbeat_runs_a_room(Kind::Unixgram);
+}
+
+#[test]
+fn udp_the_largest_heartbeat_runs_a_room() {
+    the_largest_heartbeat_runs_a_room(Kind::Udp);
+}
+
 /// A Unix datagram participant that stops reading fills its queue (10 datagrams by default on
 /// Linux); the server's sends to it then time out, and it is dropped instead of blocking the room.
 /// It sends from an address it has not connected, as a program in another language might.

@@ -205,6 +205,14 @@ async fn echo_forever(slot: Slot, mut conn: StreamConn, auth: Option<Arc<Authent
     }
 }
 
+/// The instant `d` from now; one that `Instant` cannot hold (`--idle-timeout` takes any number
+/// of seconds) is 30 years away, as `tokio::time::sleep` takes it.
+fn from_now(d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+    let now = Instant::now();
+    now.checked_add(d).unwrap_or(now + FAR)
+}
+
 /// One connection's task with an idle timeout: as [`echo_forever`], but the connection is closed
 /// once the peer stays silent for `idle`, or does not take a reply within `idle`.
 async fn echo_within(
@@ -223,7 +231,7 @@ async fn echo_within(
     tokio::pin!(deadline);
     let (mut msg, mut fds) = (Vec::new(), Vec::new());
     loop {
-        deadline.as_mut().reset(Instant::now() + idle);
+        deadline.as_mut().reset(from_now(idle));
         // `biased`: the step before the timer, as `Timeout` polls them.
         let received = tokio::select! {
             biased;
@@ -239,7 +247,7 @@ async fn echo_within(
             }
             Err(e) => return failed(e.into()),
         }
-        deadline.as_mut().reset(Instant::now() + idle);
+        deadline.as_mut().reset(from_now(idle));
         let sent = tokio::select! {
             biased;
             sent = reply(&mut conn, &msg, &mut fds) => sent,

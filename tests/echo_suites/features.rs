@@ -275,6 +275,24 @@ fn idle_timeout_rejects_bad_values_in_one_line() {
     assert!(line.contains("usage"), "{line}");
 }
 
+/// The largest `--idle-timeout` the command line takes serves like any other: re-arming the
+/// timer before each receive overflows no deadline.
+#[test]
+fn the_largest_idle_timeout_serves_every_message() -> TestResult {
+    for family in ["unix", "tcp"] {
+        let dir = tempfile::tempdir()?;
+        let endpoint = stream_endpoint(family, dir.path());
+        let server = Proc::spawn(&mut echo(&["--idle-timeout", &u64::MAX.to_string(), &endpoint]));
+        let mut conn = client(&server.listening_on())?;
+        for msg in [&b"first"[..], b"second", b"third"] {
+            assert_echoes(&mut conn, msg)?;
+        }
+        drop(conn);
+        stop(server);
+    }
+    Ok(())
+}
+
 // --- --same-uid ---
 
 /// This user's peers are served on every endpoint with peer credentials: a socket file, an
