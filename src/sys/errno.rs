@@ -1,5 +1,5 @@
 //! The error numbers policy code tells apart, as predicates on `io::Error`: callers compare no
-//! `libc` constants.
+//! `libc` constants. And the one `EINTR` policy, [`retry`] and [`retry_io`].
 
 use std::io;
 
@@ -28,4 +28,21 @@ pub(crate) fn is_in_progress(e: &io::Error) -> bool {
 /// Whether `e` is `EPROTOTYPE`: the socket connected to is of another type.
 pub(crate) fn is_wrong_socket_type(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EPROTOTYPE)
+}
+
+/// Makes the call `f` until a signal does not interrupt it (`EINTR`), and returns its result.
+pub(super) fn retry<T>(mut f: impl FnMut() -> nix::Result<T>) -> io::Result<T> {
+    retry_io(|| f().map_err(io::Error::from))
+}
+
+/// The crate's one `EINTR` policy, for calls made through std or tokio as well as through
+/// [`retry`]: an interrupted call is made again, since nothing happened and a signal handler
+/// that wants the caller to stop has its own way to say so (see `ShutdownHandle`).
+pub(crate) fn retry_io<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            done => return done,
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The file calls of the socket-file logic: directories opened to work in by name, status
-//! without following a symlink, removal by name, modes. nix's `OFlag` and `FileStat` stay here;
-//! the callers see [`OpenFlags`] and [`FileInfo`].
+//! without following a symlink, removal by name, modes, and the effective user id that owns
+//! what this process creates. nix's `OFlag` and `FileStat` stay here; the callers see
+//! [`OpenFlags`] and [`FileInfo`].
 
 use std::ffi::OsStr;
 use std::io;
@@ -13,6 +14,11 @@ use nix::libc;
 use nix::sys::stat::{FileStat, Mode};
 
 use super::retry;
+
+/// The effective user id, owner of the socket files this process creates.
+pub(crate) fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
 
 /// The flags of an [`open_at`], named as `open(2)` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,341 @@
+//! The message calls: `send(2)`, `sendmsg(2)`, `recvmsg(2)` and `sendto(2)`, with the control
+//! data that carries descriptors (`SCM_RIGHTS`) and timestamps (`SO_TIMESTAMP`), and one
+//! datagram at a time. nix's `MsgFlags` and the `cmsghdr` walk stay here; the callers see
+//! [`Control`] and [`Datagram`].
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{self, MsgFlags};
+
+use super::addr::{Destination, SenderAddr, UnixAddr};
+use super::fd::set_cloexec;
+use super::retry;
+use super::socket::NO_SIGPIPE;
+use crate::proto::MAX_FDS;
+
+/// `send(2)` with `MSG_NOSIGNAL`.
+pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    retry(|| socket::send(fd.as_raw_fd(), buf, NO_SIGPIPE))
+}
+
+/// `sendmsg(2)` with `MSG_NOSIGNAL`: a gathering write. With no control messages nix allocates
+/// nothing (`vec![0; 0]`).
+pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    retry(|| socket::sendmsg::<socket::UnixAddr>(fd.as_raw_fd(), bufs, &[], NO_SIGPIPE, None))
+}
+
+/// `readv(2)`: a read into several buffers, filled in order.
+#[cfg(feature = "tokio")]
+pub(crate) fn read_vectored(fd: BorrowedFd<'_>, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+    retry(|| nix::sys::uio::readv(fd, bufs))
+}
+
+/// `recvmsg(2)` with `MSG_DONTWAIT` into several buffers, filled in order. With no control
+/// message buffer nix allocates nothing.
+pub(crate) fn recv_vectored_nowait(
+    fd: BorrowedFd<'_>,
+    bufs: &mut [IoSliceMut<'_>],
+) -> io::Result<usize> {
+    retry(|| {
+        socket::recvmsg::<()>(fd.as_raw_fd(), bufs, None, MsgFlags::MSG_DONTWAIT).map(|m| m.bytes)
+    })
+}
+
+/// Room for one `SCM_RIGHTS` message of [`MAX_FDS`] descriptors and one `SO_TIMESTAMP` message
+/// (a SEQPACKET socket's, see [`recv_datagram`]), aligned as a `cmsghdr`: the control buffer
+/// every read of a Unix stream takes, on the stack.
+#[repr(C, align(8))]
+struct ControlBuf([u8; control_len()]);
+
+/// `CMSG_SPACE` of [`MAX_FDS`] descriptors.
+#[allow(unsafe_code)]
+const fn control_len() -> usize {
+    // SAFETY: CMSG_SPACE is arithmetic on its argument; it reads no memory.
+    unsafe {
+        nix::libc::CMSG_SPACE((MAX_FDS * size_of::<std::os::fd::RawFd>()) as u32) as usize
+            + nix::libc::CMSG_SPACE(size_of::<nix::libc::timeval>() as u32) as usize
+    }
+}
+
+cfg_if::cfg_if! {
+    // The targets whose `recvmsg(2)` takes `MSG_CMSG_CLOEXEC`, listed once.
+    if #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))] {
+        /// Received descriptors are close-on-exec from the start where the kernel can make
+        /// them so.
+        const CMSG_CLOEXEC: MsgFlags = MsgFlags::MSG_CMSG_CLOEXEC;
+    } else {
+        /// Elsewhere `take_control` sets close-on-exec after the receive.
+        const CMSG_CLOEXEC: MsgFlags = MsgFlags::empty();
+    }
+}
+
+/// What one `recvmsg(2)` with a control buffer brought besides its bytes. `pub` only for the
+/// sealed [`Stream`](crate::Stream) plumbing that returns it; nothing outside the crate can
+/// name it.
+#[derive(Debug, Default)]
+pub struct Control {
+    /// The descriptors of its `SCM_RIGHTS` messages, in order, close-on-exec. Empty (and not
+    /// allocated) when none came.
+    pub(crate) fds: Vec<OwnedFd>,
+    /// `MSG_CTRUNC`: some control data did not fit or could not be installed (for example at
+    /// the process's descriptor limit), so descriptors were lost.
+    pub(crate) truncated: bool,
+}
+
+/// The descriptors in the control data `hdr` describes, owned, and whether it was truncated.
+/// Where the kernel has no `MSG_CMSG_CLOEXEC`, close-on-exec is set here.
+#[allow(unsafe_code)]
+fn take_control(hdr: &nix::libc::msghdr) -> Control {
+    use nix::libc;
+    use std::os::fd::FromRawFd;
+    let mut control = Control {
+        fds: Vec::new(),
+        truncated: hdr.msg_flags & libc::MSG_CTRUNC != 0,
+    };
+    // SAFETY: `hdr` was filled by recvmsg(2): `msg_control`/`msg_controllen` describe the control
+    // data the kernel wrote into our live buffer, which the CMSG macros walk within its bounds.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(hdr) };
+    while !cmsg.is_null() {
+        // SAFETY: CMSG_FIRSTHDR/NXTHDR return null or a header inside the control data.
+        let c = unsafe { &*cmsg };
+        if c.cmsg_level == libc::SOL_SOCKET && c.cmsg_type == libc::SCM_RIGHTS {
+            // SAFETY: CMSG_LEN(0) is arithmetic.
+            let header = unsafe { libc::CMSG_LEN(0) } as usize;
+            let n = (c.cmsg_len as usize).saturating_sub(header) / size_of::<libc::c_int>();
+            // SAFETY: as above; the data of an SCM_RIGHTS message is `n` ints, maybe unaligned.
+            let data = unsafe { libc::CMSG_DATA(cmsg) }.cast::<libc::c_int>();
+            for i in 0..n {
+                // SAFETY: `i < n`, within this message's data.
+                let raw = unsafe { data.add(i).read_unaligned() };
+                // SAFETY: the kernel just installed `raw` in this process for us: we own it.
+                let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+                if CMSG_CLOEXEC.is_empty() {
+                    // Best effort: the descriptor is ours either way, and closing it would lose
+                    // what the peer sent.
+                    let _ = set_cloexec(std::os::fd::AsFd::as_fd(&fd));
+                }
+                control.fds.push(fd);
+            }
+        }
+        // SAFETY: `cmsg` is a header of this control data.
+        cmsg = unsafe { libc::CMSG_NXTHDR(hdr, cmsg) };
+    }
+    control
+}
+
+/// `recvmsg(2)` into several buffers, filled in order, with room for [`MAX_FDS`] descriptors
+/// on the stack (`MSG_CMSG_CLOEXEC`), and `MSG_DONTWAIT` if `nowait`: a read of a Unix stream
+/// that keeps the descriptors sent with its bytes. With none sent it allocates nothing.
+#[allow(unsafe_code)]
+pub(crate) fn recv_vectored_with_fds(
+    fd: BorrowedFd<'_>,
+    bufs: &mut [IoSliceMut<'_>],
+    nowait: bool,
+) -> io::Result<(usize, Control)> {
+    use nix::libc;
+    let mut control = std::mem::MaybeUninit::<ControlBuf>::uninit();
+    // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
+    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+    let mut flags = CMSG_CLOEXEC;
+    if nowait {
+        flags |= MsgFlags::MSG_DONTWAIT;
+    }
+    let got = retry(|| {
+        // Set again on each try: the kernel overwrites the control length.
+        hdr.msg_iov = bufs.as_mut_ptr().cast();
+        hdr.msg_iovlen = bufs.len() as _;
+        hdr.msg_control = control.as_mut_ptr().cast();
+        hdr.msg_controllen = size_of::<ControlBuf>() as _;
+        // SAFETY: `IoSliceMut` is ABI-compatible with `iovec` (std guarantees it on Unix), and
+        // the buffers and the control buffer outlive the call.
+        Errno::result(unsafe { libc::recvmsg(fd.as_raw_fd(), &mut hdr, flags.bits()) })
+    })? as usize;
+    Ok((got, take_control(&hdr)))
+}
+
+/// `sendmsg(2)` with `MSG_NOSIGNAL` of `bufs` with `fds` attached (`SCM_RIGHTS`), to `addr` if
+/// given (an unconnected datagram socket), `MSG_DONTWAIT` if `nowait`. The kernel attaches the
+/// descriptors to the first bytes of this call.
+pub(crate) fn send_with_fds(
+    fd: BorrowedFd<'_>,
+    bufs: &[IoSlice<'_>],
+    fds: &[BorrowedFd<'_>],
+    addr: Option<&UnixAddr>,
+    nowait: bool,
+) -> io::Result<usize> {
+    let raw: Vec<std::os::fd::RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+    let cmsgs = [socket::ControlMessage::ScmRights(&raw)];
+    let cmsgs: &[socket::ControlMessage<'_>] = if raw.is_empty() { &[] } else { &cmsgs };
+    let mut flags = NO_SIGPIPE;
+    if nowait {
+        flags |= MsgFlags::MSG_DONTWAIT;
+    }
+    let addr = addr.map(UnixAddr::as_nix);
+    retry(|| socket::sendmsg(fd.as_raw_fd(), bufs, cmsgs, flags, addr))
+}
+
+/// `MSG_TRUNC` on input makes Linux return a datagram's real length even when it did not fit;
+/// elsewhere only the output flag says that it was cut.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const REAL_LEN: MsgFlags = MsgFlags::MSG_TRUNC;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const REAL_LEN: MsgFlags = MsgFlags::empty();
+
+/// One datagram from `recvmsg(2)`.
+pub(crate) struct Datagram<A> {
+    /// Bytes in the datagram (on Linux even when more than the buffer held).
+    pub(crate) len: usize,
+    /// Whether the datagram was longer than the buffer.
+    pub(crate) truncated: bool,
+    /// The sender, if it has an address.
+    pub(crate) from: Option<A>,
+    /// Whether control data came with it, or was cut (`MSG_CTRUNC`): with `SO_TIMESTAMP` set,
+    /// every packet brings some and end of file none, which is how an empty packet and end of
+    /// file on a `SOCK_SEQPACKET` socket (both 0 bytes) tell apart.
+    pub(crate) stamped: bool,
+    /// The descriptors that came with it, when asked for.
+    pub(crate) control: Control,
+}
+
+/// Receives one datagram of at most `max` bytes into `buf` with `recvmsg(2)`; with `peek`
+/// (`MSG_PEEK`) it stays queued. With `stamped` (and not `with_fds`), there is room for exactly
+/// one `SO_TIMESTAMP` control message (see [`Datagram::stamped`]) and no more: descriptors a
+/// peer attached then find no room and the kernel closes them (`MSG_CTRUNC`), so none is ever
+/// installed here.
+///
+/// `buf` is cleared and the datagram lands in its spare capacity, which is never zeroed: a
+/// receive limit of 200 KiB would otherwise cost a 200 KiB memset per message, whatever its size.
+/// `buf` holds the datagram afterwards, or nothing if it was truncated. The sender's address is
+/// asked of the kernel only `with_sender`: a connected socket knows its peer. With `with_fds` the
+/// descriptors sent with it are received too (close-on-exec); without, the kernel closes them.
+#[allow(unsafe_code)]
+pub(crate) fn recv_datagram<A: SenderAddr>(
+    fd: BorrowedFd<'_>,
+    buf: &mut Vec<u8>,
+    max: usize,
+    with_sender: bool,
+    peek: bool,
+    with_fds: bool,
+    stamped: bool,
+) -> io::Result<Datagram<A>> {
+    use nix::libc;
+    use std::mem::{size_of, MaybeUninit};
+
+    buf.clear();
+    buf.reserve(max);
+    let mut addr = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    // On the stack, aligned as a `cmsghdr` and never read by us, so neither allocated nor zeroed:
+    // the kernel writes what it reports in `msg_controllen`.
+    let mut stamp = MaybeUninit::<[libc::cmsghdr; 4]>::uninit();
+    // SAFETY: CMSG_SPACE only computes a length.
+    let stamp_len = unsafe { libc::CMSG_SPACE(size_of::<libc::timeval>() as libc::c_uint) };
+    let stamp_len = (stamp_len as usize).min(size_of::<[libc::cmsghdr; 4]>());
+    let mut iov = libc::iovec {
+        iov_base: buf.spare_capacity_mut().as_mut_ptr().cast(),
+        iov_len: max,
+    };
+    // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths); zeroing also fills the
+    // private padding fields some platforms have.
+    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+    let mut control = std::mem::MaybeUninit::<ControlBuf>::uninit();
+    let mut flags = if peek {
+        REAL_LEN | MsgFlags::MSG_PEEK
+    } else {
+        REAL_LEN
+    };
+    if with_fds {
+        flags |= CMSG_CLOEXEC;
+    }
+    let got = retry(|| {
+        if with_fds {
+            hdr.msg_control = control.as_mut_ptr().cast();
+            hdr.msg_controllen = size_of::<ControlBuf>() as _;
+        }
+        // Set again on each try: the kernel overwrites the name length.
+        if with_sender {
+            hdr.msg_name = addr.as_mut_ptr().cast();
+            hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        }
+        hdr.msg_iov = &mut iov;
+        hdr.msg_iovlen = 1;
+        if stamped && !with_fds {
+            hdr.msg_control = stamp.as_mut_ptr().cast();
+            // The field's type differs between platforms.
+            #[allow(clippy::useless_conversion)]
+            {
+                hdr.msg_controllen = stamp_len.try_into().unwrap_or_default();
+            }
+        }
+        // SAFETY: `iov` points at `max` writable bytes of `buf`'s spare capacity (reserved
+        // above), `msg_name` at a whole sockaddr_storage and `msg_control` (if set) at a whole
+        // control buffer or `stamp`'s `msg_controllen` bytes; all outlive the call.
+        Errno::result(unsafe { libc::recvmsg(fd.as_raw_fd(), &mut hdr, flags.bits()) })
+    })? as usize;
+    // Taken before anything can fail: the descriptors are ours to close.
+    let control = if with_fds {
+        take_control(&hdr)
+    } else {
+        Control::default()
+    };
+    let truncated = hdr.msg_flags & libc::MSG_TRUNC != 0 || got > max;
+    let stamped = hdr.msg_controllen > 0 || hdr.msg_flags & libc::MSG_CTRUNC != 0;
+    if !truncated {
+        // SAFETY: the kernel wrote `got` bytes at the start of the spare capacity, and
+        // `got <= max <= capacity`.
+        unsafe { buf.set_len(got) };
+    }
+    // An unnamed sender (or none asked for) has `msg_namelen` 0, for which `from_sockaddr`
+    // returns `None`.
+    // SAFETY: zeroed above, the storage is initialised; the kernel filled `msg_namelen` bytes.
+    let from = A::from_sockaddr(unsafe { addr.assume_init_ref() }, hdr.msg_namelen);
+    Ok(Datagram {
+        len: if truncated {
+            got.max(max.saturating_add(1))
+        } else {
+            got
+        },
+        truncated,
+        from,
+        stamped,
+        control,
+    })
+}
+
+/// Sets `SO_TIMESTAMP`: every packet received then brings a timestamp control message.
+pub(crate) fn set_timestamp(fd: BorrowedFd<'_>) -> io::Result<()> {
+    retry(|| socket::setsockopt(&fd, socket::sockopt::ReceiveTimestamp, &true))
+}
+
+/// `sendto(2)` with `MSG_DONTWAIT` and `MSG_NOSIGNAL`: a send that never waits for room, on a
+/// socket that stays blocking for everyone else.
+pub(crate) fn send_to_nowait(
+    fd: BorrowedFd<'_>,
+    buf: &[u8],
+    addr: Destination<'_>,
+) -> io::Result<usize> {
+    let inet;
+    let addr: &dyn socket::SockaddrLike = match addr {
+        Destination::Inet(a) => {
+            inet = socket::SockaddrStorage::from(a);
+            &inet
+        }
+        Destination::Unix(a) => a.as_nix(),
+    };
+    retry(|| {
+        socket::sendto(
+            fd.as_raw_fd(),
+            buf,
+            addr,
+            NO_SIGPIPE | MsgFlags::MSG_DONTWAIT,
+        )
+    })
+}
