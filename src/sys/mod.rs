@@ -28,8 +28,6 @@ pub(crate) use self::fs::{
     euid, fchmod, is_socket, open_at, open_dir, stat, stat_at, unlink_at, FileInfo, FileKind,
     OpenFlags,
 };
-#[cfg(feature = "tokio")]
-pub(crate) use self::msg::read_vectored;
 pub(crate) use self::msg::{
     recv_datagram, recv_vectored_nowait, recv_vectored_with_fds, send, send_to_nowait,
     send_vectored, send_with_fds, set_timestamp, Control,

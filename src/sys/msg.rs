@@ -26,12 +26,6 @@ pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Res
     retry(|| socket::sendmsg::<socket::UnixAddr>(fd.as_raw_fd(), bufs, &[], NO_SIGPIPE, None))
 }
 
-/// `readv(2)`: a read into several buffers, filled in order.
-#[cfg(feature = "tokio")]
-pub(crate) fn read_vectored(fd: BorrowedFd<'_>, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-    retry(|| nix::sys::uio::readv(fd, bufs))
-}
-
 /// `recvmsg(2)` with `MSG_DONTWAIT` into several buffers, filled in order. With no control
 /// message buffer nix allocates nothing.
 pub(crate) fn recv_vectored_nowait(

@@ -24,7 +24,7 @@ mod sealed {
         /// One non-blocking read into `bufs`, filled in order; on a Unix stream a `recvmsg(2)`
         /// that takes the control data too (`sys::recv_vectored_with_fds`), so descriptors
         /// reach the decoder whichever receive call reads them. `WouldBlock` clears the
-        /// readiness, and so does a read that drained the socket (see [`read_draining`]).
+        /// readiness.
         fn try_read_with_fds(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<(usize, Control)>;
 
         /// One non-blocking `sendmsg(2)` of `bufs` with `fds` attached (`SCM_RIGHTS`), on a
@@ -35,39 +35,6 @@ mod sealed {
             bufs: &[IoSlice<'_>],
             fds: &[BorrowedFd<'_>],
         ) -> io::Result<usize>;
-    }
-}
-
-/// The bytes `bufs` can take.
-fn room(bufs: &[IoSliceMut<'_>]) -> usize {
-    bufs.iter().map(|b| b.len()).sum()
-}
-
-/// One read through `try_io` (tokio's `try_io(Interest::READABLE, _)`), which also clears the
-/// read readiness when the read drained the socket: fewer bytes than `room`, and no
-/// descriptors. tokio's own `poll_read` does the same; without it the next receive makes a
-/// read that can only fail with `EAGAIN` before it waits. A read that brought descriptors
-/// proves nothing, since a Unix stream read stops after the bytes they came with.
-fn read_draining(
-    try_io: impl FnOnce(
-        &mut dyn FnMut() -> io::Result<(usize, Control)>,
-    ) -> io::Result<(usize, Control)>,
-    room: usize,
-    mut read: impl FnMut() -> io::Result<(usize, Control)>,
-) -> io::Result<(usize, Control)> {
-    let mut drained = None;
-    let result = try_io(&mut || {
-        let (n, control) = read()?;
-        if n > 0 && n < room && control.fds.is_empty() && !control.truncated {
-            drained = Some((n, control));
-            // What `try_io` takes as the sign to clear the readiness; the read is kept.
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        Ok((n, control))
-    });
-    match drained {
-        Some(read) => Ok(read),
-        None => result,
     }
 }
 
@@ -126,12 +93,9 @@ impl sealed::Sealed for UnixStream {
         true
     }
     fn try_read_with_fds(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<(usize, Control)> {
-        let room = room(bufs);
-        read_draining(
-            |read| self.try_io(Interest::READABLE, read),
-            room,
-            || sys::recv_vectored_with_fds(self.as_fd(), bufs, true),
-        )
+        self.try_io(Interest::READABLE, || {
+            sys::recv_vectored_with_fds(self.as_fd(), bufs, true)
+        })
     }
     fn try_send_with_fds(&self, bufs: &[IoSlice<'_>], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
         self.try_io(Interest::WRITABLE, || {
@@ -145,12 +109,8 @@ impl sealed::Sealed for TcpStream {
         false
     }
     fn try_read_with_fds(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<(usize, Control)> {
-        let room = room(bufs);
-        read_draining(
-            |read| self.try_io(Interest::READABLE, read),
-            room,
-            || Ok((sys::read_vectored(self.as_fd(), bufs)?, Control::default())),
-        )
+        let n = sys::retry_io(|| self.try_read_vectored(bufs))?;
+        Ok((n, Control::default()))
     }
     fn try_send_with_fds(
         &self,
@@ -226,7 +186,6 @@ impl std::os::fd::AsRawFd for AsyncAnyStream {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
     use std::os::fd::AsFd;
     use std::task::{Context, Poll, Waker};
 
@@ -246,66 +205,10 @@ mod tests {
             .unwrap()
     }
 
-    /// A read that leaves room in its buffers has drained the socket, so the next receive
-    /// waits for an event instead of making a read that can only say `EAGAIN`; one that fills
-    /// its buffers may have left bytes behind, so the socket stays readable.
-    async fn short_reads_clear_readiness_and_full_ones_keep_it(
-        reader: impl AsyncStream,
-        mut writer: impl Write,
-    ) {
-        writer.write_all(&[7; 100]).unwrap();
-        std::future::poll_fn(|cx| reader.poll_read_ready(cx))
-            .await
-            .unwrap();
-        let mut buf = [0u8; 60];
-        let (n, _) = reader
-            .try_read_with_fds(&mut [IoSliceMut::new(&mut buf)])
-            .unwrap();
-        assert_eq!(n, 60);
-        assert!(still_readable(&reader), "a full read kept the readiness");
-        let (n, _) = reader
-            .try_read_with_fds(&mut [IoSliceMut::new(&mut buf)])
-            .unwrap();
-        assert_eq!(n, 40);
-        assert!(
-            !still_readable(&reader),
-            "a short read cleared the readiness"
-        );
-        writer.write_all(&[8; 10]).unwrap();
-        std::future::poll_fn(|cx| reader.poll_read_ready(cx))
-            .await
-            .unwrap();
-        let (n, _) = reader
-            .try_read_with_fds(&mut [IoSliceMut::new(&mut buf)])
-            .unwrap();
-        assert_eq!(&buf[..n], &[8; 10], "the next bytes wake the reader");
-    }
-
-    #[test]
-    fn unix_short_reads_clear_readiness_and_full_ones_keep_it() {
-        runtime().block_on(async {
-            let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-            a.set_nonblocking(true).unwrap();
-            let a = UnixStream::from_std(a).unwrap();
-            short_reads_clear_readiness_and_full_ones_keep_it(a, b).await;
-        });
-    }
-
-    #[test]
-    fn tcp_short_reads_clear_readiness_and_full_ones_keep_it() {
-        runtime().block_on(async {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let b = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-            let (a, _) = listener.accept().unwrap();
-            a.set_nonblocking(true).unwrap();
-            let a = TcpStream::from_std(a).unwrap();
-            short_reads_clear_readiness_and_full_ones_keep_it(a, b).await;
-        });
-    }
-
-    /// A Unix stream read stops after the bytes that came with descriptors, so a short read
-    /// that brought some may have left the next message behind: it must keep the readiness,
-    /// or that message would wait for an event that never comes.
+    /// A Unix stream read stops after the bytes that came with descriptors, so a read that is
+    /// short has not always drained the socket: the next message is still there, and the
+    /// socket must stay readable for it (a receive loop that cleared the readiness after every
+    /// short read would leave it waiting for an event that never comes).
     #[test]
     fn a_short_read_with_descriptors_keeps_readiness() {
         runtime().block_on(async {
