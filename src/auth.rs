@@ -28,7 +28,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -79,6 +79,10 @@ const MAX_DIGEST_NAME_LEN: usize = 8;
 #[derive(Clone)]
 pub struct AuthKey(Box<[u8]>);
 
+/// The longest key [`AuthKey::from_file`] reads: far beyond any real key (HMAC hashes a key
+/// longer than its block first), and a bound on the memory a wrong path can take.
+pub const MAX_KEY_FILE_LEN: usize = 64 * 1024;
+
 impl AuthKey {
     /// A key of these exact bytes, as Python's `authkey=` takes them.
     pub fn new(key: impl Into<Vec<u8>>) -> AuthKey {
@@ -91,15 +95,26 @@ impl AuthKey {
     /// # Errors
     ///
     /// [`Error::Path`] if the file cannot be read, or with `InvalidData` if it is empty (an empty
-    /// key would authenticate anyone who also has none).
+    /// key would authenticate anyone who also has none) or longer than [`MAX_KEY_FILE_LEN`]
+    /// (such as `/dev/zero`, which would otherwise be read until memory ran out).
     pub fn from_file(path: impl AsRef<Path>) -> Result<AuthKey> {
         let path = path.as_ref();
-        let bytes = fs::read(path).map_err(|e| Error::path(path, e))?;
-        if bytes.is_empty() {
-            let e = io::Error::new(io::ErrorKind::InvalidData, "key file is empty");
-            return Err(Error::path(path, e));
-        }
-        Ok(AuthKey::new(bytes))
+        let mut bytes = Vec::new();
+        fs::File::open(path)
+            .and_then(|file| {
+                file.take(MAX_KEY_FILE_LEN as u64 + 1)
+                    .read_to_end(&mut bytes)
+            })
+            .map_err(|e| Error::path(path, e))?;
+        let refused = if bytes.is_empty() {
+            "key file is empty".to_owned()
+        } else if bytes.len() > MAX_KEY_FILE_LEN {
+            format!("key file is longer than {MAX_KEY_FILE_LEN} bytes")
+        } else {
+            return Ok(AuthKey::new(bytes));
+        };
+        let e = io::Error::new(io::ErrorKind::InvalidData, refused);
+        Err(Error::path(path, e))
     }
 
     /// The key's bytes.

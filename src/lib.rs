@@ -145,6 +145,7 @@ pub use crate::any::{
 };
 pub use crate::auth::{
     connect_authenticated, AuthKey, Authenticator, Dialect, DEFAULT_HANDSHAKE_TIMEOUT,
+    MAX_KEY_FILE_LEN,
 };
 pub use crate::channel::Channel;
 pub use crate::child::CommandExt;

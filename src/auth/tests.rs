@@ -193,3 +193,25 @@ fn key_file_is_read_as_is_and_empty_is_refused() {
         Err(Error::Path { ref source, .. }) if source.kind() == io::ErrorKind::NotFound
     ));
 }
+
+/// A key file is read up to [`MAX_KEY_FILE_LEN`] bytes and no further: a longer file, or one
+/// that never ends (`/dev/zero`, a mistaken path), is a typed error, not memory without bound.
+#[test]
+fn key_file_longer_than_the_limit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("key");
+    std::fs::write(&path, vec![b'k'; MAX_KEY_FILE_LEN]).unwrap();
+    assert_eq!(
+        AuthKey::from_file(&path).unwrap().as_bytes().len(),
+        MAX_KEY_FILE_LEN
+    );
+    std::fs::write(&path, vec![b'k'; MAX_KEY_FILE_LEN + 1]).unwrap();
+    for path in [path.as_path(), Path::new("/dev/zero")] {
+        let err = AuthKey::from_file(path).unwrap_err();
+        assert!(
+            matches!(&err, Error::Path { source, .. } if source.kind() == io::ErrorKind::InvalidData),
+            "{path:?}: {err:?}"
+        );
+        assert!(err.to_string().contains("longer than"), "{err}");
+    }
+}

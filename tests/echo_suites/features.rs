@@ -586,12 +586,14 @@ fn authkey_needs_a_stream_endpoint() -> TestResult {
 }
 
 #[test]
-fn authkey_file_missing_or_empty_is_a_one_line_error() -> TestResult {
+fn authkey_file_missing_empty_or_endless_is_a_one_line_error() -> TestResult {
     let dir = tempfile::tempdir()?;
     let missing = dir.path().join("no such key");
     let empty = dir.path().join("empty.key");
     std::fs::write(&empty, b"")?;
-    for key in [&missing, &empty] {
+    // Read to its end, `/dev/zero` would take memory until none was left.
+    let endless = Path::new("/dev/zero").to_path_buf();
+    for key in [&missing, &empty, &endless] {
         let key_arg = key.display().to_string();
         for args in [
             &["--authkey-file", &key_arg, "tcp:127.0.0.1:0"][..],
