@@ -12,7 +12,7 @@ use super::stream::{check_carries_fds, AsyncStream};
 use crate::conn::DEFAULT_MAX_MESSAGE_LEN;
 use crate::error::{Error, Result};
 use crate::frame::Header;
-use crate::proto::{check_fds, Decoder, RECV_BUF_LEN};
+use crate::proto::{check_fds, Decoder, RECV_BUF_LEN, SMALL_FRAME_MAX};
 use crate::sys;
 
 /// The default for [`AsyncConnection::set_high_water`]: 1 MiB. [`feed`](AsyncConnection::feed)
@@ -692,8 +692,24 @@ impl PartFrame<'_> {
         while self.written < self.total() {
             ready!(stream.poll_write_ready(cx))?;
             let [a, b] = frame_rest(&self.header, self.msg, self.written);
-            let bufs = [IoSlice::new(a), IoSlice::new(b)];
-            let bufs = if b.is_empty() { &bufs[..1] } else { &bufs[..] };
+            let mut scratch;
+            let bufs = match [IoSlice::new(a), IoSlice::new(b)] {
+                // A small frame goes as one buffer, `send(2)` rather than a gathering write, as
+                // the blocking connection sends it.
+                _ if !b.is_empty() && a.len() + b.len() <= SMALL_FRAME_MAX => {
+                    scratch = [0; SMALL_FRAME_MAX];
+                    let frame = &mut scratch[..a.len() + b.len()];
+                    frame[..a.len()].copy_from_slice(a);
+                    frame[a.len()..].copy_from_slice(b);
+                    [IoSlice::new(frame), IoSlice::new(&[])]
+                }
+                bufs => bufs,
+            };
+            let bufs = if bufs[1].is_empty() {
+                &bufs[..1]
+            } else {
+                &bufs[..]
+            };
             let sent = if self.written == 0 && !self.fds.is_empty() {
                 stream.try_send_with_fds(bufs, self.fds)
             } else {
