@@ -17,11 +17,11 @@ use crate::frame::Header;
 /// performance section has the figures).
 pub(crate) const SMALL_FRAME_MAX: usize = 2048;
 
-/// Copies the frame of `msg` (`header`, then `msg`), which must fit in [`SMALL_FRAME_MAX`] bytes,
-/// into `scratch`, and returns it. A longer frame is written as the header and the payload where
-/// it is.
+/// Copies the frame of `msg` (`header`, then `msg`), or the unwritten rest of one, which must
+/// fit in [`SMALL_FRAME_MAX`] bytes, into `scratch`, and returns it. A longer frame is written as
+/// the header and the payload where it is.
 pub(crate) fn small_frame<'a>(
-    header: &Header,
+    header: &[u8],
     msg: &[u8],
     scratch: &'a mut [u8; SMALL_FRAME_MAX],
 ) -> &'a [u8] {

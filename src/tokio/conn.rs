@@ -12,7 +12,7 @@ use super::stream::{check_carries_fds, AsyncStream};
 use crate::conn::DEFAULT_MAX_MESSAGE_LEN;
 use crate::error::{Error, Result};
 use crate::frame::Header;
-use crate::proto::{check_fds, Decoder, RECV_BUF_LEN, SMALL_FRAME_MAX};
+use crate::proto::{check_fds, small_frame, Decoder, RECV_BUF_LEN, SMALL_FRAME_MAX};
 use crate::sys;
 
 /// The default for [`AsyncConnection::set_high_water`]: 1 MiB. [`feed`](AsyncConnection::feed)
@@ -698,10 +698,10 @@ impl PartFrame<'_> {
                 // the blocking connection sends it.
                 _ if !b.is_empty() && a.len() + b.len() <= SMALL_FRAME_MAX => {
                     scratch = [0; SMALL_FRAME_MAX];
-                    let frame = &mut scratch[..a.len() + b.len()];
-                    frame[..a.len()].copy_from_slice(a);
-                    frame[a.len()..].copy_from_slice(b);
-                    [IoSlice::new(frame), IoSlice::new(&[])]
+                    [
+                        IoSlice::new(small_frame(a, b, &mut scratch)),
+                        IoSlice::new(&[]),
+                    ]
                 }
                 bufs => bufs,
             };
