@@ -492,13 +492,10 @@ fn the_largest_heartbeat_runs_a_room(kind: Kind) {
 }
 
 #[test]
-fn unixgram_the_largest_heartbeat_runs_a_room() {
-    the_largest_heartbeat_runs_a_room(Kind::Unixgram);
-}
-
-#[test]
-fn udp_the_largest_heartbeat_runs_a_room() {
-    the_largest_heartbeat_runs_a_room(Kind::Udp);
+fn the_largest_heartbeat_runs_a_room_on_both_datagram_transports() {
+    for kind in [Kind::Unixgram, Kind::Udp] {
+        the_largest_heartbeat_runs_a_room(kind);
+    }
 }
 
 /// A Unix datagram participant that stops reading fills its queue (10 datagrams by default on
