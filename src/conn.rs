@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use self::write::Link;
 use crate::error::{Error, Result};
-use crate::proto::{is_retryable, Decoder, FrameError};
+use crate::proto::{is_retryable, Decoder, FrameError, RECV_BUF_LEN};
 use crate::stream::Stream;
 use crate::sys;
 
@@ -30,7 +30,7 @@ pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 /// Receiving is driven by the protocol core's [`Decoder`](crate::proto::Decoder): several small
 /// messages that arrive together cost one `readv(2)`, a long payload is read straight into the
 /// caller's buffer, and a receive buffer is held only while messages flow (none while the
-/// connection is quiet, up to 64 KiB while the peer streams). Sending a message is
+/// connection waits for its peer, up to 64 KiB while the peer streams). Sending a message is
 /// one `sendmsg(2)` of header and payload together, and [`send_batch`](Self::send_batch) sends up
 /// to 512 messages in one. Nothing is allocated per message. For full-duplex use,
 /// [`split`](Self::split) the connection into a receiving and a sending half for two threads.
@@ -345,40 +345,74 @@ impl<S: Stream> Connection<S> {
         mut fds: Option<&mut Vec<OwnedFd>>,
     ) -> Result<Option<usize>> {
         loop {
-            match self.decoder.decode_into(buf, fds.as_deref_mut()) {
-                Ok(Some(n)) => return Ok(Some(n)),
-                Ok(None) => {}
-                Err(e) => return Err(self.fail(e)),
+            if let Some(n) = self.decode(&[], buf, fds.as_deref_mut())? {
+                return Ok(Some(n));
             }
-            match self.read() {
-                Ok(0) => {
-                    return match self.decoder.eof() {
-                        Ok(()) => Ok(None),
-                        Err(e) => Err(self.fail(e)),
-                    }
+            if self.decoder.wants_buffer() {
+                // The read that may wait goes into the stack while the decoder holds no buffer,
+                // so that a connection waiting for its peer holds no memory for it.
+                let mut spare = [0u8; RECV_BUF_LEN];
+                if !self.read(Some(&mut spare))? {
+                    return self.closed();
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    if is_retryable(&e) {
-                        // Nothing lost; with nothing buffered, the receive buffer goes back.
-                        self.decoder.quiet();
-                    } else {
-                        // Mid-payload the failed read's bytes are gone: the stream lost sync.
-                        self.decoder.read_failed();
-                    }
-                    return Err(e.into());
+                if let Some(n) = self.decode(&spare, buf, fds.as_deref_mut())? {
+                    return Ok(Some(n));
                 }
+            } else if !self.read(None)? {
+                return self.closed();
             }
         }
     }
 
-    /// One read into where the decoder wants its bytes, within the read deadline, spinning first
-    /// if a budget is set; reports what arrived to the decoder.
-    fn read(&mut self) -> io::Result<usize> {
+    /// The decode step, with the bytes of a read into `lent` if there was one.
+    fn decode(
+        &mut self,
+        lent: &[u8],
+        buf: &mut Vec<u8>,
+        fds: Option<&mut Vec<OwnedFd>>,
+    ) -> Result<Option<usize>> {
+        self.decoder
+            .decode_into(lent, buf, fds)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// The peer closed: `None` between messages, an error mid-frame.
+    fn closed(&mut self) -> Result<Option<usize>> {
+        match self.decoder.eof() {
+            Ok(()) => Ok(None),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// One read (into `spare` in place of the decoder's receive buffer, if given); `false` at
+    /// the peer's close. A failed read tells the decoder what it lost.
+    fn read(&mut self, spare: Option<&mut [u8]>) -> Result<bool> {
+        match self.read_once(spare) {
+            Ok(n) => Ok(n > 0),
+            Err(e) => {
+                if is_retryable(&e) {
+                    // Nothing lost; with nothing buffered, the receive buffer goes back.
+                    self.decoder.quiet();
+                } else {
+                    // Mid-payload the failed read's bytes are gone: the stream lost sync.
+                    self.decoder.read_failed();
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// One read into where the decoder wants its bytes (`spare` lent in place of its receive
+    /// buffer, if given), within the read deadline, spinning first if a budget is set; reports
+    /// what arrived to the decoder.
+    fn read_once(&mut self, spare: Option<&mut [u8]>) -> io::Result<usize> {
         self.apply_read_deadline()?;
         // Always both slices, the second being the receive buffer, even if one is empty: one
         // code path, and a counting test can tell what went through the buffer.
-        let [msg, buf] = self.decoder.read_bufs();
+        let [msg, buf] = match spare {
+            Some(spare) => self.decoder.read_bufs_lent(spare),
+            None => self.decoder.read_bufs(),
+        };
         let bufs = &mut [IoSliceMut::new(msg), IoSliceMut::new(buf)];
         let unix = self.link.is_unix();
         let stream = &mut self.link.stream;

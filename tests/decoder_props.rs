@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::thread;
 
 use msgsock::frame::Header;
-use msgsock::proto::{Decode, Decoder, FrameError};
+use msgsock::proto::{Decode, Decoder, FrameError, RECV_BUF_LEN};
 use msgsock::{Connection, Error, UnixStream, DEFAULT_MAX_MESSAGE_LEN};
 use nix::errno::Errno;
 use nix::sys::socket::{recv, MsgFlags};
@@ -184,19 +184,24 @@ fn receive(pieces: Vec<Vec<u8>>, max: u64, reuse: bool) -> (Vec<Vec<u8>>, End) {
 }
 
 /// [`receive`] on the protocol core alone: each piece is fed whole before the next (the core
-/// may take it in several feeds), with no socket.
-fn receive_pure(pieces: Vec<Vec<u8>>, max: u64, reuse: bool) -> (Vec<Vec<u8>>, End) {
+/// may take it in several feeds), with no socket. With `lend`, a read while the decoder holds no
+/// buffer goes into memory of the driver's own, as the socket drivers read
+/// ([`Decoder::read_bufs_lent`], then [`Decoder::decode_lent`]).
+fn receive_pure(pieces: Vec<Vec<u8>>, max: u64, reuse: bool, lend: bool) -> (Vec<Vec<u8>>, End) {
     let mut decoder = Decoder::new(max);
     let mut frames = Vec::new();
     let mut buf = Vec::new();
     let mut pieces = pieces.into_iter();
     let mut piece = Vec::new();
     let mut pos = 0;
+    // The decode after a read into lent memory, which takes the place of the next `decode`.
+    let mut lent = None;
     loop {
-        if !reuse {
+        if !reuse && lent.is_none() {
             buf = Vec::new();
         }
-        let end = match decoder.decode(&mut buf) {
+        let decoded = lent.take().unwrap_or_else(|| decoder.decode(&mut buf));
+        let end = match decoded {
             Ok(Decode::Message(n)) => {
                 assert_eq!(n, buf.len());
                 frames.push(buf.clone());
@@ -208,6 +213,23 @@ fn receive_pure(pieces: Vec<Vec<u8>>, max: u64, reuse: bool) -> (Vec<Vec<u8>>, E
                         Some(next) => (piece, pos) = (next, 0),
                         None => break,
                     }
+                }
+                if pos < piece.len() && lend && decoder.wants_buffer() {
+                    let mut spare = [0u8; RECV_BUF_LEN];
+                    let mut n = 0;
+                    for dst in decoder.read_bufs_lent(&mut spare) {
+                        let take = dst.len().min(piece.len() - pos - n);
+                        dst[..take].copy_from_slice(&piece[pos + n..pos + n + take]);
+                        n += take;
+                    }
+                    assert!(n > 0, "the decoder offered no room");
+                    decoder.advance(n);
+                    pos += n;
+                    if !reuse {
+                        buf = Vec::new();
+                    }
+                    lent = Some(decoder.decode_lent(&spare, &mut buf, None));
+                    continue;
                 }
                 if pos < piece.len() {
                     let n = decoder.feed(&piece[pos..]);
@@ -310,10 +332,11 @@ proptest! {
         max in limit(),
         cuts in vec(any::<Index>(), 0..16),
         reuse in any::<bool>(),
+        lend in any::<bool>(),
     ) {
         let input = chunks.concat();
         let cuts: Vec<usize> = cuts.iter().map(|i| i.index(input.len() + 1)).collect();
-        prop_assert_eq!(receive_pure(split(&input, &cuts), max, reuse), model(&input, max));
+        prop_assert_eq!(receive_pure(split(&input, &cuts), max, reuse, lend), model(&input, max));
     }
 }
 
@@ -326,6 +349,7 @@ proptest! {
         cuts in vec(any::<Index>(), 0..12),
         seed in any::<u8>(),
         reuse in any::<bool>(),
+        lend in any::<bool>(),
     ) {
         let msgs: Vec<Vec<u8>> = sizes
             .iter()
@@ -337,7 +361,7 @@ proptest! {
         let (got, end) = receive(split(&wire, &cuts), DEFAULT_MAX_MESSAGE_LEN, reuse);
         prop_assert_eq!(end, End::Clean);
         prop_assert!(got == msgs, "{} messages sent, {} received", msgs.len(), got.len());
-        let pure = receive_pure(split(&wire, &cuts), DEFAULT_MAX_MESSAGE_LEN, reuse);
+        let pure = receive_pure(split(&wire, &cuts), DEFAULT_MAX_MESSAGE_LEN, reuse, lend);
         prop_assert!(pure == (msgs, End::Clean), "the core alone disagrees");
     }
 }
@@ -471,13 +495,25 @@ fn the_core_alone_at_every_split_and_every_pair_of_splits() {
         .collect();
     let wire: Vec<u8> = msgs.iter().flat_map(|m| frame(m)).collect();
     for a in 0..=wire.len() {
-        let got = receive_pure(split(&wire, &[a]), DEFAULT_MAX_MESSAGE_LEN, a % 2 == 0);
-        assert_eq!(got, (msgs.clone(), End::Clean), "cut at {a}");
+        for lend in [false, true] {
+            let got = receive_pure(
+                split(&wire, &[a]),
+                DEFAULT_MAX_MESSAGE_LEN,
+                a % 2 == 0,
+                lend,
+            );
+            assert_eq!(got, (msgs.clone(), End::Clean), "cut at {a}, lend {lend}");
+        }
     }
     let (_, small) = small_stream();
     for a in 0..=small.len() {
         for b in a..=small.len() {
-            let got = receive_pure(split(&small, &[a, b]), DEFAULT_MAX_MESSAGE_LEN, true);
+            let got = receive_pure(
+                split(&small, &[a, b]),
+                DEFAULT_MAX_MESSAGE_LEN,
+                true,
+                b % 2 == 0,
+            );
             assert_eq!(
                 got,
                 model(&small, DEFAULT_MAX_MESSAGE_LEN),
@@ -487,7 +523,7 @@ fn the_core_alone_at_every_split_and_every_pair_of_splits() {
     }
     let pieces = wire.iter().map(|&b| vec![b]).collect();
     assert_eq!(
-        receive_pure(pieces, DEFAULT_MAX_MESSAGE_LEN, false),
+        receive_pure(pieces, DEFAULT_MAX_MESSAGE_LEN, false, true),
         (msgs, End::Clean)
     );
 }

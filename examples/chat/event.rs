@@ -13,11 +13,12 @@ pub(crate) enum Event {
     InputEnd,
     /// SIGINT, SIGTERM or SIGHUP.
     Signal,
-    /// Server: a participant asked to join.
+    /// Server: a participant asked to join. The link is boxed: a stream connection is the
+    /// largest thing here, and every other event would pay its size.
     Joined {
         peer: Peer,
         name: String,
-        link: Link,
+        link: Box<Link>,
     },
     /// Server: a participant said a line.
     Said { peer: Peer, text: Vec<u8> },

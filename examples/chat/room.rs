@@ -90,7 +90,7 @@ impl Room {
                 Event::Input(line) if line == "/quit" => return Ok(()),
                 Event::Input(line) => self.host_says(&line),
                 Event::InputEnd | Event::Signal => return Ok(()),
-                Event::Joined { peer, name, link } => self.join(peer, name, link),
+                Event::Joined { peer, name, link } => self.join(peer, name, *link),
                 Event::Said { peer, text } => self.said(&peer, &text),
                 Event::Beat(peer) => self.beat(&peer),
                 Event::Left(peer) => self.left(&peer),

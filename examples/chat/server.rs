@@ -122,7 +122,7 @@ fn read_participant(id: u64, mut conn: Connection<AnyStream>, tx: &Sender<Event>
     let joined = Event::Joined {
         peer: peer.clone(),
         name,
-        link,
+        link: Box::new(link),
     };
     if tx.send(joined).is_err() {
         return;
@@ -167,7 +167,7 @@ fn receive_datagrams(socket: &Arc<AnyDatagram>, tx: &Sender<Event>) {
             Some((b'J', name)) => Event::Joined {
                 peer,
                 name: clean_name(name),
-                link: Link::Datagram(Arc::clone(socket), from),
+                link: Box::new(Link::Datagram(Arc::clone(socket), from)),
             },
             Some((b'M', text)) => Event::Said {
                 peer,

@@ -1,19 +1,21 @@
 //! Arbitrary bytes into the header decoder and the protocol core's `Decoder`, with no socket: no
-//! panic, and every answer agrees with the bytes. The first input byte picks the message limit,
-//! the second the size of the pieces the input is fed in.
+//! panic, and every answer agrees with the bytes. The first input byte picks the message limit
+//! and whether reads go into lent memory, the second the size of the pieces the input is fed in.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use msgsock::frame::{decode_header, Decoded, Header};
-use msgsock::proto::{Decode, Decoder, FrameError};
+use msgsock::proto::{Decode, Decoder, FrameError, RECV_BUF_LEN};
 use msgsock::DEFAULT_MAX_MESSAGE_LEN;
 
 fuzz_target!(|data: &[u8]| {
     let [pick, piece, bytes @ ..] = data else {
         return;
     };
-    let limit = match *pick {
+    // The top bit: reads into lent memory; the rest picks the limit.
+    let lend = *pick & 0x80 != 0;
+    let limit = match *pick & 0x7f {
         0 => u64::MAX,
         1 => DEFAULT_MAX_MESSAGE_LEN,
         n => u64::from(n) * 64,
@@ -21,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     // 1 to 255 bytes a feed, or everything at once.
     let chunk = if *piece == 0 { bytes.len().max(1) } else { usize::from(*piece) };
     check_header(bytes, limit);
-    check_decoder(bytes, limit, chunk);
+    check_decoder(bytes, limit, chunk, lend);
 });
 
 /// `decode_header` alone: a decoded prefix re-encodes to the same bytes and respects the limit.
@@ -47,16 +49,20 @@ fn check_header(bytes: &[u8], limit: u64) {
     }
 }
 
-/// The same bytes through the protocol core, fed in pieces of `chunk` bytes: the frames it returns,
-/// re-encoded, are exactly a prefix of the input, and what stops it is a clean close at the end or
-/// the error the rest deserves.
-fn check_decoder(bytes: &[u8], limit: u64, chunk: usize) {
+/// The same bytes through the protocol core, fed in pieces of `chunk` bytes (with `lend`, into
+/// memory of the driver's own while the decoder holds no buffer, as the socket drivers read):
+/// the frames it returns, re-encoded, are exactly a prefix of the input, and what stops it is a
+/// clean close at the end or the error the rest deserves.
+fn check_decoder(bytes: &[u8], limit: u64, chunk: usize, lend: bool) {
     let mut decoder = Decoder::new(limit);
     let mut consumed = 0usize;
     let mut fed = 0usize;
     let mut buf = Vec::new();
+    // The decode after a read into lent memory, in place of the next `decode`.
+    let mut lent = None;
     loop {
-        let err = match decoder.decode(&mut buf) {
+        let decoded = lent.take().unwrap_or_else(|| decoder.decode(&mut buf));
+        let err = match decoded {
             Ok(Decode::Message(n)) => {
                 assert_eq!(n, buf.len());
                 let header = Header::new(n as u64);
@@ -65,6 +71,21 @@ fn check_decoder(bytes: &[u8], limit: u64, chunk: usize) {
                 assert_eq!(&*header, &bytes[consumed..consumed + header.len()]);
                 assert_eq!(&buf[..], &bytes[consumed + header.len()..end]);
                 consumed = end;
+                continue;
+            }
+            Ok(Decode::NeedRead) if fed < bytes.len() && lend && decoder.wants_buffer() => {
+                let piece = &bytes[fed..(fed + chunk).min(bytes.len())];
+                let mut spare = [0u8; RECV_BUF_LEN];
+                let mut n = 0;
+                for dst in decoder.read_bufs_lent(&mut spare) {
+                    let take = dst.len().min(piece.len() - n);
+                    dst[..take].copy_from_slice(&piece[n..n + take]);
+                    n += take;
+                }
+                assert!(n > 0, "no room offered");
+                decoder.advance(n);
+                fed += n;
+                lent = Some(decoder.decode_lent(&spare, &mut buf, None));
                 continue;
             }
             Ok(Decode::NeedRead) if fed < bytes.len() => {

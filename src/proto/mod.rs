@@ -4,7 +4,9 @@
 //! Nothing here owns a socket or makes a system call. A driver does the reading: it asks the
 //! [`Decoder`] where the next read should go ([`Decoder::read_bufs`]), reads, and reports how many
 //! bytes arrived ([`Decoder::advance`]) or that the peer closed ([`Decoder::eof`]); the decoder
-//! hands out whole messages ([`Decoder::decode`]). [`Connection`](crate::Connection) is such a
+//! hands out whole messages ([`Decoder::decode`]). While the decoder holds no buffer, the driver
+//! lends memory of its own for the read, which may wait ([`Decoder::read_bufs_lent`], then
+//! [`Decoder::decode_lent`]). [`Connection`](crate::Connection) is such a
 //! driver over a blocking socket; tests and the fuzz target drive the decoder with plain byte
 //! slices ([`Decoder::feed`]), split at any point.
 //!

@@ -16,8 +16,9 @@ use crate::frame::{self, Decoded, MAX_HEADER_LEN};
 ///
 /// The buffer is adaptive: none is held until a read needs it, it grows to [`RECV_BUF_MAX`] once
 /// a read fills it with short frames, because such a peer is streaming and a larger read brings
-/// more frames per call, and its memory goes back once a read finds nothing to read with nothing
-/// buffered ([`Decoder::quiet`]).
+/// more frames per call, and its memory goes back once a read drains the socket and its frames
+/// are handed out, or a read finds nothing ([`Decoder::quiet`]). The read after that may wait, so
+/// the driver lends memory of its own for it ([`Decoder::read_bufs_lent`]), this many bytes.
 pub const RECV_BUF_LEN: usize = 8 * 1024;
 
 /// The largest the receive buffer grows while a peer streams (see [`RECV_BUF_LEN`]).
@@ -68,7 +69,9 @@ enum Attached {
 ///
 /// The driver loop: [`decode`](Self::decode) until it says [`Decode::NeedRead`]; read into
 /// [`read_bufs`](Self::read_bufs), in order; report the count with [`advance`](Self::advance), or
-/// a close with [`eof`](Self::eof); repeat.
+/// a close with [`eof`](Self::eof); repeat. While the decoder [`wants_buffer`](Self::wants_buffer),
+/// the read goes into [`read_bufs_lent`](Self::read_bufs_lent) with memory of the driver's own,
+/// and the decode after it is [`decode_lent`](Self::decode_lent) with that memory.
 ///
 /// # Descriptors
 ///
@@ -88,6 +91,15 @@ pub struct Decoder {
     size: usize,
     /// The last read into the receive buffer filled it (see `adapt`).
     filled_up: bool,
+    /// The last read brought fewer bytes than offered: the socket had no more, so the next read
+    /// may wait. With nothing buffered the receive buffer then goes back (see `settle`).
+    drained: bool,
+    /// How many bytes the last [`read_bufs`](Self::read_bufs) offered in all.
+    offered: usize,
+    /// The second slice of the last read was the driver's memory
+    /// ([`read_bufs_lent`](Self::read_bufs_lent)), and `lent` of its bytes are yet to be taken.
+    lending: bool,
+    lent: usize,
     pos: usize,
     end: usize,
     max_len: u64,
@@ -119,6 +131,10 @@ impl Decoder {
             buf: Box::default(),
             size: RECV_BUF_LEN,
             filled_up: false,
+            drained: false,
+            offered: 0,
+            lending: false,
+            lent: 0,
             pos: 0,
             end: 0,
             max_len,
@@ -149,13 +165,20 @@ impl Decoder {
         self.end - self.pos + partial
     }
 
-    /// Whether the next [`read_bufs`](Self::read_bufs) would allocate the receive buffer: the
-    /// decoder is between frames, holds no buffer, and expects no payload. A driver that does
-    /// not know whether anything can be read (a socket just reported ready, perhaps spuriously)
-    /// can read into memory of its own first and [`feed`](Self::feed) what arrived, so that a
-    /// connection that never receives never holds a buffer.
+    /// Whether the next read would need a receive buffer that the decoder does not hold. Then a
+    /// driver lends memory of its own for that read, on its stack
+    /// ([`read_bufs_lent`](Self::read_bufs_lent)), and the decoder takes a buffer only for
+    /// bytes that must outlive the read. The decoder gives its buffer back whenever a read
+    /// drains the socket and every byte of it is handed out, so a connection that waits for its
+    /// peer (a blocking read with no timeout, an idle async connection) holds no buffer.
     pub fn wants_buffer(&self) -> bool {
-        matches!(self.state, State::Idle) && self.buf.is_empty()
+        self.buf.is_empty()
+            && match self.state {
+                State::Idle => true,
+                // Only once the read reaches past the payload into the buffer.
+                State::Payload { len, .. } => self.msg.len() >= len,
+                State::Broken => false,
+            }
     }
 
     /// Whether an error has left the decoder unusable.
@@ -182,13 +205,14 @@ impl Decoder {
     ///
     /// [`FrameError::TooLarge`] and [`FrameError::Malformed`] for a bad length prefix, and
     /// [`FrameError::Broken`] on any call after an error.
+    ///
+    /// # Panics
+    ///
+    /// After a read into [`read_bufs_lent`](Self::read_bufs_lent) that put bytes into the
+    /// driver's memory, which only [`decode_lent`](Self::decode_lent) can take: a driver bug,
+    /// not peer input.
     pub fn decode(&mut self, msg: &mut Vec<u8>) -> Result<Decode, FrameError> {
-        let decoded = self.decode_frame(msg)?;
-        if let (Decode::Message(_), Some(_)) = (decoded, &self.fds) {
-            // Not asked for: dropping them closes them.
-            self.take_attached(|_| {});
-        }
-        Ok(decoded)
+        self.decode_lent(&[], msg, None)
     }
 
     /// As [`decode`](Self::decode), and `fds` (its contents replaced) gets the descriptors that
@@ -201,14 +225,58 @@ impl Decoder {
     /// lost descriptors in a read whose control data was truncated: its bytes are dropped and the
     /// descriptors of it that did arrive are closed, and the decoder stays usable (the next call
     /// gives the next message).
+    ///
+    /// # Panics
+    ///
+    /// As [`decode`](Self::decode).
     pub fn decode_with_fds(
         &mut self,
         msg: &mut Vec<u8>,
         fds: &mut Vec<OwnedFd>,
     ) -> Result<Decode, FrameError> {
-        fds.clear();
-        let decoded = self.decode_frame(msg)?;
+        self.decode_lent(&[], msg, Some(fds))
+    }
+
+    /// The decode step after a read into [`read_bufs_lent`](Self::read_bufs_lent), with `lent`
+    /// the memory that was lent (the decoder knows how many of its bytes the read filled). A
+    /// message whose frame is wholly there goes straight into `msg`; only the bytes behind it
+    /// are copied, into a receive buffer of the decoder's own. With `fds`, as
+    /// [`decode_with_fds`](Self::decode_with_fds), else as [`decode`](Self::decode); with
+    /// nothing lent, exactly those.
+    ///
+    /// # Errors
+    ///
+    /// As [`decode_with_fds`](Self::decode_with_fds).
+    ///
+    /// # Panics
+    ///
+    /// If `lent` is shorter than what the read put there: a driver bug, not peer input.
+    pub fn decode_lent(
+        &mut self,
+        lent: &[u8],
+        msg: &mut Vec<u8>,
+        fds: Option<&mut Vec<OwnedFd>>,
+    ) -> Result<Decode, FrameError> {
+        let n = mem::take(&mut self.lent);
+        assert!(
+            n <= lent.len(),
+            "decode without the memory lent to the read"
+        );
+        let mut fds = fds;
+        if let Some(fds) = fds.as_deref_mut() {
+            fds.clear();
+        }
+        let decoded = if n == 0 {
+            self.decode_buffered(msg)?
+        } else {
+            self.decode_from_lent(&lent[..n], msg)?
+        };
         if let Decode::Message(_) = decoded {
+            let Some(fds) = fds else {
+                // Not asked for: dropping them closes them.
+                self.take_attached(|_| {});
+                return Ok(decoded);
+            };
             let mut lost = None;
             self.take_attached(|a| match a {
                 Attached::Fds(mut got) => fds.append(&mut got),
@@ -224,19 +292,15 @@ impl Decoder {
         Ok(decoded)
     }
 
-    /// [`decode_with_fds`](Self::decode_with_fds) into `fds` if given, else
-    /// [`decode`](Self::decode): the decode step of every driver's receive loop, with the
-    /// message's length, or `None` when more must be read.
+    /// [`decode_lent`](Self::decode_lent) with the message's length, or `None` when more must
+    /// be read: the decode step of every driver's receive loop.
     pub(crate) fn decode_into(
         &mut self,
+        lent: &[u8],
         msg: &mut Vec<u8>,
         fds: Option<&mut Vec<OwnedFd>>,
     ) -> Result<Option<usize>, FrameError> {
-        let decoded = match fds {
-            Some(fds) => self.decode_with_fds(msg, fds)?,
-            None => self.decode(msg)?,
-        };
-        Ok(match decoded {
+        Ok(match self.decode_lent(lent, msg, fds)? {
             Decode::Message(n) => Some(n),
             Decode::NeedRead => None,
         })
@@ -278,52 +342,72 @@ impl Decoder {
         q.attached.push_back((q.received, attached));
     }
 
-    /// The state machine of [`decode`](Self::decode), leaving descriptors queued.
-    fn decode_frame(&mut self, msg: &mut Vec<u8>) -> Result<Decode, FrameError> {
+    /// The state machine of [`decode`](Self::decode) over the receive buffer, leaving
+    /// descriptors queued.
+    fn decode_buffered(&mut self, msg: &mut Vec<u8>) -> Result<Decode, FrameError> {
+        // Out of `self` while `step` reads it; an error has dropped the buffer anyway.
+        let buf = mem::take(&mut self.buf);
+        let (used, decoded) = self.step(&buf[self.pos..self.end], msg)?;
+        self.buf = buf;
+        self.pos += used;
+        self.settle(decoded);
+        Ok(decoded)
+    }
+
+    /// The state machine over bytes in the driver's memory, with nothing buffered before them:
+    /// what a whole frame of them needs is copied into `msg`, the rest into a receive buffer.
+    fn decode_from_lent(&mut self, lent: &[u8], msg: &mut Vec<u8>) -> Result<Decode, FrameError> {
+        let (used, decoded) = self.step(lent, msg)?;
+        self.keep(&lent[used..]);
+        self.settle(decoded);
+        Ok(decoded)
+    }
+
+    /// Decodes from `src`, the received bytes not yet consumed: returns how many it consumed and
+    /// whether that made a message. Every state change is here; what happens to the buffer that
+    /// held `src` is the caller's.
+    fn step(&mut self, src: &[u8], msg: &mut Vec<u8>) -> Result<(usize, Decode), FrameError> {
+        let mut used = 0;
         loop {
             match self.state {
                 State::Broken => return Err(FrameError::Broken),
-                State::Idle => {
-                    match frame::decode_header(&self.buf[self.pos..self.end], self.max_len) {
-                        Err(e) => return Err(self.fail(e)),
-                        Ok(Decoded::NeedMore(_)) => {
-                            self.adapt(true);
-                            self.make_room();
-                            return Ok(Decode::NeedRead);
-                        }
-                        Ok(Decoded::Header {
-                            header_len,
-                            payload_len,
-                        }) => {
-                            // The limit is checked, so the length fits memory the user allowed for.
-                            let Ok(len) = usize::try_from(payload_len) else {
-                                return Err(self.fail(FrameError::TooLarge {
-                                    len: payload_len,
-                                    max: usize::MAX as u64,
-                                }));
-                            };
-                            self.pos += header_len;
-                            self.msg = mem::take(msg);
-                            self.state = State::Payload {
-                                header_len,
-                                len,
-                                filled: 0,
-                            };
-                        }
+                State::Idle => match frame::decode_header(&src[used..], self.max_len) {
+                    Err(e) => return Err(self.fail(e)),
+                    Ok(Decoded::NeedMore(_)) => {
+                        self.adapt(true);
+                        return Ok((used, Decode::NeedRead));
                     }
-                }
+                    Ok(Decoded::Header {
+                        header_len,
+                        payload_len,
+                    }) => {
+                        // The limit is checked, so the length fits memory the user allowed for.
+                        let Ok(len) = usize::try_from(payload_len) else {
+                            return Err(self.fail(FrameError::TooLarge {
+                                len: payload_len,
+                                max: usize::MAX as u64,
+                            }));
+                        };
+                        used += header_len;
+                        self.msg = mem::take(msg);
+                        self.state = State::Payload {
+                            header_len,
+                            len,
+                            filled: 0,
+                        };
+                    }
+                },
                 State::Payload {
                     len,
                     ref mut filled,
                     ..
                 } => {
                     // Hand over what is buffered first.
-                    let take = (self.end - self.pos).min(len - *filled);
+                    let take = (src.len() - used).min(len - *filled);
                     if take > 0 {
                         grow(&mut self.msg, *filled + take, len, *filled);
-                        self.msg[*filled..*filled + take]
-                            .copy_from_slice(&self.buf[self.pos..self.pos + take]);
-                        self.pos += take;
+                        self.msg[*filled..*filled + take].copy_from_slice(&src[used..used + take]);
+                        used += take;
                         *filled += take;
                     }
                     let remaining = len - *filled;
@@ -332,7 +416,7 @@ impl Decoder {
                         *msg = mem::take(&mut self.msg);
                         self.large = len >= RECV_BUF_LEN;
                         self.state = State::Idle;
-                        return Ok(Decode::Message(len));
+                        return Ok((used, Decode::Message(len)));
                     }
                     // Memory follows the bytes that arrive: a short rest is allocated whole, a
                     // long one in steps.
@@ -345,27 +429,82 @@ impl Decoder {
                     let short = len < RECV_BUF_LEN;
                     self.adapt(short);
                     // Everything buffered was handed over.
-                    self.pos = 0;
-                    self.end = 0;
-                    return Ok(Decode::NeedRead);
+                    return Ok((used, Decode::NeedRead));
                 }
             }
         }
     }
 
+    /// The receive buffer after a decode step. Waiting for a payload, everything buffered was
+    /// handed over. Between frames, a partial header gets room behind it; with nothing buffered
+    /// after a read that drained the socket, the next read may wait, so the buffer goes back and
+    /// that read goes into memory the driver lends.
+    fn settle(&mut self, decoded: Decode) {
+        match (decoded, &self.state) {
+            (Decode::NeedRead, State::Payload { .. }) => {
+                self.pos = 0;
+                self.end = 0;
+            }
+            (Decode::NeedRead, State::Idle) => {
+                self.make_room();
+                if self.pos == self.end && self.drained {
+                    self.buf = Box::default();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Copies `rest`, bytes in the driver's memory that a decode step did not consume, into a
+    /// receive buffer, which was empty. Whole frames get a buffer of their length (they are
+    /// handed out before the next read); a partial frame one of the usual size, to read into.
+    fn keep(&mut self, rest: &[u8]) {
+        if rest.is_empty() {
+            return;
+        }
+        let size = if ends_with_a_frame(rest) {
+            rest.len()
+        } else {
+            self.size.max(rest.len())
+        };
+        let mut buf = Vec::with_capacity(size);
+        buf.extend_from_slice(rest);
+        buf.resize(size, 0);
+        self.buf = buf.into_boxed_slice();
+        self.pos = 0;
+        self.end = rest.len();
+    }
+
     /// Where the next read should put its bytes, in order: the rest of the payload being
     /// received, straight into the message (empty between frames), then the receive buffer
     /// (empty while the payload's rest is too long to reach in this read). The receive buffer is
-    /// allocated here, when a read is about to need it, not before.
+    /// allocated here, when a read is about to need it, not before; a driver can lend memory in
+    /// its place ([`read_bufs_lent`](Self::read_bufs_lent)).
     ///
     /// Call after [`decode`](Self::decode) returned [`Decode::NeedRead`]. A read that fills the
     /// first slice wholly and then some of the second is one `readv(2)`: it brings the end of a
     /// payload and the header behind it in one call.
     pub fn read_bufs(&mut self) -> [&mut [u8]; 2] {
+        self.bufs(None)
+    }
+
+    /// As [`read_bufs`](Self::read_bufs), with `spare`, the driver's memory, in place of a
+    /// receive buffer while the decoder holds none ([`wants_buffer`](Self::wants_buffer)), so
+    /// that a read that waits holds no memory of the decoder's. After the read,
+    /// [`advance`](Self::advance) as always, then [`decode_lent`](Self::decode_lent) with the
+    /// same `spare`. When the decoder holds a buffer, `spare` is not used.
+    pub fn read_bufs_lent<'a>(&'a mut self, spare: &'a mut [u8]) -> [&'a mut [u8]; 2] {
+        self.bufs(Some(spare))
+    }
+
+    fn bufs<'a>(&'a mut self, spare: Option<&'a mut [u8]>) -> [&'a mut [u8]; 2] {
+        self.lending = false;
+        self.offered = 0;
         let into_msg = match self.state {
             State::Payload { len, filled, .. } => {
                 let end = self.msg.len().min(len);
                 if end < len {
+                    self.offered = end - filled;
                     return [&mut self.msg[filled..end], &mut []];
                 }
                 filled..end
@@ -373,40 +512,63 @@ impl Decoder {
             State::Idle => 0..0,
             State::Broken => return [&mut [], &mut []],
         };
-        if self.pos == self.end && self.buf.len() != self.size {
-            // Nothing buffered: the buffer can take its new size without copying.
-            self.buf = vec![0; self.size].into_boxed_slice();
-            self.pos = 0;
-            self.end = 0;
-        }
-        // Mid-payload everything buffered was handed over, so `end` is 0 there.
-        let from = self.end;
-        let room = self.room(from);
-        [&mut self.msg[into_msg], &mut self.buf[from..room]]
+        let second = match spare {
+            Some(spare) if self.buf.is_empty() => {
+                self.lending = true;
+                let room = if self.large {
+                    MAX_HEADER_LEN.min(spare.len())
+                } else {
+                    spare.len()
+                };
+                &mut spare[..room]
+            }
+            _ => {
+                if self.pos == self.end && self.buf.len() != self.size {
+                    // Nothing buffered: the buffer can take its new size without copying.
+                    self.buf = vec![0; self.size].into_boxed_slice();
+                    self.pos = 0;
+                    self.end = 0;
+                }
+                // Mid-payload everything buffered was handed over, so `end` is 0 there.
+                let from = self.end;
+                let room = self.room(from);
+                &mut self.buf[from..room]
+            }
+        };
+        self.offered = into_msg.len() + second.len();
+        [&mut self.msg[into_msg], second]
     }
 
-    /// Records that the last read put `n` bytes into [`read_bufs`](Self::read_bufs), filling them
-    /// in order.
+    /// Records that the last read put `n` bytes into [`read_bufs`](Self::read_bufs) (or
+    /// [`read_bufs_lent`](Self::read_bufs_lent)), filling them in order.
     ///
     /// # Panics
     ///
     /// If `n` is more than the two buffers hold: a driver bug, not peer input.
     pub fn advance(&mut self, n: usize) {
+        assert!(n <= self.offered, "advance past read_bufs");
         if let Some(q) = self.fds.as_deref_mut() {
             q.received += n as u64;
         }
-        match self.state {
-            State::Payload {
-                len,
-                ref mut filled,
-                ..
-            } => {
-                let first = self.msg.len().min(len) - *filled;
-                let into_msg = n.min(first);
-                *filled += into_msg;
-                self.fill_buf(n - into_msg);
-            }
-            State::Idle | State::Broken => self.fill_buf(n),
+        self.drained = n < self.offered;
+        let mut second = n;
+        if let State::Payload {
+            len,
+            ref mut filled,
+            ..
+        } = self.state
+        {
+            let first = self.msg.len().min(len) - *filled;
+            let into_msg = n.min(first);
+            *filled += into_msg;
+            second = n - into_msg;
+        }
+        if self.lending {
+            self.lent = second;
+            // As `fill_buf`: the lent memory is full, and it was no mere header's room.
+            self.filled_up = !self.drained && second >= RECV_BUF_LEN / 2;
+        } else {
+            self.fill_buf(second);
         }
     }
 
@@ -555,6 +717,27 @@ impl Decoder {
             self.buf.len()
         }
     }
+}
+
+/// Whether `bytes` are whole frames back to back. Any length is taken: this only sizes a buffer,
+/// and the decode step checks every prefix.
+fn ends_with_a_frame(bytes: &[u8]) -> bool {
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let Ok(Decoded::Header {
+            header_len,
+            payload_len,
+        }) = frame::decode_header(&bytes[pos..], u64::MAX)
+        else {
+            return false;
+        };
+        let left = bytes.len() - pos - header_len;
+        if payload_len > left as u64 {
+            return false;
+        }
+        pos += header_len + payload_len as usize;
+    }
+    true
 }
 
 /// Grows `buf` so that at least `need` bytes (never more than `len`) are addressable, in steps

@@ -441,76 +441,84 @@ impl Reader {
         if fds.is_some() {
             check_carries_fds(stream)?;
         }
-        loop {
-            if let Some(n) = self.decoder.decode_into(buf, fds.as_deref_mut())? {
-                return Ok(Some(n));
-            }
-            let n = poll_fn(|cx| {
-                let _ = background(cx);
-                self.poll_read(stream, cx)
-            })
-            .await?;
-            if n == 0 {
-                return match self.decoder.eof() {
-                    Ok(()) => Ok(None),
-                    Err(e) => Err(e.into()),
-                };
-            }
-        }
+        poll_fn(|cx| {
+            let _ = background(cx);
+            self.poll_recv(stream, cx, buf, fds.as_deref_mut())
+        })
+        .await
     }
 
-    /// One read into the decoder's buffers, with the descriptors that came with it on a Unix
-    /// stream; `Ok(0)` at the peer's close.
-    fn poll_read<S: AsyncStream>(
+    /// Decodes, and reads while the socket has bytes, until a message is whole.
+    fn poll_recv<S: AsyncStream>(
         &mut self,
         stream: &S,
         cx: &mut Context<'_>,
-    ) -> Poll<io::Result<usize>> {
+        buf: &mut Vec<u8>,
+        mut fds: Option<&mut Vec<OwnedFd>>,
+    ) -> Poll<Result<Option<usize>>> {
         loop {
-            ready!(stream.poll_read_ready(cx))?;
-            if self.decoder.wants_buffer() {
-                match self.read_first(stream) {
-                    // Readiness was cleared: the next poll registers for the next edge.
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    done => return Poll::Ready(done),
-                }
+            if let Some(n) = self.decoder.decode_into(&[], buf, fds.as_deref_mut())? {
+                return Poll::Ready(Ok(Some(n)));
             }
-            let [first, second] = self.decoder.read_bufs();
-            let mut bufs = [IoSliceMut::new(first), IoSliceMut::new(second)];
-            let bufs = if bufs[1].is_empty() {
-                &mut bufs[..1]
-            } else {
-                &mut bufs[..]
-            };
-            match stream.try_read_with_fds(bufs) {
-                Ok((n, control)) => {
-                    self.decoder.advance(n);
-                    self.decoder.attach_fds(control.fds, control.truncated);
-                    return Poll::Ready(Ok(n));
+            ready!(stream.poll_read_ready(cx))?;
+            let read = if self.decoder.wants_buffer() {
+                // Into the stack while the decoder holds no buffer: an idle connection holds
+                // none, although tokio reports a new socket readable at its first poll whether
+                // or not anything arrived, and a read that finds nothing allocates nothing.
+                let mut spare = [0u8; RECV_BUF_LEN];
+                match self.try_read(stream, Some(&mut spare)) {
+                    Ok(1..) => match self.decoder.decode_into(&spare, buf, fds.as_deref_mut())? {
+                        Some(n) => return Poll::Ready(Ok(Some(n))),
+                        None => continue,
+                    },
+                    other => other,
                 }
+            } else {
+                self.try_read(stream, None)
+            };
+            match read {
+                Ok(0) => {
+                    return Poll::Ready(self.decoder.eof().map(|()| None).map_err(Error::from))
+                }
+                Ok(_) => {}
                 // Readiness was cleared: the next poll registers for the next edge.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => {
-                    self.decoder.read_failed();
-                    return Poll::Ready(Err(e));
-                }
+                Err(e) => return Poll::Ready(Err(e.into())),
             }
         }
     }
 
-    /// The read of a connection that holds no receive buffer: into the stack, so that a read
-    /// that finds nothing allocates nothing. tokio reports a new socket readable at its first
-    /// poll whether or not anything arrived, and the receive buffer taken for that read would
-    /// otherwise stay with every idle connection (8 KiB each). What arrives is fed to the
-    /// decoder: one copy, once per connection that starts receiving. The descriptors that came
-    /// with it go to the decoder too, after its bytes.
-    fn read_first<S: AsyncStream>(&mut self, stream: &S) -> io::Result<usize> {
-        let mut first = [0u8; RECV_BUF_LEN];
-        let (n, control) = stream.try_read_with_fds(&mut [IoSliceMut::new(&mut first)])?;
-        let fed = self.decoder.feed(&first[..n]);
-        debug_assert_eq!(fed, n, "an empty decoder takes a whole buffer");
-        self.decoder.attach_fds(control.fds, control.truncated);
-        Ok(n)
+    /// One read into the decoder's buffers (`spare` lent in place of its receive buffer, if
+    /// given), with the descriptors that came with it on a Unix stream; `Ok(0)` at the peer's
+    /// close, `WouldBlock` once the socket has nothing.
+    fn try_read<S: AsyncStream>(
+        &mut self,
+        stream: &S,
+        spare: Option<&mut [u8]>,
+    ) -> io::Result<usize> {
+        let [first, second] = match spare {
+            Some(spare) => self.decoder.read_bufs_lent(spare),
+            None => self.decoder.read_bufs(),
+        };
+        let mut bufs = [IoSliceMut::new(first), IoSliceMut::new(second)];
+        let bufs = if bufs[1].is_empty() {
+            &mut bufs[..1]
+        } else {
+            &mut bufs[..]
+        };
+        match stream.try_read_with_fds(bufs) {
+            Ok((n, control)) => {
+                self.decoder.advance(n);
+                self.decoder.attach_fds(control.fds, control.truncated);
+                Ok(n)
+            }
+            Err(e) => {
+                if e.kind() != io::ErrorKind::WouldBlock {
+                    self.decoder.read_failed();
+                }
+                Err(e)
+            }
+        }
     }
 }
 

@@ -227,22 +227,104 @@ fn the_receive_buffer_is_taken_when_needed_grows_while_streaming_and_goes_back_w
     assert_eq!(d.buf.len(), 0, "a new decoder holds no buffer");
     let small = [7u8; 100];
     let input = wire(&[&small[..]; 500]);
+    // Every read but the last fills the buffer offered.
     let (msgs, end) = run(&mut d, &input, input.len());
     assert_eq!((msgs.len(), end), (500, Ok(())));
-    assert_eq!(d.buf.len(), RECV_BUF_MAX, "reads that filled it grew it");
+    assert_eq!(d.size, RECV_BUF_MAX, "reads that filled it grew it");
+    assert_eq!(
+        d.buf.len(),
+        0,
+        "the last read drained the input: the buffer went back"
+    );
     d.quiet();
-    assert_eq!(d.buf.len(), 0, "a quiet decoder holds no buffer");
+    assert_eq!(d.size, RECV_BUF_LEN, "a quiet decoder starts small again");
     // A long message filling the buffer is not streaming: no growth.
     let big = vec![1u8; 3 * RECV_BUF_LEN];
     let input = wire(&[&big]);
     let (msgs, _) = run(&mut d, &input, input.len());
     assert_eq!(msgs, [big]);
-    assert_eq!(d.buf.len(), RECV_BUF_LEN);
-    // Mid-frame, quiet keeps what arrived.
+    assert_eq!(d.size, RECV_BUF_LEN);
+    // Mid-frame, neither a drained read nor quiet gives back what arrived.
     d.feed(&wire(&[b"abc"])[..5]);
+    assert_eq!(d.decode(&mut Vec::new()), Ok(Decode::NeedRead));
     d.quiet();
     let (msgs, _) = run(&mut d, b"bc", 2);
     assert_eq!(msgs, [b"abc"]);
+}
+
+/// Reads into memory the driver lends while the decoder holds no buffer: a frame wholly in them
+/// goes straight to the message and nothing is allocated; the bytes behind it are kept, in a
+/// buffer of their length when they are whole frames, and every split of the input gives the
+/// messages sent.
+#[test]
+fn a_read_into_lent_memory_decodes_straight_from_it() {
+    let mut d = Decoder::new(u64::MAX);
+    let mut buf = Vec::with_capacity(100);
+    let mut spare = [0u8; RECV_BUF_LEN];
+    let mut lend = |d: &mut Decoder, bytes: &[u8], buf: &mut Vec<u8>| {
+        assert!(d.wants_buffer());
+        let [msg, second] = d.read_bufs_lent(&mut spare);
+        assert!(msg.is_empty());
+        second[..bytes.len()].copy_from_slice(bytes);
+        d.advance(bytes.len());
+        d.decode_lent(&spare, buf, None)
+    };
+    assert_eq!(d.decode(&mut buf), Ok(Decode::NeedRead));
+    assert_eq!(
+        lend(&mut d, &wire(&[b"one"]), &mut buf),
+        Ok(Decode::Message(3))
+    );
+    assert_eq!(buf, b"one");
+    assert_eq!(d.buf.len(), 0, "one whole frame: no buffer taken");
+    assert_eq!(d.decode(&mut buf), Ok(Decode::NeedRead));
+    let two = wire(&[b"two", b"three"]);
+    assert_eq!(lend(&mut d, &two, &mut buf), Ok(Decode::Message(3)));
+    assert_eq!(
+        d.buf.len(),
+        wire(&[b"three"]).len(),
+        "the whole frame behind, no more"
+    );
+    assert_eq!(d.decode(&mut buf), Ok(Decode::Message(5)));
+    assert_eq!(buf, b"three");
+    assert_eq!(d.decode(&mut buf), Ok(Decode::NeedRead));
+    assert_eq!(
+        d.buf.len(),
+        0,
+        "the drained read's frames are out: the buffer went back"
+    );
+
+    let big = vec![9u8; 3 * RECV_BUF_LEN];
+    let msgs: Vec<&[u8]> = vec![b"a", &big, b"", b"bc", &big[..5000]];
+    let input = wire(&msgs);
+    for chunk in [1, 3, 4, 5, 13, 100, 4096, RECV_BUF_LEN] {
+        let mut d = Decoder::new(u64::MAX);
+        let (mut got, mut pos) = (Vec::new(), 0);
+        let mut msg = Vec::new();
+        loop {
+            match d.decode(&mut msg).unwrap() {
+                Decode::Message(_) => got.push(msg.clone()),
+                Decode::NeedRead if pos == input.len() => break,
+                Decode::NeedRead if d.wants_buffer() => {
+                    let mut spare = [0u8; RECV_BUF_LEN];
+                    let [first, second] = d.read_bufs_lent(&mut spare);
+                    let mut n = 0;
+                    for dst in [first, second] {
+                        let take = dst.len().min(chunk - n).min(input.len() - pos - n);
+                        dst[..take].copy_from_slice(&input[pos + n..pos + n + take]);
+                        n += take;
+                    }
+                    d.advance(n);
+                    pos += n;
+                    if let Decode::Message(_) = d.decode_lent(&spare, &mut msg, None).unwrap() {
+                        got.push(msg.clone());
+                    }
+                }
+                Decode::NeedRead => pos += d.feed(&input[pos..(pos + chunk).min(input.len())]),
+            }
+        }
+        assert_eq!(d.eof(), Ok(()), "chunk {chunk}");
+        assert_eq!(got, msgs, "chunk {chunk}");
+    }
 }
 
 /// One message of a descriptor-passing property run: its payload length, how many descriptors
