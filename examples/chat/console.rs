@@ -8,12 +8,13 @@
 //! `readline` sets raw mode each time it starts, and leaves it before it returns a line; the
 //! editor thread calls it again for the next line. So that the terminal is given back in its own
 //! mode when the process ends, [`Console::finish`] restores it only once no `readline` can set
-//! raw mode after it: see [`Prompt`].
+//! raw mode after it, waiting at most `START_WAIT` for that: see [`Prompt`].
 
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
+use std::time::Duration;
 
 use nix::sys::termios::{self, SetArg, Termios};
 use rustyline::completion::Completer;
@@ -26,6 +27,9 @@ use rustyline::{Config, Context, Editor, ExternalPrinter, Helper};
 use crate::event::Event;
 
 const PROMPT: &str = ">>> ";
+/// The longest [`Prompt::finish`] waits out `Starting`: that takes microseconds, so this only
+/// bounds exit if a rustyline version stopped calling `Hinter::hint` once in raw mode.
+const START_WAIT: Duration = Duration::from_secs(1);
 
 /// A thread reading lines, and a way to show lines without garbling the prompt.
 pub(crate) struct Console {
@@ -116,7 +120,8 @@ impl Console {
 /// What the editor thread is doing, as far as the terminal's mode goes. `readline` sets raw mode
 /// first thing, with no way to take a lock around that inside it, and then blocks reading keys;
 /// so the editor thread says it is `Starting` before it calls `readline`, [`InRawMode`] says
-/// when raw mode is set, and [`Prompt::finish`] waits out `Starting` before the mode is restored.
+/// when raw mode is set, and [`Prompt::finish`] waits out `Starting` (for `START_WAIT` at most)
+/// before the mode is restored.
 #[derive(Default)]
 struct Prompt {
     phase: Mutex<Phase>,
@@ -172,12 +177,15 @@ impl Prompt {
 
     /// Waits until `readline` is not setting raw mode, and keeps it from being called again: from
     /// here on, no thread sets raw mode. The wait is short: from `Starting`, `readline` reads
-    /// nothing before it is in raw mode, or fails and returns.
+    /// nothing before it is in raw mode, or fails and returns. It is bounded all the same, by
+    /// `START_WAIT`: past it the caller restores the mode anyway, which is right if `readline` is
+    /// in raw mode without having said so (a rustyline that no longer hints there), but a
+    /// `readline` that really is still starting could set raw mode after that restore.
     fn finish(&self) {
         let phase = self.phase();
-        let mut phase = self
+        let (mut phase, _) = self
             .changed
-            .wait_while(phase, |phase| *phase == Phase::Starting)
+            .wait_timeout_while(phase, START_WAIT, |phase| *phase == Phase::Starting)
             .unwrap_or_else(PoisonError::into_inner);
         *phase = Phase::Finished;
     }
