@@ -701,89 +701,169 @@ impl Screen {
     }
 }
 
+/// A chat client on a pseudo-terminal of its own, as a person runs it: what it writes is on
+/// `screen`, what is typed goes through `master`. Killed and reaped on drop.
+struct Terminal {
+    child: Child,
+    master: std::fs::File,
+    screen: Screen,
+    /// All of stderr, once the client has exited and so closed it.
+    stderr: Receiver<String>,
+    /// Kept open, so that the terminal's mode can be read after the client exits.
+    slave: std::os::fd::OwnedFd,
+    /// The client's TMPDIR, as in `Chat::spawn_with_env`.
+    _tmp: TempDir,
+}
+
+impl Terminal {
+    /// Starts a client named `name` on a new 80x24 terminal, joining the room at `endpoint`.
+    fn join(endpoint: &str, name: &str) -> Terminal {
+        use nix::pty::{openpty, Winsize};
+
+        let size = Winsize {
+            ws_row: 24,
+            ws_col: 80,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = openpty(&size, None).expect("openpty(3)");
+        let slave = |fd: &std::os::fd::OwnedFd| Stdio::from(fd.try_clone().expect("dup(2)"));
+        let tmp = tempfile::tempdir().unwrap();
+        let mut child = Command::new(chat_binary())
+            .env("TMPDIR", tmp.path())
+            .args([endpoint, "--name", name])
+            .stdin(slave(&pty.slave))
+            .stdout(slave(&pty.slave))
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the chat example on a terminal");
+        let mut stderr_pipe = child.stderr.take().expect("piped stderr");
+        let (to_test, stderr) = mpsc::channel();
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr_pipe.read_to_string(&mut text);
+            let _ = to_test.send(text);
+        });
+        let master = std::fs::File::from(pty.master);
+        let mut reader = master.try_clone().unwrap();
+        let (tx, output) = mpsc::channel();
+        thread::spawn(move || {
+            let mut buf = [0; 4096];
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                if tx.send(buf[..n].to_vec()).is_err() {
+                    return;
+                }
+            }
+        });
+        Terminal {
+            child,
+            master,
+            screen: Screen {
+                output,
+                seen: String::new(),
+            },
+            stderr,
+            slave: pty.slave,
+            _tmp: tmp,
+        }
+    }
+
+    /// Types `bytes` at the terminal's keyboard.
+    fn type_bytes(&mut self, bytes: &[u8]) {
+        self.master.write_all(bytes).expect("write to the terminal");
+    }
+
+    /// Waits for the client to exit (its stderr closes); returns its exit code and stderr.
+    fn exit(&mut self) -> (Option<i32>, String) {
+        let stderr = self
+            .stderr
+            .recv_timeout(GUARD)
+            .unwrap_or_else(|e| panic!("terminal: the client still runs after {GUARD:?} ({e})"));
+        (self.child.wait().expect("wait(2)").code(), stderr)
+    }
+
+    /// Asserts that the terminal is in its own (cooked) mode, line editing and echo on, as before
+    /// the client started: to be called once it has exited.
+    fn assert_cooked(&self, context: &str) {
+        use nix::sys::termios::{tcgetattr, LocalFlags};
+        use std::os::fd::AsFd;
+
+        let mode = tcgetattr(self.slave.as_fd()).expect("tcgetattr(3)");
+        assert!(
+            mode.local_flags
+                .contains(LocalFlags::ICANON | LocalFlags::ECHO),
+            "{context}: terminal left in raw mode: {:?}",
+            mode.local_flags
+        );
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// On a terminal, an incoming line appears above the prompt and what the user was typing is
 /// drawn again below it; a room closing mid-line gives the terminal back in its own mode.
 #[test]
 fn terminal_prompt_is_redrawn_around_incoming_lines() {
-    use nix::pty::{openpty, Winsize};
-    use nix::sys::termios::{tcgetattr, LocalFlags};
-    use std::os::fd::AsFd;
-
     let place = Place::new(Kind::Unix);
     let (mut server, endpoint) = place.serve(&[]);
-    let size = Winsize {
-        ws_row: 24,
-        ws_col: 80,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    let pty = openpty(&size, None).expect("openpty(3)");
-    let slave = |fd: &std::os::fd::OwnedFd| Stdio::from(fd.try_clone().expect("dup(2)"));
-    // As in `Chat::spawn_with_env`: the client's private files stay inside the test's own dir.
-    let tmp = tempfile::tempdir().unwrap();
-    let mut child = Command::new(chat_binary())
-        .env("TMPDIR", tmp.path())
-        .args([endpoint.as_str(), "--name", "bob"])
-        .stdin(slave(&pty.slave))
-        .stdout(slave(&pty.slave))
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the chat example on a terminal");
-    let guard = KillOnDrop(&mut child);
-    let mut master = std::fs::File::from(pty.master);
-    let mut reader = master.try_clone().unwrap();
-    let (tx, output) = mpsc::channel();
-    thread::spawn(move || {
-        let mut buf = [0; 4096];
-        while let Ok(n @ 1..) = reader.read(&mut buf) {
-            if tx.send(buf[..n].to_vec()).is_err() {
-                return;
-            }
-        }
-    });
-    let mut screen = Screen {
-        output,
-        seen: String::new(),
-    };
-
-    screen.wait_for("* welcome, bob; here: host");
+    let mut bob = Terminal::join(&endpoint, "bob");
+    bob.screen.wait_for("* welcome, bob; here: host");
     server.expect("* bob joined");
-    screen.wait_for(">>> ");
-    master.write_all("half typed 世界".as_bytes()).unwrap();
-    screen.wait_for("half typed 世界");
+    bob.screen.wait_for(">>> ");
+    bob.type_bytes("half typed 世界".as_bytes());
+    bob.screen.wait_for("half typed 世界");
 
     server.type_line("hello bob");
-    screen.wait_for("host: hello bob");
-    let redrawn = screen.wait_for("half typed 世界");
+    bob.screen.wait_for("host: hello bob");
+    let redrawn = bob.screen.wait_for("half typed 世界");
     assert!(redrawn.contains(">>> "), "prompt not redrawn: {redrawn:?}");
 
     // Enter sends the whole line, typed before and after the interruption.
-    master.write_all(b"!\r").unwrap();
+    bob.type_bytes(b"!\r");
     server.expect("bob: half typed 世界!");
 
-    master.write_all(b"unsent").unwrap();
-    screen.wait_for("unsent");
+    bob.type_bytes(b"unsent");
+    bob.screen.wait_for("unsent");
     server.signal(Signal::SIGTERM);
-    screen.wait_for("* room closed");
-    let status = guard.0.wait().expect("wait(2)");
-    assert_eq!(status.code(), Some(0));
-    let mode = tcgetattr(pty.slave.as_fd()).expect("tcgetattr(3)");
-    assert!(
-        mode.local_flags
-            .contains(LocalFlags::ICANON | LocalFlags::ECHO),
-        "terminal left in raw mode: {:?}",
-        mode.local_flags
-    );
+    bob.screen.wait_for("* room closed");
+    assert_eq!(bob.exit(), (Some(0), String::new()));
+    bob.assert_cooked("bob");
     server.expect("* room closed");
     server.expect_exit(0);
 }
 
-struct KillOnDrop<'a>(&'a mut Child);
-
-impl Drop for KillOnDrop<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+/// The room closing just as Enter is pressed: the prompt is between two lines, out of raw mode
+/// and about to enter it again for the next one, while the client puts the terminal back and
+/// exits; and the line may be sent on the connection the server has just hung up, before its `C`
+/// is read. However the two interleave, the terminal must end in its own mode and the person sees
+/// the room closed, exit status 0, as when nothing was typed; so many rounds are run, each
+/// pressing Enter and closing the room at once.
+#[test]
+fn terminal_is_given_back_when_the_room_closes_as_enter_is_pressed() {
+    const ROUNDS: usize = 100;
+    let place = Place::new(Kind::Unix);
+    for round in 1..=ROUNDS {
+        let (mut server, endpoint) = place.serve(&[]);
+        let mut bob = Terminal::join(&endpoint, "bob");
+        bob.screen.wait_for("* welcome, bob; here: host");
+        server.expect("* bob joined");
+        // The prompt is drawn once the editor is in raw mode.
+        bob.screen.wait_for(">>> ");
+        bob.type_bytes(b"hi\r");
+        server.signal(Signal::SIGTERM);
+        let context = format!("round {round} of {ROUNDS}");
+        assert_eq!(bob.exit(), (Some(0), String::new()), "{context}");
+        bob.screen.wait_for("* room closed");
+        bob.assert_cooked(&context);
+        drop(bob);
+        let (status, _, _) = server.finish();
+        assert_eq!(status.code(), Some(0));
+        place.assert_socket_removed();
     }
 }
 

@@ -2,9 +2,9 @@
 //! notices when the server is gone.
 
 use std::io;
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use msgsock::{AnyConnection, Endpoint};
 
@@ -15,6 +15,14 @@ use crate::protocol::{
     heartbeat, printable, too_long, JOIN_RETRY, JOIN_TRIES, MAX_LINE, MISSED_BEATS, PEER_TIMEOUT,
 };
 use crate::signals::{block_signals, wait_for_signals};
+
+/// How long, once a send found the stream server gone, what it sent before is read for: the reads
+/// reach the end of the connection at once, so this only bounds the exit if they did not; past it
+/// the connection counts as lost.
+const UNREAD_WAIT: Duration = Duration::from_secs(1);
+
+/// What ends the session: the line to show, or why the connection was lost.
+type Ending = Result<&'static str, String>;
 
 /// Joins the room at `endpoint` as `name`, until the person leaves or the room closes.
 ///
@@ -47,8 +55,7 @@ pub(crate) fn join(endpoint: &Endpoint, name: String) -> Result<(), String> {
     let mut next_beat = last_heard + beat.unwrap_or_default();
     let mut pending = first.map(Event::FromServer);
     let mut welcomed = false;
-    // What ends the session: the line to show, or why the connection was lost.
-    let ending: Result<&str, String> = loop {
+    let ending: Ending = loop {
         let event = match (pending.take(), beat) {
             (Some(event), _) => Ok(event),
             (None, Some(_)) => rx.recv_timeout(next_beat.saturating_duration_since(Instant::now())),
@@ -63,24 +70,19 @@ pub(crate) fn join(endpoint: &Endpoint, name: String) -> Result<(), String> {
             Some(Event::Input(line)) if line == "/quit" => break leave(&mut conn),
             Some(Event::Input(line)) if line.is_empty() => {}
             Some(Event::Input(line)) if line.len() > MAX_LINE => console.show(&too_long(&line)),
-            Some(Event::Input(line)) => {
-                if let Err(e) = conn.send(&[b"M", line.as_bytes()].concat()) {
-                    break Err(chain(&e));
+            Some(Event::Input(line)) => match conn.send(&[b"M", line.as_bytes()].concat()) {
+                Ok(()) => {}
+                // A datagram server has no hanging up, and its own close handling.
+                Err(e) if beat.is_none() && hung_up(&e) => {
+                    break after_hang_up(&rx, &mut console, &mut welcomed, chain(&e));
                 }
-            }
+                Err(e) => break Err(chain(&e)),
+            },
             Some(Event::InputEnd | Event::Signal) => break leave(&mut conn),
             Some(Event::FromServer(msg)) => {
                 last_heard = Instant::now();
-                match msg.split_first() {
-                    // A join resent before the answer came is answered twice.
-                    Some((b'W', line)) if !welcomed => {
-                        welcomed = true;
-                        console.show(&printable(line));
-                    }
-                    Some((b'T', line)) => console.show(&printable(line)),
-                    Some((b'C', _)) => break Ok("* room closed"),
-                    Some((b'X', _)) => break Err("the server dropped this participant".into()),
-                    _ => {}
+                if let Some(ending) = from_server(&msg, &mut console, &mut welcomed) {
+                    break ending;
                 }
             }
             Some(Event::Failed(why)) => break Err(why),
@@ -106,6 +108,57 @@ pub(crate) fn join(endpoint: &Endpoint, name: String) -> Result<(), String> {
         Err(why) => {
             console.finish("* connection to server lost");
             Err(format!("connection to {endpoint} lost: {why}"))
+        }
+    }
+}
+
+/// Shows a message from the server, or says how the session ends: `C`, the room closed, or `X`.
+fn from_server(msg: &[u8], console: &mut Console, welcomed: &mut bool) -> Option<Ending> {
+    match msg.split_first() {
+        // A join resent before the answer came is answered twice.
+        Some((b'W', line)) if !*welcomed => {
+            *welcomed = true;
+            console.show(&printable(line));
+        }
+        Some((b'T', line)) => console.show(&printable(line)),
+        Some((b'C', _)) => return Some(Ok("* room closed")),
+        Some((b'X', _)) => return Some(Err("the server dropped this participant".into())),
+        _ => {}
+    }
+    None
+}
+
+/// Whether a send failed because the stream server hung up (`EPIPE`, `ECONNRESET`).
+fn hung_up(e: &msgsock::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// How the session ends once a send found the stream server gone (`why`): a server closing the
+/// room sends `C` and then hangs up, so a line typed just then meets the closed connection while
+/// `C` is still unread. What the server sent is read to the end of the connection (within
+/// `UNREAD_WAIT`) and handled as ever, so `C` ends the session as the room closing; without it,
+/// the connection was lost.
+fn after_hang_up(
+    rx: &Receiver<Event>,
+    console: &mut Console,
+    welcomed: &mut bool,
+    why: String,
+) -> Ending {
+    let deadline = Instant::now() + UNREAD_WAIT;
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(Event::FromServer(msg)) => {
+                if let Some(ending) = from_server(&msg, console, welcomed) {
+                    return ending;
+                }
+            }
+            // The end of the connection (or no end in time) and no `C` before it.
+            Ok(Event::Failed(_)) | Err(_) => return Err(why),
+            // Typed lines and signals: the server is gone, nothing more is sent.
+            Ok(_) => {}
         }
     }
 }

@@ -195,6 +195,9 @@ mod tests {
 
     use super::sealed::Sealed;
     use super::*;
+    use crate::frame::Header;
+    use crate::proto::SMALL_FRAME_MAX;
+    use crate::tokio::AsyncConnection;
 
     /// Whether tokio still holds the socket readable: `Ready` without waiting.
     fn still_readable(s: &impl AsyncStream) -> bool {
@@ -236,6 +239,138 @@ mod tests {
                 .try_read_with_fds(&mut [IoSliceMut::new(&mut buf)])
                 .unwrap();
             assert_eq!((&buf[..n], control.fds.len()), (&b"second"[..], 1));
+        });
+    }
+
+    /// One write call a connection made: each is one system call, `send(2)` for one buffer
+    /// without descriptors, `sendmsg(2)` otherwise.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct Write {
+        bufs: usize,
+        fds: usize,
+        sent: std::result::Result<usize, io::ErrorKind>,
+    }
+
+    /// A Unix stream that records every write a connection makes on it, as the blocking
+    /// connection's perf tests count theirs (`src/conn/perf_tests.rs`).
+    #[derive(Debug)]
+    struct Counting {
+        inner: UnixStream,
+        writes: std::sync::Mutex<Vec<Write>>,
+    }
+
+    impl Counting {
+        fn new(inner: UnixStream) -> Self {
+            Counting {
+                inner,
+                writes: std::sync::Mutex::default(),
+            }
+        }
+
+        fn record(&self, bufs: usize, fds: usize, sent: io::Result<usize>) -> io::Result<usize> {
+            let write = Write {
+                bufs,
+                fds,
+                sent: sent.as_ref().copied().map_err(io::Error::kind),
+            };
+            self.writes.lock().unwrap().push(write);
+            sent
+        }
+
+        fn take_writes(&self) -> Vec<Write> {
+            std::mem::take(&mut self.writes.lock().unwrap())
+        }
+    }
+
+    impl AsFd for Counting {
+        fn as_fd(&self) -> BorrowedFd<'_> {
+            self.inner.as_fd()
+        }
+    }
+
+    impl Sealed for Counting {
+        fn carries_fds(&self) -> bool {
+            true
+        }
+        fn try_read_with_fds(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<(usize, Control)> {
+            self.inner.try_read_with_fds(bufs)
+        }
+        fn try_send_with_fds(
+            &self,
+            bufs: &[IoSlice<'_>],
+            fds: &[BorrowedFd<'_>],
+        ) -> io::Result<usize> {
+            let sent = self.inner.try_send_with_fds(bufs, fds);
+            self.record(bufs.len(), fds.len(), sent)
+        }
+    }
+
+    impl AsyncStream for Counting {
+        fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            AsyncStream::poll_read_ready(&self.inner, cx)
+        }
+        fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            AsyncStream::poll_write_ready(&self.inner, cx)
+        }
+        fn try_read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+            AsyncStream::try_read_vectored(&self.inner, bufs)
+        }
+        fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            let sent = AsyncStream::try_write_vectored(&self.inner, bufs);
+            self.record(bufs.len(), 0, sent)
+        }
+    }
+
+    /// A frame of up to `SMALL_FRAME_MAX` bytes, header included, leaves an async `send` (or
+    /// `send_with_fds`) as one write of one buffer, `send(2)` (with descriptors the one
+    /// `sendmsg(2)` they need), as the blocking connection sends it
+    /// (`a_small_message_is_one_write`); a longer one is one `sendmsg(2)` of header and payload
+    /// where they are. Every frame arrives intact.
+    #[test]
+    fn a_small_async_frame_is_one_send() {
+        let header = Header::new(0).len();
+        let small = SMALL_FRAME_MAX - header;
+        // Payload lengths, and the buffers their one write takes: frames of 4, 5, 68, 2047
+        // and 2048 bytes are small; 2049 bytes and payloads of 2047 and 2048 are not.
+        let cases = [
+            (0, 1),
+            (1, 1),
+            (64, 1),
+            (small - 1, 1),
+            (small, 1),
+            (small + 1, 2),
+            (2047, 2),
+            (2048, 2),
+        ];
+        runtime().block_on(async {
+            let (pipe, _w) = std::io::pipe().unwrap();
+            for (len, bufs) in cases {
+                for fds in [&[][..], &[pipe.as_fd()][..]] {
+                    let (a, b) = UnixStream::pair().unwrap();
+                    let mut a = AsyncConnection::new(Counting::new(a));
+                    let mut b = AsyncConnection::new(b);
+                    let msg: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+                    if fds.is_empty() {
+                        a.send(&msg).await.unwrap();
+                    } else {
+                        a.send_with_fds(&msg, fds).await.unwrap();
+                    }
+                    let one = Write {
+                        bufs,
+                        fds: fds.len(),
+                        sent: Ok(header + len),
+                    };
+                    assert_eq!(
+                        a.get_ref().take_writes(),
+                        [one],
+                        "a {len}-byte message with {} descriptors",
+                        fds.len()
+                    );
+                    let (got, got_fds) = b.recv_with_fds().await.unwrap().unwrap();
+                    assert!(got == msg, "a {len}-byte message arrives intact");
+                    assert_eq!(got_fds.len(), fds.len());
+                }
+            }
         });
     }
 }
