@@ -867,6 +867,49 @@ fn terminal_is_given_back_when_the_room_closes_as_enter_is_pressed() {
     }
 }
 
+/// Lines arriving just as the prompt starts, whether at the welcome or as `readline` is called
+/// again after Enter: each must end up above a prompt, never after one drawn before it (the
+/// person would then see no `>>> ` while typing). A server written here sends the welcome as bob
+/// joins, then, many times, a line at the moment Enter is pressed; after each the screen must
+/// show a prompt again.
+#[test]
+fn terminal_prompt_is_drawn_after_lines_arriving_as_it_starts() {
+    const CLIENTS: usize = 10;
+    const ENTERS: usize = 100;
+    let place = Place::new(Kind::Unix);
+    let listener = msgsock::bind(&place.endpoint().parse().unwrap()).unwrap();
+    let endpoint = listener.local_endpoint().unwrap().to_string();
+    let (accepted, joins) = mpsc::channel();
+    thread::spawn(move || {
+        while let Ok(conn) = listener.accept() {
+            if accepted.send(conn).is_err() {
+                return;
+            }
+        }
+    });
+    for client in 1..=CLIENTS {
+        let mut bob = Terminal::join(&endpoint, "bob");
+        let mut conn = joins.recv_timeout(GUARD).expect("bob connects");
+        conn.set_read_timeout(Some(GUARD)).unwrap();
+        assert_eq!(recv(&mut conn), b"Jbob");
+        conn.send(b"W* welcome, bob; here: host").unwrap();
+        bob.screen.wait_for("* welcome, bob; here: host");
+        bob.screen.wait_for(">>> ");
+        for enter in 1..=ENTERS {
+            bob.type_bytes(b"\r");
+            let line = format!("host: line {enter}");
+            conn.send(format!("T{line}").as_bytes()).unwrap();
+            bob.screen.wait_for(&line);
+            bob.screen.wait_for(">>> ");
+        }
+        conn.send(b"C").unwrap();
+        let context = format!("client {client} of {CLIENTS}");
+        assert_eq!(bob.exit(), (Some(0), String::new()), "{context}");
+        bob.screen.wait_for("* room closed");
+        bob.assert_cooked(&context);
+    }
+}
+
 /// Runs the example to its end with nothing on stdin; returns its exit code and stderr.
 fn run_to_end(args: &[&str]) -> (Option<i32>, String) {
     let mut chat = Chat::spawn("chat", args);

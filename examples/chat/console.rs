@@ -9,6 +9,13 @@
 //! editor thread calls it again for the next line. So that the terminal is given back in its own
 //! mode when the process ends, [`Console::finish`] restores it only once no `readline` can set
 //! raw mode after it, waiting at most `START_WAIT` for that: see [`Prompt`].
+//!
+//! `ExternalPrinter::print` redraws the prompt only when it finds `readline` in raw mode;
+//! otherwise it writes the line straight to the terminal. It decides before it writes, and
+//! `readline` sets raw mode before it draws its prompt, so a line it found `readline` out of raw
+//! mode for could land just after a prompt drawn meanwhile, which was not drawn again: the person
+//! saw no `>>> `. So `readline` draws its prompt only once no line is being printed (see
+//! [`Prompt::in_raw_mode`]), waiting at most `PRINT_WAIT` for that.
 
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::mpsc::Sender;
@@ -30,6 +37,10 @@ const PROMPT: &str = ">>> ";
 /// The longest [`Prompt::finish`] waits out `Starting`: that takes microseconds, so this only
 /// bounds exit if a rustyline version stopped calling `Hinter::hint` once in raw mode.
 const START_WAIT: Duration = Duration::from_secs(1);
+/// The longest a starting `readline` waits for a line being printed before it draws the prompt:
+/// a line is written in microseconds, so this only bounds the wait for a terminal that stopped
+/// taking output, or for a print that waits on the editor to take the line before it.
+const PRINT_WAIT: Duration = Duration::from_secs(1);
 
 /// A thread reading lines, and a way to show lines without garbling the prompt.
 pub(crate) struct Console {
@@ -92,11 +103,11 @@ impl Console {
 
     /// Shows `line`, above the prompt if there is one.
     pub(crate) fn show(&mut self, line: &str) {
-        match &mut self.printer {
-            Some(printer) => {
-                let _ = printer.print(format!("{line}\n"));
+        match (&mut self.printer, &self.prompt) {
+            (Some(printer), Some(prompt)) => {
+                let _ = prompt.printing(|| printer.print(format!("{line}\n")));
             }
-            None => say(line),
+            _ => say(line),
         }
     }
 
@@ -122,10 +133,20 @@ impl Console {
 /// so the editor thread says it is `Starting` before it calls `readline`, [`InRawMode`] says
 /// when raw mode is set, and [`Prompt::finish`] waits out `Starting` (for `START_WAIT` at most)
 /// before the mode is restored.
+///
+/// It also knows when the console is printing a line, which `readline` waits out before it draws
+/// its prompt: see [`Prompt::in_raw_mode`].
 #[derive(Default)]
 struct Prompt {
-    phase: Mutex<Phase>,
+    state: Mutex<State>,
     changed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    phase: Phase,
+    /// The console is in `ExternalPrinter::print`, which may be writing straight to the terminal.
+    printing: bool,
 }
 
 #[derive(Clone, Copy, Default, PartialEq)]
@@ -143,36 +164,62 @@ enum Phase {
 }
 
 impl Prompt {
-    fn phase(&self) -> MutexGuard<'_, Phase> {
-        self.phase.lock().unwrap_or_else(PoisonError::into_inner)
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Before `readline`: whether to call it, false once the console finished.
     fn start_line(&self) -> bool {
-        let mut phase = self.phase();
-        if *phase == Phase::Finished {
+        let mut state = self.state();
+        if state.phase == Phase::Finished {
             return false;
         }
-        *phase = Phase::Starting;
+        state.phase = Phase::Starting;
         true
     }
 
-    /// Inside `readline`, raw mode set.
+    /// Inside `readline`, raw mode set, and about to draw the line; the first time in a `readline`
+    /// (`Starting`), the prompt, which is drawn only once no line is being printed.
+    ///
+    /// `ExternalPrinter::print` writes a line straight to the terminal if it finds `readline` out
+    /// of raw mode, and through `readline`, which redraws the prompt below it, if in. A line it
+    /// found `readline` out of raw mode for, if still being written here, would land after the
+    /// prompt about to be drawn: so that wait. A line printed from here on finds raw mode set
+    /// (`readline` set it before it got here) and goes through `readline`. The wait is bounded by
+    /// `PRINT_WAIT`, as a print can wait on `readline` itself: one that goes through it waits,
+    /// once a line it was given in an earlier `readline` is still untaken, for it to take that.
     fn in_raw_mode(&self) {
-        self.set_unless_finished(Phase::Editing);
+        let state = self.state();
+        if state.phase != Phase::Starting {
+            return;
+        }
+        let (mut state, _) = self
+            .changed
+            .wait_timeout_while(state, PRINT_WAIT, |state| state.printing)
+            .unwrap_or_else(PoisonError::into_inner);
+        if state.phase == Phase::Starting {
+            state.phase = Phase::Editing;
+            self.changed.notify_all();
+        }
     }
 
     /// After `readline` returned, out of raw mode.
     fn end_line(&self) {
-        self.set_unless_finished(Phase::Between);
-    }
-
-    fn set_unless_finished(&self, to: Phase) {
-        let mut phase = self.phase();
-        if *phase != Phase::Finished && *phase != to {
-            *phase = to;
+        let mut state = self.state();
+        if state.phase != Phase::Finished && state.phase != Phase::Between {
+            state.phase = Phase::Between;
             self.changed.notify_all();
         }
+    }
+
+    /// Runs `print`, an `ExternalPrinter::print`, saying so to a `readline` about to draw its
+    /// prompt (see [`Prompt::in_raw_mode`]).
+    fn printing<T>(&self, print: impl FnOnce() -> T) -> T {
+        self.state().printing = true;
+        let printed = print();
+        self.state().printing = false;
+        self.changed.notify_all();
+        printed
     }
 
     /// Waits until `readline` is not setting raw mode, and keeps it from being called again: from
@@ -182,19 +229,19 @@ impl Prompt {
     /// in raw mode without having said so (a rustyline that no longer hints there), but a
     /// `readline` that really is still starting could set raw mode after that restore.
     fn finish(&self) {
-        let phase = self.phase();
-        let (mut phase, _) = self
+        let state = self.state();
+        let (mut state, _) = self
             .changed
-            .wait_timeout_while(phase, START_WAIT, |phase| *phase == Phase::Starting)
+            .wait_timeout_while(state, START_WAIT, |state| state.phase == Phase::Starting)
             .unwrap_or_else(PoisonError::into_inner);
-        *phase = Phase::Finished;
+        state.phase = Phase::Finished;
     }
 }
 
 /// The editor's helper, for one thing only: `readline` asks it for a hint each time it draws the
-/// line, the first time once raw mode is set and before it reads a key (rustyline 19:
-/// `enable_raw_mode`, then `refresh_line`, which calls `Hinter::hint`), which tells [`Prompt`]
-/// that raw mode is set. It hints, highlights and validates nothing, and completes nothing: Tab
+/// line, the first time once raw mode is set and before it draws the prompt or reads a key
+/// (rustyline 19: `enable_raw_mode`, then `refresh_line`, which calls `Hinter::hint` and then
+/// draws), which tells [`Prompt`] that raw mode is set, and waits there for a line being printed. It hints, highlights and validates nothing, and completes nothing: Tab
 /// rings the bell, where an editor without a helper ignored it.
 struct InRawMode(Arc<Prompt>);
 
