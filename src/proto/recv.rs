@@ -100,6 +100,9 @@ pub struct Decoder {
     /// ([`read_bufs_lent`](Self::read_bufs_lent)), and `lent` of its bytes are yet to be taken.
     lending: bool,
     lent: usize,
+    /// The buffer goes back when a read drains the socket (see `settle`); a driver that learns
+    /// of the wait itself (`WouldBlock`) may take it back then instead ([`Decoder::take_idle_buffer`]).
+    drained_gives_back: bool,
     pos: usize,
     end: usize,
     max_len: u64,
@@ -135,6 +138,7 @@ impl Decoder {
             offered: 0,
             lending: false,
             lent: 0,
+            drained_gives_back: true,
             pos: 0,
             end: 0,
             max_len,
@@ -345,6 +349,25 @@ impl Decoder {
     /// The state machine of [`decode`](Self::decode) over the receive buffer, leaving
     /// descriptors queued.
     fn decode_buffered(&mut self, msg: &mut Vec<u8>) -> Result<Decode, FrameError> {
+        // A whole frame between frames, the common case of a stream of small messages: one
+        // copy, no state change.
+        if let State::Idle = self.state {
+            let have = &self.buf[self.pos..self.end];
+            if let Ok(Decoded::Header {
+                header_len,
+                payload_len,
+            }) = frame::decode_header(have, self.max_len)
+            {
+                if payload_len <= (have.len() - header_len) as u64 {
+                    let len = payload_len as usize;
+                    msg.clear();
+                    msg.extend_from_slice(&have[header_len..header_len + len]);
+                    self.pos += header_len + len;
+                    self.large = len >= RECV_BUF_LEN;
+                    return Ok(Decode::Message(len));
+                }
+            }
+        }
         // Out of `self` while `step` reads it; an error has dropped the buffer anyway.
         let buf = mem::take(&mut self.buf);
         let (used, decoded) = self.step(&buf[self.pos..self.end], msg)?;
@@ -447,7 +470,7 @@ impl Decoder {
             }
             (Decode::NeedRead, State::Idle) => {
                 self.make_room();
-                if self.pos == self.end && self.drained {
+                if self.pos == self.end && self.drained && self.drained_gives_back {
                     self.buf = Box::default();
                 }
             }
@@ -598,6 +621,37 @@ impl Decoder {
         if matches!(self.state, State::Idle) && self.pos == self.end {
             self.buf = Box::default();
             self.size = RECV_BUF_LEN;
+            self.pos = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Keeps the receive buffer after a read that drained the socket, for a driver that hands
+    /// it back itself once a read finds nothing ([`take_idle_buffer`](Self::take_idle_buffer)).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn keep_buffer_when_drained(&mut self) {
+        self.drained_gives_back = false;
+    }
+
+    /// The receive buffer, if the decoder holds one with nothing in it between frames: for a
+    /// driver to keep for the next read of any connection, since this one waits.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn take_idle_buffer(&mut self) -> Option<Box<[u8]>> {
+        if matches!(self.state, State::Idle) && self.pos == self.end && !self.buf.is_empty() {
+            self.pos = 0;
+            self.end = 0;
+            return Some(mem::take(&mut self.buf));
+        }
+        None
+    }
+
+    /// Gives the decoder `buf` (its bytes are overwritten) as its receive buffer, while it
+    /// [`wants_buffer`](Self::wants_buffer); a larger one than it would take is used whole.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn give_buffer(&mut self, buf: Box<[u8]>) {
+        if self.wants_buffer() && !buf.is_empty() {
+            self.size = self.size.max(buf.len());
+            self.buf = buf;
             self.pos = 0;
             self.end = 0;
         }

@@ -1,5 +1,6 @@
 //! [`AsyncConnection`]: whole messages over a tokio stream, and its owned halves.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::poll_fn;
 use std::io::{self, IoSlice, IoSliceMut};
@@ -420,11 +421,30 @@ impl<S: AsyncStream> AsyncSendHalf<S> {
     }
 }
 
+thread_local! {
+    /// The receive buffer of a connection that waits, for the next read of any connection on
+    /// this thread: so that a waiting connection holds no buffer, and the next read of a
+    /// streaming one neither allocates nor zeroes one. One per thread (the largest offered),
+    /// whatever the number of connections.
+    static SPARE: Cell<Option<Box<[u8]>>> = const { Cell::new(None) };
+}
+
+/// Makes `buf` this thread's spare receive buffer, unless the spare is larger.
+fn keep_spare(buf: Box<[u8]>) {
+    let kept = match SPARE.take() {
+        Some(old) if old.len() > buf.len() => old,
+        _ => buf,
+    };
+    SPARE.set(Some(kept));
+}
+
 impl Reader {
     fn new() -> Reader {
-        Reader {
-            decoder: Decoder::new(DEFAULT_MAX_MESSAGE_LEN),
-        }
+        let mut decoder = Decoder::new(DEFAULT_MAX_MESSAGE_LEN);
+        // A read that drains the socket is followed by one that finds nothing (`WouldBlock`),
+        // which hands the buffer over to the thread's spare (see `SPARE`).
+        decoder.keep_buffer_when_drained();
+        Reader { decoder }
     }
 
     /// The receive loop; the message's descriptors into `fds` if given (the decoder closes
@@ -441,6 +461,10 @@ impl Reader {
         if fds.is_some() {
             check_carries_fds(stream)?;
         }
+        // A message already buffered costs no poll of the socket or of `background`.
+        if let Some(n) = self.decoder.decode_into(&[], buf, fds.as_deref_mut())? {
+            return Ok(Some(n));
+        }
         poll_fn(|cx| {
             let _ = background(cx);
             self.poll_recv(stream, cx, buf, fds.as_deref_mut())
@@ -448,7 +472,8 @@ impl Reader {
         .await
     }
 
-    /// Decodes, and reads while the socket has bytes, until a message is whole.
+    /// Reads while the socket has bytes, decoding after each read, until a message is whole;
+    /// called when the decoder needs a read.
     fn poll_recv<S: AsyncStream>(
         &mut self,
         stream: &S,
@@ -457,10 +482,12 @@ impl Reader {
         mut fds: Option<&mut Vec<OwnedFd>>,
     ) -> Poll<Result<Option<usize>>> {
         loop {
-            if let Some(n) = self.decoder.decode_into(&[], buf, fds.as_deref_mut())? {
-                return Poll::Ready(Ok(Some(n)));
-            }
             ready!(stream.poll_read_ready(cx))?;
+            if self.decoder.wants_buffer() {
+                if let Some(spare) = SPARE.take() {
+                    self.decoder.give_buffer(spare);
+                }
+            }
             let read = if self.decoder.wants_buffer() {
                 // Into the stack while the decoder holds no buffer: an idle connection holds
                 // none, although tokio reports a new socket readable at its first poll whether
@@ -480,9 +507,18 @@ impl Reader {
                 Ok(0) => {
                     return Poll::Ready(self.decoder.eof().map(|()| None).map_err(Error::from))
                 }
-                Ok(_) => {}
-                // Readiness was cleared: the next poll registers for the next edge.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Ok(_) => {
+                    if let Some(n) = self.decoder.decode_into(&[], buf, fds.as_deref_mut())? {
+                        return Poll::Ready(Ok(Some(n)));
+                    }
+                }
+                // Readiness was cleared: the next poll registers for the next edge. The
+                // connection waits, so its empty buffer is the thread's spare meanwhile.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Some(buf) = self.decoder.take_idle_buffer() {
+                        keep_spare(buf);
+                    }
+                }
                 Err(e) => return Poll::Ready(Err(e.into())),
             }
         }
