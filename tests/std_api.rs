@@ -248,6 +248,34 @@ fn tcp_listener_accept_and_incoming_give_bare_streams() -> TestResult {
     Ok(())
 }
 
+/// A TCP listener queues a burst of connections up to the largest backlog the system allows, as
+/// a Unix listener does, not std's 128: past its backlog the kernel drops a client's SYN, and
+/// that client's `connect` waits a second or more for its retry. Here every connect of a burst
+/// larger than 128 completes before the server accepts any (the bound only ends a failing run).
+#[test]
+fn tcp_listener_queues_a_burst_of_connections_past_128() -> TestResult {
+    let listener = TcpListener::bind("127.0.0.1:0".parse()?)?;
+    let addr = listener.local_addr()?;
+    // The system's bound on any backlog; a burst past it would prove nothing about ours.
+    let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4096);
+    let burst = somaxconn.min(512);
+    assert!(burst > 129, "somaxconn {somaxconn} leaves nothing to prove");
+    let clients = (0..burst)
+        .map(|i| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+                .map_err(|e| format!("connect {i} of {burst} before any accept: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for _ in 0..burst {
+        listener.accept()?;
+    }
+    drop(clients);
+    Ok(())
+}
+
 /// The socket file belongs to all clones together: it stays while any clone listens and goes
 /// with the last one, whichever that is.
 #[test]

@@ -8,6 +8,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::inet::TcpStream;
 use crate::shutdown::{ShutdownHandle, Stopper};
+use crate::sys;
 
 /// A listening TCP socket.
 ///
@@ -44,7 +45,11 @@ impl TcpListener {
     /// [`Error::AddrInUse`] if the port is taken; [`Error::Bind`] otherwise, for example
     /// `AddrNotAvailable` if the host is not an address of this machine. Both name `tcp:ADDR`.
     pub fn bind(addr: SocketAddr) -> Result<TcpListener> {
-        let inner = StdTcpListener::bind(addr).map_err(|e| Error::bind(Endpoint::Tcp(addr), e))?;
+        let bind_error = |e| Error::bind(Endpoint::Tcp(addr), e);
+        let inner = StdTcpListener::bind(addr).map_err(bind_error)?;
+        // std listens with a backlog of 128; past it the kernel drops a client's SYN and that
+        // client waits a second or more to retry. Listening again only raises the backlog.
+        sys::listen(inner.as_fd()).map_err(bind_error)?;
         Ok(TcpListener::from(inner))
     }
 

@@ -158,7 +158,8 @@ pub(crate) fn unix_pair(ty: SocketType) -> io::Result<(OwnedFd, OwnedFd)> {
     retry(|| socket::socketpair(socket::AddressFamily::Unix, ty.into(), None, flags))
 }
 
-/// `listen(2)` with the largest backlog the system allows, as std's `UnixListener::bind` asks.
+/// `listen(2)` with the largest backlog the system allows, as std's `UnixListener::bind` asks; on
+/// a socket that listens already, it raises the backlog (std's `TcpListener::bind` asks 128).
 pub(crate) fn listen(fd: BorrowedFd<'_>) -> io::Result<()> {
     retry(|| socket::listen(&fd, socket::Backlog::MAXCONN))
 }
