@@ -823,8 +823,12 @@ fn terminal_prompt_is_redrawn_around_incoming_lines() {
     let redrawn = bob.screen.wait_for("half typed 世界");
     assert!(redrawn.contains(">>> "), "prompt not redrawn: {redrawn:?}");
 
-    // Enter sends the whole line, typed before and after the interruption.
-    bob.type_bytes(b"!\r");
+    // Tab does nothing (no bell, no character); Enter sends the whole line, typed before and
+    // after the interruption.
+    bob.type_bytes(b"\t!");
+    let typed = bob.screen.wait_for("!");
+    assert!(!typed.contains('\x07'), "Tab rang the bell: {typed:?}");
+    bob.type_bytes(b"\r");
     server.expect("bob: half typed 世界!");
 
     bob.type_bytes(b"unsent");

@@ -29,7 +29,7 @@ use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
-use rustyline::{Config, Context, Editor, ExternalPrinter, Helper};
+use rustyline::{CompletionType, Config, Context, Editor, ExternalPrinter, Helper};
 
 use crate::event::Event;
 
@@ -77,6 +77,8 @@ impl Console {
             .bracketed_paste(false)
             // No read of the terminal before the first `Hinter::hint` (see `InRawMode`).
             .check_cursor_position(false)
+            // Tab does nothing, as without a helper (see `InRawMode`'s `Completer`).
+            .completion_type(CompletionType::List)
             .build();
         let prompt = Arc::new(Prompt::default());
         let mut editor = Editor::<InRawMode, DefaultHistory>::with_config(config).ok()?;
@@ -241,8 +243,8 @@ impl Prompt {
 /// The editor's helper, for one thing only: `readline` asks it for a hint each time it draws the
 /// line, the first time once raw mode is set and before it draws the prompt or reads a key
 /// (rustyline 19: `enable_raw_mode`, then `refresh_line`, which calls `Hinter::hint` and then
-/// draws), which tells [`Prompt`] that raw mode is set, and waits there for a line being printed. It hints, highlights and validates nothing, and completes nothing: Tab
-/// rings the bell, where an editor without a helper ignored it.
+/// draws), which tells [`Prompt`] that raw mode is set, and waits there for a line being
+/// printed. It hints, highlights and validates nothing, and completes nothing.
 struct InRawMode(Arc<Prompt>);
 
 impl Hinter for InRawMode {
@@ -254,8 +256,19 @@ impl Hinter for InRawMode {
     }
 }
 
+/// A helper makes Tab complete, and no candidate rings the bell; one empty candidate, listed
+/// (`CompletionType::List`), replaces nothing and rings nothing, as Tab did without a helper.
 impl Completer for InRawMode {
     type Candidate = String;
+
+    fn complete(
+        &self,
+        _line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        Ok((pos, vec![String::new()]))
+    }
 }
 
 impl Highlighter for InRawMode {}
