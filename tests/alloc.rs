@@ -127,7 +127,7 @@ fn send_and_recv_into_allocate_nothing<T: Transport>(spin: bool) {
 }
 
 /// A batch of 1000 small messages each way: the server echoes each batch with `send_batch` and
-/// says so, then the client receives it, so every batch waits whole in the client's socket.
+/// says so, and the client receives it once all of it waits in its socket.
 fn send_batch_allocates_nothing<T: Transport>() {
     const BATCHES: u64 = 10;
     let listener = T::bind_ephemeral().unwrap();
@@ -154,6 +154,7 @@ fn send_batch_allocates_nothing<T: Transport>() {
     let mut batch_round = |conn: &mut Connection<T::Stream>| {
         conn.send_batch(&batch).unwrap();
         echoed.recv().unwrap();
+        wait_until_queued(conn, batch.len() * (4 + small.len()));
         for _ in 0..batch.len() {
             assert_eq!(conn.recv_into(&mut buf).unwrap(), Some(64));
         }
@@ -174,6 +175,29 @@ fn send_batch_allocates_nothing<T: Transport>() {
     );
     drop(conn);
     echo.join().unwrap();
+}
+
+/// Waits until `len` bytes wait in `conn`'s receive queue (`FIONREAD`): TCP hands bytes to the
+/// peer after `send` returns, and a read that found only some would drain the socket early.
+#[allow(unsafe_code)]
+fn wait_until_queued(conn: &impl std::os::fd::AsFd, len: usize) {
+    use std::os::fd::AsRawFd;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut queued: nix::libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int through the pointer, which points at one.
+        let rc =
+            unsafe { nix::libc::ioctl(conn.as_fd().as_raw_fd(), nix::libc::FIONREAD, &mut queued) };
+        assert_eq!(rc, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+        if queued as usize >= len {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{queued} of {len} bytes arrived"
+        );
+        thread::yield_now();
+    }
 }
 
 /// A connection that waits in `recv` for its peer, with no timeout, holds no receive buffer:
