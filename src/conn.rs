@@ -407,8 +407,8 @@ impl<S: Stream> Connection<S> {
     /// what arrived to the decoder.
     fn read_once(&mut self, spare: Option<&mut [u8]>) -> io::Result<usize> {
         self.apply_read_deadline()?;
-        // Always both slices, the second being the receive buffer, even if one is empty: one
-        // code path, and a counting test can tell what went through the buffer.
+        // Always both slices, the second being the receive buffer (or the lent memory), even if
+        // one is empty: one code path, and a counting test can tell what went through it.
         let [msg, buf] = match spare {
             Some(spare) => self.decoder.read_bufs_lent(spare),
             None => self.decoder.read_bufs(),

@@ -349,23 +349,12 @@ impl Decoder {
     /// The state machine of [`decode`](Self::decode) over the receive buffer, leaving
     /// descriptors queued.
     fn decode_buffered(&mut self, msg: &mut Vec<u8>) -> Result<Decode, FrameError> {
-        // A whole frame between frames, the common case of a stream of small messages: one
-        // copy, no state change.
+        // Before `step`, which needs the buffer out of `self`: this is the common case.
         if let State::Idle = self.state {
-            let have = &self.buf[self.pos..self.end];
-            if let Ok(Decoded::Header {
-                header_len,
-                payload_len,
-            }) = frame::decode_header(have, self.max_len)
-            {
-                if payload_len <= (have.len() - header_len) as u64 {
-                    let len = payload_len as usize;
-                    msg.clear();
-                    msg.extend_from_slice(&have[header_len..header_len + len]);
-                    self.pos += header_len + len;
-                    self.large = len >= RECV_BUF_LEN;
-                    return Ok(Decode::Message(len));
-                }
+            if let Some((n, len)) = whole_frame(&self.buf[self.pos..self.end], self.max_len, msg) {
+                self.pos += n;
+                self.large = len >= RECV_BUF_LEN;
+                return Ok(Decode::Message(len));
             }
         }
         // Out of `self` while `step` reads it; an error has dropped the buffer anyway.
@@ -394,6 +383,12 @@ impl Decoder {
         loop {
             match self.state {
                 State::Broken => return Err(FrameError::Broken),
+                State::Idle
+                    if let Some((n, len)) = whole_frame(&src[used..], self.max_len, msg) =>
+                {
+                    self.large = len >= RECV_BUF_LEN;
+                    return Ok((used + n, Decode::Message(len)));
+                }
                 State::Idle => match frame::decode_header(&src[used..], self.max_len) {
                     Err(e) => return Err(self.fail(e)),
                     Ok(Decoded::NeedMore(_)) => {
@@ -771,6 +766,28 @@ impl Decoder {
             self.buf.len()
         }
     }
+}
+
+/// The frame at the start of `src`, if it is whole and within `max_len`, copied into `msg`
+/// (its contents replaced: one copy, no zeroed resize), with the bytes it took and its payload
+/// length. Anything else, a partial frame or a bad prefix, is for the state machine: the common
+/// case of small messages skips it.
+fn whole_frame(src: &[u8], max_len: u64, msg: &mut Vec<u8>) -> Option<(usize, usize)> {
+    let Ok(Decoded::Header {
+        header_len,
+        payload_len,
+    }) = frame::decode_header(src, max_len)
+    else {
+        return None;
+    };
+    let payload = &src[header_len..];
+    if payload_len > payload.len() as u64 {
+        return None;
+    }
+    let len = payload_len as usize;
+    msg.clear();
+    msg.extend_from_slice(&payload[..len]);
+    Some((header_len + len, len))
 }
 
 /// Whether `bytes` are whole frames back to back. Any length is taken: this only sizes a buffer,

@@ -476,3 +476,17 @@ proptest::proptest! {
         }
     }
 }
+
+/// Bytes read into lent memory belong to `decode_lent`: a plain `decode` after such a read is a
+/// driver bug, caught at once rather than losing the bytes.
+#[test]
+#[should_panic(expected = "decode without the memory lent to the read")]
+fn a_decode_without_the_lent_memory_is_a_driver_bug() {
+    let mut d = Decoder::new(u64::MAX);
+    let mut spare = [0u8; RECV_BUF_LEN];
+    let [_, second] = d.read_bufs_lent(&mut spare);
+    let frame = wire(&[b"lost?"]);
+    second[..frame.len()].copy_from_slice(&frame);
+    d.advance(frame.len());
+    let _ = d.decode(&mut Vec::new());
+}
