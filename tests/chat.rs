@@ -914,9 +914,11 @@ fn terminal_prompt_is_drawn_after_lines_arriving_as_it_starts() {
     }
 }
 
-/// Runs the example to its end with nothing on stdin; returns its exit code and stderr.
+/// Runs the example to its end with nothing on stdin (closed at once, so a server that did start
+/// closes its room and ends); returns its exit code and stderr.
 fn run_to_end(args: &[&str]) -> (Option<i32>, String) {
     let mut chat = Chat::spawn("chat", args);
+    chat.close_stdin();
     let (status, rest, stderr) = chat.finish();
     assert!(rest.is_empty(), "stdout: {rest:?}");
     (status.code(), stderr)
@@ -938,6 +940,22 @@ fn bad_command_lines_are_one_line_errors() {
     assert_one_line_error(&["tcp:localhost:99999"], 2, "invalid endpoint");
     assert_one_line_error(&["unix:/x", "--name"], 2, "--name needs a value");
     assert_one_line_error(&["unix:/x", "--frobnicate"], 2, "unknown option");
+}
+
+/// `unixpacket:` is not one of chat's transports: refused as a bad endpoint, serving or joining,
+/// before anything is bound or connected.
+#[test]
+fn unixpacket_endpoints_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("packet.sock");
+    let endpoint = format!("unixpacket:{}", path.display());
+    let says = "not supported by chat; it supports unix, tcp, unixgram and udp";
+    assert_one_line_error(&["serve", &endpoint, "--name", "ann"], 2, says);
+    assert!(!path.exists(), "serve left {}", path.display());
+    assert_one_line_error(&[&endpoint, "--name", "bob"], 2, says);
+    assert!(!path.exists(), "join left {}", path.display());
+    assert_one_line_error(&["serve", "unixpacket:@msgsock-chat-packet"], 2, says);
+    assert_one_line_error(&["unixpacket:@msgsock-chat-packet"], 2, says);
 }
 
 #[test]

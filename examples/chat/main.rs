@@ -8,6 +8,7 @@
 //!
 //! `ENDPOINT` is `unix:PATH`, `tcp:HOST:PORT`, `unixgram:PATH` or `udp:HOST:PORT`; port 0 picks a
 //! free port, and the server's first line of output, `listening on ENDPOINT`, names the real one.
+//! (`unixpacket:` is refused as a bad endpoint.)
 //! A line typed by anyone, the server's operator included, reaches everyone else as `ann: hello`;
 //! joins and leaves are announced as `* bob joined` and `* bob left`. `/quit`, Ctrl-D (or the end
 //! of piped input), Ctrl-C or SIGTERM leaves; on the server they close the room (`* room closed`
@@ -48,7 +49,7 @@ use std::env;
 use std::error::Error;
 use std::process::ExitCode;
 
-use msgsock::Endpoint;
+use msgsock::{Endpoint, SocketType};
 
 const USAGE: &str = "usage: chat [serve] ENDPOINT [--name NAME]";
 
@@ -106,7 +107,8 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
             a if a.starts_with('-') => return Err(format!("unknown option {a}; {USAGE}")),
             a if endpoint.is_none() => {
                 let parsed = a.parse::<Endpoint>();
-                endpoint = Some(parsed.map_err(|e| format!("invalid endpoint {a:?}: {e}"))?);
+                let parsed = parsed.map_err(|e| format!("invalid endpoint {a:?}: {e}"))?;
+                endpoint = Some(supported(parsed)?);
             }
             a => return Err(format!("unexpected argument {a:?}; {USAGE}")),
         }
@@ -119,6 +121,20 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
         let name = name.unwrap_or_else(|| env::var("USER").unwrap_or_else(|_| "guest".into()));
         Command::Join { endpoint, name }
     })
+}
+
+/// `endpoint` if chat runs on its transport: not `unixpacket:`, whose connections the room has no
+/// reader for (it would accept them and drop them unheard), refused here before anything is
+/// bound or connected.
+fn supported(endpoint: Endpoint) -> Result<Endpoint, String> {
+    match endpoint.socket_type() {
+        SocketType::Stream | SocketType::Datagram => Ok(endpoint),
+        _ => Err(format!(
+            "endpoint {endpoint}: the {} transport is not supported by chat; \
+             it supports unix, tcp, unixgram and udp",
+            endpoint.scheme()
+        )),
+    }
 }
 
 /// An error and its sources on one line.
