@@ -958,6 +958,22 @@ fn unixpacket_endpoints_are_one_line_errors() {
     assert_one_line_error(&["unixpacket:@msgsock-chat-packet"], 2, says);
 }
 
+/// An argument that is not UTF-8 is a bad command line, named as the echo example names it.
+#[test]
+fn non_utf8_arguments_are_one_line_errors() {
+    use std::os::unix::ffi::OsStringExt;
+    let arg = std::ffi::OsString::from_vec(b"\xff".to_vec());
+    let out = Command::new(chat_binary())
+        .arg(arg)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the chat example");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr {stderr}");
+    assert_eq!(stderr, "chat: argument \"\\xFF\" is not UTF-8\n");
+    assert!(out.stdout.is_empty(), "stdout {:?}", out.stdout);
+}
+
 #[test]
 fn unreachable_servers_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();

@@ -78,7 +78,15 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), Failure> {
-    let args: Vec<String> = env::args().skip(1).collect();
+    // Not `env::args()`, which panics on an argument that is not UTF-8.
+    let args = env::args_os()
+        .skip(1)
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| format!("argument {a:?} is not UTF-8"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Failure::Usage)?;
     match parse_args(&args).map_err(Failure::Usage)? {
         Command::Help => {
             println!("{USAGE}");
