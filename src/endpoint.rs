@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::RawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -245,12 +246,19 @@ impl From<SocketAddr> for Endpoint {
 }
 
 impl fmt::Display for Endpoint {
-    /// Prints the form `FromStr` parses. A non-UTF-8 path or abstract name is printed lossily
-    /// and will not round-trip.
+    /// Prints the form `FromStr` parses. A relative path that starts with `@` prints as
+    /// `./@...`, so that it is not read back as an abstract name. A non-UTF-8 path or abstract
+    /// name is printed lossily, and an abstract name with a NUL byte as it is: neither parses
+    /// back to the same endpoint.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Endpoint::Unix(p) | Endpoint::UnixDatagram(p) | Endpoint::UnixSeqpacket(p) => {
-                write!(f, "{}:{}", self.scheme(), p.display())
+                let dot = if p.as_os_str().as_bytes().starts_with(b"@") {
+                    "./"
+                } else {
+                    ""
+                };
+                write!(f, "{}:{dot}{}", self.scheme(), p.display())
             }
             // SocketAddr's Display already brackets IPv6 addresses.
             Endpoint::Tcp(a) | Endpoint::Udp(a) => write!(f, "{}:{a}", self.scheme()),
@@ -489,6 +497,26 @@ mod tests {
             let ep = parse(s).unwrap();
             assert_eq!(ep.to_string(), s);
             assert_eq!(parse(&ep.to_string()).unwrap(), ep);
+        }
+    }
+
+    /// A relative path that starts with `@` would print as an abstract name: it prints as
+    /// `./@...`, which names the same file.
+    #[test]
+    fn a_path_starting_with_at_prints_as_a_path() {
+        let made: [fn(PathBuf) -> Endpoint; 3] = [
+            Endpoint::Unix,
+            Endpoint::UnixDatagram,
+            Endpoint::UnixSeqpacket,
+        ];
+        for make in made {
+            for name in ["@app", "@", "@dir/app.sock"] {
+                let ep = make(name.into());
+                let shown = ep.to_string();
+                assert_eq!(shown, format!("{}:./{name}", ep.scheme()));
+                let parsed = parse(&shown).unwrap();
+                assert_eq!(parsed, make(Path::new(".").join(name)), "{shown}");
+            }
         }
     }
 

@@ -517,13 +517,15 @@ pub enum AuthFailure {
 #[non_exhaustive]
 pub enum ParseEndpointError {
     /// No `scheme:` prefix.
-    #[error("missing scheme in {input:?}: expected unix:PATH, tcp:HOST:PORT, udp:HOST:PORT or unixgram:PATH")]
+    #[error("missing scheme in {input:?}: expected unix:PATH, unix:@NAME, tcp:HOST:PORT, udp:HOST:PORT, unixgram:PATH, unixpacket:PATH, fd:N or systemd:NAME")]
     MissingScheme {
         /// The whole input.
         input: String,
     },
     /// A scheme msgsock does not know.
-    #[error("unknown scheme {scheme:?}: expected unix, tcp, udp or unixgram")]
+    #[error(
+        "unknown scheme {scheme:?}: expected unix, tcp, udp, unixgram, unixpacket, fd or systemd"
+    )]
     UnknownScheme {
         /// The scheme as written.
         scheme: String,
