@@ -107,7 +107,7 @@ pub enum Error {
     Broken,
 
     /// A Unix socket path does not fit in `sun_path`.
-    #[error("socket path of {len} bytes exceeds the limit of {max}")]
+    #[error("socket path {} of {len} bytes exceeds the limit of {max}", path.display())]
     PathTooLong {
         /// The path.
         path: PathBuf,

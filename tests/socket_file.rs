@@ -319,12 +319,19 @@ fn too_long_path_is_refused_and_nothing_created() {
         let path = path_of_len(dir.path(), len);
         assert_eq!(path.as_os_str().len(), len);
         match UnixListener::bind(&path) {
-            Err(Error::PathTooLong {
-                path: p,
-                len: l,
-                max,
-            }) => {
+            Err(e) if matches!(e, Error::PathTooLong { .. }) => {
+                let shown = e.to_string();
+                let Error::PathTooLong {
+                    path: p,
+                    len: l,
+                    max,
+                } = e
+                else {
+                    unreachable!()
+                };
                 assert_eq!((p, l, max), (path.clone(), len, 107));
+                // A path the user did not write (a temp socket under TMPDIR) must be named.
+                assert!(shown.contains(&*path.to_string_lossy()), "{shown}");
             }
             other => panic!("want PathTooLong, got {other:?}"),
         }
