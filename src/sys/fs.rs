@@ -143,6 +143,12 @@ pub(crate) fn stat(fd: BorrowedFd<'_>) -> io::Result<FileInfo> {
     retry(|| nix::sys::stat::fstat(fd)).map(FileInfo::from)
 }
 
+/// `linkat(2)`: a new name `new` in `dir` for the file `old` in `dir`, not following a
+/// symlink; `AlreadyExists` if `new` names anything.
+pub(crate) fn link_at(dir: BorrowedFd<'_>, old: &OsStr, new: &OsStr) -> io::Result<()> {
+    retry(|| nix::unistd::linkat(dir, old, dir, new, nix::fcntl::AtFlags::empty()))
+}
+
 /// `unlinkat(2)` of the non-directory `name` in `dir`.
 pub(crate) fn unlink_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
     retry(|| nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir))

@@ -25,8 +25,8 @@ pub(crate) use self::fd::{
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) use self::fs::chmod_opened;
 pub(crate) use self::fs::{
-    euid, fchmod, is_socket, open_at, open_dir, stat, stat_at, unlink_at, FileInfo, FileKind,
-    OpenFlags,
+    euid, fchmod, is_socket, link_at, open_at, open_dir, stat, stat_at, unlink_at, FileInfo,
+    FileKind, OpenFlags,
 };
 pub(crate) use self::msg::{
     recv_datagram, recv_vectored_nowait, recv_vectored_with_fds, send, send_to_nowait,

@@ -75,7 +75,8 @@ impl UnixListener {
     /// - [`Error::NotASocket`] if `path` is a regular file, directory, symlink or other non-socket.
     /// - [`Error::NotOwner`] for a stale socket owned by another user.
     /// - [`Error::ForeignLockFile`] if `PATH.lock` exists and is not this user's own msgsock
-    ///   lock file (a regular file it owns, with one link); it is left as it is.
+    ///   lock file (a regular file it owns, with one link, that starts with msgsock's marker;
+    ///   an empty file is the user's); it is left as it is.
     /// - [`Error::Path`] for other I/O errors, naming `path` as given, with the cause: `NotFound`
     ///   for a missing directory, `InvalidInput` for a path ending in `/`.
     ///

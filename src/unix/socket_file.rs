@@ -361,7 +361,12 @@ const LOCK_FLAGS: OpenFlags = OpenFlags::READ_WRITE
 /// Whether a lock file is this user's own: a regular file it owns with no other name, so that
 /// writing and removing it changes nothing anyone else reaches.
 fn is_own_lock(stat: &FileInfo) -> bool {
-    stat.kind == FileKind::Regular && stat.uid == sys::euid() && stat.nlink == 1
+    is_own_file(stat) && stat.nlink == 1
+}
+
+/// Whether a file is a regular file this user owns.
+fn is_own_file(stat: &FileInfo) -> bool {
+    stat.kind == FileKind::Regular && stat.uid == sys::euid()
 }
 
 impl LockFile {
@@ -377,19 +382,26 @@ impl LockFile {
         // The previous holder unlinks the file before unlocking it, so a lock won on an unlinked
         // file is worthless: retry until the locked file is the one at the name.
         for _ in 0..8 {
-            let Some(fd) = open_lock(dir, &lock_name).map_err(|e| {
-                // What cannot be opened (a symlink, a socket, a directory) may still be foreign.
-                match sys::stat_at(dir.fd(), &lock_name) {
-                    Ok(stat) if !is_own_lock(&stat) => foreign(),
-                    _ => Error::path(socket, e),
+            let fd = match sys::open_at(dir.fd(), &lock_name, LOCK_FLAGS, 0) {
+                Ok(fd) => fd,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    match LockFile::create(dir, &lock_name).map_err(|e| Error::path(socket, e))? {
+                        Some(lock) => return Ok(lock),
+                        // Another process made one first.
+                        None => continue,
+                    }
                 }
-            })?
-            else {
-                continue;
+                // What cannot be opened (a symlink, a socket, a directory) may still be foreign.
+                Err(e) => {
+                    return Err(match sys::stat_at(dir.fd(), &lock_name) {
+                        Ok(stat) if !is_own_lock(&stat) => foreign(),
+                        _ => Error::path(socket, e),
+                    })
+                }
             };
             // Checked on the file opened, not the name, which may change meanwhile.
             let stat = sys::stat(fd.as_fd()).map_err(|e| Error::path(socket, e))?;
-            if !is_own_lock(&stat) {
+            if !is_own_file(&stat) {
                 return Err(foreign());
             }
             let file = File::from(fd);
@@ -397,6 +409,11 @@ impl LockFile {
                 Ok(()) => {}
                 Err(fs::TryLockError::WouldBlock) => return Err(Error::unix_in_use(socket)),
                 Err(fs::TryLockError::Error(e)) => return Err(Error::path(socket, e)),
+            }
+            // Only now: a lock file being made has two names until its maker, which holds the
+            // lock, removes the one it was made under.
+            if !is_own_lock(&stat) {
+                return Err(foreign());
             }
             let id = FileId::of(&stat);
             if !dir.holds(&lock_name, id) {
@@ -407,7 +424,9 @@ impl LockFile {
                 .take(LOCK_MAGIC.len() as u64)
                 .read_to_end(&mut head)
                 .map_err(|e| Error::path(socket, e))?;
-            if !head.is_empty() && head != LOCK_MAGIC {
+            // A lock file is never seen at its name without its marker (see `create`), so a
+            // file without it, an empty one too, is the user's own.
+            if head != LOCK_MAGIC {
                 return Err(foreign());
             }
             // From here on it is ours, and removed on drop.
@@ -417,34 +436,71 @@ impl LockFile {
                 id,
                 file,
             };
-            // Who holds it, for a person looking at the file.
-            let mut out = &lock.file;
-            out.set_len(0)
-                .and_then(|()| out.rewind())
-                .and_then(|()| out.write_all(LOCK_MAGIC))
-                .and_then(|()| writeln!(out, " pid {}", std::process::id()))
-                .map_err(|e| Error::path(socket, e))?;
+            lock.write_holder().map_err(|e| Error::path(socket, e))?;
             return Ok(lock);
         }
         Err(Error::unix_in_use(socket))
     }
+
+    /// Makes the lock file `name` in `dir`, locked and marked before it appears at its name:
+    /// it is made under a name of its own, then linked to `name` (`linkat(2)`, which fails if
+    /// `name` exists). `None` if another process made one first.
+    ///
+    /// The file is opened without `O_CREAT` everywhere else: with it, Linux refuses (`EACCES`)
+    /// another user's file in a sticky directory (`fs.protected_regular`), which would hide
+    /// whose it is.
+    fn create(dir: &Arc<Dir>, name: &OsStr) -> io::Result<Option<LockFile>> {
+        let (fd, temp) = create_unique(dir, name)?;
+        let made = (|| {
+            let file = File::from(fd);
+            file.try_lock().map_err(io::Error::from)?;
+            let stat = sys::stat(file.as_fd())?;
+            let lock = LockFile {
+                dir: Arc::clone(dir),
+                name: name.to_owned(),
+                id: FileId::of(&stat),
+                file,
+            };
+            lock.write_holder()?;
+            Ok(lock)
+        })();
+        // Only a link of the finished file ever stands at `name`.
+        // On failure the lock is dropped, which removes nothing: `name` is not its file.
+        let linked = made.and_then(|lock| match sys::link_at(dir.fd(), &temp, name) {
+            Ok(()) => Ok(Some(lock)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(e),
+        });
+        let _ = sys::unlink_at(dir.fd(), &temp);
+        linked
+    }
+
+    /// Writes the marker and who holds the lock, for a person looking at the file; never leaves
+    /// the marker missing, whatever was there before.
+    fn write_holder(&self) -> io::Result<()> {
+        let mut line = LOCK_MAGIC.to_vec();
+        writeln!(line, " pid {}", std::process::id())?;
+        let mut out = &self.file;
+        out.rewind()?;
+        out.write_all(&line)?;
+        out.set_len(line.len() as u64)
+    }
 }
 
-/// Opens the lock file `name` in `dir`, creating it if there is none; `None` if one appeared
-/// between the two tries.
-///
-/// An existing file is opened without `O_CREAT`: with it, Linux refuses (`EACCES`) another
-/// user's file in a sticky directory (`fs.protected_regular`), which would hide whose it is.
-fn open_lock(dir: &Dir, name: &OsStr) -> io::Result<Option<OwnedFd>> {
-    match sys::open_at(dir.fd(), name, LOCK_FLAGS, 0) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let create = LOCK_FLAGS | OpenFlags::CREATE_NEW;
-            match sys::open_at(dir.fd(), name, create, 0o600) {
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
-                other => other.map(Some),
-            }
+/// Creates a new file in `dir` for the lock file `name` to be made under, named
+/// `.NAME.PID.N.tmp` with the first `N` that names nothing (no file there is touched).
+fn create_unique(dir: &Dir, name: &OsStr) -> io::Result<(OwnedFd, OsString)> {
+    let create = LOCK_FLAGS | OpenFlags::CREATE_NEW;
+    let mut n = 0u32;
+    loop {
+        let mut temp = OsString::from(".");
+        temp.push(name);
+        temp.push(format!(".{}.{n}.tmp", std::process::id()));
+        match sys::open_at(dir.fd(), &temp, create, 0o600) {
+            Ok(fd) => return Ok((fd, temp)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 64 => n += 1,
+            Err(e) => return Err(e),
         }
-        other => other.map(Some),
     }
 }
 
