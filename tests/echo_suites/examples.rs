@@ -186,3 +186,26 @@ fn echo_connect_echoes_stdin_lines() {
     assert_eq!(out.stdout, format!("{input}\n"));
     assert!(out.stderr.is_empty(), "{}", out.stderr);
 }
+
+#[test]
+fn echo_help_indents_every_option_line_alike() {
+    let out = Proc::spawn(&mut echo(&["--help"])).finish();
+    out.assert_clean_exit();
+    let options: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("--"))
+        .collect();
+    assert!(options.len() >= 5, "too few option lines:\n{}", out.stdout);
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    for line in &options {
+        assert_eq!(
+            indent(line),
+            indent(options[0]),
+            "option line {line:?} is indented unlike {:?}:\n{}",
+            options[0],
+            out.stdout
+        );
+    }
+    assert!(indent(options[0]) > 0, "options not indented:\n{}", out.stdout);
+}
