@@ -209,3 +209,26 @@ fn echo_help_indents_every_option_line_alike() {
     }
     assert!(indent(options[0]) > 0, "options not indented:\n{}", out.stdout);
 }
+
+#[test]
+fn demo_child_names_a_missing_socket_file_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("unix:{}", dir.path().join("none.sock").display());
+    let out = Proc::spawn(
+        Command::new(example("demo"))
+            .args(["--child", &endpoint])
+            .stdin(Stdio::null()),
+    )
+    .finish();
+    assert!(!out.status.success(), "{}: {}", out.status, out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert!(out.stderr.contains(&endpoint), "{}", out.stderr);
+    // "No such file or directory (os error 2)", in the system's words.
+    let cause = std::io::Error::from_raw_os_error(nix::libc::ENOENT).to_string();
+    assert_eq!(
+        out.stderr.matches(&cause).count(),
+        1,
+        "the cause {cause:?} should appear once: {}",
+        out.stderr
+    );
+}
