@@ -232,3 +232,44 @@ fn demo_child_names_a_missing_socket_file_cause_once() {
         out.stderr
     );
 }
+
+/// A `unixgram:` client (whose reply address is a private socket file the library makes under
+/// TMPDIR), stopped by `signal` while it waits for more of stdin: it exits 0 and its files go.
+fn unixgram_client_stops_cleanly_on(signal: Signal) -> TestResult {
+    let server_dir = tempfile::tempdir()?;
+    let path = server_dir.path().join("echo.sock");
+    let server = Proc::spawn(&mut echo(&[&format!("unixgram:{}", path.display())]));
+    let endpoint = server.listening_on().to_string();
+
+    let tmp = tempfile::tempdir()?;
+    let mut cmd = echo(&["--connect", &endpoint]);
+    cmd.env("TMPDIR", tmp.path()).stdin(Stdio::piped());
+    let mut client = Proc::spawn(&mut cmd);
+    // Held open, so the client waits for more input when the signal comes.
+    let mut stdin = client.child.stdin.take().expect("piped stdin");
+    stdin.write_all(b"first line\n")?;
+    stdin.flush()?;
+    // Ready: the line went out and its echo came back, so the client's socket exists.
+    assert_eq!(client.next_line().as_deref(), Some("first line"));
+    assert_ne!(files_in(tmp.path()), Vec::<String>::new(), "no client socket");
+
+    client.signal(signal);
+    let out = client.finish();
+    drop(stdin);
+    out.assert_clean_exit();
+    assert_eq!(files_in(tmp.path()), Vec::<String>::new(), "files left");
+
+    server.signal(Signal::SIGTERM);
+    server.finish().assert_clean_exit();
+    Ok(())
+}
+
+#[test]
+fn unixgram_client_exits_zero_and_removes_its_socket_on_sigint() -> TestResult {
+    unixgram_client_stops_cleanly_on(Signal::SIGINT)
+}
+
+#[test]
+fn unixgram_client_exits_zero_and_removes_its_socket_on_sigterm() -> TestResult {
+    unixgram_client_stops_cleanly_on(Signal::SIGTERM)
+}
