@@ -250,7 +250,8 @@ fn human(len: usize) -> String {
 }
 
 /// The error `main` returns. std prints it with `Debug`, so `Debug` gives the message and its
-/// causes on one line.
+/// causes on one line, each once: a cause the text so far already ends with (msgsock's errors
+/// end with their cause) is not repeated, as in the echo example's `chain`.
 struct Report(Box<dyn Error + Send + Sync>);
 
 impl<E: Into<Box<dyn Error + Send + Sync>>> From<E> for Report {
@@ -261,12 +262,16 @@ impl<E: Into<Box<dyn Error + Send + Sync>>> From<E> for Report {
 
 impl fmt::Debug for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
+        let mut text = self.0.to_string();
         let mut source = self.0.source();
         while let Some(cause) = source {
-            write!(f, ": {cause}")?;
+            let cause_text = cause.to_string();
+            if !text.ends_with(&cause_text) {
+                text.push_str(": ");
+                text.push_str(&cause_text);
+            }
             source = cause.source();
         }
-        Ok(())
+        f.write_str(&text)
     }
 }

@@ -21,8 +21,9 @@ const USAGE: &str =
                      where ENDPOINT is unix:PATH, tcp:HOST:PORT, udp:HOST:PORT, unixgram:PATH or \
                      unixpacket:PATH";
 
-/// What `--help` adds to the usage line.
-const HELP: &str = "\
+/// What `--help` adds to the usage line, from the newline that ends it. Not a `"\` line
+/// continuation, which would strip the first option's indent.
+const HELP: &str = "
   --idle-timeout SECS    close a stream connection silent this long (default 120, 0: never)
   --same-uid             on unix: and unixpacket:, accept only peers running as this user
   --authkey-file PATH    on a stream endpoint, require the multiprocessing authkey handshake
@@ -119,7 +120,7 @@ pub fn parse_args() -> Result<Command, BoxError> {
                 })?;
             }
             "-h" | "--help" => {
-                println!("{USAGE}\n{HELP}");
+                println!("{USAGE}{HELP}");
                 return Ok(Command::Help);
             }
             "--same-uid" => opts.same_uid = true,

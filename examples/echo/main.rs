@@ -37,12 +37,14 @@
 //!   client that fails it is logged and dropped; the server keeps accepting.
 //!
 //! The client sends each line of stdin as one message and prints each reply on its own line;
-//! `echo --authkey-file PATH --connect ENDPOINT` logs in first.
+//! `echo --authkey-file PATH --connect ENDPOINT` logs in first. Once connected, SIGINT or SIGTERM
+//! stop it as they stop the server, whether it waits for stdin or for a reply: its connection is
+//! dropped (a `unixgram:` client's own socket file with it) and it exits 0.
 
 mod cli;
 
-use std::io::{self, BufRead, Write};
-use std::os::fd::AsFd;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicUsize;
@@ -70,13 +72,7 @@ fn run() -> Result<(), BoxError> {
 
 /// Serves until SIGINT or SIGTERM, then returns so the socket is dropped (removing its file).
 fn serve(endpoint: &Endpoint, opts: &Options) -> Result<(), BoxError> {
-    // Block the signals before any thread starts: every thread inherits the mask, so the signals
-    // stay pending until the signal thread takes them with sigwait(2), and no handler runs.
-    let mut signals = SigSet::empty();
-    signals.add(Signal::SIGINT);
-    signals.add(Signal::SIGTERM);
-    signals.thread_block()?;
-
+    let signals = block_stop_signals()?;
     if endpoint.is_datagram() {
         let socket = msgsock::bind_datagram(endpoint)
             .map_err(|e| format!("cannot bind {endpoint}: {}", chain(&e)))?;
@@ -145,6 +141,17 @@ fn serve(endpoint: &Endpoint, opts: &Options) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Blocks SIGINT and SIGTERM, before any thread starts: every thread inherits the mask, so the
+/// signals stay pending until the signal thread ([`watch_signals`]) takes them with sigwait(2),
+/// and no handler runs.
+fn block_stop_signals() -> Result<SigSet, BoxError> {
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    signals.thread_block()?;
+    Ok(signals)
+}
+
 /// Starts the thread that waits for SIGINT/SIGTERM and then calls `wake`, which stops the serving
 /// loop whatever it waits in. Nothing goes through the socket's path or port: a successor bound
 /// there is never reached.
@@ -165,10 +172,10 @@ fn watch_signals(signals: SigSet, wake: impl FnOnce() + Send + 'static) -> Resul
     Ok(())
 }
 
-/// Whether a datagram (or an error) waits on `socket`, or `false` once `stop` is readable.
-fn datagram_or_stop(socket: &AnyDatagram, stop: &StdUnixStream) -> Result<bool, BoxError> {
+/// Whether `fd` is readable (or has an error to report), or `false` once `stop` is readable.
+fn readable_or_stop(fd: BorrowedFd<'_>, stop: &StdUnixStream) -> Result<bool, BoxError> {
     let mut fds = [
-        PollFd::new(socket.as_fd(), PollFlags::POLLIN),
+        PollFd::new(fd, PollFlags::POLLIN),
         PollFd::new(stop.as_fd(), PollFlags::POLLIN),
     ];
     loop {
@@ -189,7 +196,7 @@ fn serve_datagrams(socket: &AnyDatagram, stop: &StdUnixStream) {
     let unix = matches!(socket, AnyDatagram::Unix(_));
     let mut drops = cli::Drops::default();
     loop {
-        match datagram_or_stop(socket, stop) {
+        match readable_or_stop(socket.as_fd(), stop) {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {
@@ -271,17 +278,31 @@ fn echo(mut conn: AnyConnection, idle: Option<Duration>) -> Result<(), BoxError>
     }
 }
 
-/// Sends each line of stdin and prints the reply.
+/// Sends each line of stdin and prints the reply, until stdin ends or SIGINT/SIGTERM; either way
+/// the connection is dropped on return, so a `unixgram:` client's own socket file goes.
 fn client(endpoint: &Endpoint, auth: Option<&Authenticator>) -> Result<(), BoxError> {
     let mut conn = match auth {
         Some(auth) => msgsock::connect_authenticated(endpoint, auth),
         None => msgsock::connect(endpoint),
     }
     .map_err(|e| format!("cannot connect to {endpoint}: {}", chain(&e)))?;
+    // Only now, as the server does once bound: a connect that hangs is still ended by a signal.
+    let signals = block_stop_signals()?;
+    // Each wait below, for stdin or for a reply, is a poll(2) that a byte on this pair ends.
+    let (wake, stop) = StdUnixStream::pair()?;
+    watch_signals(signals, move || {
+        let _ = (&wake).write_all(&[1]);
+    })?;
     let mut stdout = io::stdout().lock();
+    let mut lines = StdinLines::default();
     let mut reply = Vec::new();
-    for line in io::stdin().lock().split(b'\n') {
-        conn.send(&line?)?;
+    while let Some(line) = lines.next(&stop)? {
+        conn.send(&line)?;
+        // A reply already (partly) received is not waited for in poll(2).
+        let buffered = conn.as_stream().map_or(0, Connection::buffered_len);
+        if buffered == 0 && !readable_or_stop(conn.as_fd(), &stop)? {
+            return Ok(());
+        }
         if conn.recv_into(&mut reply)?.is_none() {
             return Err("the server closed the connection".into());
         }
@@ -290,4 +311,41 @@ fn client(endpoint: &Endpoint, auth: Option<&Authenticator>) -> Result<(), BoxEr
         stdout.flush()?;
     }
     Ok(())
+}
+
+/// The lines of stdin, split at `\n` as `BufRead::split` splits them, read only once poll(2)
+/// says stdin is readable, so that a stop signal ends the wait for the next one.
+#[derive(Default)]
+struct StdinLines {
+    /// Read and not yet handed out.
+    buf: Vec<u8>,
+    eof: bool,
+}
+
+impl StdinLines {
+    /// The next line, without its `\n`; `None` at the end of stdin or once `stop` is readable.
+    fn next(&mut self, stop: &StdUnixStream) -> Result<Option<Vec<u8>>, BoxError> {
+        loop {
+            if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = self.buf.drain(..=end).collect();
+                line.pop();
+                return Ok(Some(line));
+            }
+            if self.eof {
+                // A last line without a newline.
+                return Ok((!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf)));
+            }
+            let stdin = io::stdin();
+            if !readable_or_stop(stdin.as_fd(), stop)? {
+                return Ok(None);
+            }
+            let mut chunk = [0; 8192];
+            match nix::unistd::read(stdin.as_fd(), &mut chunk) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(io::Error::from(e).into()),
+            }
+        }
+    }
 }

@@ -13,7 +13,9 @@
 //! dropped, its socket file and lock removed (only if still its own), and the process exits 0.
 //! Log lines start `echo:` as echo's do. See `examples/echo/main.rs` for the options. On `unix:`,
 //! `unixgram:` and `unixpacket:` endpoints a message comes back with the descriptors that came
-//! with it, as echo's do.
+//! with it, as echo's do. The client stops on SIGINT or SIGTERM as the server does, whatever it
+//! waits for: its connection is dropped (a `unixgram:` client's own socket file with it) and it
+//! exits 0.
 //!
 //! An idle connection costs its task, so the task is kept small: the handshake's state is boxed
 //! (only `--authkey-file` servers need it, and only while it runs), and a server without an idle
@@ -23,7 +25,7 @@
 mod cli;
 
 use std::future::Future;
-use std::io::{self, Write};
+use std::io::{self, BufRead, Write};
 use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::process::ExitCode;
@@ -33,7 +35,6 @@ use std::time::Duration;
 
 use msgsock::tokio::{AsyncAnyConnection, AsyncAnyStream, AsyncConnection, AsyncDatagram};
 use msgsock::{AnyDatagram, Authenticator, Endpoint};
-use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::time::Instant;
 
@@ -59,10 +60,7 @@ async fn run() -> Result<(), BoxError> {
         Command::Serve { endpoint, opts } => (endpoint, opts),
     };
     // Installed before the ready line, so a signal right after it is never missed.
-    let stop = Stop {
-        int: signal(SignalKind::interrupt())?,
-        term: signal(SignalKind::terminate())?,
-    };
+    let stop = Stop::new()?;
     if endpoint.is_datagram() {
         let socket = msgsock::tokio::bind_datagram(&endpoint)
             .await
@@ -87,6 +85,13 @@ struct Stop {
 }
 
 impl Stop {
+    fn new() -> Result<Stop, BoxError> {
+        Ok(Stop {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
     async fn wait(&mut self) {
         let name = tokio::select! {
             _ = self.int.recv() => "SIGINT",
@@ -376,8 +381,11 @@ async fn serve_datagrams(socket: &AsyncDatagram, mut stop: Stop) {
     }
 }
 
-/// Sends each line of stdin and prints the reply.
+/// Sends each line of stdin and prints the reply, until stdin ends or SIGINT/SIGTERM; either way
+/// the connection is dropped on return, so a `unixgram:` client's own socket file goes.
 async fn client(endpoint: &Endpoint, auth: Option<&Authenticator>) -> Result<(), BoxError> {
+    // Installed first, so a signal stops the client whatever it waits for, the connect included.
+    let mut stop = Stop::new()?;
     let connected = async {
         let mut conn = msgsock::tokio::connect(endpoint).await?;
         if let Some(auth) = auth {
@@ -385,14 +393,31 @@ async fn client(endpoint: &Endpoint, auth: Option<&Authenticator>) -> Result<(),
         }
         Ok::<_, msgsock::Error>(conn)
     };
-    let mut conn = connected
-        .await
-        .map_err(|e| format!("cannot connect to {endpoint}: {}", chain(&e)))?;
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).split(b'\n');
+    let connected = tokio::select! {
+        connected = connected => connected,
+        () = stop.wait() => return Ok(()),
+    };
+    let mut conn = connected.map_err(|e| format!("cannot connect to {endpoint}: {}", chain(&e)))?;
+    let mut lines = stdin_lines()?;
     let mut reply = Vec::new();
-    while let Some(line) = lines.next_segment().await? {
-        conn.send(&line).await?;
-        if conn.recv_into(&mut reply).await?.is_none() {
+    loop {
+        let line = tokio::select! {
+            line = lines.recv() => line,
+            () = stop.wait() => return Ok(()),
+        };
+        // `None`: stdin ended.
+        let Some(line) = line else {
+            return Ok(());
+        };
+        let line = line?;
+        let received = tokio::select! {
+            received = async {
+                conn.send(&line).await?;
+                conn.recv_into(&mut reply).await
+            } => received?,
+            () = stop.wait() => return Ok(()),
+        };
+        if received.is_none() {
             return Err("the server closed the connection".into());
         }
         let mut stdout = io::stdout().lock();
@@ -400,5 +425,22 @@ async fn client(endpoint: &Endpoint, auth: Option<&Authenticator>) -> Result<(),
         stdout.write_all(b"\n")?;
         stdout.flush()?;
     }
-    Ok(())
+}
+
+/// The lines of stdin (each a `BufRead::split` segment), read on a thread of their own: tokio's
+/// stdin reads on the runtime's blocking pool, and the runtime's shutdown after a signal would
+/// wait for a read that waits for the next line. The thread ends with the process.
+fn stdin_lines() -> io::Result<tokio::sync::mpsc::Receiver<io::Result<Vec<u8>>>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            for line in io::stdin().lock().split(b'\n') {
+                let failed = line.is_err();
+                if tx.blocking_send(line).is_err() || failed {
+                    return;
+                }
+            }
+        })?;
+    Ok(rx)
 }

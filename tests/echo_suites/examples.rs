@@ -186,3 +186,90 @@ fn echo_connect_echoes_stdin_lines() {
     assert_eq!(out.stdout, format!("{input}\n"));
     assert!(out.stderr.is_empty(), "{}", out.stderr);
 }
+
+#[test]
+fn echo_help_indents_every_option_line_alike() {
+    let out = Proc::spawn(&mut echo(&["--help"])).finish();
+    out.assert_clean_exit();
+    let options: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("--"))
+        .collect();
+    assert!(options.len() >= 5, "too few option lines:\n{}", out.stdout);
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    for line in &options {
+        assert_eq!(
+            indent(line),
+            indent(options[0]),
+            "option line {line:?} is indented unlike {:?}:\n{}",
+            options[0],
+            out.stdout
+        );
+    }
+    assert!(indent(options[0]) > 0, "options not indented:\n{}", out.stdout);
+}
+
+#[test]
+fn demo_child_names_a_missing_socket_file_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("unix:{}", dir.path().join("none.sock").display());
+    let out = Proc::spawn(
+        Command::new(example("demo"))
+            .args(["--child", &endpoint])
+            .stdin(Stdio::null()),
+    )
+    .finish();
+    assert!(!out.status.success(), "{}: {}", out.status, out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert!(out.stderr.contains(&endpoint), "{}", out.stderr);
+    // "No such file or directory (os error 2)", in the system's words.
+    let cause = std::io::Error::from_raw_os_error(nix::libc::ENOENT).to_string();
+    assert_eq!(
+        out.stderr.matches(&cause).count(),
+        1,
+        "the cause {cause:?} should appear once: {}",
+        out.stderr
+    );
+}
+
+/// A `unixgram:` client (whose reply address is a private socket file the library makes under
+/// TMPDIR), stopped by `signal` while it waits for more of stdin: it exits 0 and its files go.
+fn unixgram_client_stops_cleanly_on(signal: Signal) -> TestResult {
+    let server_dir = tempfile::tempdir()?;
+    let path = server_dir.path().join("echo.sock");
+    let server = Proc::spawn(&mut echo(&[&format!("unixgram:{}", path.display())]));
+    let endpoint = server.listening_on().to_string();
+
+    let tmp = tempfile::tempdir()?;
+    let mut cmd = echo(&["--connect", &endpoint]);
+    cmd.env("TMPDIR", tmp.path()).stdin(Stdio::piped());
+    let mut client = Proc::spawn(&mut cmd);
+    // Held open, so the client waits for more input when the signal comes.
+    let mut stdin = client.child.stdin.take().expect("piped stdin");
+    stdin.write_all(b"first line\n")?;
+    stdin.flush()?;
+    // Ready: the line went out and its echo came back, so the client's socket exists.
+    assert_eq!(client.next_line().as_deref(), Some("first line"));
+    assert_ne!(files_in(tmp.path()), Vec::<String>::new(), "no client socket");
+
+    client.signal(signal);
+    let out = client.finish();
+    drop(stdin);
+    out.assert_clean_exit();
+    assert_eq!(files_in(tmp.path()), Vec::<String>::new(), "files left");
+
+    server.signal(Signal::SIGTERM);
+    server.finish().assert_clean_exit();
+    Ok(())
+}
+
+#[test]
+fn unixgram_client_exits_zero_and_removes_its_socket_on_sigint() -> TestResult {
+    unixgram_client_stops_cleanly_on(Signal::SIGINT)
+}
+
+#[test]
+fn unixgram_client_exits_zero_and_removes_its_socket_on_sigterm() -> TestResult {
+    unixgram_client_stops_cleanly_on(Signal::SIGTERM)
+}
