@@ -958,6 +958,43 @@ fn unixpacket_endpoints_are_one_line_errors() {
     assert_one_line_error(&["unixpacket:@msgsock-chat-packet"], 2, says);
 }
 
+/// An inherited listener (`fd:3`) is only known to be SEQPACKET once adopted: the server refuses
+/// it then, with one line, rather than accepting connections it has no reader for.
+#[test]
+fn inherited_seqpacket_listener_is_refused() {
+    use msgsock::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let listener = msgsock::UnixSeqpacketListener::bind(dir.path().join("p.sock")).unwrap();
+    let mut cmd = Command::new(chat_binary());
+    cmd.args(["serve", "fd:3", "--name", "ann"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.pass_socket(listener.try_clone().unwrap()).unwrap();
+    let child = cmd.spawn().expect("run the chat example");
+    drop(cmd);
+    let (tx, done) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = done
+        .recv_timeout(GUARD)
+        .expect("chat still runs: it took the SEQPACKET listener")
+        .expect("wait for chat");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("unixpacket") && stderr.contains("not supported by chat"),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "stdout {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 /// An argument that is not UTF-8 is a bad command line, named as the echo example names it.
 #[test]
 fn non_utf8_arguments_are_one_line_errors() {

@@ -40,6 +40,15 @@ pub(crate) fn serve(endpoint: &Endpoint, host: String) -> Result<(), String> {
     } else {
         let listener = msgsock::bind(endpoint).map_err(bind_error)?;
         let local = listener.local_endpoint().map_err(bind_error)?;
+        // An inherited listener (`fd:`, `systemd:`) shows its type only now; the room has no
+        // reader for SEQPACKET connections.
+        if let AnyListener::Seqpacket(_) = listener {
+            return Err(format!(
+                "cannot listen on {endpoint}: it is a {local} listener; the {} transport is not \
+                 supported by chat",
+                local.scheme()
+            ));
+        }
         let stop = listener.shutdown_handle().map_err(bind_error)?;
         crate::console::say(&format!("listening on {local}"));
         let tx = tx.clone();
