@@ -608,7 +608,8 @@ impl<S> Connection<S> {
         &self.link.stream
     }
 
-    /// Bytes received but not yet handed out as messages, a partly received one included.
+    /// Bytes received but not yet handed out as messages, a partly received one included with
+    /// its length prefix: as many as [`into_parts`](Self::into_parts) hands back.
     pub fn buffered_len(&self) -> usize {
         self.decoder.buffered_len()
     }

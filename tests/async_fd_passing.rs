@@ -144,7 +144,7 @@ async fn a_cancelled_recv_with_fds_loses_nothing() {
     send_raw_with_fds(&raw, head, &fds);
     let cancelled = tokio::time::timeout(CANCEL_AFTER, rx.recv_with_fds()).await;
     assert!(cancelled.is_err(), "a receive of half a frame finished");
-    // The payload's first bytes (the header is not counted).
+    // The frame's first bytes, its header included.
     let first = rx.buffered_len();
     assert!(first > 0, "the first part was not read");
     (&raw).write_all(&rest[..1]).unwrap();

@@ -160,10 +160,13 @@ impl Decoder {
         self.max_len = max;
     }
 
-    /// Bytes received but not yet handed out as messages, a partial payload included.
+    /// Bytes received but not yet handed out as messages, a partly received one included with
+    /// its length prefix: as many as [`take_buffered`](Self::take_buffered) returns.
     pub fn buffered_len(&self) -> usize {
         let partial = match self.state {
-            State::Payload { filled, .. } => filled,
+            State::Payload {
+                header_len, filled, ..
+            } => header_len + filled,
             _ => 0,
         };
         self.end - self.pos + partial

@@ -318,7 +318,8 @@ impl<S> AsyncConnection<S> {
         self
     }
 
-    /// Bytes received but not yet handed out as messages.
+    /// Bytes received but not yet handed out as messages, a partly received one included with
+    /// its length prefix.
     pub fn buffered_len(&self) -> usize {
         self.reader.decoder.buffered_len()
     }
