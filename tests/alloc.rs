@@ -168,9 +168,11 @@ fn send_batch_allocates_nothing<T: Transport>() {
     // The receive buffer goes back when a read drains the socket (so that a connection waiting
     // for its peer holds none) and is taken again by the next batch's first read: one
     // allocation a batch, and perhaps the one growth step (8 KiB to 64 KiB, see `Decoder`).
-    // Any per-message allocation would count in the thousands.
+    // A read that comes back short is taken for one that drained the socket, and TCP can
+    // return short with more queued (a CI run under load counted 12 here), so each batch may
+    // take its buffer a second time. Any per-message allocation would count in the thousands.
     assert!(
-        n <= BATCHES + 1,
+        n <= 2 * BATCHES + 1,
         "{n} allocations in {BATCHES} batches of 1000 messages"
     );
     drop(conn);
