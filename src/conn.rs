@@ -414,13 +414,25 @@ impl<S: Stream> Connection<S> {
             None => self.decoder.read_bufs(),
         };
         let bufs = &mut [IoSliceMut::new(msg), IoSliceMut::new(buf)];
+        // No spin past the read deadline, and the wait after a spin gets only the time left.
+        let deadline = self.read_deadline;
+        let spin = match (self.spin, deadline) {
+            (Some(budget), Some(deadline)) => {
+                Some(budget.min(deadline.saturating_duration_since(Instant::now())))
+            }
+            (spin, _) => spin,
+        };
+        let after_spin = spin.is_some() && deadline.is_some();
         let unix = self.link.is_unix();
         let stream = &mut self.link.stream;
         if !unix {
-            let n = read_some(self.spin, |nowait| {
+            let n = read_some(spin, |nowait| {
                 if nowait {
                     sys::recv_vectored_nowait(stream.as_fd(), bufs)
                 } else {
+                    if after_spin {
+                        apply_deadline(stream, deadline)?;
+                    }
                     stream.read_vectored(bufs)
                 }
             })?;
@@ -429,7 +441,10 @@ impl<S: Stream> Connection<S> {
         }
         // With the control data, so that descriptors reach the decoder and the message they
         // came with, whichever receive call reads them.
-        let (n, control) = read_some(self.spin, |nowait| {
+        let (n, control) = read_some(spin, |nowait| {
+            if !nowait && after_spin {
+                apply_deadline(stream, deadline)?;
+            }
             stream.recv_vectored_with_fds(bufs, nowait)
         })?;
         self.decoder.advance(n);
@@ -461,14 +476,7 @@ impl<S: Stream> Connection<S> {
 
     /// Sets `SO_RCVTIMEO` to the time left before the read deadline; `TimedOut` once it passed.
     fn apply_read_deadline(&self) -> io::Result<()> {
-        if let Some(deadline) = self.read_deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-            self.link.stream.set_read_timeout(Some(left))?;
-        }
-        Ok(())
+        apply_deadline(&self.link.stream, self.read_deadline)
     }
 
     /// The largest message [`recv`](Self::recv) accepts; larger length prefixes are
@@ -500,7 +508,9 @@ impl<S: Stream> Connection<S> {
     /// receive, then sleeps as usual. It pays off when each process has a core of its own and
     /// replies come quickly; [`DEFAULT_SPIN`] suits round trips on one machine. The polls use
     /// `MSG_DONTWAIT`, so the socket itself stays in blocking mode; a read timeout starts when the
-    /// spin ends. Takes effect from the next read.
+    /// spin ends. A time limit of msgsock's own, such as a handshake's
+    /// ([`Authenticator::with_timeout`](crate::Authenticator::with_timeout)), bounds the spin and
+    /// the wait after it together. Takes effect from the next read.
     ///
     /// # Examples
     ///
@@ -651,6 +661,19 @@ impl<S> Connection<S> {
 /// One read with `read(nowait)`, retrying `EINTR`: a `readv(2)` or `recvmsg(2)` into several
 /// buffers, filled in order. With a spin budget, first polls with non-blocking reads
 /// (`read(true)`) until one brings something or the budget is spent, and only then blocks.
+/// Sets `stream`'s `SO_RCVTIMEO` to the time left before `deadline`, if there is one;
+/// `TimedOut` once it passed.
+fn apply_deadline<S: Stream>(stream: &S, deadline: Option<Instant>) -> io::Result<()> {
+    if let Some(deadline) = deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        stream.set_read_timeout(Some(left))?;
+    }
+    Ok(())
+}
+
 fn read_some<T>(
     spin: Option<Duration>,
     mut read: impl FnMut(bool) -> io::Result<T>,

@@ -565,6 +565,31 @@ fn handshake_times_out_against_silent_peer() {
     );
 }
 
+/// A spin budget longer than the handshake's time limit does not stretch it: the spin stops at
+/// the limit. (On a spin that ran its budget, `join` would give up at its guard.)
+#[test]
+fn handshake_time_limit_holds_while_spinning() {
+    let limit = Duration::from_millis(200);
+    let short = auth(b"k").with_timeout(Some(limit));
+    for server_side in [true, false] {
+        let (mut ours, _silent) = tcp_pair();
+        ours.set_spin(Some(GUARD * 4));
+        let ours_auth = short.clone();
+        let rx = spawn(move || {
+            if server_side {
+                ours.authenticate_server(&ours_auth)
+            } else {
+                ours.authenticate_client(&ours_auth)
+            }
+        });
+        let err = join(rx).unwrap_err();
+        assert!(
+            matches!(err, Error::HandshakeTimeout { timeout } if timeout == limit),
+            "{err:?}"
+        );
+    }
+}
+
 /// The handshake's own limits do not leak into the connection, on success or failure.
 #[test]
 fn timeouts_and_message_limit_are_restored() {
