@@ -276,10 +276,12 @@ pub(crate) struct Room {
 /// Receives one datagram of at most `max` bytes into `buf`, which ends up holding exactly it, and
 /// its sender's address if `with_sender`.
 ///
-/// Memory follows the datagram, never the limit: up to `room.direct` bytes are reserved at once
-/// (the family's usual largest datagram); above that the datagram's length is peeked first
-/// (`MSG_PEEK | MSG_TRUNC` on Linux; elsewhere a peek into a doubling buffer), so a limit of
-/// `usize::MAX` costs what the datagram costs, and one more system call.
+/// Memory follows the datagram, never the limit: `room.direct` bytes (the family's usual
+/// largest datagram) are reserved at once, never zeroed; above that the datagram's length is
+/// peeked first (`MSG_PEEK | MSG_TRUNC` on Linux; elsewhere a peek into a doubling buffer), so
+/// a limit of `usize::MAX` costs the larger of the datagram and `room.direct`, and one more
+/// system call. Never less than `room.direct`: another handle of the socket may take the
+/// datagram peeked, and the receive gets the next one, which then fits unless it is longer.
 ///
 /// With `fds`, the descriptors sent with the datagram replace its contents (close-on-exec); a
 /// datagram whose control data was truncated is [`Error::FdsTruncated`] and those that did
@@ -300,11 +302,13 @@ fn recv<A: SenderAddr>(
         limit
     } else {
         let len = peek_len(fd, buf, room.direct, limit)?;
-        // Longer than the limit: take it out of the queue with no room at all and report it.
         if len > limit {
+            // Longer than the limit: take it out of the queue with no room at all and report it.
             0
         } else {
-            len
+            // Never less than the usual room: another handle of this socket may take the
+            // datagram peeked before this receive, which then gets the next one.
+            len.max(room.direct)
         }
     };
     let with_fds = fds.is_some();
@@ -312,7 +316,8 @@ fn recv<A: SenderAddr>(
     // Descriptors not handed out are dropped with `dgram`: closed, never leaked.
     if dgram.truncated {
         return Err(Error::Truncated {
-            // Longer than what was peeked only if another thread took that datagram meanwhile.
+            // Within the limit only if another handle took the datagram peeked, and the next
+            // one was longer than the usual room; then it is cut short all the same.
             len: dgram.len.max(max.saturating_add(1)) as u64,
             max: max as u64,
         });

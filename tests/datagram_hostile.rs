@@ -101,15 +101,16 @@ fn any_datagram_try_send_to_refuses_another_transport() -> TestResult {
     Ok(())
 }
 
-/// A 5-byte datagram under each huge limit: received whole, in a buffer sized by the datagram
-/// (or by the family's largest datagram), never by the limit; and both receive paths
-/// (`recv_from` on the server, `recv_into` on a connected client).
+/// A 5-byte datagram under each huge limit: received whole, in a buffer sized by the family's
+/// largest datagram (what a receive with the default limit reserves), never by the limit; and
+/// both receive paths (`recv_from` on the server, `recv_into` on a connected client). `set`
+/// sets the limit and returns the socket's `send_limit`.
 fn huge_limits_cost_what_the_datagram_costs<T: DatagramTransport>(
-    set: impl Fn(&mut T::Socket, usize),
+    set: impl Fn(&mut T::Socket, usize) -> usize,
 ) -> TestResult {
     for limit in [1 << 40, usize::MAX, usize::MAX - 1] {
         let mut server = T::bind_ephemeral()?;
-        set(&mut server, limit);
+        let most = set(&mut server, limit).max(1 << 17);
         let mut client = T::connect(&T::local_addr(&server)?)?;
         set(&mut client, limit);
         client.set_read_timeout(Some(GUARD_TIMEOUT))?;
@@ -119,7 +120,7 @@ fn huge_limits_cost_what_the_datagram_costs<T: DatagramTransport>(
         let (n, from) = T::recv_from(&server, &mut buf)?;
         assert_eq!((n, &buf[..]), (5, &b"hello"[..]), "limit {limit}");
         assert!(
-            buf.capacity() <= 1 << 17,
+            buf.capacity() <= most,
             "limit {limit}: {} reserved",
             buf.capacity()
         );
@@ -129,7 +130,7 @@ fn huge_limits_cost_what_the_datagram_costs<T: DatagramTransport>(
         assert_eq!(client.recv_into(&mut reply)?, Some(5), "limit {limit}");
         assert_eq!(reply, b"world");
         assert!(
-            reply.capacity() <= 1 << 17,
+            reply.capacity() <= most,
             "limit {limit}: {} reserved",
             reply.capacity()
         );
@@ -141,6 +142,7 @@ fn huge_limits_cost_what_the_datagram_costs<T: DatagramTransport>(
 fn udp_huge_receive_limits_work_and_reserve_little() -> TestResult {
     huge_limits_cost_what_the_datagram_costs::<UdpTransport>(|s, max| {
         s.set_max_message_len(max);
+        s.send_limit()
     })
 }
 
@@ -148,6 +150,7 @@ fn udp_huge_receive_limits_work_and_reserve_little() -> TestResult {
 fn unixgram_huge_receive_limits_work_and_reserve_little() -> TestResult {
     huge_limits_cost_what_the_datagram_costs::<UnixDatagramTransport>(|s, max| {
         s.set_max_message_len(max);
+        s.send_limit()
     })
 }
 
@@ -213,3 +216,63 @@ fn udp_truncation_under_a_huge_limit_cannot_happen_and_under_a_small_one_is_repo
     );
     Ok(())
 }
+
+/// Receivers on handles of one socket, each with a receive limit above what is reserved at
+/// once (so each receive peeks at the length first): every message reaches one of them whole.
+/// Ends with one empty message per receiver; `GUARD_TIMEOUT` only turns a loss into a failure.
+macro_rules! receivers_sharing_a_socket_get_every_message {
+    ($name:ident, $pair:expr, $recv:expr) => {
+        #[test]
+        fn $name() {
+            const RECEIVERS: usize = 4;
+            const MESSAGES: usize = 200_000;
+            let (tx, mut rx) = $pair.unwrap();
+            rx.set_max_message_len(usize::MAX);
+            rx.set_read_timeout(Some(GUARD_TIMEOUT)).unwrap();
+            let threads: Vec<_> = (0..RECEIVERS)
+                .map(|_| {
+                    let rx = rx.try_clone().unwrap();
+                    std::thread::spawn(move || {
+                        let (mut got, mut errors) = (0usize, Vec::new());
+                        loop {
+                            match $recv(&rx) {
+                                Ok(m) if m.is_empty() => return (got, errors),
+                                Ok(_) => got += 1,
+                                Err(e) if e.is_timeout() => return (got, errors),
+                                Err(e) => errors.push(e.to_string()),
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let (short, long) = ([9u8; 1], [9u8; 100]);
+            for i in 0..MESSAGES {
+                tx.send(if i % 2 == 0 { &short[..] } else { &long[..] })
+                    .unwrap();
+            }
+            for _ in 0..RECEIVERS {
+                tx.send(&[]).unwrap();
+            }
+            let (mut got, mut errors) = (0, Vec::new());
+            for t in threads {
+                let (g, e) = t.join().unwrap();
+                got += g;
+                errors.extend(e);
+            }
+            errors.truncate(3);
+            assert_eq!((got, errors), (MESSAGES, Vec::<String>::new()));
+        }
+    };
+}
+
+receivers_sharing_a_socket_get_every_message!(
+    unixgram_receivers_sharing_a_socket_get_every_message,
+    UnixDatagram::pair(),
+    |rx: &UnixDatagram| rx.recv()
+);
+receivers_sharing_a_socket_get_every_message!(
+    seqpacket_receivers_sharing_a_socket_get_every_message,
+    msgsock::UnixSeqpacket::pair(),
+    // The end of the stream, were the sender to close, reads as an empty message too.
+    |rx: &msgsock::UnixSeqpacket| rx.recv().map(Option::unwrap_or_default)
+);

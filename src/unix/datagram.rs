@@ -509,12 +509,14 @@ impl UnixDatagram {
     }
 
     /// Sets the largest datagram `recv` accepts, from the next call on. Any value works,
-    /// `usize::MAX` included: memory follows the datagram that arrives, never the limit. Up to
-    /// [`send_limit`](Self::send_limit) bytes are reserved at once (never zeroed); above that,
-    /// each receive first peeks at the datagram's length (`MSG_PEEK | MSG_TRUNC` on Linux), one
-    /// more system call. With such a limit, two threads receiving on handles of one socket at
-    /// once may see a datagram reported [`Truncated`](Error::Truncated) that another took
-    /// between the peek and the receive.
+    /// `usize::MAX` included: memory follows the datagram that arrives, never the limit.
+    /// [`send_limit`](Self::send_limit) bytes are reserved at once (never zeroed); above that
+    /// limit, each receive first peeks at the datagram's length (`MSG_PEEK | MSG_TRUNC` on
+    /// Linux), one more system call, and reserves the larger of the two. Handles of one socket
+    /// receiving at once (`try_clone`) each get whole datagrams; but should one take the
+    /// datagram another peeked, and the next be longer than `send_limit` (only a peer with a
+    /// larger send buffer sends those), that next one is cut short, reported
+    /// [`Truncated`](Error::Truncated), and lost.
     pub fn set_max_message_len(&mut self, max: usize) -> &mut Self {
         self.inner.set_max_message_len(max);
         self
