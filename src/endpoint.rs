@@ -249,7 +249,8 @@ impl fmt::Display for Endpoint {
     /// Prints the form `FromStr` parses. A relative path that starts with `@` prints as
     /// `./@...`, so that it is not read back as an abstract name. A non-UTF-8 path or abstract
     /// name is printed lossily, and an abstract name with a NUL byte as it is: neither parses
-    /// back to the same endpoint.
+    /// back to the same endpoint. An IPv6 address prints with its zone (`[fe80::1%2]`), which
+    /// parses, but without its flow label, as `SocketAddrV6` prints it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Endpoint::Unix(p) | Endpoint::UnixDatagram(p) | Endpoint::UnixSeqpacket(p) => {
@@ -402,6 +403,7 @@ fn is_host_name(host: &str) -> bool {
 
 /// Parses `HOST:PORT` with an IPv4 host, a bracketed IPv6 host, or a host name.
 pub(crate) fn parse_inet(s: &str) -> Result<InetAddr, ParseEndpointError> {
+    let mut scope = 0;
     let (host, port) = if let Some(after) = s.strip_prefix('[') {
         let (host, tail) = after
             .split_once(']')
@@ -409,10 +411,22 @@ pub(crate) fn parse_inet(s: &str) -> Result<InetAddr, ParseEndpointError> {
         let port = tail
             .strip_prefix(':')
             .ok_or_else(|| ParseEndpointError::MissingPort { input: s.into() })?;
-        let ip = host
+        // A zone (`%2`), as `SocketAddrV6`'s `Display` prints one: its number only, since an
+        // interface's name would need a system call to look up.
+        let (addr, zone) = match host.split_once('%') {
+            Some((addr, zone)) if !zone.is_empty() && zone.bytes().all(|b| b.is_ascii_digit()) => {
+                (addr, zone.parse::<u32>().ok())
+            }
+            Some(_) => ("", None),
+            None => (host, Some(0)),
+        };
+        let ip = addr
             .parse::<std::net::Ipv6Addr>()
-            .map_err(|_| ParseEndpointError::InvalidHost { host: host.into() })?;
-        (Some(IpAddr::V6(ip)), port)
+            .ok()
+            .zip(zone)
+            .ok_or_else(|| ParseEndpointError::InvalidHost { host: host.into() })?;
+        scope = ip.1;
+        (Some(IpAddr::V6(ip.0)), port)
     } else {
         let (host, port) = s
             .rsplit_once(':')
@@ -438,6 +452,9 @@ pub(crate) fn parse_inet(s: &str) -> Result<InetAddr, ParseEndpointError> {
         .flatten()
         .ok_or_else(|| ParseEndpointError::InvalidPort { port: port.into() })?;
     Ok(match host {
+        Some(IpAddr::V6(ip)) => {
+            InetAddr::Ip(std::net::SocketAddrV6::new(ip, port_num, 0, scope).into())
+        }
         Some(ip) => InetAddr::Ip(SocketAddr::new(ip, port_num)),
         None => {
             // The host is the part before the port's colon.
@@ -469,6 +486,8 @@ mod tests {
             "tcp:0.0.0.0:0",
             "tcp:[::1]:9000",
             "tcp:[fe80::1]:65535",
+            "tcp:[fe80::1%2]:80",
+            "udp:[fe80::1%4294967295]:0",
             "udp:127.0.0.1:0",
             "udp:[::1]:9000",
             "unixgram:/run/app.sock",
@@ -497,6 +516,31 @@ mod tests {
             let ep = parse(s).unwrap();
             assert_eq!(ep.to_string(), s);
             assert_eq!(parse(&ep.to_string()).unwrap(), ep);
+        }
+    }
+
+    /// An IPv6 zone parses as `SocketAddrV6` prints it, by number; anything else in its place
+    /// is an invalid host.
+    #[test]
+    fn ipv6_zones_are_numbers() {
+        let ep = parse("tcp:[fe80::1%2]:80").unwrap();
+        let want = std::net::SocketAddrV6::new("fe80::1".parse().unwrap(), 80, 0, 2);
+        assert_eq!(ep, Endpoint::Tcp(want.into()));
+        assert_eq!(Endpoint::Tcp(want.into()).to_string(), "tcp:[fe80::1%2]:80");
+        for bad in [
+            "[fe80::1%]:80",
+            "[fe80::1%eth0]:80",
+            "[fe80::1%-1]:80",
+            "[fe80::1%4294967296]:80",
+            "[fe80::1%2%3]:80",
+        ] {
+            assert!(
+                matches!(
+                    parse(&format!("tcp:{bad}")),
+                    Err(ParseEndpointError::InvalidHost { .. })
+                ),
+                "{bad}"
+            );
         }
     }
 
