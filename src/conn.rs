@@ -658,9 +658,6 @@ impl<S> Connection<S> {
     }
 }
 
-/// One read with `read(nowait)`, retrying `EINTR`: a `readv(2)` or `recvmsg(2)` into several
-/// buffers, filled in order. With a spin budget, first polls with non-blocking reads
-/// (`read(true)`) until one brings something or the budget is spent, and only then blocks.
 /// Sets `stream`'s `SO_RCVTIMEO` to the time left before `deadline`, if there is one;
 /// `TimedOut` once it passed.
 fn apply_deadline<S: Stream>(stream: &S, deadline: Option<Instant>) -> io::Result<()> {
@@ -674,6 +671,9 @@ fn apply_deadline<S: Stream>(stream: &S, deadline: Option<Instant>) -> io::Resul
     Ok(())
 }
 
+/// One read with `read(nowait)`, retrying `EINTR`: a `readv(2)` or `recvmsg(2)` into several
+/// buffers, filled in order. With a spin budget, first polls with non-blocking reads
+/// (`read(true)`) until one brings something or the budget is spent, and only then blocks.
 fn read_some<T>(
     spin: Option<Duration>,
     mut read: impl FnMut(bool) -> io::Result<T>,

@@ -403,7 +403,6 @@ fn is_host_name(host: &str) -> bool {
 
 /// Parses `HOST:PORT` with an IPv4 host, a bracketed IPv6 host, or a host name.
 pub(crate) fn parse_inet(s: &str) -> Result<InetAddr, ParseEndpointError> {
-    let mut scope = 0;
     let (host, port) = if let Some(after) = s.strip_prefix('[') {
         let (host, tail) = after
             .split_once(']')
@@ -413,20 +412,16 @@ pub(crate) fn parse_inet(s: &str) -> Result<InetAddr, ParseEndpointError> {
             .ok_or_else(|| ParseEndpointError::MissingPort { input: s.into() })?;
         // A zone (`%2`), as `SocketAddrV6`'s `Display` prints one: its number only, since an
         // interface's name would need a system call to look up.
-        let (addr, zone) = match host.split_once('%') {
-            Some((addr, zone)) if !zone.is_empty() && zone.bytes().all(|b| b.is_ascii_digit()) => {
-                (addr, zone.parse::<u32>().ok())
-            }
-            Some(_) => ("", None),
-            None => (host, Some(0)),
+        let (addr, zone) = host.split_once('%').unwrap_or((host, "0"));
+        let zone = Some(zone)
+            .filter(|z| !z.is_empty() && z.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|z| z.parse::<u32>().ok());
+        let ip = addr.parse::<std::net::Ipv6Addr>().ok();
+        let Some((ip, zone)) = ip.zip(zone) else {
+            return Err(ParseEndpointError::InvalidHost { host: host.into() });
         };
-        let ip = addr
-            .parse::<std::net::Ipv6Addr>()
-            .ok()
-            .zip(zone)
-            .ok_or_else(|| ParseEndpointError::InvalidHost { host: host.into() })?;
-        scope = ip.1;
-        (Some(IpAddr::V6(ip.0)), port)
+        let addr = std::net::SocketAddrV6::new(ip, 0, 0, zone);
+        (Some(SocketAddr::V6(addr)), port)
     } else {
         let (host, port) = s
             .rsplit_once(':')
@@ -436,7 +431,7 @@ pub(crate) fn parse_inet(s: &str) -> Result<InetAddr, ParseEndpointError> {
         }
         // An unbracketed IPv6 address is ambiguous (`::1:80`), so only IPv4 is accepted here.
         match host.parse::<std::net::Ipv4Addr>() {
-            Ok(ip) => (Some(IpAddr::V4(ip)), port),
+            Ok(ip) => (Some(SocketAddr::new(IpAddr::V4(ip), 0)), port),
             Err(_) if is_host_name(host) => (None, port),
             Err(_) => return Err(ParseEndpointError::InvalidHost { host: host.into() }),
         }
@@ -452,10 +447,10 @@ pub(crate) fn parse_inet(s: &str) -> Result<InetAddr, ParseEndpointError> {
         .flatten()
         .ok_or_else(|| ParseEndpointError::InvalidPort { port: port.into() })?;
     Ok(match host {
-        Some(IpAddr::V6(ip)) => {
-            InetAddr::Ip(std::net::SocketAddrV6::new(ip, port_num, 0, scope).into())
+        Some(mut addr) => {
+            addr.set_port(port_num);
+            InetAddr::Ip(addr)
         }
-        Some(ip) => InetAddr::Ip(SocketAddr::new(ip, port_num)),
         None => {
             // The host is the part before the port's colon.
             let name = &s[..s.len() - port.len() - 1];
