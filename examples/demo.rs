@@ -21,6 +21,9 @@ use std::{env, fmt, io, thread};
 
 use msgsock::{Bind, Endpoint, TcpTransport, Transport, UnixTransport};
 
+#[path = "shared/errors.rs"]
+mod errors;
+
 /// The request sizes of the conversation, in order.
 const SIZES: &[usize] = &[16, 4 << 10, 64 << 10, 1 << 20];
 /// Round trips timed for latency, and the size of each message.
@@ -250,8 +253,7 @@ fn human(len: usize) -> String {
 }
 
 /// The error `main` returns. std prints it with `Debug`, so `Debug` gives the message and its
-/// causes on one line, each once: a cause the text so far already ends with (msgsock's errors
-/// end with their cause) is not repeated, as in the echo example's `chain`.
+/// causes on one line, each once (`errors::chain`).
 struct Report(Box<dyn Error + Send + Sync>);
 
 impl<E: Into<Box<dyn Error + Send + Sync>>> From<E> for Report {
@@ -262,16 +264,6 @@ impl<E: Into<Box<dyn Error + Send + Sync>>> From<E> for Report {
 
 impl fmt::Debug for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut text = self.0.to_string();
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            let cause_text = cause.to_string();
-            if !text.ends_with(&cause_text) {
-                text.push_str(": ");
-                text.push_str(&cause_text);
-            }
-            source = cause.source();
-        }
-        f.write_str(&text)
+        f.write_str(&errors::chain(&*self.0))
     }
 }

@@ -38,6 +38,8 @@
 
 mod client;
 mod console;
+#[path = "../shared/errors.rs"]
+mod errors;
 mod event;
 mod link;
 mod protocol;
@@ -45,8 +47,9 @@ mod room;
 mod server;
 mod signals;
 
+use errors::chain;
+
 use std::env;
-use std::error::Error;
 use std::process::ExitCode;
 
 use msgsock::{Endpoint, SocketType};
@@ -143,18 +146,4 @@ fn supported(endpoint: Endpoint) -> Result<Endpoint, String> {
             endpoint.scheme()
         )),
     }
-}
-
-/// An error and its sources on one line.
-fn chain(err: &dyn Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        // msgsock's errors already end with their cause.
-        if !text.ends_with(&s.to_string()) {
-            text = format!("{text}: {s}");
-        }
-        source = s.source();
-    }
-    text
 }

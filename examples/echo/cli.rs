@@ -11,6 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "../shared/errors.rs"]
+mod errors;
+pub use errors::chain;
+
 use msgsock::{AuthKey, Authenticator, Endpoint, PeerCred};
 
 pub type BoxError = Box<dyn Error + Send + Sync>;
@@ -296,22 +300,6 @@ pub fn reply_failed(result: msgsock::Result<()>, to: &Endpoint, drops: &mut Drop
 pub fn idle_error(idle: Option<Duration>) -> BoxError {
     let secs = idle.map_or(0, |d| d.as_secs());
     format!("idle for {secs} s, closing").into()
-}
-
-/// An error and its sources on one line: `outer: inner: innermost`.
-pub fn chain(e: &(dyn Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        // msgsock's errors already end with their cause.
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// The sender of a datagram just received, or `None` (logged) if the receive failed or the
