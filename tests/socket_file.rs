@@ -385,6 +385,29 @@ fn foreign_lock_file_is_refused_and_untouched() {
     }
 }
 
+/// The lock file is made under a name of its own before it is linked to `PATH.lock`; a file
+/// already at that name is passed over, never written or removed.
+#[test]
+fn a_file_at_the_lock_files_making_name_is_untouched() {
+    let dir = tempdir();
+    let path = dir.path().join("app.sock");
+    let making = dir
+        .path()
+        .join(format!(".app.sock.lock.{}.0.tmp", std::process::id()));
+    fs::write(&making, b"the user's").unwrap();
+    let before = snapshot(&making);
+    let listener = UnixListener::bind(&path).unwrap();
+    assert_eq!(snapshot(&making), before, "the file was touched");
+    drop(listener);
+    assert_eq!(fs::read(&making).unwrap(), b"the user's");
+    let name = making.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(
+        entries(dir.path()),
+        BTreeSet::from([name]),
+        "only the user's file is left"
+    );
+}
+
 #[test]
 fn lock_path_that_is_a_directory_or_symlink_is_foreign() {
     let dir = tempdir();
