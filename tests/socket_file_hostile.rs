@@ -253,3 +253,53 @@ fn own_leftover_lock_file_is_taken_over() {
     assert!(!exists_nofollow(&lock), "the lock file is removed");
     assert!(!exists_nofollow(&path), "the socket file is removed");
 }
+
+/// What a server of this user leaves if it dies between linking its new lock file to
+/// `PATH.lock` and removing the name it made the file under (`.NAME.lock.PID.N.tmp`): one
+/// marked file with two names, locked by nobody. The next server takes it over and removes both
+/// names, so such a crash never blocks a restart.
+#[test]
+fn lock_file_left_with_its_making_name_is_taken_over() {
+    let dir = tempdir();
+    let path = sticky_dir(dir.path()).join("app.sock");
+    let lock = lock_path(&path);
+    fs::write(&lock, b"msgsock lock pid 4242\n").unwrap();
+    let making = path.with_file_name(".app.sock.lock.4242.3.tmp");
+    fs::hard_link(&lock, &making).unwrap();
+    make_stale(&path);
+    for bind in [
+        |p: &Path| UnixListener::bind(p).map(drop),
+        |p: &Path| UnixDatagram::bind(p).map(drop),
+    ] {
+        bind(&path).unwrap_or_else(|e| panic!("the restart is refused: {e:?}"));
+        assert!(!exists_nofollow(&making), "the making name is removed");
+        assert!(!exists_nofollow(&lock), "the lock file is removed");
+        assert!(!exists_nofollow(&path), "the socket file is removed");
+        fs::write(&lock, b"msgsock lock pid 4242\n").unwrap();
+        fs::hard_link(&lock, &making).unwrap();
+    }
+}
+
+/// A second name for a marked lock file that is not the name its maker made it under (the
+/// holder's pid is in the marker) is someone else's: the lock file is refused, and neither name
+/// nor a file at the making name is touched.
+#[test]
+fn marked_lock_file_with_a_second_link_elsewhere_is_foreign() {
+    let dir = tempdir();
+    let shared = sticky_dir(dir.path());
+    let path = shared.join("app.sock");
+    let lock = lock_path(&path);
+    fs::write(&lock, b"msgsock lock pid 4242\n").unwrap();
+    let elsewhere = shared.join("kept.txt");
+    fs::hard_link(&lock, &elsewhere).unwrap();
+    let making = shared.join(".app.sock.lock.4242.0.tmp");
+    fs::write(&making, b"msgsock lock pid 4242\n").unwrap();
+    let before = snapshot(&making);
+    assert_lock_refused(&path);
+    assert_eq!(
+        snapshot(&making),
+        before,
+        "the file at the making name is untouched"
+    );
+    assert!(exists_nofollow(&elsewhere), "the other name is untouched");
+}

@@ -10,8 +10,10 @@
 //!    a swapped symlink in a parent to files that are not ours.) Errors name `PATH` as given.
 //! 3. An exclusive `flock(2)` on `PATH.lock` serialises servers racing for one path: the loser
 //!    gets [`Error::AddrInUse`] at once. The lock file must be this user's own regular file with
-//!    one link, as `fstat(2)` says of the file opened (never through a symlink); anything else is
-//!    [`Error::ForeignLockFile`], and is never written or removed.
+//!    one link and msgsock's marker, as `fstat(2)` says of the file opened (never through a
+//!    symlink); anything else is [`Error::ForeignLockFile`], and is never written or removed. A
+//!    lock file is made under a name of its own and then linked to `PATH.lock`; the one second
+//!    link taken away is that making name, left by a maker that died between the two steps.
 //! 4. Whatever is at `PATH` is looked at without following a symlink. A socket nobody accepts on
 //!    (a non-blocking connect probe is refused) and that this user owns is stale and removed; a
 //!    live one (the probe connects, or finds the backlog full) is [`Error::AddrInUse`]; anything
@@ -410,23 +412,32 @@ impl LockFile {
                 Err(fs::TryLockError::WouldBlock) => return Err(Error::unix_in_use(socket)),
                 Err(fs::TryLockError::Error(e)) => return Err(Error::path(socket, e)),
             }
-            // Only now: a lock file being made has two names until its maker, which holds the
-            // lock, removes the one it was made under.
-            if !is_own_lock(&stat) {
-                return Err(foreign());
-            }
             let id = FileId::of(&stat);
             if !dir.holds(&lock_name, id) {
                 continue;
             }
-            let mut head = Vec::with_capacity(LOCK_MAGIC.len());
+            let mut head = Vec::with_capacity(HOLDER_LINE_MAX);
             (&file)
-                .take(LOCK_MAGIC.len() as u64)
+                .take(HOLDER_LINE_MAX as u64)
                 .read_to_end(&mut head)
                 .map_err(|e| Error::path(socket, e))?;
             // A lock file is never seen at its name without its marker (see `create`), so a
             // file without it, an empty one too, is the user's own.
-            if head != LOCK_MAGIC {
+            if !head.starts_with(LOCK_MAGIC) {
+                return Err(foreign());
+            }
+            // Only now, with the lock won: a lock file being made has two names until its
+            // maker, which holds the lock, removes the one it made the file under. A maker that
+            // died in between left that second name, which is removed here.
+            if stat.nlink > 1 {
+                if let Some(pid) = holder_pid(&head) {
+                    for n in 0..=MAKING_NAMES {
+                        dir.remove_if(&making_name(&lock_name, pid, n), id);
+                    }
+                }
+            }
+            let stat = sys::stat(file.as_fd()).map_err(|e| Error::path(socket, e))?;
+            if !is_own_lock(&stat) {
                 return Err(foreign());
             }
             // From here on it is ours, and removed on drop.
@@ -487,18 +498,38 @@ impl LockFile {
     }
 }
 
-/// Creates a new file in `dir` for the lock file `name` to be made under, named
-/// `.NAME.PID.N.tmp` with the first `N` that names nothing (no file there is touched).
+/// The most a holder line is read for: the marker, ` pid `, a pid and a newline.
+const HOLDER_LINE_MAX: usize = 64;
+
+/// The pid in a holder line (`msgsock lock pid PID\n`), which names the lock file's maker.
+fn holder_pid(line: &[u8]) -> Option<u32> {
+    let rest = line.strip_prefix(LOCK_MAGIC)?.strip_prefix(b" pid ")?;
+    let digits = rest.strip_suffix(b"\n")?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// How many making names past the first a maker tries (see [`create_unique`]).
+const MAKING_NAMES: u32 = 64;
+
+/// The name the lock file `name` is made under by process `pid`, at try `n`:
+/// `.NAME.PID.N.tmp`.
+fn making_name(name: &OsStr, pid: u32, n: u32) -> OsString {
+    let mut temp = OsString::from(".");
+    temp.push(name);
+    temp.push(format!(".{pid}.{n}.tmp"));
+    temp
+}
+
+/// Creates a new file in `dir` for the lock file `name` to be made under, at the first making
+/// name that names nothing (no file there is touched).
 fn create_unique(dir: &Dir, name: &OsStr) -> io::Result<(OwnedFd, OsString)> {
     let create = LOCK_FLAGS | OpenFlags::CREATE_NEW;
     let mut n = 0u32;
     loop {
-        let mut temp = OsString::from(".");
-        temp.push(name);
-        temp.push(format!(".{}.{n}.tmp", std::process::id()));
+        let temp = making_name(name, std::process::id(), n);
         match sys::open_at(dir.fd(), &temp, create, 0o600) {
             Ok(fd) => return Ok((fd, temp)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 64 => n += 1,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < MAKING_NAMES => n += 1,
             Err(e) => return Err(e),
         }
     }
