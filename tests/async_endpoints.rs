@@ -199,6 +199,47 @@ async fn datagrams_answer_senders_and_report_truncation() -> TestResult {
     Ok(())
 }
 
+/// A connected `udp:` socket whose peer is gone hears of it (the ICMP port-unreachable reply
+/// sets `SO_ERROR`, with nothing to read): the next receive is `ConnectionRefused` on tokio as
+/// on the blocking side, never a wait for a datagram that cannot come; after it, the socket
+/// works on.
+#[tokio::test]
+async fn udp_receive_from_a_gone_peer_is_refused_as_on_the_blocking_side() -> TestResult {
+    let gone = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
+    let endpoint: Endpoint = format!("udp:{gone}").parse()?;
+
+    let mut blocking = msgsock::connect(&endpoint)?;
+    blocking.set_read_timeout(Some(GUARD_TIMEOUT))?;
+    blocking.send(b"anyone?")?;
+    match blocking.recv() {
+        Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+        other => panic!("blocking: want ConnectionRefused, got {other:?}"),
+    }
+
+    let mut client = msgsock::tokio::connect(&endpoint).await?;
+    client.send(b"anyone?").await?;
+    match timeout(GUARD_TIMEOUT, client.recv()).await {
+        Ok(Err(Error::Io(e))) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+        Ok(other) => panic!("async: want ConnectionRefused, got {other:?}"),
+        Err(_) => panic!("async: no answer within {GUARD_TIMEOUT:?}"),
+    }
+
+    // The error is taken once; a peer bound there now is heard, on both sides.
+    let server = std::net::UdpSocket::bind(gone)?;
+    server.set_read_timeout(Some(GUARD_TIMEOUT))?;
+    let mut buf = [0; 16];
+    blocking.send(b"again")?;
+    let (n, from) = server.recv_from(&mut buf)?;
+    server.send_to(&buf[..n], from)?;
+    assert_eq!(blocking.recv()?.as_deref(), Some(&b"again"[..]));
+    client.send(b"again").await?;
+    let (n, from) = server.recv_from(&mut buf)?;
+    server.send_to(&buf[..n], from)?;
+    let reply = timeout(GUARD_TIMEOUT, client.recv()).await?;
+    assert_eq!(reply?.as_deref(), Some(&b"again"[..]));
+    Ok(())
+}
+
 /// `try_send_to` to a unixgram peer that stopped reading is `WouldBlock` at once, never a wait,
 /// and another peer is still served.
 #[tokio::test]

@@ -163,7 +163,9 @@ impl AsyncDatagram {
             Err::<(), _>(io::Error::from(full.kind()))
         });
         match ::tokio::time::timeout(wait, self.ready.ready(Interest::WRITABLE)).await {
-            Ok(ready) => ready?,
+            Ok(ready) => {
+                ready?;
+            }
             Err(_elapsed) => return Err(full.into()),
         }
         send()

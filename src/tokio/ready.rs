@@ -8,7 +8,7 @@
 use std::io;
 use std::os::fd::OwnedFd;
 
-use ::tokio::io::Interest;
+use ::tokio::io::{Interest, Ready};
 use ::tokio::net::{UdpSocket, UnixDatagram, UnixStream};
 
 use crate::error::{Error, Result};
@@ -46,12 +46,12 @@ impl Readiness {
         Ok(Readiness::Seqpacket(UnixStream::from_std(std)?))
     }
 
-    /// Waits until tokio reports the socket ready for `interest`.
-    pub(super) async fn ready(&self, interest: Interest) -> io::Result<()> {
+    /// Waits until tokio reports the socket ready for `interest`, and says for what.
+    pub(super) async fn ready(&self, interest: Interest) -> io::Result<Ready> {
         match self {
-            Readiness::Udp(s) => s.ready(interest).await.map(drop),
-            Readiness::Unixgram(s) => s.ready(interest).await.map(drop),
-            Readiness::Seqpacket(s) => s.ready(interest).await.map(drop),
+            Readiness::Udp(s) => s.ready(interest).await,
+            Readiness::Unixgram(s) => s.ready(interest).await,
+            Readiness::Seqpacket(s) => s.ready(interest).await,
         }
     }
 
@@ -71,14 +71,31 @@ impl Readiness {
     /// Waits until the socket is ready for `interest`, then runs `op` (one non-blocking call of
     /// the blocking socket) once; again while it would block. `op` sends or takes a message
     /// whole or not at all, so dropping the future loses nothing: cancel-safe.
+    ///
+    /// A receive also wakes for a pending socket error (`SO_ERROR`), which `op` then returns: a
+    /// connected UDP socket that an ICMP port-unreachable reached has the error and nothing to
+    /// read, and a wait for `READABLE` alone would never end (tokio's own `UdpSocket::recv` did
+    /// the same before 1.51.1).
     pub(super) async fn io<T>(
         &self,
         interest: Interest,
         mut op: impl FnMut() -> Result<T>,
     ) -> Result<T> {
+        let wait = if interest.is_readable() {
+            interest | Interest::ERROR
+        } else {
+            interest
+        };
         loop {
-            self.ready(interest).await?;
-            match self.try_io(interest, || attempt(op())) {
+            let ready = self.ready(wait).await?;
+            // tokio's `try_io` takes one interest: the one that woke this wait, so that a
+            // `WouldBlock` clears it and the next wait is for news, never a spin.
+            let woke = if ready.is_error() && !(ready.is_readable() || ready.is_read_closed()) {
+                Interest::ERROR
+            } else {
+                interest
+            };
+            match self.try_io(woke, || attempt(op())) {
                 Ok(result) => return result,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e.into()),
