@@ -296,6 +296,18 @@ pub fn reply_failed(result: msgsock::Result<()>, to: &Endpoint, drops: &mut Drop
     }
 }
 
+/// A client's send or receive error, naming `endpoint` where the bare error would not say
+/// where: a datagram peer known to be gone (`ConnectionRefused`, from an ICMP port-unreachable
+/// on `udp:`, a closed socket on `unixgram:`).
+pub fn exchange_error(endpoint: &Endpoint, e: msgsock::Error) -> BoxError {
+    match &e {
+        msgsock::Error::Io(io) if io.kind() == io::ErrorKind::ConnectionRefused => {
+            format!("nothing is bound at {endpoint}: {}", chain(&e)).into()
+        }
+        _ => e.into(),
+    }
+}
+
 /// The error that ends a connection silent for `idle`.
 pub fn idle_error(idle: Option<Duration>) -> BoxError {
     let secs = idle.map_or(0, |d| d.as_secs());

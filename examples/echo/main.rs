@@ -56,7 +56,7 @@ use msgsock::{AnyConnection, AnyDatagram, AnyStream, Authenticator, Connection, 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::cli::{borrowed, chain, BoxError, Command, Options};
+use crate::cli::{borrowed, chain, exchange_error, BoxError, Command, Options};
 
 fn main() -> ExitCode {
     cli::exit(run())
@@ -297,13 +297,14 @@ fn client(endpoint: &Endpoint, auth: Option<&Authenticator>) -> Result<(), BoxEr
     let mut lines = StdinLines::default();
     let mut reply = Vec::new();
     while let Some(line) = lines.next(&stop)? {
-        conn.send(&line)?;
+        conn.send(&line).map_err(|e| exchange_error(endpoint, e))?;
         // A reply already (partly) received is not waited for in poll(2).
         let buffered = conn.as_stream().map_or(0, Connection::buffered_len);
         if buffered == 0 && !readable_or_stop(conn.as_fd(), &stop)? {
             return Ok(());
         }
-        if conn.recv_into(&mut reply)?.is_none() {
+        let received = conn.recv_into(&mut reply);
+        if received.map_err(|e| exchange_error(endpoint, e))?.is_none() {
             return Err("the server closed the connection".into());
         }
         stdout.write_all(&reply)?;

@@ -38,7 +38,7 @@ use msgsock::{AnyDatagram, Authenticator, Endpoint};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::time::Instant;
 
-use crate::cli::{borrowed, chain, BoxError, Command, Options, Slot};
+use crate::cli::{borrowed, chain, exchange_error, BoxError, Command, Options, Slot};
 
 /// A served connection.
 type StreamConn = AsyncConnection<AsyncAnyStream>;
@@ -414,7 +414,7 @@ async fn client(endpoint: &Endpoint, auth: Option<&Authenticator>) -> Result<(),
             received = async {
                 conn.send(&line).await?;
                 conn.recv_into(&mut reply).await
-            } => received?,
+            } => received.map_err(|e| exchange_error(endpoint, e))?,
             () = stop.wait() => return Ok(()),
         };
         if received.is_none() {

@@ -233,6 +233,22 @@ fn demo_child_names_a_missing_socket_file_cause_once() {
     );
 }
 
+/// An echo client of `endpoint`, with TMPDIR at `tmp` and its stdin piped (returned, held
+/// open), once its first line has gone out and come back: its socket exists and is connected.
+fn client_past_its_first_line(
+    endpoint: &str,
+    tmp: &std::path::Path,
+) -> Result<(Proc, std::process::ChildStdin), Box<dyn std::error::Error>> {
+    let mut cmd = echo(&["--connect", endpoint]);
+    cmd.env("TMPDIR", tmp).stdin(Stdio::piped());
+    let mut client = Proc::spawn(&mut cmd);
+    let mut stdin = client.child.stdin.take().expect("piped stdin");
+    stdin.write_all(b"first line\n")?;
+    stdin.flush()?;
+    assert_eq!(client.next_line().as_deref(), Some("first line"));
+    Ok((client, stdin))
+}
+
 /// A `unixgram:` client (whose reply address is a private socket file the library makes under
 /// TMPDIR), stopped by `signal` while it waits for more of stdin: it exits 0 and its files go.
 fn unixgram_client_stops_cleanly_on(signal: Signal) -> TestResult {
@@ -242,15 +258,8 @@ fn unixgram_client_stops_cleanly_on(signal: Signal) -> TestResult {
     let endpoint = server.listening_on().to_string();
 
     let tmp = tempfile::tempdir()?;
-    let mut cmd = echo(&["--connect", &endpoint]);
-    cmd.env("TMPDIR", tmp.path()).stdin(Stdio::piped());
-    let mut client = Proc::spawn(&mut cmd);
-    // Held open, so the client waits for more input when the signal comes.
-    let mut stdin = client.child.stdin.take().expect("piped stdin");
-    stdin.write_all(b"first line\n")?;
-    stdin.flush()?;
-    // Ready: the line went out and its echo came back, so the client's socket exists.
-    assert_eq!(client.next_line().as_deref(), Some("first line"));
+    // Its stdin held open, so the client waits for more input when the signal comes.
+    let (client, stdin) = client_past_its_first_line(&endpoint, tmp.path())?;
     assert_ne!(files_in(tmp.path()), Vec::<String>::new(), "no client socket");
 
     client.signal(signal);
@@ -272,4 +281,43 @@ fn unixgram_client_exits_zero_and_removes_its_socket_on_sigint() -> TestResult {
 #[test]
 fn unixgram_client_exits_zero_and_removes_its_socket_on_sigterm() -> TestResult {
     unixgram_client_stops_cleanly_on(Signal::SIGTERM)
+}
+
+/// A datagram client whose server went away (an ICMP port-unreachable on `udp:`, a dead peer on
+/// `unixgram:`) ends with one line that names the endpoint, exit 1, and its files removed.
+fn datagram_client_names_a_gone_server(scheme: &str) -> TestResult {
+    let server_dir = tempfile::tempdir()?;
+    let bind = match scheme {
+        "udp" => "udp:127.0.0.1:0".to_string(),
+        _ => format!("unixgram:{}", server_dir.path().join("echo.sock").display()),
+    };
+    let server = Proc::spawn(&mut echo(&[&bind]));
+    let endpoint = server.listening_on().to_string();
+
+    let tmp = tempfile::tempdir()?;
+    let (client, mut stdin) = client_past_its_first_line(&endpoint, tmp.path())?;
+
+    server.signal(Signal::SIGTERM);
+    server.finish().assert_clean_exit();
+    stdin.write_all(b"second line\n")?;
+    stdin.flush()?;
+    let out = client.finish();
+    drop(stdin);
+    let line = out.assert_one_line_error();
+    assert!(
+        line.contains(&format!("nothing is bound at {endpoint}")),
+        "{line}"
+    );
+    assert_eq!(files_in(tmp.path()), Vec::<String>::new(), "files left");
+    Ok(())
+}
+
+#[test]
+fn udp_client_names_a_gone_server() -> TestResult {
+    datagram_client_names_a_gone_server("udp")
+}
+
+#[test]
+fn unixgram_client_names_a_gone_server() -> TestResult {
+    datagram_client_names_a_gone_server("unixgram")
 }
