@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use self::write::Link;
 use crate::error::{Error, Result};
+use crate::frame::MAX_HEADER_LEN;
 use crate::proto::{is_retryable, Decoder, FrameError, RECV_BUF_LEN};
 use crate::stream::Stream;
 use crate::sys;
@@ -350,18 +351,38 @@ impl<S: Stream> Connection<S> {
             }
             if self.decoder.wants_buffer() {
                 // The read that may wait goes into the stack while the decoder holds no buffer,
-                // so that a connection waiting for its peer holds no memory for it.
-                let mut spare = [0u8; RECV_BUF_LEN];
-                if !self.read(Some(&mut spare))? {
-                    return self.closed();
-                }
-                if let Some(n) = self.decode(&spare, buf, fds.as_deref_mut())? {
-                    return Ok(Some(n));
+                // so that a connection waiting for its peer holds no memory for it; only as
+                // much as the decoder would use, which is what is zeroed.
+                let received = if self.decoder.lent_len() <= MAX_HEADER_LEN {
+                    self.read_lent(&mut [0; MAX_HEADER_LEN], buf, fds.as_deref_mut())?
+                } else {
+                    self.read_lent(&mut [0; RECV_BUF_LEN], buf, fds.as_deref_mut())?
+                };
+                match received {
+                    Lent::Closed => return self.closed(),
+                    Lent::Message(n) => return Ok(Some(n)),
+                    Lent::NeedRead => {}
                 }
             } else if !self.read(None)? {
                 return self.closed();
             }
         }
+    }
+
+    /// One read into `spare`, lent in place of the decoder's receive buffer, and its decode.
+    fn read_lent(
+        &mut self,
+        spare: &mut [u8],
+        buf: &mut Vec<u8>,
+        fds: Option<&mut Vec<OwnedFd>>,
+    ) -> Result<Lent> {
+        if !self.read(Some(spare))? {
+            return Ok(Lent::Closed);
+        }
+        Ok(match self.decode(spare, buf, fds)? {
+            Some(n) => Lent::Message(n),
+            None => Lent::NeedRead,
+        })
     }
 
     /// The decode step, with the bytes of a read into `lent` if there was one.
@@ -656,6 +677,16 @@ impl<S> Connection<S> {
         let buffered = self.decoder.take_buffered();
         (self.link.stream, buffered)
     }
+}
+
+/// What a read into lent memory came to.
+enum Lent {
+    /// The peer closed.
+    Closed,
+    /// A message of this length is in the caller's buffer.
+    Message(usize),
+    /// More must be read.
+    NeedRead,
 }
 
 /// Sets `stream`'s `SO_RCVTIMEO` to the time left before `deadline`, if there is one;

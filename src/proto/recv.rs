@@ -188,6 +188,18 @@ impl Decoder {
             }
     }
 
+    /// How much of the memory lent to the next read ([`read_bufs_lent`](Self::read_bufs_lent))
+    /// the decoder would use: [`RECV_BUF_LEN`], or only the longest header after a long message,
+    /// whose successor is read straight into its destination. A driver lends no more, so that
+    /// it zeroes no more.
+    pub fn lent_len(&self) -> usize {
+        if self.large {
+            MAX_HEADER_LEN
+        } else {
+            RECV_BUF_LEN
+        }
+    }
+
     /// Whether an error has left the decoder unusable.
     pub fn is_broken(&self) -> bool {
         matches!(self.state, State::Broken)

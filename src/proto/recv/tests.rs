@@ -327,7 +327,8 @@ fn a_read_into_lent_memory_decodes_straight_from_it() {
                 Decode::Message(_) => got.push(msg.clone()),
                 Decode::NeedRead if pos == input.len() => break,
                 Decode::NeedRead if d.wants_buffer() => {
-                    let mut spare = [0u8; RECV_BUF_LEN];
+                    // As the blocking driver lends: no more than the decoder would use.
+                    let mut spare = vec![0u8; d.lent_len()];
                     let [first, second] = d.read_bufs_lent(&mut spare);
                     let mut n = 0;
                     for dst in [first, second] {
@@ -347,6 +348,24 @@ fn a_read_into_lent_memory_decodes_straight_from_it() {
         assert_eq!(d.eof(), Ok(()), "chunk {chunk}");
         assert_eq!(got, msgs, "chunk {chunk}");
     }
+}
+
+/// After a long message the next read is lent only room for a header, its payload going
+/// straight to its destination; after a short one, room for many messages.
+#[test]
+fn lent_memory_follows_the_last_message() {
+    let mut d = Decoder::new(u64::MAX);
+    assert_eq!(d.lent_len(), RECV_BUF_LEN);
+    let big = vec![3u8; RECV_BUF_LEN];
+    let (got, end) = run(&mut d, &wire(&[&big]), RECV_BUF_LEN + MAX_HEADER_LEN);
+    assert_eq!((got.len(), end), (1, Ok(())));
+    assert_eq!(d.lent_len(), MAX_HEADER_LEN);
+    let mut spare = [0u8; RECV_BUF_LEN];
+    let [_, second] = d.read_bufs_lent(&mut spare);
+    assert_eq!(second.len(), MAX_HEADER_LEN, "the room lent_len promised");
+    let (got, end) = run(&mut d, &wire(&[b"small"]), 100);
+    assert_eq!((got.len(), end), (1, Ok(())));
+    assert_eq!(d.lent_len(), RECV_BUF_LEN);
 }
 
 /// One message of a descriptor-passing property run: its payload length, how many descriptors
