@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use self::write::Link;
 use crate::error::{Error, Result};
-use crate::frame::MAX_HEADER_LEN;
-use crate::proto::{is_retryable, Decoder, FrameError, RECV_BUF_LEN};
+use crate::proto::{is_retryable, lend, Decoder, FrameError};
 use crate::stream::Stream;
 use crate::sys;
 
@@ -353,12 +352,10 @@ impl<S: Stream> Connection<S> {
                 // The read that may wait goes into the stack while the decoder holds no buffer,
                 // so that a connection waiting for its peer holds no memory for it; only as
                 // much as the decoder would use, which is what is zeroed.
-                let received = if self.decoder.lent_len() <= MAX_HEADER_LEN {
-                    self.read_lent(&mut [0; MAX_HEADER_LEN], buf, fds.as_deref_mut())?
-                } else {
-                    self.read_lent(&mut [0; RECV_BUF_LEN], buf, fds.as_deref_mut())?
-                };
-                match received {
+                let received = lend(self.decoder.lent_len(), |spare| {
+                    self.read_lent(spare, buf, fds.as_deref_mut())
+                });
+                match received? {
                     Lent::Closed => return self.closed(),
                     Lent::Message(n) => return Ok(Some(n)),
                     Lent::NeedRead => {}

@@ -40,6 +40,7 @@ pub(crate) mod recv;
 mod send;
 
 pub use self::error::FrameError;
+pub(crate) use self::recv::lend;
 pub use self::recv::{Decode, Decoder, RECV_BUF_LEN, RECV_BUF_MAX};
 pub(crate) use self::send::{
     check_fds, is_retryable, small_frame, SendState, MAX_FDS, SMALL_FRAME_MAX,

@@ -826,6 +826,17 @@ fn ends_with_a_frame(bytes: &[u8]) -> bool {
     true
 }
 
+/// Runs `f` with zeroed stack memory of at least `len` bytes (a decoder's
+/// [`lent_len`](Decoder::lent_len)) to lend a read: only a header's room, or
+/// [`RECV_BUF_LEN`], so that no more is zeroed than the decoder would use.
+pub(crate) fn lend<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    if len <= MAX_HEADER_LEN {
+        f(&mut [0; MAX_HEADER_LEN])
+    } else {
+        f(&mut [0; RECV_BUF_LEN])
+    }
+}
+
 /// Grows `buf` so that at least `need` bytes (never more than `len`) are addressable, in steps
 /// that follow the bytes received (`filled`) rather than the announced `len`.
 fn grow(buf: &mut Vec<u8>, need: usize, len: usize, filled: usize) {

@@ -13,7 +13,7 @@ use super::stream::{check_carries_fds, AsyncStream};
 use crate::conn::DEFAULT_MAX_MESSAGE_LEN;
 use crate::error::{Error, Result};
 use crate::frame::Header;
-use crate::proto::{check_fds, small_frame, Decoder, RECV_BUF_LEN, SMALL_FRAME_MAX};
+use crate::proto::{check_fds, lend, small_frame, Decoder, SMALL_FRAME_MAX};
 use crate::sys;
 
 /// The default for [`AsyncConnection::set_high_water`]: 1 MiB. [`feed`](AsyncConnection::feed)
@@ -430,6 +430,13 @@ thread_local! {
     static SPARE: Cell<Option<Box<[u8]>>> = const { Cell::new(None) };
 }
 
+/// What a read into lent memory came to: its bytes decoded (`Some` when they made a message),
+/// or no bytes (the peer's close, `WouldBlock`, an error), for the caller to act on.
+enum Lent {
+    Decoded(Option<usize>),
+    Read(io::Result<usize>),
+}
+
 /// Makes `buf` this thread's spare receive buffer, unless the spare is larger.
 fn keep_spare(buf: Box<[u8]>) {
     let kept = match SPARE.take() {
@@ -493,13 +500,20 @@ impl Reader {
                 // Into the stack while the decoder holds no buffer: an idle connection holds
                 // none, although tokio reports a new socket readable at its first poll whether
                 // or not anything arrived, and a read that finds nothing allocates nothing.
-                let mut spare = [0u8; RECV_BUF_LEN];
-                match self.try_read(stream, Some(&mut spare)) {
-                    Ok(1..) => match self.decoder.decode_into(&spare, buf, fds.as_deref_mut())? {
-                        Some(n) => return Poll::Ready(Ok(Some(n))),
-                        None => continue,
-                    },
-                    other => other,
+                // Only as much as the decoder would use is lent, and zeroed.
+                let lent = lend(self.decoder.lent_len(), |spare| {
+                    match self.try_read(stream, Some(spare)) {
+                        Ok(1..) => self
+                            .decoder
+                            .decode_into(spare, buf, fds.as_deref_mut())
+                            .map(Lent::Decoded),
+                        other => Ok(Lent::Read(other)),
+                    }
+                });
+                match lent? {
+                    Lent::Decoded(Some(n)) => return Poll::Ready(Ok(Some(n))),
+                    Lent::Decoded(None) => continue,
+                    Lent::Read(read) => read,
                 }
             } else {
                 self.try_read(stream, None)
