@@ -303,3 +303,32 @@ fn marked_lock_file_with_a_second_link_elsewhere_is_foreign() {
     );
     assert!(exists_nofollow(&elsewhere), "the other name is untouched");
 }
+
+/// A marked lock file with a second name whose holder line names no pid cannot have a making
+/// name to be matched against, so it is someone else's: refused, and both names are kept, even a
+/// second name that looks like a making name.
+#[test]
+fn marked_lock_file_with_a_second_link_and_no_pid_is_foreign() {
+    let dir = tempdir();
+    let shared = sticky_dir(dir.path());
+    let path = shared.join("app.sock");
+    let lock = lock_path(&path);
+    for holder in [
+        &b"msgsock lock pid x\n"[..],
+        b"msgsock lock pid 4242",
+        b"msgsock lock pid 99999999999\n",
+    ] {
+        fs::write(&lock, holder).unwrap();
+        let second = shared.join(".app.sock.lock.4242.0.tmp");
+        fs::hard_link(&lock, &second).unwrap();
+        assert_lock_refused(&path);
+        assert!(exists_nofollow(&second), "the second name is untouched");
+        assert_eq!(
+            fs::read(&lock).unwrap(),
+            holder,
+            "the lock file is untouched"
+        );
+        fs::remove_file(&second).unwrap();
+        fs::remove_file(&lock).unwrap();
+    }
+}
