@@ -32,8 +32,9 @@ const HELP: &str = "
   --same-uid             on unix: and unixpacket:, accept only peers running as this user
   --authkey-file PATH    on a stream endpoint, require the multiprocessing authkey handshake
   --max-connections N    serve at most N stream connections at once (default 256); one more is
-                         closed at once and logged. Each holds at most one message of up to
-                         64 MiB, so memory stays under about N x 64 MiB (16 GiB at the default)
+                         closed at once and logged, unless a place comes free within 0.1 s.
+                         Each holds at most one message of up to 64 MiB, so memory stays under
+                         about N x 64 MiB (16 GiB at the default)
   --connect ENDPOINT     be a client: send each line of stdin, print each reply";
 
 /// How long a stream connection may stay silent before the server closes it, unless told.
@@ -176,18 +177,49 @@ pub fn announce(local: &Endpoint) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// How long a server at `--max-connections` waits for a place to come free before it closes
+/// a new connection: connections whose peers have gone keep their places until their handlers
+/// see the close, which after a burst of short-lived clients can take a moment.
+pub const PLACE_GRACE: Duration = Duration::from_millis(100);
+
+/// The `--max-connections` places: how many are taken, and the wake-up of an accept loop that
+/// waits for one to come free.
+pub struct Places {
+    max: usize,
+    taken: AtomicUsize,
+    freed: Box<dyn Fn() + Send + Sync>,
+}
+
+impl Places {
+    /// `max` places; `freed` runs after each one comes free.
+    pub fn new(max: usize, freed: impl Fn() + Send + Sync + 'static) -> Arc<Places> {
+        Arc::new(Places {
+            max,
+            taken: AtomicUsize::new(0),
+            freed: Box::new(freed),
+        })
+    }
+
+    /// Whether every place is taken.
+    pub fn full(&self) -> bool {
+        self.taken.load(Ordering::SeqCst) >= self.max
+    }
+}
+
 /// A place among the `--max-connections` served at once, given back when dropped.
-pub struct Slot(Arc<AtomicUsize>);
+pub struct Slot(Arc<Places>);
 
 impl Slot {
-    /// A slot, or `None` (logged) if `max` are taken.
-    fn take(active: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
-        let taken = active
+    /// A slot, or `None` (logged) if every place is taken.
+    fn take(places: &Arc<Places>) -> Option<Slot> {
+        let max = places.max;
+        let taken = places
+            .taken
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                 (n < max).then_some(n + 1)
             })
             .ok()
-            .map(|_| Slot(Arc::clone(active)));
+            .map(|_| Slot(Arc::clone(places)));
         if taken.is_none() {
             eprintln!("echo: closed a connection: {max} already open (--max-connections {max})");
         }
@@ -197,15 +229,17 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.taken.fetch_sub(1, Ordering::SeqCst);
+        (self.0.freed)();
     }
 }
 
 /// A slot for a connection just accepted, or `None` (logged) if it is refused: with
 /// `--same-uid` when `same_user` refuses its peer, or when `--max-connections` are served.
+/// Call once [`PLACE_GRACE`] was given for a place to come free, if none was.
 pub fn admit(
+    places: &Arc<Places>,
     opts: &Options,
-    active: &Arc<AtomicUsize>,
     same_user: impl FnOnce() -> Result<(), String>,
 ) -> Option<Slot> {
     if opts.same_uid {
@@ -214,7 +248,7 @@ pub fn admit(
             return None;
         }
     }
-    Slot::take(active, opts.max_connections)
+    Slot::take(places)
 }
 
 /// Refuses a Unix peer running as another user, given what `peer_cred` returned.

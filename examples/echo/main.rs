@@ -47,16 +47,15 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicUsize;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Condvar, Mutex, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use msgsock::{AnyConnection, AnyDatagram, AnyStream, Authenticator, Connection, Endpoint};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::cli::{borrowed, chain, exchange_error, BoxError, Command, Options};
+use crate::cli::{borrowed, chain, exchange_error, BoxError, Command, Options, Places};
 
 fn main() -> ExitCode {
     cli::exit(run())
@@ -67,6 +66,39 @@ fn run() -> Result<(), BoxError> {
         Command::Help => Ok(()),
         Command::Connect { endpoint, auth } => client(&endpoint, auth.as_deref()),
         Command::Serve { endpoint, opts } => serve(&endpoint, &opts),
+    }
+}
+
+/// The wake-up of the accept loop while it waits for a place to come free.
+#[derive(Default)]
+struct Freed {
+    lock: Mutex<()>,
+    cv: Condvar,
+}
+
+impl Freed {
+    /// A place came free. Under the lock, so that a waiter between its check and its wait
+    /// cannot miss it.
+    fn notify(&self) {
+        let _held = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.cv.notify_all();
+    }
+
+    /// Returns once `places` has a free place, or after [`cli::PLACE_GRACE`] at most.
+    fn wait_for_place(&self, places: &Places) {
+        let deadline = Instant::now() + cli::PLACE_GRACE;
+        let mut held = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        while places.full() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            held = self
+                .cv
+                .wait_timeout(held, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
     }
 }
 
@@ -98,7 +130,11 @@ fn serve(endpoint: &Endpoint, opts: &Options) -> Result<(), BoxError> {
         drop(stop_backoff);
     })?;
 
-    let active = Arc::new(AtomicUsize::new(0));
+    let freed = Arc::new(Freed::default());
+    let places = Places::new(opts.max_connections, {
+        let freed = Arc::clone(&freed);
+        move || freed.notify()
+    });
     let mut backoff = cli::Backoff::default();
     // Ends when the signal thread shuts the listener down.
     for conn in listener.incoming() {
@@ -113,7 +149,8 @@ fn serve(endpoint: &Endpoint, opts: &Options) -> Result<(), BoxError> {
             }
         };
         backoff.reset();
-        let Some(slot) = cli::admit(opts, &active, || same_user(&conn)) else {
+        freed.wait_for_place(&places);
+        let Some(slot) = cli::admit(&places, opts, || same_user(&conn)) else {
             continue;
         };
         let idle = opts.idle;

@@ -29,16 +29,16 @@ use std::io::{self, BufRead, Write};
 use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
 use msgsock::tokio::{AsyncAnyConnection, AsyncAnyStream, AsyncConnection, AsyncDatagram};
 use msgsock::{AnyDatagram, Authenticator, Endpoint};
 use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::cli::{borrowed, chain, exchange_error, BoxError, Command, Options, Slot};
+use crate::cli::{borrowed, chain, exchange_error, BoxError, Command, Options, Places, Slot};
 
 /// A served connection.
 type StreamConn = AsyncConnection<AsyncAnyStream>;
@@ -101,9 +101,31 @@ impl Stop {
     }
 }
 
+/// Returns once `places` has a free place, or after [`cli::PLACE_GRACE`] at most; `freed` is
+/// notified as each comes free.
+async fn wait_for_place(places: &Places, freed: &Notify) {
+    let deadline = Instant::now() + cli::PLACE_GRACE;
+    loop {
+        // Registered before the check, so that a place freed between the two is not missed.
+        let notified = freed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if !places.full() {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Accepts until a signal, each connection served by a task of its own.
 async fn serve(listener: &msgsock::tokio::AsyncAnyListener, opts: &Options, mut stop: Stop) {
-    let active = Arc::new(AtomicUsize::new(0));
+    let freed = Arc::new(Notify::new());
+    let places = Places::new(opts.max_connections, {
+        let freed = Arc::clone(&freed);
+        move || freed.notify_waiters()
+    });
     let mut backoff = cli::Backoff::default();
     loop {
         let accepted = tokio::select! {
@@ -124,7 +146,11 @@ async fn serve(listener: &msgsock::tokio::AsyncAnyListener, opts: &Options, mut 
             }
         };
         backoff.reset();
-        let Some(slot) = cli::admit(opts, &active, || same_user(&conn)) else {
+        tokio::select! {
+            () = wait_for_place(&places, &freed) => {}
+            () = stop.wait() => return,
+        }
+        let Some(slot) = cli::admit(&places, opts, || same_user(&conn)) else {
             continue;
         };
         if conn.as_seqpacket().is_some() {

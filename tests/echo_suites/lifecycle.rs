@@ -230,6 +230,47 @@ fn max_connections_closes_the_one_over(scheme: &str) -> TestResult {
     Ok(())
 }
 
+/// Clients that connect and close at once, in a burst many times `--max-connections` long,
+/// have gone before they are served: their places come free as their handlers see the close,
+/// and the server waits for that rather than refusing the next client for connections that are
+/// already gone. Nothing is refused, and a client after the burst is served.
+fn a_burst_of_gone_clients_refuses_no_one(scheme: &str) -> TestResult {
+    let dir = tempdir();
+    let (server, endpoint) = serve(
+        &endpoint_in(scheme, dir.path()),
+        &["--max-connections", "4"],
+    );
+    for _ in 0..500 {
+        drop(client(&endpoint)?);
+    }
+    let mut last = client(&endpoint)?;
+    assert_echoes(&mut last, b"after the burst")?;
+    drop(last);
+    let out = stop_on(server, Signal::SIGTERM);
+    let refused: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("--max-connections"))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "{} of 500 gone clients refused, as {:?}",
+        refused.len(),
+        refused.first()
+    );
+    Ok(())
+}
+
+#[test]
+fn unix_a_burst_of_gone_clients_refuses_no_one() -> TestResult {
+    a_burst_of_gone_clients_refuses_no_one("unix")
+}
+
+#[test]
+fn tcp_a_burst_of_gone_clients_refuses_no_one() -> TestResult {
+    a_burst_of_gone_clients_refuses_no_one("tcp")
+}
+
 #[test]
 fn unix_max_connections_closes_the_one_over_the_limit() -> TestResult {
     max_connections_closes_the_one_over("unix")
