@@ -32,9 +32,9 @@ const HELP: &str = "
   --same-uid             on unix: and unixpacket:, accept only peers running as this user
   --authkey-file PATH    on a stream endpoint, require the multiprocessing authkey handshake
   --max-connections N    serve at most N stream connections at once (default 256); one more is
-                         closed at once and logged, unless a place comes free within 0.1 s.
-                         Each holds at most one message of up to 64 MiB, so memory stays under
-                         about N x 64 MiB (16 GiB at the default)
+                         closed and logged if no place comes free within 0.1 s. Each holds at
+                         most one message of up to 64 MiB, so memory stays under about
+                         N x 64 MiB (16 GiB at the default)
   --connect ENDPOINT     be a client: send each line of stdin, print each reply";
 
 /// How long a stream connection may stay silent before the server closes it, unless told.
@@ -236,7 +236,8 @@ impl Drop for Slot {
 
 /// A slot for a connection just accepted, or `None` (logged) if it is refused: with
 /// `--same-uid` when `same_user` refuses its peer, or when `--max-connections` are served.
-/// Call once [`PLACE_GRACE`] was given for a place to come free, if none was.
+/// The accept loops call it after waiting up to [`PLACE_GRACE`] for a place while all are
+/// taken.
 pub fn admit(
     places: &Arc<Places>,
     opts: &Options,

@@ -189,8 +189,8 @@ fn unixgram_sigterm_with_a_successor_at_the_path_stops_and_leaves_it_alone() -> 
     stops_without_touching_a_successor("unixgram")
 }
 
-/// With `--max-connections 2`, a third connection is closed at once and logged; once one of the
-/// two leaves, a new one is served again.
+/// With `--max-connections 2`, a third connection is closed and logged (after the 0.1 s it
+/// waits for a place); once one of the two leaves, a new one is served again.
 fn max_connections_closes_the_one_over(scheme: &str) -> TestResult {
     let dir = tempdir();
     let (mut server, endpoint) = serve(
