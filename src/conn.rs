@@ -1,7 +1,8 @@
 //! [`Connection`]: whole messages over a stream socket.
 
 use std::fmt;
-use std::io::{self, IoSliceMut};
+use std::io;
+use std::mem::MaybeUninit;
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use self::write::Link;
 use crate::error::{Error, Result};
 use crate::proto::{is_retryable, lend, Decoder, FrameError};
 use crate::stream::Stream;
-use crate::sys;
+use crate::sys::{self, ReadBufs};
 
 mod split;
 mod write;
@@ -350,8 +351,8 @@ impl<S: Stream> Connection<S> {
             }
             if self.decoder.wants_buffer() {
                 // The read that may wait goes into the stack while the decoder holds no buffer,
-                // so that a connection waiting for its peer holds no memory for it; only as
-                // much as the decoder would use, which is what is zeroed.
+                // so that a connection waiting for its peer holds no memory for it; left
+                // uninitialised, since zeroing it cost a small message more than its copy.
                 let received = lend(self.decoder.lent_len(), |spare| {
                     self.read_lent(spare, buf, fds.as_deref_mut())
                 });
@@ -360,7 +361,7 @@ impl<S: Stream> Connection<S> {
                     Lent::Message(n) => return Ok(Some(n)),
                     Lent::NeedRead => {}
                 }
-            } else if !self.read(None)? {
+            } else if self.read(None)?.is_none() {
                 return self.closed();
             }
         }
@@ -369,14 +370,14 @@ impl<S: Stream> Connection<S> {
     /// One read into `spare`, lent in place of the decoder's receive buffer, and its decode.
     fn read_lent(
         &mut self,
-        spare: &mut [u8],
+        spare: &mut [MaybeUninit<u8>],
         buf: &mut Vec<u8>,
         fds: Option<&mut Vec<OwnedFd>>,
     ) -> Result<Lent> {
-        if !self.read(Some(spare))? {
+        let Some(lent) = self.read(Some(spare))? else {
             return Ok(Lent::Closed);
-        }
-        Ok(match self.decode(spare, buf, fds)? {
+        };
+        Ok(match self.decode(lent, buf, fds)? {
             Some(n) => Lent::Message(n),
             None => Lent::NeedRead,
         })
@@ -402,11 +403,13 @@ impl<S: Stream> Connection<S> {
         }
     }
 
-    /// One read (into `spare` in place of the decoder's receive buffer, if given); `false` at
-    /// the peer's close. A failed read tells the decoder what it lost.
-    fn read(&mut self, spare: Option<&mut [u8]>) -> Result<bool> {
+    /// One read (into `spare` in place of the decoder's receive buffer, if given), and the
+    /// bytes it put into `spare`; `None` at the peer's close. A failed read tells the decoder
+    /// what it lost.
+    fn read<'l>(&mut self, spare: Option<&'l mut [MaybeUninit<u8>]>) -> Result<Option<&'l [u8]>> {
         match self.read_once(spare) {
-            Ok(n) => Ok(n > 0),
+            Ok((0, _)) => Ok(None),
+            Ok((_, lent)) => Ok(Some(lent)),
             Err(e) => {
                 if is_retryable(&e) {
                     // Nothing lost; with nothing buffered, the receive buffer goes back.
@@ -422,16 +425,14 @@ impl<S: Stream> Connection<S> {
 
     /// One read into where the decoder wants its bytes (`spare` lent in place of its receive
     /// buffer, if given), within the read deadline, spinning first if a budget is set; reports
-    /// what arrived to the decoder.
-    fn read_once(&mut self, spare: Option<&mut [u8]>) -> io::Result<usize> {
+    /// what arrived to the decoder, and returns it with the bytes it put into `spare`.
+    fn read_once<'l>(
+        &mut self,
+        spare: Option<&'l mut [MaybeUninit<u8>]>,
+    ) -> io::Result<(usize, &'l [u8])> {
         self.apply_read_deadline()?;
-        // Always both slices, the second being the receive buffer (or the lent memory), even if
-        // one is empty: one code path, and a counting test can tell what went through it.
-        let [msg, buf] = match spare {
-            Some(spare) => self.decoder.read_bufs_lent(spare),
-            None => self.decoder.read_bufs(),
-        };
-        let bufs = &mut [IoSliceMut::new(msg), IoSliceMut::new(buf)];
+        let (msg, room) = self.decoder.read_bufs_uninit(spare);
+        let mut bufs = ReadBufs::new(msg, room);
         // No spin past the read deadline, and the wait after a spin gets only the time left.
         let deadline = self.read_deadline;
         let spin = match (self.spin, deadline) {
@@ -446,16 +447,17 @@ impl<S: Stream> Connection<S> {
         if !unix {
             let n = read_some(spin, |nowait| {
                 if nowait {
-                    sys::recv_vectored_nowait(stream.as_fd(), bufs)
+                    sys::recv_bufs(stream.as_fd(), &mut bufs, true)
                 } else {
                     if after_spin {
                         apply_deadline(stream, deadline)?;
                     }
-                    stream.read_vectored(bufs)
+                    stream.recv_bufs(&mut bufs)
                 }
             })?;
+            let lent = bufs.lent();
             self.decoder.advance(n);
-            return Ok(n);
+            return Ok((n, lent));
         }
         // With the control data, so that descriptors reach the decoder and the message they
         // came with, whichever receive call reads them.
@@ -463,13 +465,14 @@ impl<S: Stream> Connection<S> {
             if !nowait && after_spin {
                 apply_deadline(stream, deadline)?;
             }
-            stream.recv_vectored_with_fds(bufs, nowait)
+            stream.recv_vectored_with_fds(&mut bufs, nowait)
         })?;
+        let lent = bufs.lent();
         self.decoder.advance(n);
         if control.truncated || !control.fds.is_empty() {
             self.decoder.attach_fds(control.fds, control.truncated);
         }
-        Ok(n)
+        Ok((n, lent))
     }
 
     /// A framing error or a close mid-frame, after which the decoder reports itself broken;

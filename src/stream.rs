@@ -14,16 +14,25 @@ pub(crate) mod sealed {
         fn carries_fds(&self) -> bool;
 
         /// How a connection reads a Unix stream: `recvmsg(2)` into `bufs` with the control data
-        /// (see `sys::recv_vectored_with_fds`). A method, so that a test's wrapper can count it.
+        /// (see `sys::recv_bufs_with_fds`). A method, so that a test's wrapper can count it.
         fn recv_vectored_with_fds(
             &mut self,
-            bufs: &mut [std::io::IoSliceMut<'_>],
+            bufs: &mut crate::sys::ReadBufs<'_, '_>,
             nowait: bool,
         ) -> std::io::Result<(usize, crate::sys::Control)>
         where
             Self: std::os::fd::AsFd,
         {
-            crate::sys::recv_vectored_with_fds(self.as_fd(), bufs, nowait)
+            crate::sys::recv_bufs_with_fds(self.as_fd(), bufs, nowait)
+        }
+
+        /// How a connection reads a TCP stream when it may wait: `readv(2)` into `bufs` (see
+        /// `sys::recv_bufs`). A method for the same reason.
+        fn recv_bufs(&mut self, bufs: &mut crate::sys::ReadBufs<'_, '_>) -> std::io::Result<usize>
+        where
+            Self: std::os::fd::AsFd,
+        {
+            crate::sys::recv_bufs(self.as_fd(), bufs, false)
         }
     }
 }

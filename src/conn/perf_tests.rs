@@ -68,13 +68,20 @@ impl<S: Stream> sealed::Sealed for Counting<S> {
     }
     fn recv_vectored_with_fds(
         &mut self,
-        bufs: &mut [io::IoSliceMut<'_>],
+        bufs: &mut crate::sys::ReadBufs<'_, '_>,
         nowait: bool,
     ) -> io::Result<(usize, crate::sys::Control)> {
         self.reads += 1;
         let got = self.inner.recv_vectored_with_fds(bufs, nowait)?;
-        self.staged += got.0.saturating_sub(bufs[0].len());
+        // The kernel fills the buffers in order.
+        self.staged += got.0.saturating_sub(bufs.first_len());
         Ok(got)
+    }
+    fn recv_bufs(&mut self, bufs: &mut crate::sys::ReadBufs<'_, '_>) -> io::Result<usize> {
+        self.reads += 1;
+        let n = self.inner.recv_bufs(bufs)?;
+        self.staged += n.saturating_sub(bufs.first_len());
+        Ok(n)
     }
 }
 

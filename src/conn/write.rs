@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Family, Result};
 use crate::frame::Header;
-use crate::proto::{check_fds, is_retryable, small_frame, SendState, SMALL_FRAME_MAX};
+use crate::proto::{check_fds, is_retryable, Scratch, SendState};
 use crate::stream::Stream;
 use crate::sys;
 
@@ -118,14 +118,17 @@ impl<S: Stream> Link<S> {
         let mut tx = lock(&self.tx);
         flush_locked(stream, &mut tx)?;
         let mut written = 0;
-        let (mut scratch, mut one, mut two);
-        let mut bufs: &mut [IoSlice<'_>] = if header.len() + msg.len() <= SMALL_FRAME_MAX {
-            scratch = [0; SMALL_FRAME_MAX];
-            one = [IoSlice::new(small_frame(&header, msg, &mut scratch))];
-            &mut one
-        } else {
-            two = [IoSlice::new(&header), IoSlice::new(msg)];
-            &mut two
+        let mut scratch = Scratch::Empty;
+        let (mut one, mut two);
+        let mut bufs: &mut [IoSlice<'_>] = match scratch.frame(&header, msg) {
+            Some(frame) => {
+                one = [IoSlice::new(frame)];
+                &mut one
+            }
+            None => {
+                two = [IoSlice::new(&header), IoSlice::new(msg)];
+                &mut two
+            }
         };
         match write_all(stream, &mut bufs, &mut written, fds) {
             Ok(()) => Ok(()),

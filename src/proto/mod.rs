@@ -40,8 +40,8 @@ pub(crate) mod recv;
 mod send;
 
 pub use self::error::FrameError;
-pub(crate) use self::recv::lend;
+pub(crate) use self::recv::{lend, Room};
 pub use self::recv::{Decode, Decoder, RECV_BUF_LEN, RECV_BUF_MAX};
-pub(crate) use self::send::{
-    check_fds, is_retryable, small_frame, SendState, MAX_FDS, SMALL_FRAME_MAX,
-};
+#[cfg(all(test, feature = "tokio"))]
+pub(crate) use self::send::SMALL_FRAME_MAX;
+pub(crate) use self::send::{check_fds, is_retryable, Scratch, SendState, MAX_FDS};

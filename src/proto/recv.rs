@@ -1,7 +1,8 @@
 //! [`Decoder`]: the receive state machine. Bytes in, whole messages out, no I/O.
 
 use std::collections::VecDeque;
-use std::mem;
+use std::mem::{self, MaybeUninit};
+use std::ops::Range;
 use std::os::fd::OwnedFd;
 
 use super::error::FrameError;
@@ -190,8 +191,7 @@ impl Decoder {
 
     /// How much of the memory lent to the next read ([`read_bufs_lent`](Self::read_bufs_lent))
     /// the decoder would use: [`RECV_BUF_LEN`], or only the longest header after a long message,
-    /// whose successor is read straight into its destination. A driver lends no more, so that
-    /// it zeroes no more.
+    /// whose successor is read straight into its destination. A driver need lend no more.
     pub fn lent_len(&self) -> usize {
         if self.large {
             MAX_HEADER_LEN
@@ -531,6 +531,36 @@ impl Decoder {
     }
 
     fn bufs<'a>(&'a mut self, spare: Option<&'a mut [u8]>) -> [&'a mut [u8]; 2] {
+        let (into_msg, second) = self.plan(spare.as_ref().map(|spare| spare.len()));
+        let second = match (second, spare) {
+            (Second::Lent(room), Some(spare)) => &mut spare[..room],
+            (Second::Own(range), _) => &mut self.buf[range],
+            _ => &mut [],
+        };
+        [&mut self.msg[into_msg], second]
+    }
+
+    /// As [`read_bufs_lent`](Self::read_bufs_lent) with `spare`, else as
+    /// [`read_bufs`](Self::read_bufs), with `spare` uninitialised: the read writes it, and only
+    /// what it wrote is read back. So a driver lends memory without zeroing it first. While
+    /// the decoder holds a receive buffer, that is the second buffer.
+    pub(crate) fn read_bufs_uninit<'a, 'l>(
+        &'a mut self,
+        spare: Option<&'l mut [MaybeUninit<u8>]>,
+    ) -> (&'a mut [u8], Room<'a, 'l>) {
+        let (into_msg, second) = self.plan(spare.as_ref().map(|spare| spare.len()));
+        let second = match (second, spare) {
+            (Second::Lent(room), Some(spare)) => Room::Lent(&mut spare[..room]),
+            (Second::Own(range), _) => Room::Own(&mut self.buf[range]),
+            _ => Room::Own(&mut []),
+        };
+        (&mut self.msg[into_msg], second)
+    }
+
+    /// Where the next read goes: the range of the message it fills, then lent memory (of
+    /// `lent` bytes, if offered) or the receive buffer. Allocates the receive buffer when that
+    /// is where the read goes and it has none.
+    fn plan(&mut self, lent: Option<usize>) -> (Range<usize>, Second) {
         self.lending = false;
         self.offered = 0;
         let into_msg = match self.state {
@@ -538,22 +568,23 @@ impl Decoder {
                 let end = self.msg.len().min(len);
                 if end < len {
                     self.offered = end - filled;
-                    return [&mut self.msg[filled..end], &mut []];
+                    return (filled..end, Second::Empty);
                 }
                 filled..end
             }
             State::Idle => 0..0,
-            State::Broken => return [&mut [], &mut []],
+            State::Broken => return (0..0, Second::Empty),
         };
-        let second = match spare {
-            Some(spare) if self.buf.is_empty() => {
+        let second = match lent {
+            Some(lent) if self.buf.is_empty() => {
                 self.lending = true;
                 let room = if self.large {
-                    MAX_HEADER_LEN.min(spare.len())
+                    MAX_HEADER_LEN.min(lent)
                 } else {
-                    spare.len()
+                    lent
                 };
-                &mut spare[..room]
+                self.offered = into_msg.len() + room;
+                Second::Lent(room)
             }
             _ => {
                 if self.pos == self.end && self.buf.len() != self.size {
@@ -565,11 +596,11 @@ impl Decoder {
                 // Mid-payload everything buffered was handed over, so `end` is 0 there.
                 let from = self.end;
                 let room = self.room(from);
-                &mut self.buf[from..room]
+                self.offered = into_msg.len() + (room - from);
+                Second::Own(from..room)
             }
         };
-        self.offered = into_msg.len() + second.len();
-        [&mut self.msg[into_msg], second]
+        (into_msg, second)
     }
 
     /// Records that the last read put `n` bytes into [`read_bufs`](Self::read_bufs) (or
@@ -826,14 +857,33 @@ fn ends_with_a_frame(bytes: &[u8]) -> bool {
     true
 }
 
-/// Runs `f` with zeroed stack memory of at least `len` bytes (a decoder's
-/// [`lent_len`](Decoder::lent_len)) to lend a read: only a header's room, or
-/// [`RECV_BUF_LEN`], so that no more is zeroed than the decoder would use.
-pub(crate) fn lend<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+/// Where the second buffer of a read is, in [`Decoder::plan`].
+enum Second {
+    /// The first `n` bytes of the memory lent.
+    Lent(usize),
+    /// This range of the receive buffer.
+    Own(Range<usize>),
+    /// Nowhere: the read goes into the message only, or nowhere.
+    Empty,
+}
+
+/// The second buffer of a read into uninitialised lent memory
+/// ([`Decoder::read_bufs_uninit`]).
+pub(crate) enum Room<'a, 'l> {
+    /// The decoder's receive buffer (or nothing).
+    Own(&'a mut [u8]),
+    /// The lent memory, for the read to write.
+    Lent(&'l mut [MaybeUninit<u8>]),
+}
+
+/// Runs `f` with uninitialised stack memory of at least `len` bytes (a decoder's
+/// [`lent_len`](Decoder::lent_len)) to lend a read ([`Decoder::read_bufs_uninit`]): nothing
+/// is zeroed, which for a small message cost more than its copy.
+pub(crate) fn lend<R>(len: usize, f: impl FnOnce(&mut [MaybeUninit<u8>]) -> R) -> R {
     if len <= MAX_HEADER_LEN {
-        f(&mut [0; MAX_HEADER_LEN])
+        f(&mut [MaybeUninit::uninit(); MAX_HEADER_LEN])
     } else {
-        f(&mut [0; RECV_BUF_LEN])
+        f(&mut [MaybeUninit::uninit(); RECV_BUF_LEN])
     }
 }
 

@@ -17,18 +17,43 @@ use crate::frame::Header;
 /// performance section has the figures).
 pub(crate) const SMALL_FRAME_MAX: usize = 2048;
 
-/// Copies the frame of `msg` (`header`, then `msg`), or the unwritten rest of one, which must
-/// fit in [`SMALL_FRAME_MAX`] bytes, into `scratch`, and returns it. A longer frame is written as
-/// the header and the payload where it is.
-pub(crate) fn small_frame<'a>(
-    header: &[u8],
-    msg: &[u8],
-    scratch: &'a mut [u8; SMALL_FRAME_MAX],
-) -> &'a [u8] {
-    let len = header.len() + msg.len();
-    scratch[..header.len()].copy_from_slice(header);
-    scratch[header.len()..len].copy_from_slice(msg);
-    &scratch[..len]
+/// Frames up to this long get a scratch of this size, so that the copy of a short frame zeroes
+/// no more stack than it fills, about.
+const TINY_FRAME_MAX: usize = 128;
+
+/// Stack room for the copy of a small frame (see [`SMALL_FRAME_MAX`]), zeroed only when a
+/// frame is copied into it and only as much as the frame's size class needs: zeroing 2 KiB for
+/// a 68-byte frame cost more than the copy.
+// On the stack for one send: boxing the large variant would allocate per message.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Scratch {
+    Empty,
+    Tiny([u8; TINY_FRAME_MAX]),
+    Small([u8; SMALL_FRAME_MAX]),
+}
+
+impl Scratch {
+    /// Copies the frame of `msg` (`header`, then `msg`), or the unwritten rest of one, into
+    /// this scratch and returns it; `None` for a frame longer than [`SMALL_FRAME_MAX`], which
+    /// is written as the header and the payload where they are.
+    pub(crate) fn frame<'a>(&'a mut self, header: &[u8], msg: &[u8]) -> Option<&'a [u8]> {
+        let len = header.len() + msg.len();
+        *self = if len <= TINY_FRAME_MAX {
+            Scratch::Tiny([0; TINY_FRAME_MAX])
+        } else if len <= SMALL_FRAME_MAX {
+            Scratch::Small([0; SMALL_FRAME_MAX])
+        } else {
+            return None;
+        };
+        let room: &mut [u8] = match self {
+            Scratch::Tiny(room) => room,
+            Scratch::Small(room) => room,
+            Scratch::Empty => return None,
+        };
+        room[..header.len()].copy_from_slice(header);
+        room[header.len()..len].copy_from_slice(msg);
+        Some(&room[..len])
+    }
 }
 
 /// The most descriptors one message may carry: Linux's `SCM_MAX_FD` (`include/net/scm.h`), which
@@ -157,14 +182,26 @@ mod tests {
 
     #[test]
     fn a_small_frame_is_header_then_payload_in_one_buffer() {
-        let mut scratch = [0; SMALL_FRAME_MAX];
+        let mut scratch = Scratch::Empty;
         assert_eq!(
-            small_frame(&Header::new(3), b"abc", &mut scratch),
-            b"\0\0\0\x03abc"
+            scratch.frame(&Header::new(3), b"abc"),
+            Some(&b"\0\0\0\x03abc"[..])
         );
-        let longest = vec![1; SMALL_FRAME_MAX - 4];
-        let frame = small_frame(&Header::new(longest.len() as u64), &longest, &mut scratch);
-        assert_eq!(frame.len(), SMALL_FRAME_MAX);
+        // Each size class at its edges: the last tiny frame, the first and the last small one.
+        for len in [TINY_FRAME_MAX, TINY_FRAME_MAX + 1, SMALL_FRAME_MAX] {
+            let msg = vec![1; len - 4];
+            let header = Header::new(msg.len() as u64);
+            let frame = scratch.frame(&header, &msg).unwrap();
+            assert_eq!(
+                (frame.len(), &frame[..4], &frame[4..]),
+                (len, &header[..], &msg[..])
+            );
+        }
+        let longer = vec![1; SMALL_FRAME_MAX - 3];
+        assert_eq!(
+            scratch.frame(&Header::new(longer.len() as u64), &longer),
+            None
+        );
     }
 
     #[test]

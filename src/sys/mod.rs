@@ -29,8 +29,8 @@ pub(crate) use self::fs::{
     FileKind, OpenFlags,
 };
 pub(crate) use self::msg::{
-    recv_datagram, recv_vectored_nowait, recv_vectored_with_fds, send, send_to_nowait,
-    send_vectored, send_with_fds, set_timestamp, Control,
+    recv_bufs, recv_bufs_with_fds, recv_datagram, send, send_to_nowait, send_vectored,
+    send_with_fds, set_timestamp, Control, ReadBufs,
 };
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) use self::socket::peer_cred;

@@ -3,7 +3,9 @@
 //! datagram at a time. nix's `MsgFlags` and the `cmsghdr` walk stay here; the callers see
 //! [`Control`] and [`Datagram`].
 
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSlice};
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
@@ -13,7 +15,7 @@ use super::addr::{Destination, SenderAddr, UnixAddr};
 use super::fd::set_cloexec;
 use super::retry;
 use super::socket::NO_SIGPIPE;
-use crate::proto::MAX_FDS;
+use crate::proto::{Room, MAX_FDS};
 
 /// `send(2)` with `MSG_NOSIGNAL`.
 pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
@@ -24,17 +26,6 @@ pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
 /// nothing (`vec![0; 0]`).
 pub(crate) fn send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     retry(|| socket::sendmsg::<socket::UnixAddr>(fd.as_raw_fd(), bufs, &[], NO_SIGPIPE, None))
-}
-
-/// `recvmsg(2)` with `MSG_DONTWAIT` into several buffers, filled in order. With no control
-/// message buffer nix allocates nothing.
-pub(crate) fn recv_vectored_nowait(
-    fd: BorrowedFd<'_>,
-    bufs: &mut [IoSliceMut<'_>],
-) -> io::Result<usize> {
-    retry(|| {
-        socket::recvmsg::<()>(fd.as_raw_fd(), bufs, None, MsgFlags::MSG_DONTWAIT).map(|m| m.bytes)
-    })
 }
 
 /// Room for one `SCM_RIGHTS` message of [`MAX_FDS`] descriptors and one `SO_TIMESTAMP` message
@@ -126,13 +117,19 @@ fn take_control(hdr: &nix::libc::msghdr) -> Control {
     control
 }
 
-/// `recvmsg(2)` into several buffers, filled in order, with room for [`MAX_FDS`] descriptors
-/// on the stack (`MSG_CMSG_CLOEXEC`), and `MSG_DONTWAIT` if `nowait`: a read of a Unix stream
-/// that keeps the descriptors sent with its bytes. With none sent it allocates nothing.
+/// `recvmsg(2)` into the `len` iovecs at `iov`, filled in order, with room for [`MAX_FDS`]
+/// descriptors on the stack (`MSG_CMSG_CLOEXEC`), and `MSG_DONTWAIT` if `nowait`: a read of a
+/// Unix stream that keeps the descriptors sent with its bytes. With none sent it allocates
+/// nothing.
+///
+/// # Safety
+///
+/// `iov` points to `len` iovecs, each describing memory writable for the call.
 #[allow(unsafe_code)]
-pub(crate) fn recv_vectored_with_fds(
+unsafe fn recvmsg_with_fds(
     fd: BorrowedFd<'_>,
-    bufs: &mut [IoSliceMut<'_>],
+    iov: *mut nix::libc::iovec,
+    len: usize,
     nowait: bool,
 ) -> io::Result<(usize, Control)> {
     use nix::libc;
@@ -145,15 +142,135 @@ pub(crate) fn recv_vectored_with_fds(
     }
     let got = retry(|| {
         // Set again on each try: the kernel overwrites the control length.
-        hdr.msg_iov = bufs.as_mut_ptr().cast();
-        hdr.msg_iovlen = bufs.len() as _;
+        hdr.msg_iov = iov;
+        hdr.msg_iovlen = len as _;
         hdr.msg_control = control.as_mut_ptr().cast();
         hdr.msg_controllen = size_of::<ControlBuf>() as _;
-        // SAFETY: `IoSliceMut` is ABI-compatible with `iovec` (std guarantees it on Unix), and
-        // the buffers and the control buffer outlive the call.
+        // SAFETY: the iovecs describe writable memory (the caller's promise), and the control
+        // buffer outlives the call.
         Errno::result(unsafe { libc::recvmsg(fd.as_raw_fd(), &mut hdr, flags.bits()) })
     })? as usize;
     Ok((got, take_control(&hdr)))
+}
+
+/// The two buffers of one read of a stream (see `Decoder::read_bufs_uninit`): the rest of a
+/// payload, in its message, then the decoder's receive buffer or memory lent in its place,
+/// which may be uninitialised. The reads here only write them, and [`lent`](Self::lent) hands
+/// back only the bytes that the last read wrote. `pub` only for the sealed
+/// [`Stream`](crate::Stream) plumbing that takes it; nothing outside the crate can name it.
+pub struct ReadBufs<'a, 'l> {
+    iov: [nix::libc::iovec; 2],
+    /// Whether the second buffer is lent memory.
+    lent: bool,
+    /// How many bytes the last read put into the buffers, in order; set only by the reads here.
+    filled: usize,
+    _bufs: PhantomData<(&'a mut [u8], &'l mut [MaybeUninit<u8>])>,
+}
+
+impl std::fmt::Debug for ReadBufs<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadBufs")
+            .field("lens", &self.iov.map(|iov| iov.iov_len))
+            .field("lent", &self.lent)
+            .field("filled", &self.filled)
+            .finish()
+    }
+}
+
+impl<'a, 'l> ReadBufs<'a, 'l> {
+    /// The rest of a payload, then the receive buffer or the lent memory.
+    pub(crate) fn new(first: &'a mut [u8], second: Room<'a, 'l>) -> Self {
+        let iovec = |base: *mut u8, len| nix::libc::iovec {
+            iov_base: base.cast(),
+            iov_len: len,
+        };
+        let (second, lent) = match second {
+            Room::Own(buf) => (iovec(buf.as_mut_ptr(), buf.len()), false),
+            Room::Lent(mem) => (iovec(mem.as_mut_ptr().cast(), mem.len()), true),
+        };
+        ReadBufs {
+            iov: [iovec(first.as_mut_ptr(), first.len()), second],
+            lent,
+            filled: 0,
+            _bufs: PhantomData,
+        }
+    }
+
+    /// The length of the first buffer, the payload's rest.
+    #[cfg(test)]
+    pub(crate) fn first_len(&self) -> usize {
+        self.iov[0].iov_len
+    }
+
+    /// The bytes the last read wrote into the lent memory; none if the second buffer was the
+    /// receive buffer.
+    #[allow(unsafe_code)]
+    pub(crate) fn lent(self) -> &'l [u8] {
+        if !self.lent {
+            return &[];
+        }
+        let n = self
+            .filled
+            .saturating_sub(self.iov[0].iov_len)
+            .min(self.iov[1].iov_len);
+        // SAFETY: the last read returned `filled` and the kernel fills the iovecs in order, so
+        // the first `n` bytes of the lent memory are written; it stays borrowed for 'l.
+        unsafe { std::slice::from_raw_parts(self.iov[1].iov_base.cast::<u8>().cast_const(), n) }
+    }
+
+    /// The iovecs the read fills, without an empty one: the kernel copies into a single
+    /// buffer faster than into a list.
+    fn iovecs(&mut self) -> (*mut nix::libc::iovec, usize) {
+        match self.iov.map(|iov| iov.iov_len > 0) {
+            [true, true] => (self.iov.as_mut_ptr(), 2),
+            [false, true] => (self.iov[1..].as_mut_ptr(), 1),
+            _ => (self.iov.as_mut_ptr(), 1),
+        }
+    }
+}
+
+/// [`recvmsg_with_fds`] into `bufs`: how every read of a Unix stream is made.
+#[allow(unsafe_code)]
+pub(crate) fn recv_bufs_with_fds(
+    fd: BorrowedFd<'_>,
+    bufs: &mut ReadBufs<'_, '_>,
+    nowait: bool,
+) -> io::Result<(usize, Control)> {
+    bufs.filled = 0;
+    let (iov, len) = bufs.iovecs();
+    // SAFETY: `ReadBufs` holds the mutable borrows of the memory its iovecs describe.
+    let got = unsafe { recvmsg_with_fds(fd, iov, len, nowait) }?;
+    bufs.filled = got.0;
+    Ok(got)
+}
+
+/// A read into `bufs` with no control data (a TCP stream): `readv(2)`, or `recvmsg(2)` with
+/// `MSG_DONTWAIT` if `nowait`.
+#[allow(unsafe_code)]
+pub(crate) fn recv_bufs(
+    fd: BorrowedFd<'_>,
+    bufs: &mut ReadBufs<'_, '_>,
+    nowait: bool,
+) -> io::Result<usize> {
+    use nix::libc;
+    bufs.filled = 0;
+    let (iov, len) = bufs.iovecs();
+    let got = retry(|| {
+        let n = if nowait {
+            // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
+            let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+            hdr.msg_iov = iov;
+            hdr.msg_iovlen = len as _;
+            // SAFETY: `ReadBufs` holds the mutable borrows of the memory its iovecs describe.
+            unsafe { libc::recvmsg(fd.as_raw_fd(), &mut hdr, libc::MSG_DONTWAIT) }
+        } else {
+            // SAFETY: as above.
+            unsafe { libc::readv(fd.as_raw_fd(), iov, len as libc::c_int) }
+        };
+        Errno::result(n)
+    })? as usize;
+    bufs.filled = got;
+    Ok(got)
 }
 
 /// `sendmsg(2)` with `MSG_NOSIGNAL` of `bufs` with `fds` attached (`SCM_RIGHTS`), to `addr` if
@@ -332,4 +449,45 @@ pub(crate) fn send_to_nowait(
             NO_SIGPIPE | MsgFlags::MSG_DONTWAIT,
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+
+    /// A read into a message's rest and lent memory hands back exactly the bytes it wrote into
+    /// the lent memory: none when it filled only the first buffer, none when the second was
+    /// the decoder's own buffer, and on both stream kinds' reads.
+    #[test]
+    fn lent_gives_back_what_the_read_wrote_and_no_more() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut first = [0u8; 4];
+        let mut mem = [MaybeUninit::<u8>::uninit(); 64];
+        a.write_all(b"0123456789").unwrap();
+        let mut bufs = ReadBufs::new(&mut first, Room::Lent(&mut mem));
+        let (n, _) = recv_bufs_with_fds(b.as_fd(), &mut bufs, false).unwrap();
+        assert_eq!((n, bufs.lent()), (10, &b"456789"[..]));
+        assert_eq!(&first, b"0123");
+
+        a.write_all(b"ab").unwrap();
+        let mut bufs = ReadBufs::new(&mut first, Room::Lent(&mut mem));
+        assert_eq!(recv_bufs(b.as_fd(), &mut bufs, false).unwrap(), 2);
+        assert_eq!(bufs.lent(), b"");
+
+        a.write_all(b"xyz").unwrap();
+        let mut own = [0u8; 8];
+        let mut bufs = ReadBufs::new(&mut [], Room::Own(&mut own));
+        assert_eq!(recv_bufs(b.as_fd(), &mut bufs, true).unwrap(), 3);
+        assert_eq!(bufs.lent(), b"", "the decoder's own buffer is not lent");
+        assert_eq!(&own[..3], b"xyz");
+
+        let mut bufs = ReadBufs::new(&mut [], Room::Lent(&mut mem));
+        let err = recv_bufs(b.as_fd(), &mut bufs, true).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(bufs.lent(), b"", "a failed read wrote nothing");
+    }
 }

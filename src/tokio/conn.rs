@@ -3,7 +3,8 @@
 use std::cell::Cell;
 use std::fmt;
 use std::future::poll_fn;
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -13,8 +14,8 @@ use super::stream::{check_carries_fds, AsyncStream};
 use crate::conn::DEFAULT_MAX_MESSAGE_LEN;
 use crate::error::{Error, Result};
 use crate::frame::Header;
-use crate::proto::{check_fds, lend, small_frame, Decoder, SMALL_FRAME_MAX};
-use crate::sys;
+use crate::proto::{check_fds, lend, Decoder, Scratch};
+use crate::sys::{self, ReadBufs};
 
 /// The default for [`AsyncConnection::set_high_water`]: 1 MiB. [`feed`](AsyncConnection::feed)
 /// queues frames until this many bytes wait to be written, then waits for the socket.
@@ -500,14 +501,14 @@ impl Reader {
                 // Into the stack while the decoder holds no buffer: an idle connection holds
                 // none, although tokio reports a new socket readable at its first poll whether
                 // or not anything arrived, and a read that finds nothing allocates nothing.
-                // Only as much as the decoder would use is lent, and zeroed.
+                // The memory is left uninitialised: the read only writes it.
                 let lent = lend(self.decoder.lent_len(), |spare| {
                     match self.try_read(stream, Some(spare)) {
-                        Ok(1..) => self
+                        Ok((1.., lent)) => self
                             .decoder
-                            .decode_into(spare, buf, fds.as_deref_mut())
+                            .decode_into(lent, buf, fds.as_deref_mut())
                             .map(Lent::Decoded),
-                        other => Ok(Lent::Read(other)),
+                        other => Ok(Lent::Read(other.map(|(n, _)| n))),
                     }
                 });
                 match lent? {
@@ -516,7 +517,7 @@ impl Reader {
                     Lent::Read(read) => read,
                 }
             } else {
-                self.try_read(stream, None)
+                self.try_read(stream, None).map(|(n, _)| n)
             };
             match read {
                 Ok(0) => {
@@ -540,28 +541,21 @@ impl Reader {
     }
 
     /// One read into the decoder's buffers (`spare` lent in place of its receive buffer, if
-    /// given), with the descriptors that came with it on a Unix stream; `Ok(0)` at the peer's
-    /// close, `WouldBlock` once the socket has nothing.
-    fn try_read<S: AsyncStream>(
+    /// given), with the descriptors that came with it on a Unix stream, and the bytes it put
+    /// into `spare`; `Ok(0)` at the peer's close, `WouldBlock` once the socket has nothing.
+    fn try_read<'l, S: AsyncStream>(
         &mut self,
         stream: &S,
-        spare: Option<&mut [u8]>,
-    ) -> io::Result<usize> {
-        let [first, second] = match spare {
-            Some(spare) => self.decoder.read_bufs_lent(spare),
-            None => self.decoder.read_bufs(),
-        };
-        let mut bufs = [IoSliceMut::new(first), IoSliceMut::new(second)];
-        let bufs = if bufs[1].is_empty() {
-            &mut bufs[..1]
-        } else {
-            &mut bufs[..]
-        };
-        match stream.try_read_with_fds(bufs) {
+        spare: Option<&'l mut [MaybeUninit<u8>]>,
+    ) -> io::Result<(usize, &'l [u8])> {
+        let (msg, room) = self.decoder.read_bufs_uninit(spare);
+        let mut bufs = ReadBufs::new(msg, room);
+        match stream.try_read_with_fds(&mut bufs) {
             Ok((n, control)) => {
+                let lent = bufs.lent();
                 self.decoder.advance(n);
                 self.decoder.attach_fds(control.fds, control.truncated);
-                Ok(n)
+                Ok((n, lent))
             }
             Err(e) => {
                 if e.kind() != io::ErrorKind::WouldBlock {
@@ -751,18 +745,17 @@ impl PartFrame<'_> {
         while self.written < self.total() {
             ready!(stream.poll_write_ready(cx))?;
             let [a, b] = frame_rest(&self.header, self.msg, self.written);
-            let mut scratch;
-            let bufs = match [IoSlice::new(a), IoSlice::new(b)] {
-                // A small frame goes as one buffer, `send(2)` rather than a gathering write, as
-                // the blocking connection sends it.
-                _ if !b.is_empty() && a.len() + b.len() <= SMALL_FRAME_MAX => {
-                    scratch = [0; SMALL_FRAME_MAX];
-                    [
-                        IoSlice::new(small_frame(a, b, &mut scratch)),
-                        IoSlice::new(&[]),
-                    ]
-                }
-                bufs => bufs,
+            let mut scratch = Scratch::Empty;
+            // A small frame goes as one buffer, `send(2)` rather than a gathering write, as the
+            // blocking connection sends it.
+            let small = if b.is_empty() {
+                None
+            } else {
+                scratch.frame(a, b)
+            };
+            let bufs = match small {
+                Some(frame) => [IoSlice::new(frame), IoSlice::new(&[])],
+                None => [IoSlice::new(a), IoSlice::new(b)],
             };
             let bufs = if bufs[1].is_empty() {
                 &bufs[..1]

@@ -9,7 +9,7 @@ use ::tokio::io::Interest;
 use ::tokio::net::{TcpStream, UnixStream};
 
 use crate::error::{Error, Family, Result};
-use crate::sys::{self, Control};
+use crate::sys::{self, Control, ReadBufs};
 
 mod sealed {
     use super::*;
@@ -22,10 +22,9 @@ mod sealed {
         fn carries_fds(&self) -> bool;
 
         /// One non-blocking read into `bufs`, filled in order; on a Unix stream a `recvmsg(2)`
-        /// that takes the control data too (`sys::recv_vectored_with_fds`), so descriptors
-        /// reach the decoder whichever receive call reads them. `WouldBlock` clears the
-        /// readiness.
-        fn try_read_with_fds(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<(usize, Control)>;
+        /// that takes the control data too (`sys::recv_bufs_with_fds`), so descriptors reach
+        /// the decoder whichever receive call reads them. `WouldBlock` clears the readiness.
+        fn try_read_with_fds(&self, bufs: &mut ReadBufs<'_, '_>) -> io::Result<(usize, Control)>;
 
         /// One non-blocking `sendmsg(2)` of `bufs` with `fds` attached (`SCM_RIGHTS`), on a
         /// stream that [carries descriptors](Self::carries_fds). `WouldBlock` clears the
@@ -96,9 +95,9 @@ impl sealed::Sealed for UnixStream {
     fn carries_fds(&self) -> bool {
         true
     }
-    fn try_read_with_fds(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<(usize, Control)> {
+    fn try_read_with_fds(&self, bufs: &mut ReadBufs<'_, '_>) -> io::Result<(usize, Control)> {
         self.try_io(Interest::READABLE, || {
-            sys::recv_vectored_with_fds(self.as_fd(), bufs, true)
+            sys::recv_bufs_with_fds(self.as_fd(), bufs, true)
         })
     }
     fn try_send_with_fds(&self, bufs: &[IoSlice<'_>], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
@@ -112,8 +111,12 @@ impl sealed::Sealed for TcpStream {
     fn carries_fds(&self) -> bool {
         false
     }
-    fn try_read_with_fds(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<(usize, Control)> {
-        let n = sys::retry_io(|| self.try_read_vectored(bufs))?;
+    fn try_read_with_fds(&self, bufs: &mut ReadBufs<'_, '_>) -> io::Result<(usize, Control)> {
+        // `readv(2)`: the socket is non-blocking, so it fails with `WouldBlock` instead of
+        // waiting, and `try_io` clears the readiness then.
+        let n = self.try_io(Interest::READABLE, || {
+            sys::recv_bufs(self.as_fd(), bufs, false)
+        })?;
         Ok((n, Control::default()))
     }
     fn try_send_with_fds(
@@ -153,7 +156,7 @@ impl sealed::Sealed for AsyncAnyStream {
     fn carries_fds(&self) -> bool {
         matches!(self, AsyncAnyStream::Unix(_))
     }
-    fn try_read_with_fds(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<(usize, Control)> {
+    fn try_read_with_fds(&self, bufs: &mut ReadBufs<'_, '_>) -> io::Result<(usize, Control)> {
         each!(self, s => sealed::Sealed::try_read_with_fds(s, bufs))
     }
     fn try_send_with_fds(&self, bufs: &[IoSlice<'_>], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
@@ -196,7 +199,7 @@ mod tests {
     use super::sealed::Sealed;
     use super::*;
     use crate::frame::Header;
-    use crate::proto::SMALL_FRAME_MAX;
+    use crate::proto::{Room, SMALL_FRAME_MAX};
     use crate::tokio::AsyncConnection;
 
     /// Whether tokio still holds the socket readable: `Ready` without waiting.
@@ -230,15 +233,14 @@ mod tests {
                 .await
                 .unwrap();
             let mut buf = [0u8; 64];
-            let (n, control) = a
-                .try_read_with_fds(&mut [IoSliceMut::new(&mut buf)])
-                .unwrap();
-            assert_eq!((&buf[..n], control.fds.len()), (&b"first"[..], 1));
+            let mut read = || {
+                let mut bufs = ReadBufs::new(&mut [], Room::Own(&mut buf));
+                let (n, control) = a.try_read_with_fds(&mut bufs).unwrap();
+                (buf[..n].to_vec(), control.fds.len())
+            };
+            assert_eq!(read(), (b"first".to_vec(), 1));
             assert!(still_readable(&a), "the second message is still there");
-            let (n, control) = a
-                .try_read_with_fds(&mut [IoSliceMut::new(&mut buf)])
-                .unwrap();
-            assert_eq!((&buf[..n], control.fds.len()), (&b"second"[..], 1));
+            assert_eq!(read(), (b"second".to_vec(), 1));
         });
     }
 
@@ -292,7 +294,7 @@ mod tests {
         fn carries_fds(&self) -> bool {
             true
         }
-        fn try_read_with_fds(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<(usize, Control)> {
+        fn try_read_with_fds(&self, bufs: &mut ReadBufs<'_, '_>) -> io::Result<(usize, Control)> {
             self.inner.try_read_with_fds(bufs)
         }
         fn try_send_with_fds(

@@ -531,3 +531,72 @@ fn a_decode_without_the_lent_memory_is_a_driver_bug() {
     d.advance(frame.len());
     let _ = d.decode(&mut Vec::new());
 }
+
+/// Uninitialised lent memory is offered and decoded as zeroed lent memory is: two decoders fed
+/// the same bytes in the same reads, one through each, offer the same buffers at every read
+/// (the message's rest, then lent memory, a header's room after a long message, or the
+/// decoder's own buffer) and hand out the same messages.
+#[test]
+fn uninitialised_lent_memory_is_offered_as_zeroed_lent_memory_is() {
+    let long = vec![7u8; 3 * RECV_BUF_LEN];
+    let input = wire(&[b"one", &long, b"two", &[9; 100], b"", &long]);
+    for chunk in [1, 5, 100, RECV_BUF_LEN - 1, RECV_BUF_LEN + 7] {
+        let (mut zeroed, mut uninit) = (Decoder::new(u64::MAX), Decoder::new(u64::MAX));
+        let (mut got_z, mut got_u) = (Vec::new(), Vec::new());
+        let mut fed = 0;
+        while fed < input.len() {
+            let mut spare = [0u8; RECV_BUF_LEN];
+            let mut mem = [MaybeUninit::<u8>::uninit(); RECV_BUF_LEN];
+            let lending = zeroed.wants_buffer();
+            assert_eq!(lending, uninit.wants_buffer());
+            let [msg, second] = if lending {
+                zeroed.read_bufs_lent(&mut spare)
+            } else {
+                zeroed.read_bufs()
+            };
+            let offered = (msg.len(), second.len());
+            let n = chunk.min(input.len() - fed).min(msg.len() + second.len());
+            let (msg_z, second_z) = input[fed..fed + n].split_at(n.min(msg.len()));
+            msg[..msg_z.len()].copy_from_slice(msg_z);
+            second[..second_z.len()].copy_from_slice(second_z);
+            let (msg, room) = uninit.read_bufs_uninit(Some(&mut mem));
+            let second_len = match &room {
+                Room::Own(buf) => buf.len(),
+                Room::Lent(mem) => mem.len(),
+            };
+            assert_eq!((msg.len(), second_len), offered, "chunk {chunk}, at {fed}");
+            msg[..msg_z.len()].copy_from_slice(msg_z);
+            let lent_len = match room {
+                Room::Own(buf) => {
+                    buf[..second_z.len()].copy_from_slice(second_z);
+                    0
+                }
+                Room::Lent(mem) => {
+                    for (m, b) in mem.iter_mut().zip(second_z) {
+                        m.write(*b);
+                    }
+                    second_z.len()
+                }
+            };
+            fed += n;
+            zeroed.advance(n);
+            uninit.advance(n);
+            let lent = second_z.get(..lent_len).unwrap_or(&[]);
+            loop {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                let z = zeroed.decode_lent(if lending { &spare } else { &[] }, &mut a, None);
+                let u = uninit.decode_lent(if lending { lent } else { &[] }, &mut b, None);
+                assert_eq!(z, u, "chunk {chunk}, at {fed}");
+                match z {
+                    Ok(Decode::Message(_)) => {
+                        got_z.push(a);
+                        got_u.push(b);
+                    }
+                    _ => break,
+                }
+            }
+        }
+        assert_eq!(got_z.len(), 6, "chunk {chunk}");
+        assert_eq!(got_z, got_u, "chunk {chunk}");
+    }
+}
