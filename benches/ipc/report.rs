@@ -9,6 +9,7 @@ use crate::cases::{size_name, Case};
 use crate::impls::{Api, Role};
 use crate::patterns::Pattern;
 use crate::stats::{median_ci95, mid, Pick, Results};
+use crate::syscalls::OneThread;
 use crate::transports::families;
 use crate::{KIB, MIB};
 
@@ -117,7 +118,11 @@ impl Limit {
 }
 
 /// The targets for the blocking subject on each stream family.
-pub(crate) fn print_checks(results: &Results, syscall_costs: &HashMap<usize, Duration>) {
+pub(crate) fn print_checks(
+    results: &Results,
+    syscall_costs: &HashMap<usize, Duration>,
+    one_thread: &HashMap<usize, OneThread>,
+) {
     println!("targets (stream transports):");
     for (f, family) in families().iter().enumerate() {
         if !family.targets {
@@ -185,6 +190,18 @@ pub(crate) fn print_checks(results: &Results, syscall_costs: &HashMap<usize, Dur
                 };
                 line(&what, r, verdict);
             }
+        }
+        if let Some(cost) = one_thread.get(&f) {
+            let what = format!(
+                "send+recv 64 B one thread: msgsock {} / std {}",
+                nanos(cost.subject),
+                nanos(cost.best_std)
+            );
+            line(
+                &what,
+                cost.subject.as_secs_f64() / cost.best_std.as_secs_f64(),
+                "",
+            );
         }
         let spin = pair(Role::Spin, Pattern::RoundTrip);
         let info = |what: &str, value: Option<f64>| {
@@ -312,6 +329,10 @@ fn bound(family: &str, what: &str, ratios: Option<Vec<f64>>, limit: Limit) {
 
 fn micros(d: Duration) -> String {
     format!("{:.1} us", d.as_secs_f64() * 1e6)
+}
+
+fn nanos(d: Duration) -> String {
+    format!("{} ns", d.as_nanos())
 }
 
 fn ratio(r: f64) -> String {

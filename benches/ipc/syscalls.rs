@@ -1,13 +1,17 @@
-//! The floor under a round trip: the four system calls of a 64 B round trip (a write and a read
-//! on each end of a connection) made back to back in this one process, so that nobody ever waits
-//! for the other. Spinning removes the wake-ups from a round trip, not these.
+//! What a round trip costs without its wake-ups, timed in this one process so that nobody ever
+//! waits for the other:
+//! - the floor: the four system calls of a 64 B round trip (a write and a read on each end of a
+//!   connection) made back to back. Spinning removes the wake-ups from a round trip, not these;
+//! - the framing: one 64 B message sent and received on one thread by msgsock and by each
+//!   hand-written baseline, the CPU time an implementation adds to those calls.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use crate::cases::Case;
-use crate::patterns::message;
+use crate::impls::{Role, Run};
+use crate::patterns::{check_echo, message};
 use crate::stats::mid;
 use crate::transports::{families, Family};
 
@@ -52,4 +56,72 @@ fn syscall_cost(family: &Family, quick: bool) -> io::Result<Duration> {
         return Err(io::Error::other("the timed frame came back changed"));
     }
     mid(times).ok_or_else(|| io::Error::other("no batches"))
+}
+
+/// A 64 B message sent and received back to back on one thread, on each stream family among
+/// `all`'s cases: msgsock's time and the best hand-written baseline's, by family index. With no
+/// wake-up in it, this is the CPU time of the framing code plus its system calls, the part of a
+/// round trip an implementation can change.
+pub(crate) fn one_thread_costs(all: &[Case], quick: bool) -> HashMap<usize, OneThread> {
+    let mut out = HashMap::new();
+    for (f, family) in families().iter().enumerate() {
+        if !family.targets || !all.iter().any(|c| c.family == f && c.size == 64) {
+            continue;
+        }
+        match one_thread_cost(family, quick) {
+            Ok(Some(cost)) => {
+                out.insert(f, cost);
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!(
+                "{}: one-thread send and receive not timed: {e}",
+                family.name
+            ),
+        }
+    }
+    out
+}
+
+/// msgsock's and the best baseline's median time for one send and one receive on one thread.
+#[derive(Clone, Copy)]
+pub(crate) struct OneThread {
+    pub(crate) subject: Duration,
+    pub(crate) best_std: Duration,
+}
+
+fn one_thread_cost(family: &Family, quick: bool) -> io::Result<Option<OneThread>> {
+    let (listener, addr) = (family.bind)()?;
+    let mut peers = Vec::new();
+    for imp in &family.impls {
+        let (Run::Blocking(wrap), Role::Subject | Role::Baseline) = (imp.run, imp.role) else {
+            continue;
+        };
+        let a = wrap((family.connect)(&addr)?)?;
+        let b = wrap(listener.accept()?)?;
+        peers.push((imp.role, a, b, Vec::new()));
+    }
+    let msg = message(64);
+    let mut buf = Vec::with_capacity(64);
+    let (batches, per_batch) = if quick { (3, 1_000) } else { (21, 20_000) };
+    for _ in 0..batches {
+        // Batch by batch in turn, so that drift in the machine's load hits every one alike.
+        for (_, a, b, times) in &mut peers {
+            let start = Instant::now();
+            for _ in 0..per_batch {
+                a.send(&msg)?;
+                check_echo(b.recv(&mut buf)?, &buf, &msg)?;
+            }
+            times.push(start.elapsed() / per_batch);
+        }
+    }
+    let median = |role: Role| {
+        peers
+            .iter()
+            .filter(|p| p.0 == role)
+            .filter_map(|p| mid(p.3.clone()))
+            .min()
+    };
+    Ok(median(Role::Subject)
+        .zip(median(Role::Baseline))
+        .map(|(subject, best_std)| OneThread { subject, best_std }))
 }
