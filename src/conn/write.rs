@@ -118,7 +118,7 @@ impl<S: Stream> Link<S> {
         let mut tx = lock(&self.tx);
         flush_locked(stream, &mut tx)?;
         let mut written = 0;
-        let mut scratch = Scratch::Empty;
+        let mut scratch = Scratch::default();
         let (mut one, mut two);
         let mut bufs: &mut [IoSlice<'_>] = match scratch.frame(&header, msg) {
             Some(frame) => {

@@ -24,12 +24,10 @@ const TINY_FRAME_MAX: usize = 128;
 /// Stack room for the copy of a small frame (see [`SMALL_FRAME_MAX`]), zeroed only when a
 /// frame is copied into it and only as much as the frame's size class needs: zeroing 2 KiB for
 /// a 68-byte frame cost more than the copy.
-// On the stack for one send: boxing the large variant would allocate per message.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Scratch {
-    Empty,
-    Tiny([u8; TINY_FRAME_MAX]),
-    Small([u8; SMALL_FRAME_MAX]),
+#[derive(Default)]
+pub(crate) struct Scratch {
+    tiny: Option<[u8; TINY_FRAME_MAX]>,
+    small: Option<[u8; SMALL_FRAME_MAX]>,
 }
 
 impl Scratch {
@@ -38,17 +36,12 @@ impl Scratch {
     /// is written as the header and the payload where they are.
     pub(crate) fn frame<'a>(&'a mut self, header: &[u8], msg: &[u8]) -> Option<&'a [u8]> {
         let len = header.len() + msg.len();
-        *self = if len <= TINY_FRAME_MAX {
-            Scratch::Tiny([0; TINY_FRAME_MAX])
+        let room: &mut [u8] = if len <= TINY_FRAME_MAX {
+            self.tiny.insert([0; TINY_FRAME_MAX])
         } else if len <= SMALL_FRAME_MAX {
-            Scratch::Small([0; SMALL_FRAME_MAX])
+            self.small.insert([0; SMALL_FRAME_MAX])
         } else {
             return None;
-        };
-        let room: &mut [u8] = match self {
-            Scratch::Tiny(room) => room,
-            Scratch::Small(room) => room,
-            Scratch::Empty => return None,
         };
         room[..header.len()].copy_from_slice(header);
         room[header.len()..len].copy_from_slice(msg);
@@ -182,7 +175,7 @@ mod tests {
 
     #[test]
     fn a_small_frame_is_header_then_payload_in_one_buffer() {
-        let mut scratch = Scratch::Empty;
+        let mut scratch = Scratch::default();
         assert_eq!(
             scratch.frame(&Header::new(3), b"abc"),
             Some(&b"\0\0\0\x03abc"[..])

@@ -219,12 +219,17 @@ impl<'a, 'l> ReadBufs<'a, 'l> {
     }
 
     /// The iovecs the read fills, without an empty one: the kernel copies into a single
-    /// buffer faster than into a list.
-    fn iovecs(&mut self) -> (*mut nix::libc::iovec, usize) {
+    /// buffer faster than into a list. With no room at all, an error rather than a read: it
+    /// would return 0, which reads as the peer's close.
+    fn iovecs(&mut self) -> io::Result<(*mut nix::libc::iovec, usize)> {
         match self.iov.map(|iov| iov.iov_len > 0) {
-            [true, true] => (self.iov.as_mut_ptr(), 2),
-            [false, true] => (self.iov[1..].as_mut_ptr(), 1),
-            _ => (self.iov.as_mut_ptr(), 1),
+            [true, true] => Ok((self.iov.as_mut_ptr(), 2)),
+            [false, true] => Ok((self.iov[1..].as_mut_ptr(), 1)),
+            [true, false] => Ok((self.iov.as_mut_ptr(), 1)),
+            [false, false] => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a stream read with no room to read into",
+            )),
         }
     }
 }
@@ -237,7 +242,7 @@ pub(crate) fn recv_bufs_with_fds(
     nowait: bool,
 ) -> io::Result<(usize, Control)> {
     bufs.filled = 0;
-    let (iov, len) = bufs.iovecs();
+    let (iov, len) = bufs.iovecs()?;
     // SAFETY: `ReadBufs` holds the mutable borrows of the memory its iovecs describe.
     let got = unsafe { recvmsg_with_fds(fd, iov, len, nowait) }?;
     bufs.filled = got.0;
@@ -254,7 +259,7 @@ pub(crate) fn recv_bufs(
 ) -> io::Result<usize> {
     use nix::libc;
     bufs.filled = 0;
-    let (iov, len) = bufs.iovecs();
+    let (iov, len) = bufs.iovecs()?;
     let got = retry(|| {
         let n = if nowait {
             // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
@@ -489,5 +494,23 @@ mod tests {
         let err = recv_bufs(b.as_fd(), &mut bufs, true).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
         assert_eq!(bufs.lent(), b"", "a failed read wrote nothing");
+    }
+
+    #[test]
+    fn a_read_with_no_room_is_an_error_not_a_close() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        a.write_all(b"kept").unwrap();
+        for nowait in [false, true] {
+            let mut bufs = ReadBufs::new(&mut [], Room::Own(&mut []));
+            let err = recv_bufs_with_fds(b.as_fd(), &mut bufs, nowait).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            let mut bufs = ReadBufs::new(&mut [], Room::Lent(&mut []));
+            let err = recv_bufs(b.as_fd(), &mut bufs, nowait).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        }
+        let mut rest = [0u8; 4];
+        let mut bufs = ReadBufs::new(&mut rest, Room::Own(&mut []));
+        assert_eq!(recv_bufs(b.as_fd(), &mut bufs, false).unwrap(), 4);
+        assert_eq!(&rest, b"kept", "the refused reads took nothing");
     }
 }

@@ -745,7 +745,7 @@ impl PartFrame<'_> {
         while self.written < self.total() {
             ready!(stream.poll_write_ready(cx))?;
             let [a, b] = frame_rest(&self.header, self.msg, self.written);
-            let mut scratch = Scratch::Empty;
+            let mut scratch = Scratch::default();
             // A small frame goes as one buffer, `send(2)` rather than a gathering write, as the
             // blocking connection sends it.
             let small = if b.is_empty() {
