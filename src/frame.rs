@@ -42,6 +42,7 @@ pub struct Header {
 
 impl Header {
     /// Encodes the prefix for a payload of `payload_len` bytes.
+    #[inline]
     pub fn new(payload_len: u64) -> Header {
         let mut bytes = [0u8; MAX_HEADER_LEN];
         if payload_len <= SHORT_MAX {
@@ -57,6 +58,7 @@ impl Header {
 
 impl std::ops::Deref for Header {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }

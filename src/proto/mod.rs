@@ -13,6 +13,10 @@
 //! This is the shape of rustls's `ConnectionCommon` (`read_tls`, then `process_new_packets`) and
 //! of quinn-proto: the protocol is data, the I/O is someone else's.
 //!
+//! The small steps every message takes are `#[inline]`, as are the system-call wrappers under
+//! them: a driver is generic, so it is compiled in its user's crate, and without the hint each
+//! of these steps would be a call across crates.
+//!
 //! # Examples
 //!
 //! ```

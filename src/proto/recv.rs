@@ -179,6 +179,7 @@ impl Decoder {
     /// bytes that must outlive the read. The decoder gives its buffer back whenever a read
     /// drains the socket and every byte of it is handed out, so a connection that waits for its
     /// peer (a blocking read with no timeout, an idle async connection) holds no buffer.
+    #[inline]
     pub fn wants_buffer(&self) -> bool {
         self.buf.is_empty()
             && match self.state {
@@ -192,6 +193,7 @@ impl Decoder {
     /// How much of the memory lent to the next read ([`read_bufs_lent`](Self::read_bufs_lent))
     /// the decoder would use: [`RECV_BUF_LEN`], or only the longest header after a long message,
     /// whose successor is read straight into its destination. A driver need lend no more.
+    #[inline]
     pub fn lent_len(&self) -> usize {
         if self.large {
             MAX_HEADER_LEN
@@ -270,6 +272,7 @@ impl Decoder {
     /// # Panics
     ///
     /// If `lent` is shorter than what the read put there: a driver bug, not peer input.
+    #[inline]
     pub fn decode_lent(
         &mut self,
         lent: &[u8],
@@ -286,6 +289,13 @@ impl Decoder {
             fds.clear();
         }
         let decoded = if n == 0 {
+            if self.pos == self.end && matches!(self.state, State::Idle) {
+                // Nothing buffered between frames, as before every read that may wait: what the
+                // state machine would conclude, without running it.
+                self.adapt(true);
+                self.settle(Decode::NeedRead);
+                return Ok(Decode::NeedRead);
+            }
             self.decode_buffered(msg)?
         } else {
             self.decode_from_lent(&lent[..n], msg)?
@@ -313,6 +323,7 @@ impl Decoder {
 
     /// [`decode_lent`](Self::decode_lent) with the message's length, or `None` when more must
     /// be read: the decode step of every driver's receive loop.
+    #[inline]
     pub(crate) fn decode_into(
         &mut self,
         lent: &[u8],
@@ -328,6 +339,7 @@ impl Decoder {
     /// Passes every queued attachment of the message just handed out to `each`: those that came
     /// with a read whose last byte is before the first byte still buffered, which is the end
     /// of that message's frame.
+    #[inline]
     fn take_attached(&mut self, mut each: impl FnMut(Attached)) {
         let Some(q) = self.fds.as_deref_mut() else {
             return;
@@ -363,6 +375,7 @@ impl Decoder {
 
     /// The state machine of [`decode`](Self::decode) over the receive buffer, leaving
     /// descriptors queued.
+    #[inline]
     fn decode_buffered(&mut self, msg: &mut Vec<u8>) -> Result<Decode, FrameError> {
         // Before `step`, which needs the buffer out of `self`: this is the common case.
         if let State::Idle = self.state {
@@ -383,6 +396,7 @@ impl Decoder {
 
     /// The state machine over bytes in the driver's memory, with nothing buffered before them:
     /// what a whole frame of them needs is copied into `msg`, the rest into a receive buffer.
+    #[inline]
     fn decode_from_lent(&mut self, lent: &[u8], msg: &mut Vec<u8>) -> Result<Decode, FrameError> {
         let (used, decoded) = self.step(lent, msg)?;
         self.keep(&lent[used..]);
@@ -472,6 +486,7 @@ impl Decoder {
     /// handed over. Between frames, a partial header gets room behind it; with nothing buffered
     /// after a read that drained the socket, the next read may wait, so the buffer goes back and
     /// that read goes into memory the driver lends.
+    #[inline]
     fn settle(&mut self, decoded: Decode) {
         match (decoded, &self.state) {
             (Decode::NeedRead, State::Payload { .. }) => {
@@ -491,6 +506,7 @@ impl Decoder {
     /// Copies `rest`, bytes in the driver's memory that a decode step did not consume, into a
     /// receive buffer, which was empty. Whole frames get a buffer of their length (they are
     /// handed out before the next read); a partial frame one of the usual size, to read into.
+    #[inline]
     fn keep(&mut self, rest: &[u8]) {
         if rest.is_empty() {
             return;
@@ -544,6 +560,7 @@ impl Decoder {
     /// [`read_bufs`](Self::read_bufs), with `spare` uninitialised: the read writes it, and only
     /// what it wrote is read back. So a driver lends memory without zeroing it first. While
     /// the decoder holds a receive buffer, that is the second buffer.
+    #[inline]
     pub(crate) fn read_bufs_uninit<'a, 'l>(
         &'a mut self,
         spare: Option<&'l mut [MaybeUninit<u8>]>,
@@ -560,6 +577,7 @@ impl Decoder {
     /// Where the next read goes: the range of the message it fills, then lent memory (of
     /// `lent` bytes, if offered) or the receive buffer. Allocates the receive buffer when that
     /// is where the read goes and it has none.
+    #[inline]
     fn plan(&mut self, lent: Option<usize>) -> (Range<usize>, Second) {
         self.lending = false;
         self.offered = 0;
@@ -609,6 +627,7 @@ impl Decoder {
     /// # Panics
     ///
     /// If `n` is more than the two buffers hold: a driver bug, not peer input.
+    #[inline]
     pub fn advance(&mut self, n: usize) {
         assert!(n <= self.offered, "advance past read_bufs");
         if let Some(q) = self.fds.as_deref_mut() {
@@ -637,6 +656,7 @@ impl Decoder {
     }
 
     /// Records `n` bytes read into the receive buffer, noting whether that read filled it.
+    #[inline]
     fn fill_buf(&mut self, n: usize) {
         self.end += n;
         assert!(self.end <= self.buf.len(), "advance past read_bufs");
@@ -649,6 +669,7 @@ impl Decoder {
     /// reads: the next buffer is the largest, so one read brings many of them (one step, not
     /// doubling: each step is an allocation). The start of a long message filling it says
     /// nothing: its payload goes straight into the message anyway.
+    #[inline]
     fn adapt(&mut self, short: bool) {
         if mem::take(&mut self.filled_up) && short {
             self.size = RECV_BUF_MAX;
@@ -790,6 +811,7 @@ impl Decoder {
 
     /// Makes room behind a partial header: compacts the buffer if its tail cannot hold a whole
     /// one.
+    #[inline]
     fn make_room(&mut self) {
         if self.pos == self.end {
             self.pos = 0;
@@ -805,6 +827,7 @@ impl Decoder {
     /// only one header's worth, so that the payload behind it goes straight to its destination
     /// instead of through this buffer; otherwise all of it, so that one read can bring several
     /// small frames.
+    #[inline]
     fn room(&self, from: usize) -> usize {
         if self.large {
             (from + MAX_HEADER_LEN).min(self.buf.len())
@@ -818,6 +841,7 @@ impl Decoder {
 /// (its contents replaced: one copy, no zeroed resize), with the bytes it took and its payload
 /// length. Anything else, a partial frame or a bad prefix, is for the state machine: the common
 /// case of small messages skips it.
+#[inline]
 fn whole_frame(src: &[u8], max_len: u64, msg: &mut Vec<u8>) -> Option<(usize, usize)> {
     let Ok(Decoded::Header {
         header_len,
@@ -879,6 +903,7 @@ pub(crate) enum Room<'a, 'l> {
 /// Runs `f` with uninitialised stack memory of at least `len` bytes (a decoder's
 /// [`lent_len`](Decoder::lent_len)) to lend a read ([`Decoder::read_bufs_uninit`]): nothing
 /// is zeroed, which for a small message cost more than its copy.
+#[inline]
 pub(crate) fn lend<R>(len: usize, f: impl FnOnce(&mut [MaybeUninit<u8>]) -> R) -> R {
     if len <= MAX_HEADER_LEN {
         f(&mut [MaybeUninit::uninit(); MAX_HEADER_LEN])

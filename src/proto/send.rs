@@ -34,6 +34,7 @@ impl Scratch {
     /// Copies the frame of `msg` (`header`, then `msg`), or the unwritten rest of one, into
     /// this scratch and returns it; `None` for a frame longer than [`SMALL_FRAME_MAX`], which
     /// is written as the header and the payload where they are.
+    #[inline]
     pub(crate) fn frame<'a>(&'a mut self, header: &[u8], msg: &[u8]) -> Option<&'a [u8]> {
         let len = header.len() + msg.len();
         let room: &mut [u8] = if len <= TINY_FRAME_MAX {

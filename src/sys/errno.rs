@@ -31,6 +31,7 @@ pub(crate) fn is_wrong_socket_type(e: &io::Error) -> bool {
 }
 
 /// Makes the call `f` until a signal does not interrupt it (`EINTR`), and returns its result.
+#[inline]
 pub(super) fn retry<T>(mut f: impl FnMut() -> nix::Result<T>) -> io::Result<T> {
     retry_io(|| f().map_err(io::Error::from))
 }
@@ -38,6 +39,7 @@ pub(super) fn retry<T>(mut f: impl FnMut() -> nix::Result<T>) -> io::Result<T> {
 /// The crate's one `EINTR` policy, for calls made through std or tokio as well as through
 /// [`retry`]: an interrupted call is made again, since nothing happened and a signal handler
 /// that wants the caller to stop has its own way to say so (see `ShutdownHandle`).
+#[inline]
 pub(crate) fn retry_io<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     loop {
         match f() {

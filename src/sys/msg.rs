@@ -18,6 +18,7 @@ use super::socket::NO_SIGPIPE;
 use crate::proto::{Room, MAX_FDS};
 
 /// `send(2)` with `MSG_NOSIGNAL`.
+#[inline]
 pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     retry(|| socket::send(fd.as_raw_fd(), buf, NO_SIGPIPE))
 }
@@ -79,6 +80,7 @@ pub struct Control {
 /// The descriptors in the control data `hdr` describes, owned, and whether it was truncated.
 /// Where the kernel has no `MSG_CMSG_CLOEXEC`, close-on-exec is set here.
 #[allow(unsafe_code)]
+#[inline]
 fn take_control(hdr: &nix::libc::msghdr) -> Control {
     use nix::libc;
     use std::os::fd::FromRawFd;
@@ -126,6 +128,7 @@ fn take_control(hdr: &nix::libc::msghdr) -> Control {
 ///
 /// `iov` points to `len` iovecs, each describing memory writable for the call.
 #[allow(unsafe_code)]
+#[inline]
 unsafe fn recvmsg_with_fds(
     fd: BorrowedFd<'_>,
     iov: *mut nix::libc::iovec,
@@ -179,6 +182,7 @@ impl std::fmt::Debug for ReadBufs<'_, '_> {
 
 impl<'a, 'l> ReadBufs<'a, 'l> {
     /// The rest of a payload, then the receive buffer or the lent memory.
+    #[inline]
     pub(crate) fn new(first: &'a mut [u8], second: Room<'a, 'l>) -> Self {
         let iovec = |base: *mut u8, len| nix::libc::iovec {
             iov_base: base.cast(),
@@ -205,6 +209,7 @@ impl<'a, 'l> ReadBufs<'a, 'l> {
     /// The bytes the last read wrote into the lent memory; none if the second buffer was the
     /// receive buffer.
     #[allow(unsafe_code)]
+    #[inline]
     pub(crate) fn lent(self) -> &'l [u8] {
         if !self.lent {
             return &[];
@@ -221,6 +226,7 @@ impl<'a, 'l> ReadBufs<'a, 'l> {
     /// The iovecs the read fills, without an empty one: the kernel copies into a single
     /// buffer faster than into a list. With no room at all, an error rather than a read: it
     /// would return 0, which reads as the peer's close.
+    #[inline]
     fn iovecs(&mut self) -> io::Result<(*mut nix::libc::iovec, usize)> {
         match self.iov.map(|iov| iov.iov_len > 0) {
             [true, true] => Ok((self.iov.as_mut_ptr(), 2)),
@@ -236,6 +242,7 @@ impl<'a, 'l> ReadBufs<'a, 'l> {
 
 /// [`recvmsg_with_fds`] into `bufs`: how every read of a Unix stream is made.
 #[allow(unsafe_code)]
+#[inline]
 pub(crate) fn recv_bufs_with_fds(
     fd: BorrowedFd<'_>,
     bufs: &mut ReadBufs<'_, '_>,
@@ -252,6 +259,7 @@ pub(crate) fn recv_bufs_with_fds(
 /// A read into `bufs` with no control data (a TCP stream): `readv(2)`, or `recvmsg(2)` with
 /// `MSG_DONTWAIT` if `nowait`.
 #[allow(unsafe_code)]
+#[inline]
 pub(crate) fn recv_bufs(
     fd: BorrowedFd<'_>,
     bufs: &mut ReadBufs<'_, '_>,
