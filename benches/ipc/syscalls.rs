@@ -17,16 +17,29 @@ use crate::transports::{families, Family};
 
 /// What those calls cost on each stream family among `all`'s cases, by family index.
 pub(crate) fn syscall_costs(all: &[Case], quick: bool) -> HashMap<usize, Duration> {
+    per_family(all, "system calls", |family| {
+        syscall_cost(family, quick).map(Some)
+    })
+}
+
+/// `cost` of each stream family with 64 B cases among `all`, by family index; a family whose
+/// timing failed (`what` says which) is reported and left out.
+fn per_family<T>(
+    all: &[Case],
+    what: &str,
+    cost: impl Fn(&Family) -> io::Result<Option<T>>,
+) -> HashMap<usize, T> {
     let mut out = HashMap::new();
     for (f, family) in families().iter().enumerate() {
         if !family.targets || !all.iter().any(|c| c.family == f && c.size == 64) {
             continue;
         }
-        match syscall_cost(family, quick) {
-            Ok(d) => {
-                out.insert(f, d);
+        match cost(family) {
+            Ok(Some(c)) => {
+                out.insert(f, c);
             }
-            Err(e) => eprintln!("{}: system calls not timed: {e}", family.name),
+            Ok(None) => {}
+            Err(e) => eprintln!("{}: {what} not timed: {e}", family.name),
         }
     }
     out
@@ -63,23 +76,9 @@ fn syscall_cost(family: &Family, quick: bool) -> io::Result<Duration> {
 /// wake-up in it, this is the CPU time of the framing code plus its system calls, the part of a
 /// round trip an implementation can change.
 pub(crate) fn one_thread_costs(all: &[Case], quick: bool) -> HashMap<usize, OneThread> {
-    let mut out = HashMap::new();
-    for (f, family) in families().iter().enumerate() {
-        if !family.targets || !all.iter().any(|c| c.family == f && c.size == 64) {
-            continue;
-        }
-        match one_thread_cost(family, quick) {
-            Ok(Some(cost)) => {
-                out.insert(f, cost);
-            }
-            Ok(None) => {}
-            Err(e) => eprintln!(
-                "{}: one-thread send and receive not timed: {e}",
-                family.name
-            ),
-        }
-    }
-    out
+    per_family(all, "one-thread send and receive", |family| {
+        one_thread_cost(family, quick)
+    })
 }
 
 /// msgsock's and the best baseline's median time for one send and one receive on one thread.
