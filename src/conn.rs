@@ -446,14 +446,10 @@ impl<S: Stream> Connection<S> {
         let stream = &mut self.link.stream;
         if !unix {
             let n = read_some(spin, |nowait| {
-                if nowait {
-                    sys::recv_bufs(stream.as_fd(), &mut bufs, true)
-                } else {
-                    if after_spin {
-                        apply_deadline(stream, deadline)?;
-                    }
-                    stream.recv_bufs(&mut bufs)
+                if !nowait && after_spin {
+                    apply_deadline(stream, deadline)?;
                 }
+                stream.recv_bufs(&mut bufs, nowait)
             })?;
             let lent = bufs.lent();
             self.decoder.advance(n);

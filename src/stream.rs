@@ -26,13 +26,17 @@ pub(crate) mod sealed {
             crate::sys::recv_bufs_with_fds(self.as_fd(), bufs, nowait)
         }
 
-        /// How a connection reads a TCP stream when it may wait: `readv(2)` into `bufs` (see
-        /// `sys::recv_bufs`). A method for the same reason.
-        fn recv_bufs(&mut self, bufs: &mut crate::sys::ReadBufs<'_, '_>) -> std::io::Result<usize>
+        /// How a connection reads a TCP stream: `readv(2)` into `bufs`, or a `recvmsg(2)` with
+        /// `MSG_DONTWAIT` if `nowait` (see `sys::recv_bufs`). A method for the same reason.
+        fn recv_bufs(
+            &mut self,
+            bufs: &mut crate::sys::ReadBufs<'_, '_>,
+            nowait: bool,
+        ) -> std::io::Result<usize>
         where
             Self: std::os::fd::AsFd,
         {
-            crate::sys::recv_bufs(self.as_fd(), bufs, false)
+            crate::sys::recv_bufs(self.as_fd(), bufs, nowait)
         }
     }
 }

@@ -77,9 +77,13 @@ impl<S: Stream> sealed::Sealed for Counting<S> {
         self.staged += got.0.saturating_sub(bufs.first_len());
         Ok(got)
     }
-    fn recv_bufs(&mut self, bufs: &mut crate::sys::ReadBufs<'_, '_>) -> io::Result<usize> {
+    fn recv_bufs(
+        &mut self,
+        bufs: &mut crate::sys::ReadBufs<'_, '_>,
+        nowait: bool,
+    ) -> io::Result<usize> {
         self.reads += 1;
-        let n = self.inner.recv_bufs(bufs)?;
+        let n = self.inner.recv_bufs(bufs, nowait)?;
         self.staged += n.saturating_sub(bufs.first_len());
         Ok(n)
     }

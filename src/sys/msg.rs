@@ -223,20 +223,36 @@ impl<'a, 'l> ReadBufs<'a, 'l> {
         unsafe { std::slice::from_raw_parts(self.iov[1].iov_base.cast::<u8>().cast_const(), n) }
     }
 
-    /// The iovecs the read fills, without an empty one: the kernel copies into a single
-    /// buffer faster than into a list. With no room at all, an error rather than a read: it
-    /// would return 0, which reads as the peer's close.
+    /// Makes the read `read` into the iovecs, without an empty one (the kernel copies into a
+    /// single buffer faster than into a list), and records how many bytes it wrote. With no
+    /// room at all, an error rather than a read: it would return 0, which reads as the peer's
+    /// close.
+    ///
+    /// # Safety
+    ///
+    /// `read` writes only within the `len` iovecs at the pointer it is given, and returns how
+    /// many bytes it wrote, first.
+    #[allow(unsafe_code)]
     #[inline]
-    fn iovecs(&mut self) -> io::Result<(*mut nix::libc::iovec, usize)> {
-        match self.iov.map(|iov| iov.iov_len > 0) {
-            [true, true] => Ok((self.iov.as_mut_ptr(), 2)),
-            [false, true] => Ok((self.iov[1..].as_mut_ptr(), 1)),
-            [true, false] => Ok((self.iov.as_mut_ptr(), 1)),
-            [false, false] => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a stream read with no room to read into",
-            )),
-        }
+    unsafe fn read<T>(
+        &mut self,
+        read: impl FnOnce(*mut nix::libc::iovec, usize) -> io::Result<(usize, T)>,
+    ) -> io::Result<(usize, T)> {
+        self.filled = 0;
+        let (iov, len) = match self.iov.map(|iov| iov.iov_len > 0) {
+            [true, true] => (self.iov.as_mut_ptr(), 2),
+            [false, true] => (self.iov[1..].as_mut_ptr(), 1),
+            [true, false] => (self.iov.as_mut_ptr(), 1),
+            [false, false] => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a stream read with no room to read into",
+                ))
+            }
+        };
+        let got = read(iov, len)?;
+        self.filled = got.0;
+        Ok(got)
     }
 }
 
@@ -248,12 +264,9 @@ pub(crate) fn recv_bufs_with_fds(
     bufs: &mut ReadBufs<'_, '_>,
     nowait: bool,
 ) -> io::Result<(usize, Control)> {
-    bufs.filled = 0;
-    let (iov, len) = bufs.iovecs()?;
-    // SAFETY: `ReadBufs` holds the mutable borrows of the memory its iovecs describe.
-    let got = unsafe { recvmsg_with_fds(fd, iov, len, nowait) }?;
-    bufs.filled = got.0;
-    Ok(got)
+    // SAFETY: `ReadBufs` holds the mutable borrows of the memory its iovecs describe, and
+    // recvmsg(2) writes only there and returns the count first.
+    unsafe { bufs.read(|iov, len| recvmsg_with_fds(fd, iov, len, nowait)) }
 }
 
 /// A read into `bufs` with no control data (a TCP stream): `readv(2)`, or `recvmsg(2)` with
@@ -266,24 +279,26 @@ pub(crate) fn recv_bufs(
     nowait: bool,
 ) -> io::Result<usize> {
     use nix::libc;
-    bufs.filled = 0;
-    let (iov, len) = bufs.iovecs()?;
-    let got = retry(|| {
-        let n = if nowait {
-            // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
-            let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-            hdr.msg_iov = iov;
-            hdr.msg_iovlen = len as _;
-            // SAFETY: `ReadBufs` holds the mutable borrows of the memory its iovecs describe.
-            unsafe { libc::recvmsg(fd.as_raw_fd(), &mut hdr, libc::MSG_DONTWAIT) }
-        } else {
-            // SAFETY: as above.
-            unsafe { libc::readv(fd.as_raw_fd(), iov, len as libc::c_int) }
-        };
-        Errno::result(n)
-    })? as usize;
-    bufs.filled = got;
-    Ok(got)
+    let read = |iov, len| {
+        retry(|| {
+            let n = if nowait {
+                // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
+                let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+                hdr.msg_iov = iov;
+                hdr.msg_iovlen = len as _;
+                // SAFETY: the iovecs describe writable memory (`ReadBufs::read`'s promise).
+                unsafe { libc::recvmsg(fd.as_raw_fd(), &mut hdr, libc::MSG_DONTWAIT) }
+            } else {
+                // SAFETY: as above.
+                unsafe { libc::readv(fd.as_raw_fd(), iov, len as libc::c_int) }
+            };
+            Errno::result(n)
+        })
+        .map(|n| (n as usize, ()))
+    };
+    // SAFETY: `ReadBufs` holds the mutable borrows of the memory its iovecs describe, and
+    // readv(2) and recvmsg(2) write only there and return the count.
+    unsafe { bufs.read(read) }.map(|(n, ())| n)
 }
 
 /// `sendmsg(2)` with `MSG_NOSIGNAL` of `bufs` with `fds` attached (`SCM_RIGHTS`), to `addr` if
