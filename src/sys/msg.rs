@@ -335,6 +335,49 @@ const REAL_LEN: MsgFlags = MsgFlags::MSG_TRUNC;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 const REAL_LEN: MsgFlags = MsgFlags::empty();
 
+/// Whether `recv(2)` alone tells a datagram's real length (Linux's input `MSG_TRUNC`), so that a
+/// receive that wants no sender, descriptors or timestamp need not take `recvmsg(2)`'s slower
+/// path in the kernel.
+const REAL_LEN_BY_RECV: bool = !REAL_LEN.is_empty();
+
+/// [`recv_datagram`] with no sender, no control data: `recv(2)` with `MSG_TRUNC`, which returns
+/// the datagram's real length, so a longer one than `max` is known to be cut. `buf` is empty
+/// with room for `max` bytes.
+#[allow(unsafe_code)]
+#[inline]
+fn recv_datagram_plain<A>(
+    fd: BorrowedFd<'_>,
+    buf: &mut Vec<u8>,
+    max: usize,
+    peek: bool,
+) -> io::Result<Datagram<A>> {
+    let flags = if peek {
+        REAL_LEN | MsgFlags::MSG_PEEK
+    } else {
+        REAL_LEN
+    };
+    let room = buf.spare_capacity_mut().as_mut_ptr().cast();
+    let got = retry(|| {
+        // SAFETY: `room` points at `max` writable bytes of `buf`'s spare capacity (reserved by
+        // the caller); recv(2) writes at most `max` of them, whatever length it returns.
+        let n = unsafe { nix::libc::recv(fd.as_raw_fd(), room, max, flags.bits()) };
+        Errno::result(n)
+    })? as usize;
+    let truncated = got > max;
+    if !truncated {
+        // SAFETY: the kernel wrote `got` bytes at the start of the spare capacity, and
+        // `got <= max <= capacity`.
+        unsafe { buf.set_len(got) };
+    }
+    Ok(Datagram {
+        len: got,
+        truncated,
+        from: None,
+        stamped: false,
+        control: Control::default(),
+    })
+}
+
 /// One datagram from `recvmsg(2)`.
 pub(crate) struct Datagram<A> {
     /// Bytes in the datagram (on Linux even when more than the buffer held).
@@ -351,7 +394,8 @@ pub(crate) struct Datagram<A> {
     pub(crate) control: Control,
 }
 
-/// Receives one datagram of at most `max` bytes into `buf` with `recvmsg(2)`; with `peek`
+/// Receives one datagram of at most `max` bytes into `buf` with `recvmsg(2)` (on Linux with
+/// `recv(2)` when only its bytes are wanted: no sender, descriptors or timestamp); with `peek`
 /// (`MSG_PEEK`) it stays queued. With `stamped` (and not `with_fds`), there is room for exactly
 /// one `SO_TIMESTAMP` control message (see [`Datagram::stamped`]) and no more: descriptors a
 /// peer attached then find no room and the kernel closes them (`MSG_CTRUNC`), so none is ever
@@ -377,6 +421,9 @@ pub(crate) fn recv_datagram<A: SenderAddr>(
 
     buf.clear();
     buf.reserve(max);
+    if REAL_LEN_BY_RECV && !with_sender && !with_fds && !stamped {
+        return recv_datagram_plain(fd, buf, max, peek);
+    }
     let mut addr = MaybeUninit::<libc::sockaddr_storage>::zeroed();
     // On the stack, aligned as a `cmsghdr` and never read by us, so neither allocated nor zeroed:
     // the kernel writes what it reports in `msg_controllen`.
@@ -565,6 +612,41 @@ mod tests {
         let mut bufs = ReadBufs::new(&mut [], Room::Lent(&mut mem));
         let err = recv_bufs(b.as_fd(), &mut bufs, true).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    /// A receive with no sender, descriptors or timestamp (`recv(2)` on Linux) still tells a
+    /// datagram that did not fit, with its real length, and leaves no part of it in `buf`; a
+    /// peek leaves it queued.
+    #[test]
+    fn a_plain_datagram_receive_reports_a_cut_datagram_and_its_length() {
+        let (a, b) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        let mut buf = Vec::new();
+        a.send(b"0123456789").unwrap();
+        let peeked =
+            recv_datagram::<()>(b.as_fd(), &mut buf, 4, false, true, false, false).unwrap();
+        assert!(peeked.truncated);
+        assert_eq!(buf, b"");
+        if REAL_LEN_BY_RECV {
+            assert_eq!(peeked.len, 10);
+        }
+        let whole =
+            recv_datagram::<()>(b.as_fd(), &mut buf, 16, false, false, false, false).unwrap();
+        assert_eq!((whole.len, whole.truncated), (10, false));
+        assert_eq!(buf, b"0123456789");
+
+        a.send(b"abcdef").unwrap();
+        let cut = recv_datagram::<()>(b.as_fd(), &mut buf, 5, false, false, false, false).unwrap();
+        assert!(cut.truncated);
+        assert!(cut.len > 5);
+        assert_eq!(buf, b"", "no part of a cut datagram is handed out");
+        a.send(b"").unwrap();
+        let empty =
+            recv_datagram::<()>(b.as_fd(), &mut buf, 5, false, false, false, false).unwrap();
+        assert_eq!(
+            (empty.len, empty.truncated),
+            (0, false),
+            "the cut one was taken out"
+        );
     }
 
     /// Waits until `s` has bytes to read, so that a read that does not wait finds them.
