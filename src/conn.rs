@@ -29,7 +29,7 @@ pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 /// messages, framed as the [wire format](crate::frame) describes.
 ///
 /// Receiving is driven by the protocol core's [`Decoder`](crate::proto::Decoder): several small
-/// messages that arrive together cost one `readv(2)`, a long payload is read straight into the
+/// messages that arrive together cost one read, a long payload is read straight into the
 /// caller's buffer, and a receive buffer is held only while messages flow (none while the
 /// connection waits for its peer, up to 64 KiB while the peer streams). Sending a message is
 /// one `sendmsg(2)` of header and payload together, and [`send_batch`](Self::send_batch) sends up
@@ -698,8 +698,7 @@ fn apply_deadline<S: Stream>(stream: &S, deadline: Option<Instant>) -> io::Resul
     Ok(())
 }
 
-/// One read with `read(nowait)`, retrying `EINTR`: a `readv(2)` or `recvmsg(2)` into several
-/// buffers, filled in order. With a spin budget, first polls with non-blocking reads
+/// One read with `read(nowait)`, retrying `EINTR`, into one or two buffers, filled in order. With a spin budget, first polls with non-blocking reads
 /// (`read(true)`) until one brings something or the budget is spent, and only then blocks.
 fn read_some<T>(
     spin: Option<Duration>,

@@ -26,8 +26,8 @@ pub(crate) mod sealed {
             crate::sys::recv_bufs_with_fds(self.as_fd(), bufs, nowait)
         }
 
-        /// How a connection reads a TCP stream: `readv(2)` into `bufs`, or a `recvmsg(2)` with
-        /// `MSG_DONTWAIT` if `nowait` (see `sys::recv_bufs`). A method for the same reason.
+        /// How a connection reads a TCP stream: one `recv(2)`, `readv(2)` or (`nowait`, into two
+        /// buffers) `recvmsg(2)` into `bufs` (see `sys::recv_bufs`). A method for the same reason.
         fn recv_bufs(
             &mut self,
             bufs: &mut crate::sys::ReadBufs<'_, '_>,

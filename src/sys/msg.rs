@@ -335,32 +335,49 @@ const REAL_LEN: MsgFlags = MsgFlags::MSG_TRUNC;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 const REAL_LEN: MsgFlags = MsgFlags::empty();
 
-/// Whether `recv(2)` alone tells a datagram's real length (Linux's input `MSG_TRUNC`), so that a
-/// receive that wants no sender, descriptors or timestamp need not take `recvmsg(2)`'s slower
+/// Whether `recvfrom(2)` alone tells a datagram's real length (Linux's input `MSG_TRUNC`), so
+/// that a receive that wants no descriptors or timestamp need not take `recvmsg(2)`'s slower
 /// path in the kernel.
 const REAL_LEN_BY_RECV: bool = !REAL_LEN.is_empty();
 
-/// [`recv_datagram`] with no sender, no control data: `recv(2)` with `MSG_TRUNC`, which returns
-/// the datagram's real length, so a longer one than `max` is known to be cut. `buf` is empty
-/// with room for `max` bytes.
+/// [`recv_datagram`] with no control data: `recvfrom(2)` with `MSG_TRUNC`, which returns the
+/// datagram's real length, so a longer one than `max` is known to be cut; the sender's address
+/// only `with_sender`. `buf` is empty with room for `max` bytes.
 #[allow(unsafe_code)]
 #[inline]
-fn recv_datagram_plain<A>(
+fn recv_datagram_plain<A: SenderAddr>(
     fd: BorrowedFd<'_>,
     buf: &mut Vec<u8>,
     max: usize,
+    with_sender: bool,
     peek: bool,
 ) -> io::Result<Datagram<A>> {
+    use nix::libc;
     let flags = if peek {
         REAL_LEN | MsgFlags::MSG_PEEK
     } else {
         REAL_LEN
     };
     let room = buf.spare_capacity_mut().as_mut_ptr().cast();
+    let mut addr = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut addr_len: libc::socklen_t = 0;
     let got = retry(|| {
+        let name = if with_sender {
+            // Set again on each try: the kernel overwrites the length.
+            addr_len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            addr.as_mut_ptr().cast()
+        } else {
+            std::ptr::null_mut()
+        };
+        let name_len = if with_sender {
+            &mut addr_len as *mut _
+        } else {
+            std::ptr::null_mut()
+        };
         // SAFETY: `room` points at `max` writable bytes of `buf`'s spare capacity (reserved by
-        // the caller); recv(2) writes at most `max` of them, whatever length it returns.
-        let n = unsafe { nix::libc::recv(fd.as_raw_fd(), room, max, flags.bits()) };
+        // the caller), and recvfrom(2) writes at most `max` of them, whatever length it
+        // returns; `name` is null or a whole sockaddr_storage of `addr_len` bytes.
+        let n = unsafe { libc::recvfrom(fd.as_raw_fd(), room, max, flags.bits(), name, name_len) };
         Errno::result(n)
     })? as usize;
     let truncated = got > max;
@@ -369,10 +386,13 @@ fn recv_datagram_plain<A>(
         // `got <= max <= capacity`.
         unsafe { buf.set_len(got) };
     }
+    // SAFETY: zeroed above, the storage is initialised; the kernel filled `addr_len` bytes (0
+    // if not asked, or for an unnamed sender, for which `from_sockaddr` returns `None`).
+    let from = A::from_sockaddr(unsafe { addr.assume_init_ref() }, addr_len);
     Ok(Datagram {
         len: got,
         truncated,
-        from: None,
+        from,
         stamped: false,
         control: Control::default(),
     })
@@ -395,7 +415,7 @@ pub(crate) struct Datagram<A> {
 }
 
 /// Receives one datagram of at most `max` bytes into `buf` with `recvmsg(2)` (on Linux with
-/// `recv(2)` when only its bytes are wanted: no sender, descriptors or timestamp); with `peek`
+/// `recvfrom(2)` when no descriptors or timestamp are wanted); with `peek`
 /// (`MSG_PEEK`) it stays queued. With `stamped` (and not `with_fds`), there is room for exactly
 /// one `SO_TIMESTAMP` control message (see [`Datagram::stamped`]) and no more: descriptors a
 /// peer attached then find no room and the kernel closes them (`MSG_CTRUNC`), so none is ever
@@ -421,8 +441,8 @@ pub(crate) fn recv_datagram<A: SenderAddr>(
 
     buf.clear();
     buf.reserve(max);
-    if REAL_LEN_BY_RECV && !with_sender && !with_fds && !stamped {
-        return recv_datagram_plain(fd, buf, max, peek);
+    if REAL_LEN_BY_RECV && !with_fds && !stamped {
+        return recv_datagram_plain(fd, buf, max, with_sender, peek);
     }
     let mut addr = MaybeUninit::<libc::sockaddr_storage>::zeroed();
     // On the stack, aligned as a `cmsghdr` and never read by us, so neither allocated nor zeroed:
@@ -647,6 +667,22 @@ mod tests {
             (0, false),
             "the cut one was taken out"
         );
+
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.send_to(b"hi", rx.local_addr().unwrap()).unwrap();
+        let got = recv_datagram::<std::net::SocketAddr>(
+            rx.as_fd(),
+            &mut buf,
+            8,
+            true,
+            false,
+            false,
+            false,
+        )
+        .unwrap();
+        assert_eq!((got.len, got.from), (2, Some(tx.local_addr().unwrap())));
+        assert_eq!(buf, b"hi");
     }
 
     /// Waits until `s` has bytes to read, so that a read that does not wait finds them.

@@ -40,7 +40,7 @@ pub(super) fn keeps_queue_memory(capacity: usize, high_water: usize) -> bool {
 /// [wire format](crate::frame) describes, with the cancel-safety the [module](super) states.
 ///
 /// Receiving uses the protocol core's [`Decoder`]: several small messages that arrive together
-/// cost one `readv(2)`, a long payload is read straight into the message, and memory follows the
+/// cost one read, a long payload is read straight into the message, and memory follows the
 /// bytes that arrive. [`send`](Self::send) writes header and payload in one gathering write from
 /// where they are, without copying, unless the socket takes only part of them; frames queued with
 /// [`feed`](Self::feed) go out together in one write.

@@ -112,8 +112,8 @@ impl sealed::Sealed for TcpStream {
         false
     }
     fn try_read_with_fds(&self, bufs: &mut ReadBufs<'_, '_>) -> io::Result<(usize, Control)> {
-        // `readv(2)`: the socket is non-blocking, so it fails with `WouldBlock` instead of
-        // waiting, and `try_io` clears the readiness then.
+        // `recv(2)` into one buffer, `readv(2)` into two: the socket is non-blocking, so either
+        // fails with `WouldBlock` instead of waiting, and `try_io` clears the readiness then.
         let n = self.try_io(Interest::READABLE, || {
             sys::recv_bufs(self.as_fd(), bufs, false)
         })?;
