@@ -57,7 +57,9 @@
 //! Beside the two-process cases, the parent times the four system calls of a 64 B round trip
 //! made back to back in itself ([`syscalls`]): what a round trip costs in system calls alone,
 //! which busy polling cannot remove. It also times a 64 B message sent and received on one
-//! thread by msgsock and by the baselines: the CPU time of the framing code and its calls.
+//! thread by msgsock and by the baselines: the CPU time of the framing code and its calls; and
+//! a 64 B write and read by each receive call (`recv`, `readv`, `recvmsg`), what the kernel alone
+//! charges for each.
 
 #[cfg(feature = "tokio")]
 mod async_patterns;
@@ -165,7 +167,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     if all.iter().any(|c| c.family().targets) {
         let syscall_costs = syscalls::syscall_costs(&all, quick);
         let one_thread = syscalls::one_thread_costs(&all, quick);
-        report::print_checks(&results, &syscall_costs, &one_thread);
+        let read_calls = syscalls::read_call_costs(&all, quick);
+        report::print_checks(&results, &syscall_costs, &one_thread, &read_calls);
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use crate::cases::{size_name, Case};
 use crate::impls::{Api, Role};
 use crate::patterns::Pattern;
 use crate::stats::{median_ci95, mid, Pick, Results};
-use crate::syscalls::OneThread;
+use crate::syscalls::{OneThread, READ_CALLS};
 use crate::transports::families;
 use crate::{KIB, MIB};
 
@@ -122,6 +122,7 @@ pub(crate) fn print_checks(
     results: &Results,
     syscall_costs: &HashMap<usize, Duration>,
     one_thread: &HashMap<usize, OneThread>,
+    read_calls: &HashMap<usize, [Duration; 3]>,
 ) {
     println!("targets (stream transports):");
     for (f, family) in families().iter().enumerate() {
@@ -202,6 +203,16 @@ pub(crate) fn print_checks(
                 cost.subject.as_secs_f64() / cost.best_std.as_secs_f64(),
                 "",
             );
+        }
+        // What the kernel's receive calls cost apart: msgsock's Unix reads are `recvmsg(2)`.
+        if let Some(costs) = read_calls.get(&f) {
+            let each: Vec<String> = costs.iter().map(|c| c.as_nanos().to_string()).collect();
+            let what = format!(
+                "write+read 64 B by {}: {} ns",
+                READ_CALLS.join(" / "),
+                each.join(" / ")
+            );
+            line(&what, costs[2].as_secs_f64() / costs[0].as_secs_f64(), "");
         }
         let spin = pair(Role::Spin, Pattern::RoundTrip);
         let info = |what: &str, value: Option<f64>| {

@@ -3,7 +3,10 @@
 //! - the floor: the four system calls of a 64 B round trip (a write and a read on each end of a
 //!   connection) made back to back. Spinning removes the wake-ups from a round trip, not these;
 //! - the framing: one 64 B message sent and received on one thread by msgsock and by each
-//!   hand-written baseline, the CPU time an implementation adds to those calls.
+//!   hand-written baseline, the CPU time an implementation adds to those calls;
+//! - the receive calls: a 64 B write and read on one thread by `recv(2)`, `readv(2)` and
+//!   `recvmsg(2)`, what the kernel alone charges for each way of reading (the ratio printed is
+//!   `recvmsg` over `recv`: every msgsock read of a Unix stream is a `recvmsg`, for descriptors).
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -123,4 +126,71 @@ fn one_thread_cost(family: &Family, quick: bool) -> io::Result<Option<OneThread>
     Ok(median(Role::Subject)
         .zip(median(Role::Baseline))
         .map(|(subject, best_std)| OneThread { subject, best_std }))
+}
+
+/// The receive calls [`read_call_costs`] compares, in its order: `recv(2)` (what std's `read`
+/// makes, and msgsock's TCP read into one buffer), `readv(2)` into two buffers (msgsock's read of
+/// a payload's rest and the next header) and `recvmsg(2)` with room for control data (every read
+/// of a Unix stream by msgsock, which must see descriptors).
+pub(crate) const READ_CALLS: [&str; 3] = ["recv", "readv", "recvmsg"];
+
+/// One 64 B write and read back to back on one thread, by each of the [`READ_CALLS`], on each
+/// stream family among `all`'s cases, by family index. Only the receive call differs, so the
+/// differences are the kernel's, which no framing code can change.
+pub(crate) fn read_call_costs(all: &[Case], quick: bool) -> HashMap<usize, [Duration; 3]> {
+    per_family(all, "read calls", |family| {
+        read_call_cost(family, quick).map(Some)
+    })
+}
+
+fn read_call_cost(family: &Family, quick: bool) -> io::Result<[Duration; 3]> {
+    use nix::sys::socket::{recv, recvmsg, MsgFlags};
+    use std::io::IoSliceMut;
+    use std::os::fd::{AsFd, AsRawFd};
+
+    let (listener, addr) = (family.bind)()?;
+    let mut a = std::fs::File::from((family.connect)(&addr)?);
+    let b = listener.accept()?;
+    let frame = message(68);
+    let mut buf = [0; 8192];
+    let mut control = nix::cmsg_space!([std::os::fd::RawFd; 16]);
+    let mut read = |call: usize, buf: &mut [u8]| -> io::Result<usize> {
+        let fd = b.as_fd();
+        Ok(match call {
+            0 => recv(fd.as_raw_fd(), buf, MsgFlags::empty())?,
+            1 => {
+                let (head, rest) = buf.split_at_mut(4);
+                nix::sys::uio::readv(fd, &mut [IoSliceMut::new(head), IoSliceMut::new(rest)])?
+            }
+            _ => {
+                let mut iov = [IoSliceMut::new(buf)];
+                let flags = MsgFlags::MSG_CMSG_CLOEXEC;
+                recvmsg::<()>(fd.as_raw_fd(), &mut iov, Some(&mut control), flags)?.bytes
+            }
+        })
+    };
+    let (batches, per_batch) = if quick { (3, 1_000) } else { (21, 20_000) };
+    let mut times: [Vec<Duration>; 3] = Default::default();
+    for _ in 0..batches {
+        // Call by call in turn, so that drift in the machine's load hits every one alike.
+        for (call, times) in times.iter_mut().enumerate() {
+            let start = Instant::now();
+            for _ in 0..per_batch {
+                a.write_all(&frame)?;
+                let mut got = 0;
+                while got < frame.len() {
+                    got += read(call, &mut buf[got..])?;
+                }
+                if buf[..got] != frame[..] {
+                    return Err(io::Error::other("the timed frame came back changed"));
+                }
+            }
+            times.push(start.elapsed() / per_batch);
+        }
+    }
+    let [recv, readv, recvmsg] = times.map(mid);
+    recv.zip(readv)
+        .zip(recvmsg)
+        .map(|((a, b), c)| [a, b, c])
+        .ok_or_else(|| io::Error::other("no batches"))
 }
