@@ -338,7 +338,7 @@ const REAL_LEN: MsgFlags = MsgFlags::empty();
 /// Whether `recvfrom(2)` alone tells a datagram's real length (Linux's input `MSG_TRUNC`), so
 /// that a receive that wants no descriptors or timestamp need not take `recvmsg(2)`'s slower
 /// path in the kernel.
-const REAL_LEN_BY_RECV: bool = !REAL_LEN.is_empty();
+const REAL_LEN_BY_RECVFROM: bool = !REAL_LEN.is_empty();
 
 /// [`recv_datagram`] with no control data: `recvfrom(2)` with `MSG_TRUNC`, which returns the
 /// datagram's real length, so a longer one than `max` is known to be cut; the sender's address
@@ -362,17 +362,12 @@ fn recv_datagram_plain<A: SenderAddr>(
     let mut addr = MaybeUninit::<libc::sockaddr_storage>::zeroed();
     let mut addr_len: libc::socklen_t = 0;
     let got = retry(|| {
-        let name = if with_sender {
+        let (name, name_len) = if with_sender {
             // Set again on each try: the kernel overwrites the length.
             addr_len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            addr.as_mut_ptr().cast()
+            (addr.as_mut_ptr().cast(), &raw mut addr_len)
         } else {
-            std::ptr::null_mut()
-        };
-        let name_len = if with_sender {
-            &mut addr_len as *mut _
-        } else {
-            std::ptr::null_mut()
+            (std::ptr::null_mut(), std::ptr::null_mut())
         };
         // SAFETY: `room` points at `max` writable bytes of `buf`'s spare capacity (reserved by
         // the caller), and recvfrom(2) writes at most `max` of them, whatever length it
@@ -381,16 +376,14 @@ fn recv_datagram_plain<A: SenderAddr>(
         Errno::result(n)
     })? as usize;
     let truncated = got > max;
-    if !truncated {
-        // SAFETY: the kernel wrote `got` bytes at the start of the spare capacity, and
-        // `got <= max <= capacity`.
-        unsafe { buf.set_len(got) };
-    }
+    // SAFETY: recvfrom(2) wrote `got` bytes at the start of the spare capacity, of which the
+    // caller reserved `max`.
+    let len = unsafe { keep_received(buf, got, max, truncated) };
     // SAFETY: zeroed above, the storage is initialised; the kernel filled `addr_len` bytes (0
     // if not asked, or for an unnamed sender, for which `from_sockaddr` returns `None`).
     let from = A::from_sockaddr(unsafe { addr.assume_init_ref() }, addr_len);
     Ok(Datagram {
-        len: got,
+        len,
         truncated,
         from,
         stamped: false,
@@ -441,7 +434,7 @@ pub(crate) fn recv_datagram<A: SenderAddr>(
 
     buf.clear();
     buf.reserve(max);
-    if REAL_LEN_BY_RECV && !with_fds && !stamped {
+    if REAL_LEN_BY_RECVFROM && !with_fds && !stamped {
         return recv_datagram_plain(fd, buf, max, with_sender, peek);
     }
     let mut addr = MaybeUninit::<libc::sockaddr_storage>::zeroed();
@@ -500,26 +493,40 @@ pub(crate) fn recv_datagram<A: SenderAddr>(
     };
     let truncated = hdr.msg_flags & libc::MSG_TRUNC != 0 || got > max;
     let stamped = hdr.msg_controllen > 0 || hdr.msg_flags & libc::MSG_CTRUNC != 0;
-    if !truncated {
-        // SAFETY: the kernel wrote `got` bytes at the start of the spare capacity, and
-        // `got <= max <= capacity`.
-        unsafe { buf.set_len(got) };
-    }
+    // SAFETY: recvmsg(2) wrote `got` bytes at the start of the spare capacity, of which `max`
+    // were reserved above.
+    let len = unsafe { keep_received(buf, got, max, truncated) };
     // An unnamed sender (or none asked for) has `msg_namelen` 0, for which `from_sockaddr`
     // returns `None`.
     // SAFETY: zeroed above, the storage is initialised; the kernel filled `msg_namelen` bytes.
     let from = A::from_sockaddr(unsafe { addr.assume_init_ref() }, hdr.msg_namelen);
     Ok(Datagram {
-        len: if truncated {
-            got.max(max.saturating_add(1))
-        } else {
-            got
-        },
+        len,
         truncated,
         from,
         stamped,
         control,
     })
+}
+
+/// Keeps in `buf` the `got` bytes a receive wrote, unless the datagram was `truncated` (longer
+/// than `max`): then `buf` stays empty, as no part of a cut datagram is handed out. Returns the
+/// datagram's length, more than `max` if it was cut (the real one where the kernel tells it).
+///
+/// # Safety
+///
+/// `buf` is empty with at least `max` bytes of capacity, and the receive wrote its first `got`
+/// bytes (at most `max` of them unless `truncated`).
+#[allow(unsafe_code)]
+#[inline]
+unsafe fn keep_received(buf: &mut Vec<u8>, got: usize, max: usize, truncated: bool) -> usize {
+    if truncated {
+        return got.max(max.saturating_add(1));
+    }
+    // SAFETY: not truncated, so `got <= max <= capacity`, and those bytes were written (the
+    // caller's promise).
+    unsafe { buf.set_len(got) };
+    got
 }
 
 /// Sets `SO_TIMESTAMP`: every packet received then brings a timestamp control message.
@@ -646,7 +653,7 @@ mod tests {
             recv_datagram::<()>(b.as_fd(), &mut buf, 4, false, true, false, false).unwrap();
         assert!(peeked.truncated);
         assert_eq!(buf, b"");
-        if REAL_LEN_BY_RECV {
+        if REAL_LEN_BY_RECVFROM {
             assert_eq!(peeked.len, 10);
         }
         let whole =
