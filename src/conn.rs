@@ -698,8 +698,9 @@ fn apply_deadline<S: Stream>(stream: &S, deadline: Option<Instant>) -> io::Resul
     Ok(())
 }
 
-/// One read with `read(nowait)`, retrying `EINTR`, into one or two buffers, filled in order. With a spin budget, first polls with non-blocking reads
-/// (`read(true)`) until one brings something or the budget is spent, and only then blocks.
+/// One read with `read(nowait)`, retrying `EINTR`, into one or two buffers, filled in order.
+/// With a spin budget, first polls with non-blocking reads (`read(true)`) until one brings
+/// something or the budget is spent, and only then blocks.
 fn read_some<T>(
     spin: Option<Duration>,
     mut read: impl FnMut(bool) -> io::Result<T>,

@@ -609,7 +609,7 @@ mod tests {
         let mut mem = [MaybeUninit::<u8>::uninit(); 8];
         for nowait in [false, true] {
             a.write_all(b"abc").unwrap();
-            // Blocking first, so that the bytes are there for the read that does not wait.
+            // Into lent memory alone: one buffer, a read that waits.
             let mut bufs = ReadBufs::new(&mut [], Room::Lent(&mut mem));
             assert_eq!(recv_bufs(b.as_fd(), &mut bufs, false).unwrap(), 3);
             assert_eq!(bufs.lent(), b"abc");
