@@ -165,9 +165,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
     report::print_table(&all, &results);
     if all.iter().any(|c| c.family().targets) {
-        let syscall_costs = syscalls::syscall_costs(&all, quick);
-        let one_thread = syscalls::one_thread_costs(&all, quick);
-        let read_calls = syscalls::read_call_costs(&all, quick);
+        let syscall_costs = syscalls::syscall_costs(&all, quick)?;
+        let one_thread = syscalls::one_thread_costs(&all, quick)?;
+        let read_calls = syscalls::read_call_costs(&all, quick)?;
         report::print_checks(&results, &syscall_costs, &one_thread, &read_calls);
     }
     Ok(())

@@ -19,33 +19,32 @@ use crate::stats::mid;
 use crate::transports::{families, Family};
 
 /// What those calls cost on each stream family among `all`'s cases, by family index.
-pub(crate) fn syscall_costs(all: &[Case], quick: bool) -> HashMap<usize, Duration> {
+pub(crate) fn syscall_costs(all: &[Case], quick: bool) -> io::Result<HashMap<usize, Duration>> {
     per_family(all, "system calls", |family| {
         syscall_cost(family, quick).map(Some)
     })
 }
 
-/// `cost` of each stream family with 64 B cases among `all`, by family index; a family whose
-/// timing failed (`what` says which) is reported and left out.
+/// `cost` of each stream family with 64 B cases among `all`, by family index. A timing that
+/// fails (`what` says which) fails the run, as a failed case does: a row left out quietly would
+/// hide a broken implementation.
 fn per_family<T>(
     all: &[Case],
     what: &str,
     cost: impl Fn(&Family) -> io::Result<Option<T>>,
-) -> HashMap<usize, T> {
+) -> io::Result<HashMap<usize, T>> {
     let mut out = HashMap::new();
     for (f, family) in families().iter().enumerate() {
         if !family.targets || !all.iter().any(|c| c.family == f && c.size == 64) {
             continue;
         }
-        match cost(family) {
-            Ok(Some(c)) => {
-                out.insert(f, c);
-            }
-            Ok(None) => {}
-            Err(e) => eprintln!("{}: {what} not timed: {e}", family.name),
+        let cost = cost(family)
+            .map_err(|e| io::Error::other(format!("{}: {what} not timed: {e}", family.name)))?;
+        if let Some(c) = cost {
+            out.insert(f, c);
         }
     }
-    out
+    Ok(out)
 }
 
 fn syscall_cost(family: &Family, quick: bool) -> io::Result<Duration> {
@@ -78,7 +77,7 @@ fn syscall_cost(family: &Family, quick: bool) -> io::Result<Duration> {
 /// `all`'s cases: msgsock's time and the best hand-written baseline's, by family index. With no
 /// wake-up in it, this is the CPU time of the framing code plus its system calls, the part of a
 /// round trip an implementation can change.
-pub(crate) fn one_thread_costs(all: &[Case], quick: bool) -> HashMap<usize, OneThread> {
+pub(crate) fn one_thread_costs(all: &[Case], quick: bool) -> io::Result<HashMap<usize, OneThread>> {
     per_family(all, "one-thread send and receive", |family| {
         one_thread_cost(family, quick)
     })
@@ -137,7 +136,10 @@ pub(crate) const READ_CALLS: [&str; 3] = ["recv", "readv", "recvmsg"];
 /// One 64 B write and read back to back on one thread, by each of the [`READ_CALLS`], on each
 /// stream family among `all`'s cases, by family index. Only the receive call differs, so the
 /// differences are the kernel's, which no framing code can change.
-pub(crate) fn read_call_costs(all: &[Case], quick: bool) -> HashMap<usize, [Duration; 3]> {
+pub(crate) fn read_call_costs(
+    all: &[Case],
+    quick: bool,
+) -> io::Result<HashMap<usize, [Duration; 3]>> {
     per_family(all, "read calls", |family| {
         read_call_cost(family, quick).map(Some)
     })
