@@ -72,6 +72,9 @@ pub struct Connection<S> {
     read_deadline: Option<Instant>,
     /// Busy-poll budget before each blocking read, if enabled.
     spin: Option<Duration>,
+    /// Whether reads of a Unix stream take descriptors (`recvmsg(2)` with control data) or
+    /// leave them to the kernel to close (`recv(2)`, cheaper). Meaningless on TCP.
+    receive_fds: bool,
 }
 
 impl<S: Stream> Connection<S> {
@@ -87,6 +90,7 @@ impl<S: Stream> Connection<S> {
             decoder: Decoder::new(DEFAULT_MAX_MESSAGE_LEN),
             read_deadline: None,
             spin: None,
+            receive_fds: true,
         }
     }
 
@@ -290,7 +294,8 @@ impl<S: Stream> Connection<S> {
     ///
     /// On a Unix stream every read takes the control data too, so descriptors sent with a later
     /// message are kept for it; those sent with this message are closed (see
-    /// [`recv_into_with_fds`](Self::recv_into_with_fds) to keep them).
+    /// [`recv_into_with_fds`](Self::recv_into_with_fds) to keep them, and
+    /// [`set_receive_fds`](Self::set_receive_fds) to read without control data).
     ///
     /// # Errors
     ///
@@ -328,7 +333,8 @@ impl<S: Stream> Connection<S> {
     ///   the control data short (`MSG_CTRUNC`), for example at this process's descriptor limit.
     ///   Its descriptors that did arrive are closed and its bytes dropped; the connection stays
     ///   in step, and the next call returns the next message.
-    /// - [`Error::FdsUnsupported`] on a TCP stream, before any read.
+    /// - [`Error::FdsUnsupported`] on a TCP stream, and [`Error::FdsRefused`] on a connection
+    ///   [set not to receive descriptors](Self::set_receive_fds), before any read.
     /// - As [`recv_into`](Self::recv_into) otherwise.
     pub fn recv_into_with_fds(
         &mut self,
@@ -336,6 +342,9 @@ impl<S: Stream> Connection<S> {
         fds: &mut Vec<OwnedFd>,
     ) -> Result<Option<usize>> {
         self.link.check_unix()?;
+        if !self.receive_fds {
+            return Err(Error::FdsRefused);
+        }
         self.recv_frame(buf, Some(fds))
     }
 
@@ -442,9 +451,9 @@ impl<S: Stream> Connection<S> {
             (spin, _) => spin,
         };
         let after_spin = spin.is_some() && deadline.is_some();
-        let unix = self.link.is_unix();
+        let fds = self.receive_fds && self.link.is_unix();
         let stream = &mut self.link.stream;
-        if !unix {
+        if !fds {
             let n = read_some(spin, |nowait| {
                 if !nowait && after_spin {
                     apply_deadline(stream, deadline)?;
@@ -552,12 +561,46 @@ impl<S: Stream> Connection<S> {
         self.spin
     }
 
+    /// Sets whether this connection receives descriptors (the default), on a Unix stream.
+    ///
+    /// A connection that receives them reads with `recvmsg(2)` and room for control data, so
+    /// that descriptors sent with any message reach that message, whichever receive call reads
+    /// its bytes. One set not to reads with `recv(2)`, as std's `read` does and a little
+    /// faster; the kernel closes descriptors a peer sends with those reads, so none enter this
+    /// process, and [`recv_with_fds`](Self::recv_with_fds) returns [`Error::FdsRefused`].
+    /// Messages stay whole and in order either way. Set it before the peer sends descriptors:
+    /// bytes already read keep the descriptors that came with them. No effect on TCP, and on
+    /// sending.
+    ///
+    /// ```
+    /// use msgsock::{Connection, UnixStream};
+    /// use std::os::fd::AsFd;
+    /// let (a, b) = UnixStream::pair()?;
+    /// let (mut a, mut b) = (Connection::new(a), Connection::new(b));
+    /// b.set_receive_fds(false);
+    /// let file = std::fs::File::open("/dev/null")?;
+    /// a.send_with_fds(b"hello", &[file.as_fd()])?;
+    /// assert_eq!(b.recv()?.as_deref(), Some(&b"hello"[..]));
+    /// assert!(matches!(b.recv_with_fds(), Err(msgsock::Error::FdsRefused)));
+    /// # Ok::<(), msgsock::Error>(())
+    /// ```
+    pub fn set_receive_fds(&mut self, receive: bool) -> &mut Self {
+        self.receive_fds = receive;
+        self
+    }
+
+    /// Whether reads take descriptors, as set by [`set_receive_fds`](Self::set_receive_fds):
+    /// `true` by default.
+    pub fn receives_fds(&self) -> bool {
+        self.receive_fds
+    }
+
     /// A second handle to the same connection, to send on one thread while another receives.
     ///
-    /// The clone starts with an empty receive buffer and the original's message limit and spin
-    /// budget. Bytes the original has already read stay with it, so receive on one handle only
-    /// ([`split`](Self::split) says so in the types). Sending on both is safe: they share one send
-    /// lock and one queue.
+    /// The clone starts with an empty receive buffer and the original's message limit, spin
+    /// budget and [descriptor setting](Self::set_receive_fds). Bytes the original has already
+    /// read stay with it, so receive on one handle only ([`split`](Self::split) says so in the
+    /// types). Sending on both is safe: they share one send lock and one queue.
     ///
     /// # Errors
     ///
@@ -566,6 +609,7 @@ impl<S: Stream> Connection<S> {
         let mut clone = Connection::from_link(self.link.try_clone()?)
             .with_max_message_len(self.max_message_len());
         clone.spin = self.spin;
+        clone.receive_fds = self.receive_fds;
         Ok(clone)
     }
 

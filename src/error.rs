@@ -284,6 +284,12 @@ pub enum Error {
         family: Family,
     },
 
+    /// A receive with descriptors on a connection set not to take them
+    /// ([`Connection::set_receive_fds`](crate::Connection::set_receive_fds)), whose reads leave
+    /// descriptors to the kernel to close. Nothing was read.
+    #[error("this connection does not receive descriptors (set_receive_fds(false))")]
+    FdsRefused,
+
     /// A message arrived without all of its descriptors: the kernel truncated the control data
     /// (`MSG_CTRUNC`), for example because this process was at its descriptor limit
     /// (`RLIMIT_NOFILE`). The descriptors that did arrive were closed and the message was
@@ -453,6 +459,7 @@ impl Error {
             Error::Shutdown => K::ConnectionAborted,
             Error::TooManyFds { .. } => K::InvalidInput,
             Error::FdsUnsupported { .. } => K::Unsupported,
+            Error::FdsRefused => K::Unsupported,
             // Most often EMFILE/ENFILE, which std leaves uncategorised too.
             Error::FdsTruncated { .. } => K::Other,
         }

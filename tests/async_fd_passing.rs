@@ -355,6 +355,34 @@ async fn tcp_udp_and_too_many_descriptors_are_refused_before_sending() {
     assert_eq!(rx.recv().await.unwrap().as_deref(), Some(&b"after"[..]));
 }
 
+/// As the blocking test of the same name: a connection (or receiving half) set not to receive
+/// descriptors gets every message and none of their descriptors, and refuses `recv_with_fds`.
+#[tokio::test]
+async fn a_connection_set_not_to_receive_descriptors_gets_the_messages_only() {
+    let (mut tx, rx) = stream_pair();
+    let (mut rx, _rx_send) = rx.into_split();
+    assert!(rx.receives_fds());
+    rx.set_receive_fds(false);
+    assert!(!rx.receives_fds());
+    let (reader, writer) = std::io::pipe().unwrap();
+    tx.send_with_fds(b"first", &[writer.as_fd()]).await.unwrap();
+    tx.send(b"plain").await.unwrap();
+    drop(writer);
+    assert!(matches!(rx.recv_with_fds().await, Err(Error::FdsRefused)));
+    assert_eq!(rx.recv().await.unwrap().as_deref(), Some(&b"first"[..]));
+    assert!(reaches_eof(&reader), "the descriptor reached this process");
+    assert_eq!(rx.recv().await.unwrap().as_deref(), Some(&b"plain"[..]));
+
+    rx.set_receive_fds(true);
+    let second = files(1);
+    tx.send_with_fds(b"second", &borrowed(&second))
+        .await
+        .unwrap();
+    let (msg, fds) = rx.recv_with_fds().await.unwrap().unwrap();
+    assert_eq!(msg, b"second");
+    assert_eq!(identities(&fds), identities(&second));
+}
+
 #[tokio::test]
 async fn received_descriptors_are_close_on_exec() {
     use nix::fcntl::{fcntl, FcntlArg, FdFlag};

@@ -130,6 +130,32 @@ fn descriptors_sent_to_a_plain_receiver_are_closed() {
     );
 }
 
+/// A connection set not to receive descriptors gets every message whole and in order and none
+/// of their descriptors: the kernel closes them (the pipe reaches EOF), `recv_with_fds` is
+/// refused before any read, and once set back, descriptors arrive again from the next message.
+#[test]
+fn a_connection_set_not_to_receive_descriptors_gets_the_messages_only() {
+    let (mut tx, mut rx) = stream_pair();
+    assert!(rx.receives_fds());
+    rx.set_receive_fds(false);
+    assert!(!rx.receives_fds());
+    let (reader, writer) = std::io::pipe().unwrap();
+    tx.send_with_fds(b"first", &[writer.as_fd()]).unwrap();
+    tx.send(b"plain").unwrap();
+    drop(writer);
+    assert!(matches!(rx.recv_with_fds(), Err(Error::FdsRefused)));
+    assert_eq!(rx.recv().unwrap().as_deref(), Some(&b"first"[..]));
+    assert!(reaches_eof(&reader), "the descriptor reached this process");
+    assert_eq!(rx.recv().unwrap().as_deref(), Some(&b"plain"[..]));
+
+    rx.set_receive_fds(true);
+    let second = files(1);
+    tx.send_with_fds(b"second", &borrowed(&second)).unwrap();
+    let (msg, fds) = rx.recv_with_fds().unwrap().unwrap();
+    assert_eq!(msg, b"second");
+    assert_eq!(identities(&fds), identities(&second));
+}
+
 #[test]
 fn received_descriptors_are_close_on_exec() {
     use nix::fcntl::{fcntl, FcntlArg, FdFlag};

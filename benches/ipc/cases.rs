@@ -10,6 +10,8 @@ use crate::{KIB, MIB};
 const SPIN_MAX_SIZE: usize = 4 * KIB;
 /// Batches are only measured where one message does not already fill a system call.
 const BATCH_MAX_SIZE: usize = 64 * KIB;
+/// A read without control data saves a fixed cost per read, which shows on small messages.
+const NO_FDS_MAX_SIZE: usize = 4 * KIB;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(crate) struct Case {
@@ -92,6 +94,7 @@ pub(crate) fn all() -> Vec<Case> {
                             size <= SPIN_MAX_SIZE
                         }
                         (Role::Batch, Pattern::Stream) => size <= BATCH_MAX_SIZE,
+                        (Role::NoFds, _) => size <= NO_FDS_MAX_SIZE,
                         #[cfg(feature = "tokio")]
                         (Role::Feed | Role::Queued, _) => true,
                         _ => false,

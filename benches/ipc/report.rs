@@ -203,6 +203,17 @@ pub(crate) fn print_checks(
                 cost.subject.as_secs_f64() / cost.best_std.as_secs_f64(),
                 "",
             );
+            if let Some(no_fds) = cost.no_fds {
+                let what = format!(
+                    "send+recv 64 B one thread: msgsock no fds {} / std",
+                    nanos(no_fds)
+                );
+                line(
+                    &what,
+                    no_fds.as_secs_f64() / cost.best_std.as_secs_f64(),
+                    "",
+                );
+            }
         }
         // What the kernel's receive calls cost apart: msgsock's Unix reads are `recvmsg(2)`.
         if let Some(costs) = read_calls.get(&f) {
@@ -230,6 +241,18 @@ pub(crate) fn print_checks(
             "round trip 64 B spin CPU / blocking msgsock CPU (cost)",
             spin.and_then(|(p, s)| results.ratio(p, &[s], Pick::Cpu)),
         );
+        // Reads without control data, where the family has descriptors to refuse.
+        for pattern in Pattern::ALL {
+            let what = match pattern {
+                Pattern::RoundTrip => "round trip 64 B no fds time / best std",
+                Pattern::Stream => "stream 64 B no fds rate / best std",
+                Pattern::EchoStream => "echo stream 64 B no fds rate / best std",
+            };
+            info(
+                what,
+                case(Role::NoFds, pattern, 64).and_then(|c| results.vs_baseline(c)),
+            );
+        }
         #[cfg(feature = "tokio")]
         print_async_checks(f, results);
     }
@@ -262,6 +285,21 @@ fn print_async_checks(f: usize, results: &Results) {
                 let ratios = case(role, pattern, size).and_then(|c| results.vs_baseline_all(c));
                 bound(family.name, &what, ratios, limit);
             }
+        }
+    }
+    // Reads without control data, where the family has descriptors to refuse.
+    for pattern in Pattern::ALL {
+        let figure = match pattern {
+            Pattern::RoundTrip => "time",
+            Pattern::Stream | Pattern::EchoStream => "rate",
+        };
+        let ratio = case(Role::NoFds, pattern, 64).and_then(|c| results.vs_baseline(c));
+        if let Some(v) = ratio {
+            let what = format!(
+                "msgsock async no fds {} 64 B {figure} / tokio",
+                pattern.label()
+            );
+            target_line(family.name, &what, v, "");
         }
     }
     // Against the blocking hand-written code: what queueing the sends would have to win.

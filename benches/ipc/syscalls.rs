@@ -83,18 +83,22 @@ pub(crate) fn one_thread_costs(all: &[Case], quick: bool) -> io::Result<HashMap<
     })
 }
 
-/// msgsock's and the best baseline's median time for one send and one receive on one thread.
+/// msgsock's and the best baseline's median time for one send and one receive on one thread,
+/// and msgsock's set not to receive descriptors where the family has that.
 #[derive(Clone, Copy)]
 pub(crate) struct OneThread {
     pub(crate) subject: Duration,
     pub(crate) best_std: Duration,
+    pub(crate) no_fds: Option<Duration>,
 }
 
 fn one_thread_cost(family: &Family, quick: bool) -> io::Result<Option<OneThread>> {
     let (listener, addr) = (family.bind)()?;
     let mut peers = Vec::new();
     for imp in &family.impls {
-        let (Run::Blocking(wrap), Role::Subject | Role::Baseline) = (imp.run, imp.role) else {
+        let (Run::Blocking(wrap), Role::Subject | Role::Baseline | Role::NoFds) =
+            (imp.run, imp.role)
+        else {
             continue;
         };
         let a = wrap((family.connect)(&addr)?)?;
@@ -124,7 +128,11 @@ fn one_thread_cost(family: &Family, quick: bool) -> io::Result<Option<OneThread>
     };
     Ok(median(Role::Subject)
         .zip(median(Role::Baseline))
-        .map(|(subject, best_std)| OneThread { subject, best_std }))
+        .map(|(subject, best_std)| OneThread {
+            subject,
+            best_std,
+            no_fds: median(Role::NoFds),
+        }))
 }
 
 /// The receive calls [`read_call_costs`] compares, in its order: `recv(2)` (what std's `read`

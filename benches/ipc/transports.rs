@@ -73,9 +73,9 @@ pub(crate) fn families() -> &'static [Family] {
                 stream_sizes: &[64, 4 * KIB, 64 * KIB, MIB],
                 echo_sizes: &[64, 4 * KIB, 64 * KIB, MIB],
                 impls: [
-                    impls::stream::<StdUnixStream, msgsock::UnixStream>(),
+                    impls::stream::<StdUnixStream, msgsock::UnixStream>(true),
                     #[cfg(feature = "tokio")]
-                    impls::async_stream::<tokio::net::UnixStream>(),
+                    impls::async_stream::<tokio::net::UnixStream>(true),
                 ]
                 .into_iter()
                 .flatten()
@@ -90,9 +90,9 @@ pub(crate) fn families() -> &'static [Family] {
                 stream_sizes: &[64, 4 * KIB, 64 * KIB, MIB],
                 echo_sizes: &[64, 4 * KIB, 64 * KIB, MIB],
                 impls: [
-                    impls::stream::<StdTcpStream, msgsock::TcpStream>(),
+                    impls::stream::<StdTcpStream, msgsock::TcpStream>(false),
                     #[cfg(feature = "tokio")]
-                    impls::async_stream::<tokio::net::TcpStream>(),
+                    impls::async_stream::<tokio::net::TcpStream>(false),
                 ]
                 .into_iter()
                 .flatten()

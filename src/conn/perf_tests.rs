@@ -15,6 +15,8 @@ use crate::unix::UnixStream;
 struct Counting<S = UnixStream> {
     inner: S,
     reads: usize,
+    /// The reads that took control data (`recvmsg(2)` with room for descriptors).
+    control_reads: usize,
     writes: usize,
     /// Bytes read into the receive buffer, which get copied a second time on their way out: the
     /// connection reads into the message, then the receive buffer, always as two slices.
@@ -26,6 +28,7 @@ impl<S> Counting<S> {
         Counting {
             inner,
             reads: 0,
+            control_reads: 0,
             writes: 0,
             staged: 0,
         }
@@ -72,6 +75,7 @@ impl<S: Stream> sealed::Sealed for Counting<S> {
         nowait: bool,
     ) -> io::Result<(usize, crate::sys::Control)> {
         self.reads += 1;
+        self.control_reads += 1;
         let got = self.inner.recv_vectored_with_fds(bufs, nowait)?;
         // The kernel fills the buffers in order.
         self.staged += got.0.saturating_sub(bufs.first_len());
@@ -292,6 +296,24 @@ fn each_small_message_costs_at_most_one_read() {
         assert_eq!(conn.recv_into(&mut buf).unwrap(), Some(len));
         assert_eq!(buf, msg);
         assert_eq!(conn.get_ref().reads, i + 1, "message {i} of {len} bytes");
+    }
+}
+
+/// A Unix connection reads with control data, so that descriptors reach their message, unless
+/// it is set not to receive descriptors: then every read is the plain one TCP's are.
+#[test]
+fn reads_take_control_data_unless_descriptors_are_refused() {
+    for receive in [true, false] {
+        let (mut conn, mut raw) = counting_pair();
+        conn.set_receive_fds(receive);
+        for i in 0..10u8 {
+            raw.write_all(&frame(&[i; 64])).unwrap();
+            assert_eq!(conn.recv().unwrap(), Some(vec![i; 64]));
+        }
+        let counts = conn.get_ref();
+        assert_eq!(counts.reads, 10, "receive_fds {receive}");
+        let want = if receive { 10 } else { 0 };
+        assert_eq!(counts.control_reads, want, "receive_fds {receive}");
     }
 }
 

@@ -79,6 +79,17 @@ impl<S: Stream> RecvHalf<S> {
         self
     }
 
+    /// As [`Connection::set_receive_fds`].
+    pub fn set_receive_fds(&mut self, receive: bool) -> &mut Self {
+        self.conn.set_receive_fds(receive);
+        self
+    }
+
+    /// As [`Connection::receives_fds`].
+    pub fn receives_fds(&self) -> bool {
+        self.conn.receives_fds()
+    }
+
     /// As [`Connection::set_read_timeout`].
     ///
     /// # Errors

@@ -88,6 +88,8 @@ pub struct AsyncSendHalf<S> {
 /// The receive side: the protocol core and the reads that feed it.
 struct Reader {
     decoder: Decoder,
+    /// Whether reads of a Unix stream take descriptors; see `Connection::set_receive_fds`.
+    receive_fds: bool,
 }
 
 /// The send side: frames queued and not yet written.
@@ -171,7 +173,8 @@ impl<S: AsyncStream> AsyncConnection<S> {
     /// - [`Error::FdsTruncated`] in place of a message that lost descriptors (`MSG_CTRUNC`):
     ///   those that arrived are closed and its bytes dropped; the next call returns the next
     ///   message.
-    /// - [`Error::FdsUnsupported`] on a TCP stream, before any read.
+    /// - [`Error::FdsUnsupported`] on a TCP stream, and [`Error::FdsRefused`] on a connection
+    ///   [set not to receive descriptors](Self::set_receive_fds), before any read.
     /// - As [`recv_into`](Self::recv_into) otherwise.
     pub async fn recv_into_with_fds(
         &mut self,
@@ -298,6 +301,22 @@ impl<S> AsyncConnection<S> {
         self
     }
 
+    /// Sets whether this connection receives descriptors (the default), on a Unix stream: as
+    /// [`Connection::set_receive_fds`](crate::Connection::set_receive_fds), reads without
+    /// control data (`recv(2)`, as tokio's own reads) leave descriptors a peer sends to the
+    /// kernel to close, and [`recv_with_fds`](Self::recv_with_fds) returns
+    /// [`Error::FdsRefused`]. Set it before the peer sends descriptors.
+    pub fn set_receive_fds(&mut self, receive: bool) -> &mut Self {
+        self.reader.receive_fds = receive;
+        self
+    }
+
+    /// Whether reads take descriptors, as set by [`set_receive_fds`](Self::set_receive_fds):
+    /// `true` by default.
+    pub fn receives_fds(&self) -> bool {
+        self.reader.receive_fds
+    }
+
     /// Bytes queued by [`feed`](Self::feed) or a cancelled [`send`](Self::send) and not yet
     /// written.
     pub fn queued_len(&self) -> usize {
@@ -383,6 +402,17 @@ impl<S: AsyncStream> AsyncRecvHalf<S> {
         self.reader.decoder.set_max_message_len(max);
         self
     }
+
+    /// As [`AsyncConnection::set_receive_fds`].
+    pub fn set_receive_fds(&mut self, receive: bool) -> &mut Self {
+        self.reader.receive_fds = receive;
+        self
+    }
+
+    /// As [`AsyncConnection::receives_fds`].
+    pub fn receives_fds(&self) -> bool {
+        self.reader.receive_fds
+    }
 }
 
 impl<S: AsyncStream> AsyncSendHalf<S> {
@@ -453,7 +483,10 @@ impl Reader {
         // A read that drains the socket is followed by one that finds nothing (`WouldBlock`),
         // which hands the buffer over to the thread's spare (see `SPARE`).
         decoder.keep_buffer_when_drained();
-        Reader { decoder }
+        Reader {
+            decoder,
+            receive_fds: true,
+        }
     }
 
     /// The receive loop; the message's descriptors into `fds` if given (the decoder closes
@@ -469,6 +502,9 @@ impl Reader {
     ) -> Result<Option<usize>> {
         if fds.is_some() {
             check_carries_fds(stream)?;
+            if !self.receive_fds {
+                return Err(Error::FdsRefused);
+            }
         }
         // A message already buffered costs no poll of the socket or of `background`.
         if let Some(n) = self.decoder.decode_into(&[], buf, fds.as_deref_mut())? {
@@ -550,7 +586,7 @@ impl Reader {
     ) -> io::Result<(usize, &'l [u8])> {
         let (msg, room) = self.decoder.read_bufs_uninit(spare);
         let mut bufs = ReadBufs::new(msg, room);
-        match stream.try_read_with_fds(&mut bufs) {
+        match stream.try_read_bufs(&mut bufs, self.receive_fds) {
             Ok((n, control)) => {
                 let lent = bufs.lent();
                 self.decoder.advance(n);

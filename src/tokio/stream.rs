@@ -21,10 +21,15 @@ mod sealed {
         /// type (or, for `AsyncAnyStream`, its variant), with no system call.
         fn carries_fds(&self) -> bool;
 
-        /// One non-blocking read into `bufs`, filled in order; on a Unix stream a `recvmsg(2)`
-        /// that takes the control data too (`sys::recv_bufs_with_fds`), so descriptors reach
-        /// the decoder whichever receive call reads them. `WouldBlock` clears the readiness.
-        fn try_read_with_fds(&self, bufs: &mut ReadBufs<'_, '_>) -> io::Result<(usize, Control)>;
+        /// One non-blocking read into `bufs`, filled in order; on a Unix stream with `take_fds`
+        /// a `recvmsg(2)` that takes the control data too (`sys::recv_bufs_with_fds`), so
+        /// descriptors reach the decoder whichever receive call reads them, else a read with
+        /// none (`sys::recv_bufs`). `WouldBlock` clears the readiness.
+        fn try_read_bufs(
+            &self,
+            bufs: &mut ReadBufs<'_, '_>,
+            take_fds: bool,
+        ) -> io::Result<(usize, Control)>;
 
         /// One non-blocking `sendmsg(2)` of `bufs` with `fds` attached (`SCM_RIGHTS`), on a
         /// stream that [carries descriptors](Self::carries_fds). `WouldBlock` clears the
@@ -95,7 +100,17 @@ impl sealed::Sealed for UnixStream {
     fn carries_fds(&self) -> bool {
         true
     }
-    fn try_read_with_fds(&self, bufs: &mut ReadBufs<'_, '_>) -> io::Result<(usize, Control)> {
+    fn try_read_bufs(
+        &self,
+        bufs: &mut ReadBufs<'_, '_>,
+        take_fds: bool,
+    ) -> io::Result<(usize, Control)> {
+        if !take_fds {
+            let n = self.try_io(Interest::READABLE, || {
+                sys::recv_bufs(self.as_fd(), bufs, false)
+            })?;
+            return Ok((n, Control::default()));
+        }
         self.try_io(Interest::READABLE, || {
             sys::recv_bufs_with_fds(self.as_fd(), bufs, true)
         })
@@ -111,7 +126,11 @@ impl sealed::Sealed for TcpStream {
     fn carries_fds(&self) -> bool {
         false
     }
-    fn try_read_with_fds(&self, bufs: &mut ReadBufs<'_, '_>) -> io::Result<(usize, Control)> {
+    fn try_read_bufs(
+        &self,
+        bufs: &mut ReadBufs<'_, '_>,
+        _take_fds: bool,
+    ) -> io::Result<(usize, Control)> {
         // `recv(2)` into one buffer, `readv(2)` into two: the socket is non-blocking, so either
         // fails with `WouldBlock` instead of waiting, and `try_io` clears the readiness then.
         let n = self.try_io(Interest::READABLE, || {
@@ -156,8 +175,12 @@ impl sealed::Sealed for AsyncAnyStream {
     fn carries_fds(&self) -> bool {
         matches!(self, AsyncAnyStream::Unix(_))
     }
-    fn try_read_with_fds(&self, bufs: &mut ReadBufs<'_, '_>) -> io::Result<(usize, Control)> {
-        each!(self, s => sealed::Sealed::try_read_with_fds(s, bufs))
+    fn try_read_bufs(
+        &self,
+        bufs: &mut ReadBufs<'_, '_>,
+        take_fds: bool,
+    ) -> io::Result<(usize, Control)> {
+        each!(self, s => sealed::Sealed::try_read_bufs(s, bufs, take_fds))
     }
     fn try_send_with_fds(&self, bufs: &[IoSlice<'_>], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
         each!(self, s => sealed::Sealed::try_send_with_fds(s, bufs, fds))
@@ -235,7 +258,7 @@ mod tests {
             let mut buf = [0u8; 64];
             let mut read = || {
                 let mut bufs = ReadBufs::new(&mut [], Room::Own(&mut buf));
-                let (n, control) = a.try_read_with_fds(&mut bufs).unwrap();
+                let (n, control) = a.try_read_bufs(&mut bufs, true).unwrap();
                 (buf[..n].to_vec(), control.fds.len())
             };
             assert_eq!(read(), (b"first".to_vec(), 1));
@@ -254,11 +277,13 @@ mod tests {
     }
 
     /// A Unix stream that records every write a connection makes on it, as the blocking
-    /// connection's perf tests count theirs (`src/conn/perf_tests.rs`).
+    /// connection's perf tests count theirs (`src/conn/perf_tests.rs`), and whether each read
+    /// took control data.
     #[derive(Debug)]
     struct Counting {
         inner: UnixStream,
         writes: std::sync::Mutex<Vec<Write>>,
+        reads: std::sync::Mutex<Vec<bool>>,
     }
 
     impl Counting {
@@ -266,6 +291,7 @@ mod tests {
             Counting {
                 inner,
                 writes: std::sync::Mutex::default(),
+                reads: std::sync::Mutex::default(),
             }
         }
 
@@ -294,8 +320,13 @@ mod tests {
         fn carries_fds(&self) -> bool {
             true
         }
-        fn try_read_with_fds(&self, bufs: &mut ReadBufs<'_, '_>) -> io::Result<(usize, Control)> {
-            self.inner.try_read_with_fds(bufs)
+        fn try_read_bufs(
+            &self,
+            bufs: &mut ReadBufs<'_, '_>,
+            take_fds: bool,
+        ) -> io::Result<(usize, Control)> {
+            self.reads.lock().unwrap().push(take_fds);
+            self.inner.try_read_bufs(bufs, take_fds)
         }
         fn try_send_with_fds(
             &self,
@@ -372,6 +403,28 @@ mod tests {
                     assert!(got == msg, "a {len}-byte message arrives intact");
                     assert_eq!(got_fds.len(), fds.len());
                 }
+            }
+        });
+    }
+
+    /// An async Unix connection reads with control data unless it is set not to receive
+    /// descriptors, as the blocking one (`reads_take_control_data_unless_descriptors_are_refused`).
+    #[test]
+    fn async_reads_take_control_data_unless_descriptors_are_refused() {
+        runtime().block_on(async {
+            for receive in [true, false] {
+                let (a, b) = UnixStream::pair().unwrap();
+                let mut a = AsyncConnection::new(a);
+                let mut b = AsyncConnection::new(Counting::new(b));
+                b.set_receive_fds(receive);
+                for i in 0..10u8 {
+                    a.send(&[i; 64]).await.unwrap();
+                    assert_eq!(b.recv().await.unwrap(), Some(vec![i; 64]));
+                }
+                let reads = std::mem::take(&mut *b.get_ref().reads.lock().unwrap());
+                // A read per message, and those that found nothing (`WouldBlock`).
+                assert!(reads.len() >= 10, "{} reads", reads.len());
+                assert!(reads.iter().all(|&fds| fds == receive), "{reads:?}");
             }
         });
     }

@@ -99,6 +99,9 @@ pub(crate) enum Role {
     /// Hand-written code that spins on a non-blocking socket with no budget: the reference for
     /// `Spin`.
     SpinBaseline,
+    /// msgsock set not to receive descriptors on both sides (`set_receive_fds(false)`), whose
+    /// reads are `recv(2)` as std's are: Unix streams, messages up to 4 KiB.
+    NoFds,
     /// msgsock async with `feed`, flushed at the end of each batch: every pattern.
     #[cfg(feature = "tokio")]
     Feed,
@@ -146,14 +149,15 @@ pub(crate) trait Peer: Send {
     fn try_clone(&self) -> io::Result<Box<dyn Peer>>;
 }
 
-/// The implementations compared on a stream family: `R` is the std socket type, `S` msgsock's.
-pub(crate) fn stream<R, S>() -> Vec<Impl>
+/// The implementations compared on a stream family: `R` is the std socket type, `S` msgsock's;
+/// `carries_fds` for a family that passes descriptors, whose connections can be set not to.
+pub(crate) fn stream<R, S>(carries_fds: bool) -> Vec<Impl>
 where
     R: StdStream,
     S: ::msgsock::Stream + From<R> + 'static,
 {
     [
-        msgsock::stream::<R, S>(),
+        msgsock::stream::<R, S>(carries_fds),
         std_framed::stream::<R>(),
         std_spin::stream::<R>(),
     ]
@@ -200,11 +204,15 @@ pub(crate) trait AsyncPeer: Sized {
     async fn echo_stream(self, msg: &Bytes, cfg: &Config) -> io::Result<Sample>;
 }
 
-/// The async implementations compared on a stream family whose tokio socket type is `T`.
+/// The async implementations compared on a stream family whose tokio socket type is `T`;
+/// `carries_fds` as for [`stream`].
 #[cfg(feature = "tokio")]
-pub(crate) fn async_stream<T: TokioStream>() -> Vec<Impl> {
-    [tokio_codec::stream::<T>(), msgsock_async::stream::<T>()]
-        .into_iter()
-        .flatten()
-        .collect()
+pub(crate) fn async_stream<T: TokioStream>(carries_fds: bool) -> Vec<Impl> {
+    [
+        tokio_codec::stream::<T>(),
+        msgsock_async::stream::<T>(carries_fds),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }

@@ -39,7 +39,10 @@ impl<C: Channel + Send + 'static> Peer for Msgsock<C> {
     }
 }
 
-fn connection_peer<R, S, const SPIN: bool>(fd: OwnedFd) -> io::Result<Box<dyn Peer>>
+/// A connection over `fd`, spinning with `SPIN`, receiving descriptors with `FDS`.
+fn connection_peer<R, S, const SPIN: bool, const FDS: bool>(
+    fd: OwnedFd,
+) -> io::Result<Box<dyn Peer>>
 where
     R: From<OwnedFd>,
     S: Stream + From<R> + 'static,
@@ -48,6 +51,7 @@ where
     if SPIN {
         conn.set_spin(Some(DEFAULT_SPIN));
     }
+    conn.set_receive_fds(FDS);
     Ok(Box::new(Msgsock {
         chan: conn,
         batch: Some(|conn: &mut Connection<S>, msgs: &[&[u8]]| conn.send_batch(msgs)),
@@ -65,8 +69,9 @@ where
 }
 
 /// On a stream: `msgsock`, `msgsock batch` (the same connection, measured with `send_batch`) and
-/// `msgsock spin` (`set_spin(Some(DEFAULT_SPIN))` on both sides).
-pub(super) fn stream<R, S>() -> Vec<Impl>
+/// `msgsock spin` (`set_spin(Some(DEFAULT_SPIN))` on both sides); with `carries_fds`, also
+/// `msgsock no fds` (`set_receive_fds(false)` on both sides).
+pub(super) fn stream<R, S>(carries_fds: bool) -> Vec<Impl>
 where
     R: From<OwnedFd>,
     S: Stream + From<R> + 'static,
@@ -77,11 +82,28 @@ where
         api: Api::Blocking,
         run: Run::Blocking(wrap),
     };
-    vec![
-        entry("msgsock", Role::Subject, connection_peer::<R, S, false>),
-        entry("msgsock batch", Role::Batch, connection_peer::<R, S, false>),
-        entry("msgsock spin", Role::Spin, connection_peer::<R, S, true>),
-    ]
+    let mut impls = vec![
+        entry(
+            "msgsock",
+            Role::Subject,
+            connection_peer::<R, S, false, true>,
+        ),
+        entry(
+            "msgsock batch",
+            Role::Batch,
+            connection_peer::<R, S, false, true>,
+        ),
+        entry(
+            "msgsock spin",
+            Role::Spin,
+            connection_peer::<R, S, true, true>,
+        ),
+    ];
+    if carries_fds {
+        let no_fds = connection_peer::<R, S, false, false>;
+        impls.push(entry("msgsock no fds", Role::NoFds, no_fds));
+    }
+    impls
 }
 
 /// On a datagram family: `msgsock`, the connected socket.

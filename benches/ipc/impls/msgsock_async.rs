@@ -1,7 +1,8 @@
 //! msgsock's async connection (feature `tokio`): [`AsyncConnection`] over a tokio stream, `send`
 //! per message and `recv_into` a reused buffer (`msgsock async`), or `feed` per message and one
 //! `flush` per batch (`msgsock async feed`), or a [`QueuedSender`] whose writer task writes
-//! whatever has queued (`msgsock async queued`).
+//! whatever has queued (`msgsock async queued`); on Unix also `send` and `recv_into` with the
+//! connection set not to receive descriptors (`msgsock async no fds`).
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -16,16 +17,19 @@ use crate::tokio_sockets::TokioStream;
 
 /// An [`AsyncConnection`] and the buffer its messages are received into. With `FEED`, messages
 /// are fed and the batch flushed, and the server's replies are fed, to go out together while
-/// its next receive waits (or when the high-water mark makes `feed` wait).
-struct MsgsockAsync<S, const FEED: bool> {
+/// its next receive waits (or when the high-water mark makes `feed` wait). Without `FDS`, the
+/// connection is set not to receive descriptors.
+struct MsgsockAsync<S, const FEED: bool, const FDS: bool = true> {
     conn: AsyncConnection<S>,
     buf: Vec<u8>,
 }
 
-impl<S: TokioStream, const FEED: bool> AsyncPeer for MsgsockAsync<S, FEED> {
+impl<S: TokioStream, const FEED: bool, const FDS: bool> AsyncPeer for MsgsockAsync<S, FEED, FDS> {
     fn wrap(fd: OwnedFd) -> io::Result<Self> {
+        let mut conn = AsyncConnection::new(S::from_fd(fd)?);
+        conn.set_receive_fds(FDS);
         Ok(MsgsockAsync {
-            conn: AsyncConnection::new(S::from_fd(fd)?),
+            conn,
             buf: Vec::new(),
         })
     }
@@ -93,9 +97,10 @@ impl<S: TokioStream, const FEED: bool> AsyncPeer for MsgsockAsync<S, FEED> {
     }
 }
 
-/// `msgsock async`, `msgsock async feed` and `msgsock async queued`.
-pub(super) fn stream<S: TokioStream>() -> Vec<Impl> {
-    vec![
+/// `msgsock async`, `msgsock async feed` and `msgsock async queued`; with `carries_fds`, also
+/// `msgsock async no fds`.
+pub(super) fn stream<S: TokioStream>(carries_fds: bool) -> Vec<Impl> {
+    let mut impls = vec![
         Impl {
             name: "msgsock async",
             role: Role::Subject,
@@ -114,7 +119,16 @@ pub(super) fn stream<S: TokioStream>() -> Vec<Impl> {
             api: Api::Async,
             run: Run::Async(async_patterns::run::<MsgsockQueued<S>>()),
         },
-    ]
+    ];
+    if carries_fds {
+        impls.push(Impl {
+            name: "msgsock async no fds",
+            role: Role::NoFds,
+            api: Api::Async,
+            run: Run::Async(async_patterns::run::<MsgsockAsync<S, false, false>>()),
+        });
+    }
+    impls
 }
 
 /// A receive half and a [`QueuedSender`]: `send` per message queues and returns, and the
