@@ -970,6 +970,18 @@ impl AnyConnection {
         self
     }
 
+    /// Sets whether a stream connection receives descriptors, as
+    /// [`Connection::set_receive_fds`]: set not to, a `unix:` connection reads with `recv(2)`,
+    /// the kernel closes descriptors a peer sends, and `recv_with_fds` is
+    /// [`Error::FdsRefused`]. Datagram and packet sockets are left as they are: their plain
+    /// receives take no descriptors already, at no cost.
+    pub fn set_receive_fds(&mut self, receive: bool) -> &mut Self {
+        if let Some(conn) = self.0.stream_mut() {
+            conn.set_receive_fds(receive);
+        }
+        self
+    }
+
     /// Runs the accepting side of the shared-key handshake, as
     /// [`Connection::authenticate_server`].
     ///

@@ -589,10 +589,10 @@ impl<S: Stream> Connection<S> {
         self
     }
 
-    /// Whether reads take descriptors, as set by [`set_receive_fds`](Self::set_receive_fds):
-    /// `true` by default.
+    /// Whether reads take descriptors: on a Unix stream as set by
+    /// [`set_receive_fds`](Self::set_receive_fds), `true` by default; never on TCP.
     pub fn receives_fds(&self) -> bool {
-        self.receive_fds
+        self.receive_fds && self.link.is_unix()
     }
 
     /// A second handle to the same connection, to send on one thread while another receives.

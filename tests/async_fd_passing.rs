@@ -383,6 +383,18 @@ async fn a_connection_set_not_to_receive_descriptors_gets_the_messages_only() {
     assert_eq!(identities(&fds), identities(&second));
 }
 
+/// A TCP connection never receives descriptors, whatever it is set to.
+#[tokio::test]
+async fn a_tcp_connection_never_receives_descriptors() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut conn = AsyncConnection::new(stream);
+    assert!(!conn.receives_fds());
+    conn.set_receive_fds(true);
+    assert!(!conn.receives_fds());
+}
+
 #[tokio::test]
 async fn received_descriptors_are_close_on_exec() {
     use nix::fcntl::{fcntl, FcntlArg, FdFlag};

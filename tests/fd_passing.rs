@@ -154,6 +154,31 @@ fn a_connection_set_not_to_receive_descriptors_gets_the_messages_only() {
     let (msg, fds) = rx.recv_with_fds().unwrap().unwrap();
     assert_eq!(msg, b"second");
     assert_eq!(identities(&fds), identities(&second));
+
+    // Through `AnyConnection` too.
+    let dir = common::tempdir();
+    let endpoint = Endpoint::Unix(dir.path().join("s.sock"));
+    let listener = msgsock::bind(&endpoint).unwrap();
+    let mut client = msgsock::connect(&endpoint).unwrap();
+    let mut server = listener.accept().unwrap();
+    server.set_receive_fds(false);
+    let (reader, writer) = std::io::pipe().unwrap();
+    client.send_with_fds(b"any", &[writer.as_fd()]).unwrap();
+    drop(writer);
+    assert!(matches!(server.recv_with_fds(), Err(Error::FdsRefused)));
+    assert_eq!(server.recv().unwrap().as_deref(), Some(&b"any"[..]));
+    assert!(reaches_eof(&reader), "the descriptor reached this process");
+}
+
+/// A TCP connection never receives descriptors, whatever it is set to.
+#[test]
+fn a_tcp_connection_never_receives_descriptors() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let mut conn = Connection::new(msgsock::TcpStream::from(stream));
+    assert!(!conn.receives_fds());
+    conn.set_receive_fds(true);
+    assert!(!conn.receives_fds());
 }
 
 #[test]

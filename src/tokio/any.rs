@@ -186,6 +186,15 @@ impl AsyncAnyConnection {
         self
     }
 
+    /// Sets whether a stream connection receives descriptors, as
+    /// [`AnyConnection::set_receive_fds`](crate::AnyConnection::set_receive_fds).
+    pub fn set_receive_fds(&mut self, receive: bool) -> &mut Self {
+        if let Some(conn) = self.0.stream_mut() {
+            conn.set_receive_fds(receive);
+        }
+        self
+    }
+
     /// Runs the accepting side of the shared-key handshake, as
     /// [`AsyncConnection::authenticate_server`].
     ///

@@ -311,10 +311,13 @@ impl<S> AsyncConnection<S> {
         self
     }
 
-    /// Whether reads take descriptors, as set by [`set_receive_fds`](Self::set_receive_fds):
-    /// `true` by default.
-    pub fn receives_fds(&self) -> bool {
-        self.reader.receive_fds
+    /// Whether reads take descriptors: on a Unix stream as set by
+    /// [`set_receive_fds`](Self::set_receive_fds), `true` by default; never on TCP.
+    pub fn receives_fds(&self) -> bool
+    where
+        S: AsyncStream,
+    {
+        self.reader.receive_fds && self.stream.carries_fds()
     }
 
     /// Bytes queued by [`feed`](Self::feed) or a cancelled [`send`](Self::send) and not yet
@@ -411,7 +414,7 @@ impl<S: AsyncStream> AsyncRecvHalf<S> {
 
     /// As [`AsyncConnection::receives_fds`].
     pub fn receives_fds(&self) -> bool {
-        self.reader.receive_fds
+        self.reader.receive_fds && self.stream.carries_fds()
     }
 }
 
