@@ -330,7 +330,8 @@ impl<S: Stream> Connection<S> {
     /// # Errors
     ///
     /// - [`Error::FdsTruncated`] in place of a message that lost descriptors: the kernel cut
-    ///   the control data short (`MSG_CTRUNC`), for example at this process's descriptor limit.
+    ///   the control data short (`MSG_CTRUNC`), for example at this process's descriptor limit,
+    ///   or the peer attached more than 253 to it, which the connection closes as they arrive.
     ///   Its descriptors that did arrive are closed and its bytes dropped; the connection stays
     ///   in step, and the next call returns the next message.
     /// - [`Error::FdsUnsupported`] on a TCP stream, and [`Error::FdsRefused`] on a connection

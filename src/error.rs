@@ -292,9 +292,11 @@ pub enum Error {
 
     /// A message arrived without all of its descriptors: the kernel truncated the control data
     /// (`MSG_CTRUNC`), for example because this process was at its descriptor limit
-    /// (`RLIMIT_NOFILE`). The descriptors that did arrive were closed and the message was
-    /// dropped; the connection stays usable and the next receive returns the next message.
-    #[error("a message lost its descriptors (control data truncated, for example at the descriptor limit); {closed} that arrived were closed")]
+    /// (`RLIMIT_NOFILE`), or a stream peer attached more than the 253 one message carries
+    /// (spread over its bytes), which a connection does not hold, so that no peer can fill this
+    /// process's descriptor table. The descriptors that did arrive were closed and the message
+    /// was dropped; the connection stays usable and the next receive returns the next message.
+    #[error("a message lost its descriptors (control data truncated, for example at the descriptor limit, or more than 253); {closed} that arrived were closed")]
     FdsTruncated {
         /// How many of its descriptors did arrive (and were closed).
         closed: usize,

@@ -383,6 +383,40 @@ async fn a_connection_set_not_to_receive_descriptors_gets_the_messages_only() {
     assert_eq!(identities(&fds), identities(&second));
 }
 
+/// As the blocking test of the same name: a peer that drips descriptors on every byte of a
+/// long frame gets at most 253 held, the message is `FdsTruncated`, and the next one is whole.
+#[tokio::test]
+async fn a_peer_dripping_descriptors_on_every_byte_gets_at_most_253_held() {
+    let (a, raw) = StdUnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    let mut rx = AsyncConnection::new(UnixStream::from_std(a).unwrap());
+    // The socket holds only so many one-byte sends: the peer drips while the receiver reads,
+    // and each receive is cancelled once it has read all that came.
+    let sender = std::thread::spawn(move || {
+        let readers = common::drip_descriptors(&raw, 300);
+        (raw, readers)
+    });
+    let wait = Duration::from_millis(50);
+    while !sender.is_finished() {
+        let got = tokio::time::timeout(wait, rx.recv_with_fds()).await;
+        assert!(got.is_err(), "the frame is not whole yet");
+    }
+    let (raw, readers) = sender.join().unwrap();
+    let got = tokio::time::timeout(wait, rx.recv_with_fds()).await;
+    assert!(got.is_err(), "the frame is not whole yet");
+    assert_eq!(common::open_writers(&readers), 253);
+    let mut rest = vec![1u8];
+    rest.extend_from_slice(&frame(b"next"));
+    (&raw).write_all(&rest).unwrap();
+    let err = rx.recv_with_fds().await.unwrap_err();
+    assert!(
+        matches!(err, Error::FdsTruncated { closed: 299 }),
+        "{err:?}"
+    );
+    assert_eq!(common::open_writers(&readers), 0);
+    assert_eq!(rx.recv().await.unwrap().as_deref(), Some(&b"next"[..]));
+}
+
 /// A TCP connection never receives descriptors, whatever it is set to.
 #[tokio::test]
 async fn a_tcp_connection_never_receives_descriptors() {

@@ -181,6 +181,40 @@ fn a_tcp_connection_never_receives_descriptors() {
     assert!(!conn.receives_fds());
 }
 
+/// A hostile peer that drips a long frame a byte at a time, a descriptor on each byte, cannot
+/// fill the receiver's descriptor table: the connection holds at most 253 for the message (the
+/// most one carries) and closes the rest as they arrive; the message then is `FdsTruncated`,
+/// and the next one is whole.
+#[test]
+fn a_peer_dripping_descriptors_on_every_byte_gets_at_most_253_held() {
+    let (a, raw) = StdUnixStream::pair().unwrap();
+    let mut rx = Connection::new(UnixStream::from(a));
+    rx.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    // The socket holds only so many one-byte sends: the peer drips while the receiver reads,
+    // and each receive times out once it has read all that came.
+    let sender = std::thread::spawn(move || {
+        let readers = common::drip_descriptors(&raw, 300);
+        (raw, readers)
+    });
+    while !sender.is_finished() {
+        assert!(rx.recv_with_fds().unwrap_err().is_timeout());
+    }
+    let (raw, readers) = sender.join().unwrap();
+    assert!(rx.recv_with_fds().unwrap_err().is_timeout());
+    assert_eq!(common::open_writers(&readers), 253);
+    let mut rest = vec![1u8];
+    rest.extend_from_slice(&frame(b"next"));
+    (&raw).write_all(&rest).unwrap();
+    let err = rx.recv_with_fds().unwrap_err();
+    assert!(
+        matches!(err, Error::FdsTruncated { closed: 299 }),
+        "{err:?}"
+    );
+    assert_eq!(common::open_writers(&readers), 0);
+    assert_eq!(rx.recv().unwrap().as_deref(), Some(&b"next"[..]));
+}
+
 #[test]
 fn received_descriptors_are_close_on_exec() {
     use nix::fcntl::{fcntl, FcntlArg, FdFlag};

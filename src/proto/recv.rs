@@ -6,6 +6,7 @@ use std::ops::Range;
 use std::os::fd::OwnedFd;
 
 use super::error::FrameError;
+use super::send::MAX_FDS;
 use crate::frame::{self, Decoded, MAX_HEADER_LEN};
 
 /// Size of the receive buffer when it is first needed. Headers are read through it, so one read
@@ -126,6 +127,8 @@ struct FdQueue {
     /// Each read's descriptors with the value of `received` right after that read, in order:
     /// the read's last byte is the one `received - at` bytes before the last byte received.
     attached: VecDeque<(u64, Attached)>,
+    /// How many open descriptors `attached` holds: at most [`MAX_FDS`].
+    held: usize,
 }
 
 impl Decoder {
@@ -352,6 +355,9 @@ impl Decoder {
             .is_some_and(|(at, _)| q.received - at >= ahead)
         {
             if let Some((_, a)) = q.attached.pop_front() {
+                if let Attached::Fds(fds) = &a {
+                    q.held -= fds.len();
+                }
                 each(a);
             }
         }
@@ -361,15 +367,22 @@ impl Decoder {
     /// [`advance`](Self::advance)), or with `truncated` that the read's control data was cut
     /// short (`MSG_CTRUNC`): then `fds` are closed at once and the message they belong to is
     /// reported as [`FrameError::FdsTruncated`] by [`decode_with_fds`](Self::decode_with_fds).
+    ///
+    /// The decoder holds at most 253 descriptors (`SCM_MAX_FD`, the most one message carries):
+    /// descriptors that would take it past that are closed at once as if truncated, so that a
+    /// peer who attaches some to every byte of a long frame cannot fill this process's
+    /// descriptor table.
     pub fn attach_fds(&mut self, fds: Vec<OwnedFd>, truncated: bool) {
-        let attached = if truncated {
-            Attached::Lost(fds.len())
-        } else if fds.is_empty() {
+        if fds.is_empty() && !truncated {
             return;
+        }
+        let q = self.fds.get_or_insert_with(Box::default);
+        let attached = if truncated || q.held + fds.len() > MAX_FDS {
+            Attached::Lost(fds.len())
         } else {
+            q.held += fds.len();
             Attached::Fds(fds)
         };
-        let q = self.fds.get_or_insert_with(Box::default);
         q.attached.push_back((q.received, attached));
     }
 

@@ -170,9 +170,9 @@ impl<S: AsyncStream> AsyncConnection<S> {
     ///
     /// # Errors
     ///
-    /// - [`Error::FdsTruncated`] in place of a message that lost descriptors (`MSG_CTRUNC`):
-    ///   those that arrived are closed and its bytes dropped; the next call returns the next
-    ///   message.
+    /// - [`Error::FdsTruncated`] in place of a message that lost descriptors (`MSG_CTRUNC`, or
+    ///   more than 253 attached to it): those that arrived are closed and its bytes dropped; the
+    ///   next call returns the next message.
     /// - [`Error::FdsUnsupported`] on a TCP stream, and [`Error::FdsRefused`] on a connection
     ///   [set not to receive descriptors](Self::set_receive_fds), before any read.
     /// - As [`recv_into`](Self::recv_into) otherwise.

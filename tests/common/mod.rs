@@ -173,6 +173,39 @@ pub fn reaches_eof(reader: &std::io::PipeReader) -> bool {
     ready == 1 && (&*reader).read(&mut byte).expect("read") == 0
 }
 
+/// How many of the pipes whose read ends are `readers` still have a write end open anywhere
+/// (a closed one reports `POLLHUP` at once).
+pub fn open_writers(readers: &[std::io::PipeReader]) -> usize {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut polls: Vec<_> = readers
+        .iter()
+        .map(|r| PollFd::new(std::os::fd::AsFd::as_fd(r), PollFlags::POLLIN))
+        .collect();
+    poll(&mut polls, PollTimeout::ZERO).expect("poll");
+    let hung_up = |p: &PollFd<'_>| p.revents().is_some_and(|r| r.contains(PollFlags::POLLHUP));
+    polls.iter().filter(|p| !hung_up(p)).count()
+}
+
+/// A peer's frame of `len` bytes whose payload it sends on `raw` a byte at a time, each byte
+/// with a new descriptor of its own (a pipe's write end, whose read end is returned), all but
+/// the last byte: the drip a hostile peer can use to make a receiver hold descriptors.
+pub fn drip_descriptors(
+    raw: &std::os::unix::net::UnixStream,
+    len: usize,
+) -> Vec<std::io::PipeReader> {
+    use std::io::Write;
+    let frame = frame(&vec![1u8; len]);
+    let header = frame.len() - len;
+    (&*raw).write_all(&frame[..header]).expect("write");
+    let mut readers = Vec::new();
+    for byte in &frame[header..frame.len() - 1] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        send_raw_with_fds(raw, std::slice::from_ref(byte), &[writer.into()]);
+        readers.push(reader);
+    }
+    readers
+}
+
 /// Writes `bytes` on the raw Unix stream `raw` in one `sendmsg(2)` with `fds` attached, as a
 /// sender in another language might: the descriptors ride on exactly those bytes.
 pub fn send_raw_with_fds(

@@ -600,3 +600,52 @@ fn uninitialised_lent_memory_is_offered_as_zeroed_lent_memory_is() {
         assert_eq!(got_z, got_u, "chunk {chunk}");
     }
 }
+
+/// A peer that sends a frame a byte at a time with a descriptor on each byte cannot make the
+/// decoder hold more descriptors than one message may carry (253, Linux's `SCM_MAX_FD`, which
+/// `send_with_fds` keeps to): later ones are closed as they arrive, so the process's descriptor
+/// table does not fill up, and the message is `FdsTruncated`, counting all of them, when asked
+/// for with descriptors, or whole when not; the next message is whole either way. (That the
+/// descriptors are closed, not only counted, `tests/fd_passing.rs` checks through a socket.)
+#[test]
+fn the_descriptors_held_for_one_message_are_bounded() {
+    const SENT: usize = 300;
+    for with_fds in [true, false] {
+        let payload = vec![7u8; SENT];
+        let input = wire(&[&payload, b"next"]);
+        let header = input.len() - SENT - wire(&[b"next"]).len();
+        let mut d = Decoder::new(u64::MAX);
+        let (mut buf, mut fds) = (Vec::new(), Vec::new());
+        let mut decode = |d: &mut Decoder| {
+            if with_fds {
+                d.decode_with_fds(&mut buf, &mut fds)
+            } else {
+                d.decode(&mut buf)
+            }
+        };
+        assert_eq!(d.feed(&input[..header]), header);
+        let held = |d: &Decoder| d.fds.as_ref().map_or(0, |q| q.held);
+        for i in 0..SENT {
+            assert_eq!(decode(&mut d), Ok(Decode::NeedRead));
+            assert_eq!(d.feed(&input[header + i..header + i + 1]), 1);
+            let file = std::fs::File::open("/dev/null").unwrap();
+            d.attach_fds(vec![file.into()], false);
+            assert_eq!(
+                held(&d),
+                (i + 1).min(MAX_FDS),
+                "after {} descriptors",
+                i + 1
+            );
+        }
+        let got = decode(&mut d);
+        assert_eq!(held(&d), 0);
+        if with_fds {
+            assert_eq!(got, Err(FrameError::FdsTruncated { closed: SENT }));
+        } else {
+            assert_eq!(got, Ok(Decode::Message(SENT)));
+        }
+        let rest = &input[header + SENT..];
+        assert_eq!(d.feed(rest), rest.len());
+        assert_eq!(decode(&mut d), Ok(Decode::Message(4)));
+    }
+}
