@@ -1020,3 +1020,39 @@ fn unreachable_servers_are_one_line_errors() {
     let no_dir = dir.path().join("no/such/dir.sock").display().to_string();
     assert_one_line_error(&["serve", &format!("unix:{no_dir}")], 1, "cannot listen");
 }
+
+/// A server out of descriptors backs off between failed accepts (10 ms, doubling to 1 s), as
+/// `echo` does, instead of retrying at once and flooding stderr; once the clients that used up
+/// its descriptors leave, it lets people in again.
+#[test]
+fn a_server_out_of_descriptors_backs_off_instead_of_spinning() {
+    const FD_LIMIT: usize = 24;
+    let mut cmd = Command::new("sh");
+    // `$0` is the chat binary: the shell lowers the limit, then becomes chat. Its console
+    // (stdin) stays open: at its end the room would close.
+    cmd.args(["-c", &format!(r#"ulimit -n {FD_LIMIT} && exec "$0" "$@""#)])
+        .arg(chat_binary())
+        .args(["serve", "tcp:127.0.0.1:0", "--name", "host"])
+        .stdin(Stdio::piped());
+    let server = procs::Proc::spawn(&mut cmd);
+    let endpoint = server.listening_on();
+
+    // More silent clients than the server has descriptors for: the rest wait in the backlog,
+    // and every accept of them fails while these stay connected.
+    let clients: Vec<_> = (0..FD_LIMIT + 8)
+        .map(|_| msgsock::connect(&endpoint).expect("connect"))
+        .collect();
+    let failure = server.stderr_line_with("accept failed");
+    assert!(failure.contains("Too many open files"), "{failure}");
+    server.stderr_line_with("chat: backing off for 10 ms");
+    server.assert_no_accept_spin();
+
+    drop(clients);
+    let mut alice = join(
+        &endpoint.to_string(),
+        "alice",
+        "* welcome, alice; here: host",
+    );
+    alice.close_stdin();
+    alice.expect_exit(0);
+}

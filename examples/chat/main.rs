@@ -36,6 +36,8 @@
 //! 0 after leaving or when the room closed; 1 when the connection to the server was lost or a
 //! socket failed, with one line on stderr; 2 for a bad command line or endpoint.
 
+#[path = "../shared/backoff.rs"]
+mod backoff;
 mod client;
 mod console;
 #[path = "../shared/errors.rs"]

@@ -12,6 +12,7 @@ use std::thread;
 
 use msgsock::{AnyDatagram, AnyListener, AnyStream, Connection, Endpoint, ShutdownHandle};
 
+use crate::backoff::Backoff;
 use crate::chain;
 use crate::console::Console;
 use crate::event::{Event, Peer};
@@ -94,11 +95,13 @@ impl Network {
 }
 
 fn accept_participants(listener: AnyListener, tx: &Sender<Event>) {
+    let mut backoff = Backoff::new("chat");
     // Ends when the room closes and shuts the listener down.
     for (id, conn) in (1..).zip(listener.incoming()) {
         match conn {
             // A stream listener's connections are streams.
             Ok(conn) => {
+                backoff.reset();
                 let Some(mut conn) = conn.into_stream() else {
                     continue;
                 };
@@ -106,7 +109,14 @@ fn accept_participants(listener: AnyListener, tx: &Sender<Event>) {
                 let tx = tx.clone();
                 thread::spawn(move || read_participant(id, conn, &tx));
             }
-            Err(e) => eprintln!("chat: accept failed: {}", chain(&e)),
+            Err(e) => {
+                eprintln!("chat: accept failed: {}", chain(&e));
+                // Out of descriptors, the next accept fails at once too. The room's close
+                // waits for the delay, at most a second.
+                if let Some(delay) = backoff.after_failure(&e) {
+                    thread::sleep(delay);
+                }
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
 //! What `echo` and `echo_async` share: the command line, the limits, and the small pieces of
-//! policy around serving (connection slots, accept backoff, dropped-reply counts, log text), so
+//! policy around serving (connection slots, dropped-reply counts, log text), so
 //! the two servers cannot drift apart. `echo_async` includes this file with
 //! `#[path = "../echo/cli.rs"] mod cli;`.
 
@@ -11,8 +11,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "../shared/backoff.rs"]
+mod backoff;
 #[path = "../shared/errors.rs"]
 mod errors;
+pub use backoff::Backoff;
 pub use errors::chain;
 
 use msgsock::{AuthKey, Authenticator, Endpoint, PeerCred};
@@ -263,37 +266,6 @@ pub fn same_user(cred: msgsock::Result<PeerCred>) -> Result<(), String> {
             "pid {} runs as uid {}, not {me}",
             cred.pid, cred.uid
         ))
-    }
-}
-
-/// The waits between failed accepts that will fail again at once (no file descriptors, no
-/// memory), so a server out of descriptors neither dies nor spins: 10 ms, doubling up to 1 s.
-#[derive(Default)]
-pub struct Backoff {
-    delay: Option<Duration>,
-}
-
-impl Backoff {
-    /// How long to wait (logged) after `err`, or `None` if it is not a shortage.
-    pub fn after_failure(&mut self, err: &msgsock::Error) -> Option<Duration> {
-        let msgsock::Error::Io(io) = err else {
-            return None;
-        };
-        use nix::libc::{EMFILE, ENFILE, ENOBUFS, ENOMEM};
-        if !matches!(io.raw_os_error(), Some(EMFILE | ENFILE | ENOBUFS | ENOMEM)) {
-            return None;
-        }
-        let delay = self.delay.map_or(Duration::from_millis(10), |d| {
-            (d * 2).min(Duration::from_secs(1))
-        });
-        self.delay = Some(delay);
-        eprintln!("echo: backing off for {} ms", delay.as_millis());
-        Some(delay)
-    }
-
-    /// After an accept that worked.
-    pub fn reset(&mut self) {
-        self.delay = None;
     }
 }
 

@@ -135,7 +135,7 @@ fn serve(endpoint: &Endpoint, opts: &Options) -> Result<(), BoxError> {
         let freed = Arc::clone(&freed);
         move || freed.notify()
     });
-    let mut backoff = cli::Backoff::default();
+    let mut backoff = cli::Backoff::new("echo");
     // Ends when the signal thread shuts the listener down.
     for conn in listener.incoming() {
         let conn = match conn {

@@ -126,7 +126,7 @@ async fn serve(listener: &msgsock::tokio::AsyncAnyListener, opts: &Options, mut 
         let freed = Arc::clone(&freed);
         move || freed.notify_waiters()
     });
-    let mut backoff = cli::Backoff::default();
+    let mut backoff = cli::Backoff::new("echo");
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,

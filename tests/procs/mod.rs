@@ -145,6 +145,22 @@ impl Proc {
         lines
     }
 
+    /// The stderr lines of the next second, asserting that fewer than 50 of them report a failed
+    /// accept: a server that retried at once, out of descriptors, would log thousands.
+    pub fn assert_no_accept_spin(&self) -> Vec<String> {
+        let window = self.stderr_lines_for(Duration::from_secs(1));
+        let failures = window
+            .iter()
+            .filter(|l| l.contains("accept failed"))
+            .count();
+        assert!(
+            failures < 50,
+            "{failures} failed accepts in one second:\n{}",
+            window.join("\n")
+        );
+        window
+    }
+
     /// Whether the process is still running (it has not exited).
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("waitpid(2)").is_none()
