@@ -187,9 +187,12 @@ pub enum Error {
         path: PathBuf,
     },
 
-    /// The lock file beside a socket path (`PATH.lock`) exists and is not msgsock's, so msgsock
-    /// will not use or remove it.
-    #[error("{} exists and is not a msgsock lock file; refusing to use it", path.display())]
+    /// The lock file beside a socket path (`PATH.lock`) exists and is not this user's own
+    /// msgsock lock file (another user's, even one msgsock made, or a file that is no lock
+    /// file), so msgsock will not use or remove it. A live server at the path is
+    /// [`AddrInUse`](Error::AddrInUse) and another user's stale socket
+    /// [`NotOwner`](Error::NotOwner) instead, whatever its lock file.
+    #[error("{} exists and is not this user's msgsock lock file; refusing to use it", path.display())]
     ForeignLockFile {
         /// The lock file's path.
         path: PathBuf,

@@ -1,7 +1,8 @@
 //! Socket files against a hostile local user: a live listener with a full backlog is
 //! `AddrInUse` at once (the stale-socket probe never blocks), and a lock file that is not this
 //! user's own regular file (another user's file, a second link, a symlink, a socket, a FIFO) is
-//! `ForeignLockFile`, never written or removed. The other-user tests run as root and make their
+//! `ForeignLockFile`, never written or removed, unless another user's server is at the path:
+//! live, `AddrInUse`; dead, `NotOwner`. The other-user tests run as root and make their
 //! files with uid 65534 (`nobody`) in a sticky, world-writable directory, as in `/tmp`.
 
 mod common;
@@ -141,6 +142,42 @@ fn empty_lock_file_of_another_user_is_foreign() {
     let path = sticky_dir(dir.path()).join("app.sock");
     file_of_other_user(&lock_path(&path), b"");
     assert_lock_refused(&path);
+}
+
+/// Another user's msgsock server at `path`, with its lock file beside it (uid [`OTHER_UID`]),
+/// live with `live`, else dead (its socket left behind, refusing connections). Returns the live
+/// listener, to keep it live.
+fn server_of_other_user(path: &Path, live: bool) -> Option<std::os::unix::net::UnixListener> {
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    lchown(path, Some(OTHER_UID), Some(OTHER_UID)).unwrap();
+    file_of_other_user(&lock_path(path), b"msgsock lock pid 1\n");
+    live.then_some(listener)
+}
+
+/// Another user's server is what any server is, although its lock file is foreign to this
+/// user: live, `AddrInUse`; dead (its socket left behind), `NotOwner`, naming the socket and its
+/// owner. Its socket and lock file are untouched either way.
+#[test]
+fn server_of_another_user_is_in_use_or_not_owner() {
+    if !root_or_skip("server_of_another_user_is_in_use_or_not_owner") {
+        return;
+    }
+    for live in [true, false] {
+        let dir = tempdir();
+        let path = sticky_dir(dir.path()).join("app.sock");
+        let _listener = server_of_other_user(&path, live);
+        let before = (snapshot(&path), snapshot(&lock_path(&path)));
+        match UnixListener::bind(&path) {
+            Err(Error::AddrInUse { endpoint }) if live => {
+                assert_eq!(endpoint.as_unix_path(), Some(&*path))
+            }
+            Err(Error::NotOwner { path: p, owner }) if !live => {
+                assert_eq!((&*p, owner), (&*path, OTHER_UID))
+            }
+            other => panic!("live {live}: got {other:?}"),
+        }
+        assert_eq!((snapshot(&path), snapshot(&lock_path(&path))), before);
+    }
 }
 
 /// The file's contents do not make it ours: msgsock's own text, written by someone else.

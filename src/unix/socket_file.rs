@@ -175,7 +175,8 @@ impl SocketFile {
         let (dir, name) = split(path)?;
         let dir = Arc::new(Dir(sys::open_dir(dir).map_err(|e| Error::path(path, e))?));
         let lock = if shared {
-            let lock = LockFile::acquire(&dir, name, path)?;
+            let lock = LockFile::acquire(&dir, name, path)
+                .map_err(|e| foreign_lock_reason(e, &dir, name, path))?;
             clear_stale(&dir, name, path)?;
             Some(lock)
         } else {
@@ -276,6 +277,32 @@ fn bind_error(dir: &Dir, name: &OsStr, path: &Path, e: io::Error) -> Error {
     match sys::stat_at(dir.fd(), name) {
         Ok(stat) if stat.kind == FileKind::Socket => Error::unix_in_use(path),
         _ => Error::NotASocket { path: path.into() },
+    }
+}
+
+/// A foreign lock file (`err`) stops a bind; when a socket at `name` in `dir` says more, that
+/// is the error: a live server there (another user's, whose lock file is foreign to this one)
+/// is [`Error::AddrInUse`], and another user's stale socket [`Error::NotOwner`], as they would
+/// be without the lock file. Nothing is changed either way.
+fn foreign_lock_reason(err: Error, dir: &Dir, name: &OsStr, path: &Path) -> Error {
+    let Error::ForeignLockFile { .. } = err else {
+        return err;
+    };
+    let Ok(stat) = sys::stat_at(dir.fd(), name) else {
+        return err;
+    };
+    if stat.kind != FileKind::Socket {
+        return err;
+    }
+    match probe(path) {
+        Ok(()) => Error::unix_in_use(path),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused && stat.uid != sys::euid() => {
+            Error::NotOwner {
+                path: path.into(),
+                owner: stat.uid,
+            }
+        }
+        Err(_) => err,
     }
 }
 
