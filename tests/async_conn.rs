@@ -683,3 +683,30 @@ macro_rules! async_tests {
 }
 
 async_tests!(unix => UnixStream, tcp => TcpStream);
+
+/// A queued sender whose writer task's runtime shut down (which drops the task) does not take
+/// messages it can never write, nor wait for them: `send` and `flush` return `BrokenPipe`.
+#[test]
+fn a_queued_sender_whose_writer_task_is_gone_fails_instead_of_hanging() {
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    let (_rx, tx) = first.block_on(async {
+        AsyncConnection::new(UnixStream::from_std(a).unwrap()).into_split_queued()
+    });
+    drop(first);
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    second.block_on(async {
+        let sent = timeout(GUARD, tx.send(b"hello")).await.expect("send waits");
+        let err = sent.expect_err("a send that can never be written");
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
+        let flushed = timeout(GUARD, tx.flush()).await.expect("flush waits");
+        assert_eq!(flushed.unwrap_err().kind(), std::io::ErrorKind::BrokenPipe);
+    });
+}

@@ -33,7 +33,9 @@ use crate::sys;
 /// Clones share the queue, so several tasks can send; each frame is queued whole, so frames
 /// never interleave. `send` is cancel-safe: a dropped `send` queued the whole frame or none of
 /// it. When the last clone is dropped the writer task still writes what was queued, then closes
-/// its handle of the socket. A write error ends the writer task; later sends return it.
+/// its handle of the socket. A write error ends the writer task; later sends return it. So does
+/// the shutdown of the runtime the task runs on, which drops it: what was queued and not
+/// written is lost, and later sends and flushes return `BrokenPipe`.
 #[derive(Clone)]
 pub struct QueuedSender {
     owner: Arc<Owner>,
@@ -61,9 +63,31 @@ struct State {
     queue: Vec<u8>,
     /// Bytes the writer task took and has not finished writing.
     writing: usize,
-    /// The error that ended the writer task.
-    failed: Option<io::ErrorKind>,
+    /// Why the writer task ended, if it failed or is gone.
+    failed: Option<Failure>,
     closed: bool,
+}
+
+/// Why queued frames can no longer be written.
+#[derive(Clone, Copy)]
+enum Failure {
+    /// A write failed, with this kind.
+    Write(io::ErrorKind),
+    /// The writer task was dropped (its runtime shut down) or has finished.
+    WriterGone,
+}
+
+impl Failure {
+    fn error(self) -> crate::Error {
+        match self {
+            Failure::Write(kind) => io::Error::from(kind).into(),
+            Failure::WriterGone => io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the queued sender's writer task is gone (its tokio runtime shut down)",
+            )
+            .into(),
+        }
+    }
 }
 
 impl QueuedSender {
@@ -83,7 +107,8 @@ impl QueuedSender {
             progress: Notify::new(),
             high_water,
         });
-        ::tokio::spawn(write_queued(stream, Arc::clone(&shared)));
+        let gone = WriterGone(Arc::clone(&shared));
+        ::tokio::spawn(write_queued(stream, Arc::clone(&shared), gone));
         shared.wake_writer.notify_one();
         QueuedSender {
             owner: Arc::new(Owner { shared }),
@@ -97,7 +122,8 @@ impl QueuedSender {
     /// # Errors
     ///
     /// [`Error::Io`](crate::Error::Io) with the kind of the write error that stopped the writer
-    /// task, or the error of writing this long message at once (nothing of it was sent).
+    /// task, `BrokenPipe` once the task is gone with its runtime, or the error of writing this
+    /// long message at once (nothing of it was sent).
     pub async fn send(&self, msg: &[u8]) -> Result<()> {
         let shared = &self.owner.shared;
         let long = msg.len() >= WRITE_THROUGH_LEN;
@@ -110,8 +136,8 @@ impl QueuedSender {
             progress.as_mut().enable();
             {
                 let mut state = shared.lock();
-                if let Some(kind) = state.failed {
-                    return Err(io::Error::from(kind).into());
+                if let Some(failure) = state.failed {
+                    return Err(failure.error());
                 }
                 let held = state.queue.len() + state.writing;
                 let wait_for_writer = held > 0 && mem::take(&mut may_wait);
@@ -158,8 +184,8 @@ impl QueuedSender {
             progress.as_mut().enable();
             {
                 let state = shared.lock();
-                if let Some(kind) = state.failed {
-                    return Err(io::Error::from(kind).into());
+                if let Some(failure) = state.failed {
+                    return Err(failure.error());
                 }
                 if state.queue.is_empty() && state.writing == 0 {
                     return Ok(());
@@ -190,9 +216,26 @@ impl Drop for Owner {
     }
 }
 
+/// Marks the queue failed when the writer task ends, however it ends: a task that its
+/// runtime's shutdown drops, polled or not, leaves its senders an error instead of a queue that
+/// nobody writes and a flush that never returns. An argument of the task, so that it is dropped
+/// with the task even before its first poll.
+struct WriterGone(Arc<Shared>);
+
+impl Drop for WriterGone {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.failed.get_or_insert(Failure::WriterGone);
+        state.queue = Vec::new();
+        state.writing = 0;
+        drop(state);
+        self.0.progress.notify_waiters();
+    }
+}
+
 /// The writer task: takes the whole queue, writes it, repeats; ends once the senders are gone
-/// and the queue is written, or at the first write error.
-async fn write_queued<S: AsyncStream>(stream: Arc<S>, shared: Arc<Shared>) {
+/// and the queue is written, or at the first write error. `_gone` reports its end.
+async fn write_queued<S: AsyncStream>(stream: Arc<S>, shared: Arc<Shared>, _gone: WriterGone) {
     let mut batch = Vec::new();
     loop {
         let wake = pin!(shared.wake_writer.notified());
@@ -217,7 +260,7 @@ async fn write_queued<S: AsyncStream>(stream: Arc<S>, shared: Arc<Shared>) {
         }
         if let Err(e) = write_all(&*stream, &batch).await {
             let mut state = shared.lock();
-            state.failed = Some(e.kind());
+            state.failed = Some(Failure::Write(e.kind()));
             state.queue = Vec::new();
             state.writing = 0;
             drop(state);
