@@ -57,6 +57,7 @@ impl AsyncAnyConnection {
     /// The blocking connection's socket, made non-blocking and registered with tokio. Only
     /// for a connection that has received nothing yet: bytes it buffered would be lost.
     pub(super) fn from_blocking(conn: AnyConnection) -> Result<AsyncAnyConnection> {
+        super::in_runtime()?;
         let stream = match conn.into_kind() {
             Kind::Stream(conn) => conn.into_inner(),
             Kind::Datagram(socket) => return Ok(AsyncDatagram::from_blocking(socket)?.into()),

@@ -104,6 +104,8 @@ pub async fn connect_with(
     options: &ConnectOptions,
     endpoint: &Endpoint,
 ) -> Result<AsyncAnyConnection> {
+    // Before any socket, name lookup or timer, which all need the runtime.
+    super::in_runtime()?;
     let mut wait = ServerWait::new(options);
     loop {
         match wait.after(connect_once(options, endpoint).await) {
@@ -267,6 +269,7 @@ async fn tcp(
 
 /// A connected Unix stream socket as an async message connection.
 fn unix_stream(fd: OwnedFd) -> Result<AsyncAnyConnection> {
+    super::in_runtime()?;
     let stream = ::tokio::net::UnixStream::from_std(std::os::unix::net::UnixStream::from(fd))?;
     Ok(AsyncConnection::new(AsyncAnyStream::Unix(stream)).into())
 }

@@ -107,6 +107,7 @@ impl AsyncUnixListener {
     ///
     /// [`Error::Io`](crate::Error::Io) from `dup(2)` or `fcntl(2)`, or without a runtime.
     pub fn from_blocking(listener: UnixListener) -> Result<AsyncUnixListener> {
+        super::in_runtime()?;
         // A second descriptor of the same socket: the guard keeps its own, so none of the
         // file's bookkeeping has to move. The shared O_NONBLOCK does not matter to the guard,
         // which never accepts.
@@ -177,6 +178,7 @@ impl AsyncTcpListener {
     ///
     /// [`Error::Io`](crate::Error::Io) from `fcntl(2)`, or without a runtime.
     pub fn from_blocking(listener: TcpListener) -> Result<AsyncTcpListener> {
+        super::in_runtime()?;
         let std = std::net::TcpListener::from(OwnedFd::from(listener));
         std.set_nonblocking(true)?;
         Ok(AsyncTcpListener {

@@ -6,6 +6,12 @@
 //! connection uses, so the wire format, the limits and the memory policy exist once.
 //! [`MessageCodec`] is the same framing as a tokio-util codec, for users of `Framed`.
 //!
+//! Whatever registers a socket with tokio (the listeners' `bind` and `from_blocking`,
+//! [`AsyncSeqpacket::pair`], [`connect`], ...) needs a tokio runtime with I/O enabled: outside
+//! a runtime it returns [`Error::Io`](crate::Error::Io) (kind `Other`); in a runtime built
+//! without [`enable_io`](::tokio::runtime::Builder::enable_io), tokio itself panics, as its own
+//! sockets do.
+//!
 //! # Cancel safety
 //!
 //! [`recv`](AsyncConnection::recv) is cancel-safe: dropping it at any await point (a
@@ -57,3 +63,12 @@ pub use self::listener::{bind, AsyncAnyListener, AsyncTcpListener, AsyncUnixList
 pub use self::queued::QueuedSender;
 pub use self::seqpacket::{AsyncSeqpacket, AsyncSeqpacketListener};
 pub use self::stream::{AsyncAnyStream, AsyncStream};
+
+/// `Error::Io` (kind `Other`) unless this thread runs in a tokio runtime: every call that
+/// registers a socket with the runtime's I/O driver (tokio's `from_std`) checks first, since
+/// tokio panics there without one.
+fn in_runtime() -> std::io::Result<()> {
+    ::tokio::runtime::Handle::try_current()
+        .map(drop)
+        .map_err(std::io::Error::other)
+}

@@ -27,6 +27,7 @@ pub(super) enum Readiness {
 impl Readiness {
     /// Registers a duplicate of a UDP socket's descriptor `fd`.
     pub(super) fn udp(fd: OwnedFd) -> io::Result<Readiness> {
+        super::in_runtime()?;
         let std = std::net::UdpSocket::from(fd);
         std.set_nonblocking(true)?;
         Ok(Readiness::Udp(UdpSocket::from_std(std)?))
@@ -34,6 +35,7 @@ impl Readiness {
 
     /// Registers a duplicate of a Unix datagram socket's descriptor `fd`.
     pub(super) fn unixgram(fd: OwnedFd) -> io::Result<Readiness> {
+        super::in_runtime()?;
         let std = std::os::unix::net::UnixDatagram::from(fd);
         std.set_nonblocking(true)?;
         Ok(Readiness::Unixgram(UnixDatagram::from_std(std)?))
@@ -41,6 +43,7 @@ impl Readiness {
 
     /// Registers a duplicate of a connected SEQPACKET socket's descriptor `fd`.
     pub(super) fn seqpacket(fd: OwnedFd) -> io::Result<Readiness> {
+        super::in_runtime()?;
         let std = std::os::unix::net::UnixStream::from(fd);
         std.set_nonblocking(true)?;
         Ok(Readiness::Seqpacket(UnixStream::from_std(std)?))

@@ -44,6 +44,7 @@ impl AsyncSeqpacketListener {
     ///
     /// [`Error::Io`](crate::Error::Io) from `dup(2)` or `fcntl(2)`, or without a runtime.
     pub fn from_blocking(listener: UnixSeqpacketListener) -> Result<AsyncSeqpacketListener> {
+        super::in_runtime()?;
         let std = std::os::unix::net::UnixListener::from(listener.as_fd().try_clone_to_owned()?);
         std.set_nonblocking(true)?;
         Ok(AsyncSeqpacketListener {
