@@ -68,6 +68,19 @@ pub struct Options {
     pub max_connections: usize,
 }
 
+/// Refuses `--authkey-file` on a SEQPACKET listener, which an inherited endpoint (`fd:N`,
+/// `systemd:`) turns out to be only once adopted: the handshake is framed for a byte stream, and
+/// a packet connection would be served without it.
+pub fn check_auth(opts: &Options, seqpacket: bool, endpoint: &Endpoint) -> Result<(), String> {
+    if opts.auth.is_some() && seqpacket {
+        return Err(format!(
+            "cannot listen on {endpoint}: --authkey-file needs a stream endpoint, and this is a \
+             seqpacket socket"
+        ));
+    }
+    Ok(())
+}
+
 /// What the command line asks for.
 pub enum Command {
     /// `--help`: the usage and options are printed.

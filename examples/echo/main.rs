@@ -120,6 +120,8 @@ fn serve(endpoint: &Endpoint, opts: &Options) -> Result<(), BoxError> {
     }
     let listener = msgsock::bind(endpoint)
         .map_err(|e| format!("cannot listen on {endpoint}: {}", chain(&e)))?;
+    let seqpacket = matches!(listener, msgsock::AnyListener::Seqpacket(_));
+    cli::check_auth(opts, seqpacket, endpoint)?;
     let local = listener.local_endpoint()?;
     let handle = listener.shutdown_handle()?;
     // Dropped on a signal, which cuts a backoff short.

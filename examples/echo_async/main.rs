@@ -72,6 +72,8 @@ async fn run() -> Result<(), BoxError> {
     let listener = msgsock::tokio::bind(&endpoint)
         .await
         .map_err(|e| format!("cannot listen on {endpoint}: {}", chain(&e)))?;
+    let seqpacket = matches!(listener, msgsock::tokio::AsyncAnyListener::Seqpacket(_));
+    cli::check_auth(&opts, seqpacket, &endpoint)?;
     cli::announce(&listener.local_endpoint()?)?;
     serve(&listener, &opts, stop).await;
     // The listener drops here: its file goes, and the runtime drops the connection tasks.

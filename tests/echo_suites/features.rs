@@ -585,6 +585,26 @@ fn authkey_needs_a_stream_endpoint() -> TestResult {
     Ok(())
 }
 
+/// An inherited socket (`fd:3`) is a stream endpoint by its name only: when it turns out to be
+/// a SEQPACKET listener, `--authkey-file` is refused at start as on `unixpacket:`, so no client
+/// is served without the handshake.
+#[test]
+fn authkey_on_an_inherited_seqpacket_listener_is_refused() -> TestResult {
+    use msgsock::child::CommandExt;
+    let dir = tempfile::tempdir()?;
+    let key = dir.path().join("k");
+    std::fs::write(&key, b"secret")?;
+    let key_arg = key.display().to_string();
+    let listener = msgsock::UnixSeqpacketListener::bind(dir.path().join("p.sock"))?;
+    let mut cmd = echo(&["--authkey-file", &key_arg, "fd:3"]);
+    cmd.pass_socket_as(listener.try_clone()?, 3)?;
+    let out = Proc::spawn(&mut cmd).finish();
+    let line = out.assert_one_line_error();
+    assert!(line.contains("needs a stream"), "{line}");
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    Ok(())
+}
+
 #[test]
 fn authkey_file_missing_empty_or_endless_is_a_one_line_error() -> TestResult {
     let dir = tempfile::tempdir()?;
