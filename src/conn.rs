@@ -455,7 +455,7 @@ impl<S: Stream> Connection<S> {
         let fds = self.receive_fds && self.link.is_unix();
         let stream = &mut self.link.stream;
         if !fds {
-            let n = read_some(spin, |nowait| {
+            let n = read_some(spin, stream, |stream, nowait| {
                 if !nowait && after_spin {
                     apply_deadline(stream, deadline)?;
                 }
@@ -467,7 +467,7 @@ impl<S: Stream> Connection<S> {
         }
         // With the control data, so that descriptors reach the decoder and the message they
         // came with, whichever receive call reads them.
-        let (n, control) = read_some(spin, |nowait| {
+        let (n, control) = read_some(spin, stream, |stream, nowait| {
             if !nowait && after_spin {
                 apply_deadline(stream, deadline)?;
             }
@@ -537,7 +537,10 @@ impl<S: Stream> Connection<S> {
     /// `MSG_DONTWAIT`, so the socket itself stays in blocking mode; a read timeout starts when the
     /// spin ends. A time limit of msgsock's own, such as a handshake's
     /// ([`Authenticator::with_timeout`](crate::Authenticator::with_timeout)), bounds the spin and
-    /// the wait after it together. Takes effect from the next read.
+    /// the wait after it together. A socket in non-blocking mode
+    /// ([`set_nonblocking`](Self::set_nonblocking), or set on the stream itself) does not spin:
+    /// its receive returns `WouldBlock` at once, as without a budget. Takes effect from the next
+    /// read.
     ///
     /// # Examples
     ///
@@ -743,17 +746,29 @@ fn apply_deadline<S: Stream>(stream: &S, deadline: Option<Instant>) -> io::Resul
     Ok(())
 }
 
-/// One read with `read(nowait)`, retrying `EINTR`, into one or two buffers, filled in order.
-/// With a spin budget, first polls with non-blocking reads (`read(true)`) until one brings
-/// something or the budget is spent, and only then blocks.
-fn read_some<T>(
+/// One read of `stream` with `read(stream, nowait)`, retrying `EINTR`, into one or two
+/// buffers, filled in order. With a spin budget, first polls with non-blocking reads
+/// (`nowait`) until one brings something or the budget is spent, and only then blocks; but a
+/// socket in non-blocking mode, whose user asked not to wait, gets the first poll's
+/// `WouldBlock`.
+fn read_some<S: AsFd, T>(
     spin: Option<Duration>,
-    mut read: impl FnMut(bool) -> io::Result<T>,
+    stream: &mut S,
+    mut read: impl FnMut(&mut S, bool) -> io::Result<T>,
 ) -> io::Result<T> {
     if let Some(budget) = spin {
         let mut start = None;
         loop {
-            match sys::retry_io(|| read(true)) {
+            match sys::retry_io(|| read(stream, true)) {
+                // Asked once, when the first poll finds nothing: a spin that finds data at
+                // once pays nothing for it.
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        && start.is_none()
+                        && sys::is_nonblocking(stream.as_fd())? =>
+                {
+                    return Err(e)
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 other => return other,
             }
@@ -764,7 +779,7 @@ fn read_some<T>(
             std::hint::spin_loop();
         }
     }
-    sys::retry_io(|| read(false))
+    sys::retry_io(|| read(stream, false))
 }
 
 impl<S: fmt::Debug> fmt::Debug for Connection<S> {

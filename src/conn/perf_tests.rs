@@ -451,6 +451,18 @@ fn spinning_receives_what_blocking_receives() {
     echo.join().unwrap();
 }
 
+/// A non-blocking connection does not spin: its receive reports `WouldBlock` after one read
+/// that finds nothing, as it would without a budget, instead of polling for the budget.
+#[test]
+fn a_non_blocking_receive_does_not_spin() {
+    let (mut conn, _raw) = counting_pair();
+    conn.set_spin(Some(Duration::from_millis(20)));
+    conn.set_nonblocking(true).unwrap();
+    let err = conn.recv().unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(conn.get_ref().reads, 1);
+}
+
 #[test]
 fn an_idle_spinning_receive_falls_back_to_blocking() {
     let (a, _b) = UnixStream::pair().unwrap();

@@ -39,6 +39,13 @@ compile_error!(
      target has neither"
 );
 
+/// Whether `fd` is in non-blocking mode (`O_NONBLOCK`, `fcntl(2)` `F_GETFL`).
+pub(crate) fn is_nonblocking(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = retry(|| fcntl(fd, FcntlArg::F_GETFL))?;
+    Ok(OFlag::from_bits_truncate(flags).contains(OFlag::O_NONBLOCK))
+}
+
 /// Where writes carry `MSG_NOSIGNAL`, a socket needs nothing more.
 #[cfg(not(target_vendor = "apple"))]
 pub(crate) fn no_sigpipe(_fd: BorrowedFd<'_>) -> io::Result<()> {
