@@ -12,7 +12,10 @@ use crate::error::{Family, ParseEndpointError, SocketType};
 
 /// Where a server listens or a client connects, chosen at run time.
 ///
-/// `FromStr` and `Display` round-trip:
+/// `FromStr` and `Display` round-trip, for every endpoint a string can name: a path or an
+/// abstract name that is not UTF-8 (which [`bind_abstract`](crate::UnixListener::bind_abstract)
+/// and a listener's `local_endpoint` can hold) is written lossily, as [`Path::display`] writes
+/// it, and its text names another socket; reach it through the `Endpoint` value instead.
 ///
 /// | string | meaning |
 /// |---|---|
@@ -512,6 +515,15 @@ mod tests {
             assert_eq!(ep.to_string(), s);
             assert_eq!(parse(&ep.to_string()).unwrap(), ep);
         }
+    }
+
+    /// A name that is not UTF-8 has no string of its own: `Display` writes it lossily, and the
+    /// text parses to another name, as the type's docs say.
+    #[test]
+    fn a_name_that_is_not_utf8_is_displayed_lossily() {
+        let ep = Endpoint::UnixAbstract(vec![b'a', 0xff]);
+        assert_eq!(ep.to_string(), "unix:@a\u{fffd}");
+        assert_ne!(parse(&ep.to_string()).unwrap(), ep);
     }
 
     /// An IPv6 zone parses as `SocketAddrV6` prints it, by number; anything else in its place

@@ -36,8 +36,8 @@ const HELP: &str = "
   --authkey-file PATH    on a stream endpoint, require the multiprocessing authkey handshake
   --max-connections N    serve at most N stream connections at once (default 256); one more is
                          closed and logged if no place comes free within 0.1 s. Each holds at
-                         most one message of up to 64 MiB, so memory stays under about
-                         N x 64 MiB (16 GiB at the default)
+                         most one message of up to 64 MiB and the unsent rest of one reply, so
+                         memory stays under about N x 128 MiB (32 GiB at the default)
   --connect ENDPOINT     be a client: send each line of stdin, print each reply";
 
 /// How long a stream connection may stay silent before the server closes it, unless told.

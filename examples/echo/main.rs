@@ -18,18 +18,20 @@
 //! (only if still its own) and it exits 0. The wake-up never goes through the socket's path.
 //!
 //! A datagram reply to a client whose queue is full (a Unix client that stopped reading) is
-//! dropped and counted, never waited for, so one such client delays no one else; the drops are
+//! dropped and counted, never waited for, so such a client delays no one else; the drops are
 //! logged to stderr at most once a second. A reply waits only for room in the server's own send
-//! buffer, at most 200 ms (on Linux, the unread replies to a client connected to the server are
-//! charged there, so such a client can cost others that wait).
+//! buffer, at most 200 ms. On Linux the replies a Unix client has not read are charged to that
+//! buffer (about 208 KiB): clients that stop reading can fill it, one connected to the server or
+//! a few sent long replies, and then replies to everyone are dropped until they read or leave.
 //!
 //! Server options:
 //! - `--idle-timeout SECS`: close a stream connection that sends nothing for this long (default
 //!   120; 0 waits forever), so stalled peers cannot pile up.
 //! - `--max-connections N`: serve at most N stream connections at once (default 256); one more
 //!   is accepted and closed at once, and logged. Each connection holds at most one message of up
-//!   to 64 MiB (msgsock's default limit) besides small buffers, so the server's memory stays
-//!   under about N × 64 MiB: 16 GiB at the default, 1 GiB with `--max-connections 16`.
+//!   to 64 MiB (msgsock's default limit) and the unsent rest of one reply (a reply whose write
+//!   timed out is kept to finish) besides small buffers, so the server's memory stays under
+//!   about N × 128 MiB: 32 GiB at the default, 2 GiB with `--max-connections 16`.
 //! - `--same-uid`: on a `unix:` or `unixpacket:` endpoint, accept only peers running as this
 //!   user (`SO_PEERCRED`).
 //! - `--authkey-file PATH`: on a stream endpoint, require Python `multiprocessing`'s authkey

@@ -297,10 +297,12 @@ impl UnixDatagram {
     /// # Platform-specific behavior
     ///
     /// Linux limits the queue of a receiver connected to another socket to
-    /// `net.unix.max_dgram_qlen` datagrams. A receiver connected to *this* socket (as
-    /// [`connect`](crate::connect)'s clients are) has no such limit: what it has not read stays
-    /// charged to this socket's send buffer, and once that is full, `WouldBlock` comes for every
-    /// destination until it reads or closes.
+    /// `net.unix.max_dgram_qlen` datagrams (10 by default). A receiver connected to *this* socket
+    /// (as [`connect`](crate::connect)'s clients are) has no such limit. Either way, what a
+    /// receiver has not read stays charged to this socket's send buffer (`SO_SNDBUF`, about
+    /// 208 KiB by default), so peers that stop reading can fill it (one connected to this socket
+    /// alone, or a few holding long datagrams), and then `WouldBlock` comes for every destination
+    /// until they read or close. The per-destination policy holds while the buffer has room.
     pub fn try_send_to<P: AsRef<Path>>(&self, msg: &[u8], path: P) -> Result<()> {
         self.send_to_within(msg, path.as_ref(), None)
     }
