@@ -970,6 +970,21 @@ impl AnyConnection {
         self
     }
 
+    /// Bounds each receive of a stream connection as a whole, as
+    /// [`Connection::set_message_timeout`], so that a peer trickling a message cannot hold a
+    /// receive longer. Datagram and packet sockets are left as they are: each message arrives
+    /// whole in one read, which their read timeout bounds already.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::set_message_timeout`].
+    pub fn set_message_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        match self.0.stream_mut() {
+            Some(conn) => conn.set_message_timeout(timeout),
+            None => Ok(()),
+        }
+    }
+
     /// Sets whether a stream connection receives descriptors, as
     /// [`Connection::set_receive_fds`]: set not to, a `unix:` connection reads with `recv(2)`,
     /// the kernel closes descriptors a peer sends, and `recv_with_fds` is

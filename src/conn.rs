@@ -72,6 +72,10 @@ pub struct Connection<S> {
     read_deadline: Option<Instant>,
     /// Busy-poll budget before each blocking read, if enabled.
     spin: Option<Duration>,
+    /// The most one receive may take in all, if bounded (see `set_message_timeout`), and the
+    /// read timeout it replaced, given back when it is lifted. Boxed: rarely set, and a
+    /// connection's size is paid by every enum that holds one.
+    message_timeout: Option<Box<(Duration, Option<Duration>)>>,
     /// Whether reads of a Unix stream take descriptors (`recvmsg(2)` with control data) or
     /// leave them to the kernel to close (`recv(2)`, cheaper). Meaningless on TCP.
     receive_fds: bool,
@@ -90,6 +94,7 @@ impl<S: Stream> Connection<S> {
             decoder: Decoder::new(DEFAULT_MAX_MESSAGE_LEN),
             read_deadline: None,
             spin: None,
+            message_timeout: None,
             receive_fds: true,
         }
     }
@@ -349,8 +354,27 @@ impl<S: Stream> Connection<S> {
         self.recv_frame(buf, Some(fds))
     }
 
-    /// The receive loop: decode, read, repeat; the message's descriptors into `fds` if given.
+    /// A receive, within the message timeout if one is set (and any deadline already set).
     fn recv_frame(
+        &mut self,
+        buf: &mut Vec<u8>,
+        fds: Option<&mut Vec<OwnedFd>>,
+    ) -> Result<Option<usize>> {
+        let Some(&(timeout, _)) = self.message_timeout.as_deref() else {
+            return self.recv_loop(buf, fds);
+        };
+        let outer = self.read_deadline;
+        // A timeout too far ahead to name an instant bounds nothing.
+        if let Some(mine) = Instant::now().checked_add(timeout) {
+            self.read_deadline = Some(outer.map_or(mine, |outer| outer.min(mine)));
+        }
+        let got = self.recv_loop(buf, fds);
+        self.read_deadline = outer;
+        got
+    }
+
+    /// The receive loop: decode, read, repeat; the message's descriptors into `fds` if given.
+    fn recv_loop(
         &mut self,
         buf: &mut Vec<u8>,
         mut fds: Option<&mut Vec<OwnedFd>>,
@@ -565,6 +589,52 @@ impl<S: Stream> Connection<S> {
         self.spin
     }
 
+    /// Bounds each receive as a whole: a receive that has not returned a message `timeout` after
+    /// it began returns a timeout error ([`Error::is_timeout`]), however the peer spreads the
+    /// message's bytes, so a peer that trickles a message a byte at a time cannot hold a
+    /// receive (and a thread) for longer. `None` (the default) leaves receives to the read
+    /// timeout, which bounds each wait for bytes instead. As after any timeout, the next receive
+    /// resumes the same message. While set, msgsock sets the socket's read timeout
+    /// (`SO_RCVTIMEO`) to the time left before each read, in place of
+    /// [`set_read_timeout`](Self::set_read_timeout)'s, which is given back when it is lifted; a
+    /// message already buffered costs no read and comes out whatever the timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from `getsockopt(2)` (reading the read timeout to give back) or
+    /// `setsockopt(2)` (giving it back).
+    ///
+    /// ```
+    /// use msgsock::{Connection, UnixStream};
+    /// use std::io::Write;
+    /// use std::time::Duration;
+    /// let (a, mut raw) = std::os::unix::net::UnixStream::pair()?;
+    /// let mut conn = Connection::new(UnixStream::from(a));
+    /// conn.set_message_timeout(Some(Duration::from_millis(50)))?;
+    /// raw.write_all(&[0, 0, 0, 5, b'h'])?; // a header and the first of five bytes
+    /// assert!(conn.recv().unwrap_err().is_timeout());
+    /// raw.write_all(b"ello")?;
+    /// assert_eq!(conn.recv()?.as_deref(), Some(&b"hello"[..]));
+    /// # Ok::<(), msgsock::Error>(())
+    /// ```
+    pub fn set_message_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        let replaced = match self.message_timeout.as_deref() {
+            Some(&(_, replaced)) => replaced,
+            None if timeout.is_some() => self.read_timeout()?,
+            None => return Ok(()),
+        };
+        if timeout.is_none() {
+            self.set_read_timeout(replaced)?;
+        }
+        self.message_timeout = timeout.map(|t| Box::new((t, replaced)));
+        Ok(())
+    }
+
+    /// The bound set by [`set_message_timeout`](Self::set_message_timeout).
+    pub fn message_timeout(&self) -> Option<Duration> {
+        self.message_timeout.as_deref().map(|&(t, _)| t)
+    }
+
     /// Sets whether this connection receives descriptors (the default), on a Unix stream.
     ///
     /// A connection that receives them reads with `recvmsg(2)` and room for control data, so
@@ -613,6 +683,7 @@ impl<S: Stream> Connection<S> {
         let mut clone = Connection::from_link(self.link.try_clone()?)
             .with_max_message_len(self.max_message_len());
         clone.spin = self.spin;
+        clone.message_timeout = self.message_timeout.clone();
         clone.receive_fds = self.receive_fds;
         Ok(clone)
     }

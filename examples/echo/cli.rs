@@ -31,7 +31,8 @@ const USAGE: &str =
 /// What `--help` adds to the usage line, from the newline that ends it. Not a `"\` line
 /// continuation, which would strip the first option's indent.
 const HELP: &str = "
-  --idle-timeout SECS    close a stream connection silent this long (default 120, 0: never)
+  --idle-timeout SECS    close a stream connection silent this long, or this long over one
+                         message (default 120, 0: never)
   --same-uid             on unix: and unixpacket:, accept only peers running as this user
   --authkey-file PATH    on a stream endpoint, require the multiprocessing authkey handshake
   --max-connections N    serve at most N stream connections at once (default 256); one more is

@@ -79,6 +79,20 @@ impl<S: Stream> RecvHalf<S> {
         self
     }
 
+    /// As [`Connection::set_message_timeout`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::set_message_timeout`].
+    pub fn set_message_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.conn.set_message_timeout(timeout)
+    }
+
+    /// As [`Connection::message_timeout`].
+    pub fn message_timeout(&self) -> Option<Duration> {
+        self.conn.message_timeout()
+    }
+
     /// As [`Connection::set_receive_fds`].
     pub fn set_receive_fds(&mut self, receive: bool) -> &mut Self {
         self.conn.set_receive_fds(receive);

@@ -431,3 +431,37 @@ fn into_parts_keeps_the_bytes_received_but_not_handed_out() {
     conn.get_ref().get_ref().read_exact(&mut tail).unwrap();
     assert_eq!(tail, &third[1000..]);
 }
+
+/// A message timeout bounds a whole receive: a peer that trickles a frame, a byte every 5 ms
+/// (each well inside any read timeout), still gets the receive ended by it; the next receive
+/// resumes the message, and lifting the timeout gives the read timeout back.
+#[test]
+fn a_message_timeout_ends_a_receive_that_a_peer_trickles() {
+    let (a, mut raw) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mut conn = Connection::new(UnixStream::from(a));
+    let read_timeout = Some(Duration::from_secs(30));
+    conn.set_read_timeout(read_timeout).unwrap();
+    conn.set_message_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    assert_eq!(conn.message_timeout(), Some(Duration::from_millis(50)));
+    raw.write_all(&Header::new(1000)).unwrap();
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let trickler = std::thread::spawn(move || {
+        // The fault being applied: one byte every 5 ms until told to stop, or all of them.
+        let mut sent = 0;
+        while sent < 1000 && stopped.recv_timeout(Duration::from_millis(5)).is_err() {
+            raw.write_all(&[7]).unwrap();
+            sent += 1;
+        }
+        (raw, sent)
+    });
+    let err = conn.recv().unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    stop.send(()).unwrap();
+    let (mut raw, sent) = trickler.join().unwrap();
+    assert!(sent < 1000, "the receive outlived the whole trickle");
+    raw.write_all(&vec![7; 1000 - sent]).unwrap();
+    assert_eq!(conn.recv().unwrap(), Some(vec![7; 1000]));
+    conn.set_message_timeout(None).unwrap();
+    assert_eq!(conn.read_timeout().unwrap(), read_timeout);
+}

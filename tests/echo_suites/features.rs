@@ -262,6 +262,38 @@ fn idle_timeout_closes_silent_clients_but_not_active_ones_on_tcp() -> TestResult
     idle_clients_are_closed_and_active_ones_kept("tcp")
 }
 
+/// With `--idle-timeout 1`, a client that trickles a frame, a byte every 200 ms (each well
+/// inside the timeout), is closed as an idle one is: the timeout bounds a whole message, so a
+/// few such clients cannot hold every place of `--max-connections` for ever.
+#[test]
+fn idle_timeout_closes_a_client_that_trickles_a_message() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let server = Proc::spawn(&mut echo(&[
+        "--idle-timeout",
+        "1",
+        &stream_endpoint("unix", dir.path()),
+    ]));
+    let endpoint = server.listening_on();
+    let mut trickler = raw_connect(&endpoint, IDLE_GUARD)?;
+    // A header for 1000 bytes; the payload follows a byte at a time.
+    trickler.write_all(&[0, 0, 3, 232])?;
+    let start = std::time::Instant::now();
+    // The fault being applied: a byte every 200 ms until the server closes the connection
+    // (a write to a Unix stream whose peer is gone fails at once), or the guard passes.
+    let mut sent = 0;
+    while trickler.write_all(&[1]).is_ok() {
+        sent += 1;
+        assert!(
+            start.elapsed() < IDLE_GUARD,
+            "still open after {sent} bytes in {IDLE_GUARD:?}"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    server.stderr_line_with("idle for 1 s, closing");
+    stop(server);
+    Ok(())
+}
+
 #[test]
 fn idle_timeout_rejects_bad_values_in_one_line() {
     for bad in ["abc", "-1", "1.5", "", "99999999999999999999"] {
