@@ -476,9 +476,9 @@ impl<S: Stream> Connection<S> {
             (spin, _) => spin,
         };
         let after_spin = spin.is_some() && deadline.is_some();
-        let fds = self.receive_fds && self.link.is_unix();
+        let plain = !self.link.is_unix() || !self.receive_fds;
         let stream = &mut self.link.stream;
-        if !fds {
+        if plain {
             let n = read_some(spin, stream, |stream, nowait| {
                 if !nowait && after_spin {
                     apply_deadline(stream, deadline)?;
