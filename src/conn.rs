@@ -336,7 +336,7 @@ impl<S: Stream> Connection<S> {
     ///
     /// - [`Error::FdsTruncated`] in place of a message that lost descriptors: the kernel cut
     ///   the control data short (`MSG_CTRUNC`), for example at this process's descriptor limit,
-    ///   or the peer attached more than 253 to it, which the connection closes as they arrive.
+    ///   or the peer attached more than 253 to it, which the connection closes once it holds more.
     ///   Its descriptors that did arrive are closed and its bytes dropped; the connection stays
     ///   in step, and the next call returns the next message.
     /// - [`Error::FdsUnsupported`] on a TCP stream, and [`Error::FdsRefused`] on a connection

@@ -404,7 +404,8 @@ async fn a_peer_dripping_descriptors_on_every_byte_gets_at_most_253_held() {
     let (raw, readers) = sender.join().unwrap();
     let got = tokio::time::timeout(wait, rx.recv_with_fds()).await;
     assert!(got.is_err(), "the frame is not whole yet");
-    assert_eq!(common::open_writers(&readers), 253);
+    let held = common::open_writers(&readers);
+    assert!(held <= 253, "{held} descriptors held for one message");
     let mut rest = vec![1u8];
     rest.extend_from_slice(&frame(b"next"));
     (&raw).write_all(&rest).unwrap();

@@ -127,7 +127,8 @@ struct FdQueue {
     /// Each read's descriptors with the value of `received` right after that read, in order:
     /// the read's last byte is the one `received - at` bytes before the last byte received.
     attached: VecDeque<(u64, Attached)>,
-    /// How many open descriptors `attached` holds: at most [`MAX_FDS`].
+    /// How many open descriptors `attached` holds. While a frame is incomplete they are all
+    /// that frame's, and more than [`MAX_FDS`] are closed (see `bound_held`).
     held: usize,
 }
 
@@ -303,6 +304,9 @@ impl Decoder {
         } else {
             self.decode_from_lent(&lent[..n], msg)?
         };
+        if let Decode::NeedRead = decoded {
+            self.bound_held();
+        }
         if let Decode::Message(_) = decoded {
             let Some(fds) = fds else {
                 // Not asked for: dropping them closes them.
@@ -314,6 +318,10 @@ impl Decoder {
                 Attached::Fds(mut got) => fds.append(&mut got),
                 Attached::Lost(n) => *lost.get_or_insert(0) += n,
             });
+            if fds.len() > MAX_FDS {
+                // More than one message carries, in reads too few to be bounded on the way.
+                lost.get_or_insert(0);
+            }
             if let Some(closed) = lost {
                 let closed = closed + fds.len();
                 fds.clear();
@@ -368,22 +376,44 @@ impl Decoder {
     /// short (`MSG_CTRUNC`): then `fds` are closed at once and the message they belong to is
     /// reported as [`FrameError::FdsTruncated`] by [`decode_with_fds`](Self::decode_with_fds).
     ///
-    /// The decoder holds at most 253 descriptors (`SCM_MAX_FD`, the most one message carries):
-    /// descriptors that would take it past that are closed at once as if truncated, so that a
-    /// peer who attaches some to every byte of a long frame cannot fill this process's
+    /// A message carries at most 253 descriptors (`SCM_MAX_FD`, the most one `sendmsg(2)`
+    /// attaches): one that arrives with more, spread over its bytes, is reported as truncated,
+    /// and while its frame is incomplete the decoder closes them once there are more than that,
+    /// so that a peer who attaches some to every byte of a long frame cannot fill this process's
     /// descriptor table.
     pub fn attach_fds(&mut self, fds: Vec<OwnedFd>, truncated: bool) {
-        if fds.is_empty() && !truncated {
-            return;
-        }
-        let q = self.fds.get_or_insert_with(Box::default);
-        let attached = if truncated || q.held + fds.len() > MAX_FDS {
+        let attached = if truncated {
             Attached::Lost(fds.len())
+        } else if fds.is_empty() {
+            return;
         } else {
-            q.held += fds.len();
             Attached::Fds(fds)
         };
+        let q = self.fds.get_or_insert_with(Box::default);
+        if let Attached::Fds(fds) = &attached {
+            q.held += fds.len();
+        }
         q.attached.push_back((q.received, attached));
+    }
+
+    /// Called when the decoder needs a read: every message that was whole has been handed
+    /// out, so the descriptors still held are the incomplete frame's. More than a message
+    /// carries are closed at once, and the message is reported as truncated.
+    #[inline]
+    fn bound_held(&mut self) {
+        let Some(q) = self.fds.as_deref_mut() else {
+            return;
+        };
+        if q.held <= MAX_FDS {
+            return;
+        }
+        for (_, a) in &mut q.attached {
+            if let Attached::Fds(fds) = a {
+                // Dropping them closes them.
+                *a = Attached::Lost(mem::take(fds).len());
+            }
+        }
+        q.held = 0;
     }
 
     /// The state machine of [`decode`](Self::decode) over the receive buffer, leaving
