@@ -974,15 +974,11 @@ impl AnyConnection {
     /// [`Connection::set_message_timeout`], so that a peer trickling a message cannot hold a
     /// receive longer. Datagram and packet sockets are left as they are: each message arrives
     /// whole in one read, which their read timeout bounds already.
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::set_message_timeout`].
-    pub fn set_message_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
-        match self.0.stream_mut() {
-            Some(conn) => conn.set_message_timeout(timeout),
-            None => Ok(()),
+    pub fn set_message_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        if let Some(conn) = self.0.stream_mut() {
+            conn.set_message_timeout(timeout);
         }
+        self
     }
 
     /// Sets whether a stream connection receives descriptors, as

@@ -72,10 +72,9 @@ pub struct Connection<S> {
     read_deadline: Option<Instant>,
     /// Busy-poll budget before each blocking read, if enabled.
     spin: Option<Duration>,
-    /// The most one receive may take in all, if bounded (see `set_message_timeout`), and the
-    /// read timeout it replaced, given back when it is lifted. Boxed: rarely set, and a
-    /// connection's size is paid by every enum that holds one.
-    message_timeout: Option<Box<(Duration, Option<Duration>)>>,
+    /// The most one receive may take in all, if bounded (see `set_message_timeout`). Boxed:
+    /// rarely set, and a connection's size is paid by every enum that holds one.
+    message_timeout: Option<Box<Duration>>,
     /// Whether reads of a Unix stream take descriptors (`recvmsg(2)` with control data) or
     /// leave them to the kernel to close (`recv(2)`, cheaper). Meaningless on TCP.
     receive_fds: bool,
@@ -360,9 +359,16 @@ impl<S: Stream> Connection<S> {
         buf: &mut Vec<u8>,
         fds: Option<&mut Vec<OwnedFd>>,
     ) -> Result<Option<usize>> {
-        let Some(&(timeout, _)) = self.message_timeout.as_deref() else {
+        let Some(&timeout) = self.message_timeout.as_deref() else {
             return self.recv_loop(buf, fds);
         };
+        let mut fds = fds;
+        // A message already buffered needs no read, so no timeout either.
+        if let Some(n) = self.decode(&[], buf, fds.as_deref_mut())? {
+            return Ok(Some(n));
+        }
+        // The reads set `SO_RCVTIMEO` to the time left; the user's read timeout goes back after.
+        let read_timeout = self.link.stream.read_timeout()?;
         let outer = self.read_deadline;
         // A timeout too far ahead to name an instant bounds nothing.
         if let Some(mine) = Instant::now().checked_add(timeout) {
@@ -370,6 +376,9 @@ impl<S: Stream> Connection<S> {
         }
         let got = self.recv_loop(buf, fds);
         self.read_deadline = outer;
+        // Not reported: the error would hide a message received whole, and setting a valid
+        // socket's option back fails only on a bad descriptor, which the next call reports.
+        let _ = self.link.stream.set_read_timeout(read_timeout);
         got
     }
 
@@ -594,15 +603,11 @@ impl<S: Stream> Connection<S> {
     /// message's bytes, so a peer that trickles a message a byte at a time cannot hold a
     /// receive (and a thread) for longer. `None` (the default) leaves receives to the read
     /// timeout, which bounds each wait for bytes instead. As after any timeout, the next receive
-    /// resumes the same message. While set, msgsock sets the socket's read timeout
-    /// (`SO_RCVTIMEO`) to the time left before each read, in place of
-    /// [`set_read_timeout`](Self::set_read_timeout)'s, which is given back when it is lifted; a
-    /// message already buffered costs no read and comes out whatever the timeout.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] from `getsockopt(2)` (reading the read timeout to give back) or
-    /// `setsockopt(2)` (giving it back).
+    /// resumes the same message. A message already received comes out whatever the timeout
+    /// (`Some(Duration::ZERO)` allows only those). A receive that reads sets the socket's read
+    /// timeout (`SO_RCVTIMEO`) to the time left before each read, and gives back the one
+    /// [`set_read_timeout`](Self::set_read_timeout) set when it returns: two more system calls
+    /// per receive, the price of the bound.
     ///
     /// ```
     /// use msgsock::{Connection, UnixStream};
@@ -610,29 +615,21 @@ impl<S: Stream> Connection<S> {
     /// use std::time::Duration;
     /// let (a, mut raw) = std::os::unix::net::UnixStream::pair()?;
     /// let mut conn = Connection::new(UnixStream::from(a));
-    /// conn.set_message_timeout(Some(Duration::from_millis(50)))?;
+    /// conn.set_message_timeout(Some(Duration::from_millis(50)));
     /// raw.write_all(&[0, 0, 0, 5, b'h'])?; // a header and the first of five bytes
     /// assert!(conn.recv().unwrap_err().is_timeout());
     /// raw.write_all(b"ello")?;
     /// assert_eq!(conn.recv()?.as_deref(), Some(&b"hello"[..]));
     /// # Ok::<(), msgsock::Error>(())
     /// ```
-    pub fn set_message_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
-        let replaced = match self.message_timeout.as_deref() {
-            Some(&(_, replaced)) => replaced,
-            None if timeout.is_some() => self.read_timeout()?,
-            None => return Ok(()),
-        };
-        if timeout.is_none() {
-            self.set_read_timeout(replaced)?;
-        }
-        self.message_timeout = timeout.map(|t| Box::new((t, replaced)));
-        Ok(())
+    pub fn set_message_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.message_timeout = timeout.map(Box::new);
+        self
     }
 
     /// The bound set by [`set_message_timeout`](Self::set_message_timeout).
     pub fn message_timeout(&self) -> Option<Duration> {
-        self.message_timeout.as_deref().map(|&(t, _)| t)
+        self.message_timeout.as_deref().copied()
     }
 
     /// Sets whether this connection receives descriptors (the default), on a Unix stream.

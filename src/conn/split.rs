@@ -80,12 +80,9 @@ impl<S: Stream> RecvHalf<S> {
     }
 
     /// As [`Connection::set_message_timeout`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Connection::set_message_timeout`].
-    pub fn set_message_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
-        self.conn.set_message_timeout(timeout)
+    pub fn set_message_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.conn.set_message_timeout(timeout);
+        self
     }
 
     /// As [`Connection::message_timeout`].

@@ -434,15 +434,15 @@ fn into_parts_keeps_the_bytes_received_but_not_handed_out() {
 
 /// A message timeout bounds a whole receive: a peer that trickles a frame, a byte every 5 ms
 /// (each well inside any read timeout), still gets the receive ended by it; the next receive
-/// resumes the message, and lifting the timeout gives the read timeout back.
+/// resumes the message. The read timeout the user set is the socket's again after each receive,
+/// one set meanwhile too, so the stream handed back by `into_inner` has it.
 #[test]
 fn a_message_timeout_ends_a_receive_that_a_peer_trickles() {
     let (a, mut raw) = std::os::unix::net::UnixStream::pair().unwrap();
     let mut conn = Connection::new(UnixStream::from(a));
     let read_timeout = Some(Duration::from_secs(30));
     conn.set_read_timeout(read_timeout).unwrap();
-    conn.set_message_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
+    conn.set_message_timeout(Some(Duration::from_millis(50)));
     assert_eq!(conn.message_timeout(), Some(Duration::from_millis(50)));
     raw.write_all(&Header::new(1000)).unwrap();
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
@@ -457,11 +457,14 @@ fn a_message_timeout_ends_a_receive_that_a_peer_trickles() {
     });
     let err = conn.recv().unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(conn.read_timeout().unwrap(), read_timeout);
+    let read_timeout = Some(Duration::from_secs(7));
+    conn.set_read_timeout(read_timeout).unwrap();
     stop.send(()).unwrap();
     let (mut raw, sent) = trickler.join().unwrap();
     assert!(sent < 1000, "the receive outlived the whole trickle");
     raw.write_all(&vec![7; 1000 - sent]).unwrap();
     assert_eq!(conn.recv().unwrap(), Some(vec![7; 1000]));
-    conn.set_message_timeout(None).unwrap();
-    assert_eq!(conn.read_timeout().unwrap(), read_timeout);
+    let stream = conn.into_inner();
+    assert_eq!(stream.read_timeout().unwrap(), read_timeout);
 }
