@@ -359,9 +359,21 @@ impl<S: Stream> Connection<S> {
         buf: &mut Vec<u8>,
         fds: Option<&mut Vec<OwnedFd>>,
     ) -> Result<Option<usize>> {
-        let Some(&timeout) = self.message_timeout.as_deref() else {
-            return self.recv_loop(buf, fds);
-        };
+        match self.message_timeout.as_deref() {
+            None => self.recv_loop(buf, fds),
+            Some(&timeout) => self.recv_within(timeout, buf, fds),
+        }
+    }
+
+    /// A receive bounded by `timeout` as a whole (see `set_message_timeout`). Out of line, so
+    /// that the common receive stays small.
+    #[inline(never)]
+    fn recv_within(
+        &mut self,
+        timeout: Duration,
+        buf: &mut Vec<u8>,
+        fds: Option<&mut Vec<OwnedFd>>,
+    ) -> Result<Option<usize>> {
         let mut fds = fds;
         // A message already buffered needs no read, so no timeout either.
         if let Some(n) = self.decode(&[], buf, fds.as_deref_mut())? {

@@ -132,6 +132,30 @@ struct FdQueue {
     held: usize,
 }
 
+impl FdQueue {
+    /// The loss of everything queued, as one record at the latest read's place (see
+    /// `Decoder::bound_held`). Out of line: only a peer sending too many descriptors gets here.
+    #[cold]
+    #[inline(never)]
+    fn collapse(&mut self) {
+        let Some(&(at, _)) = self.attached.back() else {
+            return;
+        };
+        let lost = self
+            .attached
+            .iter()
+            .map(|(_, a)| match a {
+                Attached::Fds(fds) => fds.len(),
+                Attached::Lost(n) => *n,
+            })
+            .sum();
+        // Dropping them closes them.
+        self.attached.clear();
+        self.attached.push_back((at, Attached::Lost(lost)));
+        self.held = 0;
+    }
+}
+
 impl Decoder {
     /// A decoder accepting messages of up to `max_len` bytes.
     pub fn new(max_len: u64) -> Decoder {
@@ -397,23 +421,18 @@ impl Decoder {
     }
 
     /// Called when the decoder needs a read: every message that was whole has been handed
-    /// out, so the descriptors still held are the incomplete frame's. More than a message
-    /// carries are closed at once, and the message is reported as truncated.
+    /// out, so what is still queued is the incomplete frame's. More descriptors than a message
+    /// carries, or more records of them than that (one per read), mean the message cannot come
+    /// out whole: they are closed at once and kept as one record of the loss, at the latest
+    /// read's place, so neither descriptors nor records grow with a peer's reads.
     #[inline]
     fn bound_held(&mut self) {
         let Some(q) = self.fds.as_deref_mut() else {
             return;
         };
-        if q.held <= MAX_FDS {
-            return;
+        if q.held > MAX_FDS || q.attached.len() > MAX_FDS {
+            q.collapse();
         }
-        for (_, a) in &mut q.attached {
-            if let Attached::Fds(fds) = a {
-                // Dropping them closes them.
-                *a = Attached::Lost(mem::take(fds).len());
-            }
-        }
-        q.held = 0;
     }
 
     /// The state machine of [`decode`](Self::decode) over the receive buffer, leaving

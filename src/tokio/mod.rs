@@ -10,7 +10,8 @@
 //! [`AsyncSeqpacket::pair`], [`connect`], ...) needs a tokio runtime with I/O enabled: outside
 //! a runtime it returns [`Error::Io`](crate::Error::Io) (kind `Other`); in a runtime built
 //! without [`enable_io`](::tokio::runtime::Builder::enable_io), tokio itself panics, as its own
-//! sockets do.
+//! sockets do. Calls with a time limit (connect retries, the handshake's timeout,
+//! `try_send_to_within`) need the runtime's timer too ([`enable_time`](::tokio::runtime::Builder::enable_time)).
 //!
 //! # Cancel safety
 //!
