@@ -468,3 +468,31 @@ fn a_message_timeout_ends_a_receive_that_a_peer_trickles() {
     let stream = conn.into_inner();
     assert_eq!(stream.read_timeout().unwrap(), read_timeout);
 }
+
+/// A zero message timeout lets a receive return only what has already arrived: a message the
+/// last read brought comes out, and one that needs a read is a timeout at once, with nothing
+/// lost for the next receive.
+#[test]
+fn a_zero_message_timeout_returns_only_what_has_arrived() {
+    let (a, mut raw) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mut conn = Connection::new(UnixStream::from(a));
+    let mut both = Header::new(3).to_vec();
+    both.extend_from_slice(b"one");
+    both.extend_from_slice(&Header::new(3));
+    both.extend_from_slice(b"two");
+    raw.write_all(&both).unwrap();
+    assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"one"[..]));
+    conn.set_message_timeout(Some(Duration::ZERO));
+    assert_eq!(
+        conn.recv().unwrap().as_deref(),
+        Some(&b"two"[..]),
+        "buffered"
+    );
+    raw.write_all(&Header::new(5)).unwrap();
+    raw.write_all(b"thr").unwrap();
+    let err = conn.recv().unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    raw.write_all(b"ee").unwrap();
+    conn.set_message_timeout(None);
+    assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"three"[..]));
+}
