@@ -269,7 +269,6 @@ async fn tcp(
 
 /// A connected Unix stream socket as an async message connection.
 fn unix_stream(fd: OwnedFd) -> Result<AsyncAnyConnection> {
-    super::in_runtime()?;
     let stream = ::tokio::net::UnixStream::from_std(std::os::unix::net::UnixStream::from(fd))?;
     Ok(AsyncConnection::new(AsyncAnyStream::Unix(stream)).into())
 }

@@ -595,23 +595,30 @@ fn authkey_server_on_tcp_admits_the_right_key_only() -> TestResult {
     authkey_server_on("tcp")
 }
 
+/// A key file `k` in `dir`, and its path as an argument.
+fn key_file(dir: &Path) -> std::io::Result<String> {
+    let key = dir.join("k");
+    std::fs::write(&key, b"secret")?;
+    Ok(key.display().to_string())
+}
+
+/// Asserts that a server given `--authkey-file` on `what` refused to start for want of a stream.
+fn assert_needs_a_stream(out: &Finished, what: &str) {
+    let line = out.assert_one_line_error();
+    assert!(line.contains("needs a stream endpoint"), "{what}: {line}");
+    assert!(out.stdout.is_empty(), "{what}: {}", out.stdout);
+}
+
 #[test]
 fn authkey_needs_a_stream_endpoint() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let key = dir.path().join("k");
-    std::fs::write(&key, b"secret")?;
-    let key_arg = key.display().to_string();
+    let key_arg = key_file(dir.path())?;
     let unixgram = format!("unixgram:{}", dir.path().join("e.sock").display());
     // SEQPACKET is a connection, but the handshake is framed for a byte stream.
     let unixpacket = format!("unixpacket:{}", dir.path().join("p.sock").display());
     for endpoint in ["udp:127.0.0.1:0", &unixgram, &unixpacket] {
         let out = Proc::spawn(&mut echo(&["--authkey-file", &key_arg, endpoint])).finish();
-        let line = out.assert_one_line_error();
-        assert!(
-            line.contains("needs a stream endpoint"),
-            "{endpoint}: {line}"
-        );
-        assert!(out.stdout.is_empty(), "{endpoint}: {}", out.stdout);
+        assert_needs_a_stream(&out, endpoint);
     }
     assert_eq!(files_in(dir.path()), ["k"]);
     Ok(())
@@ -624,16 +631,12 @@ fn authkey_needs_a_stream_endpoint() -> TestResult {
 fn authkey_on_an_inherited_seqpacket_listener_is_refused() -> TestResult {
     use msgsock::child::CommandExt;
     let dir = tempfile::tempdir()?;
-    let key = dir.path().join("k");
-    std::fs::write(&key, b"secret")?;
-    let key_arg = key.display().to_string();
+    let key_arg = key_file(dir.path())?;
     let listener = msgsock::UnixSeqpacketListener::bind(dir.path().join("p.sock"))?;
     let mut cmd = echo(&["--authkey-file", &key_arg, "fd:3"]);
     cmd.pass_socket_as(listener.try_clone()?, 3)?;
     let out = Proc::spawn(&mut cmd).finish();
-    let line = out.assert_one_line_error();
-    assert!(line.contains("needs a stream"), "{line}");
-    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert_needs_a_stream(&out, "a SEQPACKET listener as fd:3");
     Ok(())
 }
 

@@ -648,16 +648,18 @@ fn the_descriptors_held_for_one_message_are_bounded() {
     }
 }
 
+/// `n` open descriptors to attach (of `/dev/null`).
+fn dev_null(n: usize) -> Vec<OwnedFd> {
+    (0..n)
+        .map(|_| std::fs::File::open("/dev/null").unwrap().into())
+        .collect()
+}
+
 /// The bound is per message: a message that still holds its descriptors (its frame was cut by
 /// a read) and the next one, whose descriptors came with the read that finished it, keep all of
 /// theirs, together more than one message may carry.
 #[test]
 fn two_messages_keep_their_descriptors_together_past_the_bound() {
-    let files = |n: usize| -> Vec<OwnedFd> {
-        (0..n)
-            .map(|_| std::fs::File::open("/dev/null").unwrap().into())
-            .collect()
-    };
     let first = vec![1u8; 5000];
     let input = wire(&[&first, b"second"]);
     let cut = 1000;
@@ -665,10 +667,10 @@ fn two_messages_keep_their_descriptors_together_past_the_bound() {
     let (mut buf, mut fds) = (Vec::new(), Vec::new());
     assert_eq!(d.decode_with_fds(&mut buf, &mut fds), Ok(Decode::NeedRead));
     assert_eq!(d.feed(&input[..cut]), cut);
-    d.attach_fds(files(200), false);
+    d.attach_fds(dev_null(200), false);
     assert_eq!(d.decode_with_fds(&mut buf, &mut fds), Ok(Decode::NeedRead));
     assert_eq!(d.feed(&input[cut..]), input.len() - cut);
-    d.attach_fds(files(100), false);
+    d.attach_fds(dev_null(100), false);
     assert_eq!(
         d.decode_with_fds(&mut buf, &mut fds),
         Ok(Decode::Message(5000))
@@ -679,4 +681,29 @@ fn two_messages_keep_their_descriptors_together_past_the_bound() {
         Ok(Decode::Message(6))
     );
     assert_eq!((buf.as_slice(), fds.len()), (&b"second"[..], 100));
+}
+
+/// A message whose descriptors come in two reads, 200 then 100, the second finishing its
+/// frame, never sits incomplete with more than 253: it is `FdsTruncated` when handed out, all
+/// 300 closed, and whole when asked for plainly.
+#[test]
+fn a_message_with_more_descriptors_than_one_carries_is_truncated_at_hand_out() {
+    let input = wire(&[&[3u8; 2000]]);
+    for with_fds in [true, false] {
+        let mut d = Decoder::new(u64::MAX);
+        let (mut buf, mut fds) = (Vec::new(), Vec::new());
+        assert_eq!(d.feed(&input[..1000]), 1000);
+        d.attach_fds(dev_null(200), false);
+        assert_eq!(d.decode_with_fds(&mut buf, &mut fds), Ok(Decode::NeedRead));
+        assert_eq!(d.feed(&input[1000..]), input.len() - 1000);
+        d.attach_fds(dev_null(100), false);
+        if with_fds {
+            let got = d.decode_with_fds(&mut buf, &mut fds);
+            assert_eq!(got, Err(FrameError::FdsTruncated { closed: 300 }));
+            assert!(fds.is_empty());
+        } else {
+            assert_eq!(d.decode(&mut buf), Ok(Decode::Message(2000)));
+        }
+        assert_eq!(d.fds.as_ref().map_or(0, |q| q.held), 0);
+    }
 }
