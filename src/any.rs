@@ -970,10 +970,11 @@ impl AnyConnection {
         self
     }
 
-    /// Bounds each receive of a stream connection as a whole, as
-    /// [`Connection::set_message_timeout`], so that a peer trickling a message cannot hold a
-    /// receive longer. Datagram and packet sockets are left as they are: each message arrives
-    /// whole in one read, which their read timeout bounds already.
+    /// Bounds each receive and each send of a stream connection as a whole, as
+    /// [`Connection::set_message_timeout`], so that a peer trickling a message, or reading one
+    /// a little at a time, cannot hold a call longer. Datagram and packet sockets are left as
+    /// they are: each message arrives whole in one read and goes out in one write, which their
+    /// read and write timeouts bound already.
     pub fn set_message_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
         if let Some(conn) = self.0.stream_mut() {
             conn.set_message_timeout(timeout);

@@ -72,9 +72,6 @@ pub struct Connection<S> {
     read_deadline: Option<Instant>,
     /// Busy-poll budget before each blocking read, if enabled.
     spin: Option<Duration>,
-    /// The most one receive may take in all, if bounded (see `set_message_timeout`). Boxed:
-    /// rarely set, and a connection's size is paid by every enum that holds one.
-    message_timeout: Option<Box<Duration>>,
     /// Whether reads of a Unix stream take descriptors (`recvmsg(2)` with control data) or
     /// leave them to the kernel to close (`recv(2)`, cheaper). Meaningless on TCP.
     receive_fds: bool,
@@ -93,7 +90,6 @@ impl<S: Stream> Connection<S> {
             decoder: Decoder::new(DEFAULT_MAX_MESSAGE_LEN),
             read_deadline: None,
             spin: None,
-            message_timeout: None,
             receive_fds: true,
         }
     }
@@ -359,7 +355,7 @@ impl<S: Stream> Connection<S> {
         buf: &mut Vec<u8>,
         fds: Option<&mut Vec<OwnedFd>>,
     ) -> Result<Option<usize>> {
-        match self.message_timeout.as_deref() {
+        match self.link.message_timeout.as_deref() {
             None => self.recv_loop(buf, fds),
             Some(&timeout) => self.recv_within(timeout, buf, fds),
         }
@@ -610,16 +606,27 @@ impl<S: Stream> Connection<S> {
         self.spin
     }
 
-    /// Bounds each receive as a whole: a receive that has not returned a message `timeout` after
-    /// it began returns a timeout error ([`Error::is_timeout`]), however the peer spreads the
-    /// message's bytes, so a peer that trickles a message a byte at a time cannot hold a
-    /// receive (and a thread) for longer. `None` (the default) leaves receives to the read
-    /// timeout, which bounds each wait for bytes instead. As after any timeout, the next receive
-    /// resumes the same message. A message already received comes out whatever the timeout
-    /// (`Some(Duration::ZERO)` allows only those). A receive that reads sets the socket's read
-    /// timeout (`SO_RCVTIMEO`) to the time left before each read, and gives back the one
-    /// [`set_read_timeout`](Self::set_read_timeout) set when it returns: two more system calls
-    /// per receive, the price of the bound.
+    /// Bounds each receive and each send as a whole, so that a peer that trickles a message a
+    /// byte at a time, or takes one a little at a time, cannot hold a call (and a thread) for
+    /// longer than `timeout`, however it spreads its bytes or its reads. `None` (the default)
+    /// leaves calls to the read and write timeouts, which bound each wait instead.
+    ///
+    /// - A receive that has not returned a message `timeout` after it began returns a timeout
+    ///   error ([`Error::is_timeout`]); as after any timeout, the next receive resumes the same
+    ///   message. A message already received comes out whatever the timeout
+    ///   (`Some(Duration::ZERO)` allows only those). A receive that reads sets the socket's read
+    ///   timeout (`SO_RCVTIMEO`) to the time left before each read, and gives back the one
+    ///   [`set_read_timeout`](Self::set_read_timeout) set when it returns: two more system calls
+    ///   per receive, the price of the bound.
+    /// - A send (or [`flush`](Self::flush), or [`send_batch`](Self::send_batch)) that has not
+    ///   finished `timeout` after it began returns as one whose write timed out (see
+    ///   [`send`](Self::send)): its message accepted and the rest queued if part of it went out,
+    ///   else a timeout error with nothing accepted. Its writes do not block (`MSG_DONTWAIT`),
+    ///   and it waits for room in `poll(2)`, each wait within the time left and the
+    ///   [write timeout](Self::set_write_timeout), which stays the socket's.
+    ///
+    /// The setting is this handle's: a [`split`](Self::split) or [`try_clone`](Self::try_clone)
+    /// copies it, and each copy can change its own.
     ///
     /// ```
     /// use msgsock::{Connection, UnixStream};
@@ -632,16 +639,20 @@ impl<S: Stream> Connection<S> {
     /// assert!(conn.recv().unwrap_err().is_timeout());
     /// raw.write_all(b"ello")?;
     /// assert_eq!(conn.recv()?.as_deref(), Some(&b"hello"[..]));
+    /// // A peer that reads nothing: what fits in the socket goes out, the rest waits.
+    /// conn.send(&vec![0; 1 << 20])?;
+    /// assert!(conn.pending_len() > 0);
+    /// assert!(conn.send(b"more").unwrap_err().is_timeout());
     /// # Ok::<(), msgsock::Error>(())
     /// ```
     pub fn set_message_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
-        self.message_timeout = timeout.map(Box::new);
+        self.link.message_timeout = timeout.map(Box::new);
         self
     }
 
     /// The bound set by [`set_message_timeout`](Self::set_message_timeout).
     pub fn message_timeout(&self) -> Option<Duration> {
-        self.message_timeout.as_deref().copied()
+        self.link.message_timeout.as_deref().copied()
     }
 
     /// Sets whether this connection receives descriptors (the default), on a Unix stream.
@@ -681,7 +692,8 @@ impl<S: Stream> Connection<S> {
     /// A second handle to the same connection, to send on one thread while another receives.
     ///
     /// The clone starts with an empty receive buffer and the original's message limit, spin
-    /// budget and [descriptor setting](Self::set_receive_fds). Bytes the original has already
+    /// budget, [message timeout](Self::set_message_timeout) and
+    /// [descriptor setting](Self::set_receive_fds). Bytes the original has already
     /// read stay with it, so receive on one handle only ([`split`](Self::split) says so in the
     /// types). Sending on both is safe: they share one send lock and one queue.
     ///
@@ -692,7 +704,6 @@ impl<S: Stream> Connection<S> {
         let mut clone = Connection::from_link(self.link.try_clone()?)
             .with_max_message_len(self.max_message_len());
         clone.spin = self.spin;
-        clone.message_timeout = self.message_timeout.clone();
         clone.receive_fds = self.receive_fds;
         Ok(clone)
     }

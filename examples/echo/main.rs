@@ -26,8 +26,8 @@
 //!
 //! Server options:
 //! - `--idle-timeout SECS`: close a stream connection that sends nothing for this long, or takes
-//!   longer than this over one message (default 120; 0 waits forever), so stalled and trickling
-//!   peers cannot pile up.
+//!   longer than this over one message or to read one reply (default 120; 0 waits forever), so
+//!   stalled and trickling peers cannot pile up.
 //! - `--max-connections N`: serve at most N stream connections at once (default 256); one more
 //!   is accepted and closed at once, and logged. Each connection holds at most one message of up
 //!   to 64 MiB (msgsock's default limit) and the unsent rest of one reply (a reply whose write
@@ -280,8 +280,9 @@ fn same_user(conn: &AnyConnection) -> Result<(), String> {
 /// it on a Unix stream or SEQPACKET connection, until the peer closes or stays silent for `idle`.
 fn echo(mut conn: AnyConnection, idle: Option<Duration>) -> Result<(), BoxError> {
     conn.set_read_timeout(idle)?;
-    // A peer that trickles a message, a byte now and then, is as idle as a silent one: the
-    // timeout bounds the whole message, as echo_async's does.
+    // A peer that trickles a message, a byte now and then, or takes its reply a little at a
+    // time, is as idle as a silent one: the timeout bounds each whole message and reply, as
+    // echo_async's does.
     conn.set_message_timeout(idle);
     // A peer that never reads its replies must not hold this thread forever either.
     conn.set_write_timeout(idle)?;

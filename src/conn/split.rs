@@ -79,7 +79,7 @@ impl<S: Stream> RecvHalf<S> {
         self
     }
 
-    /// As [`Connection::set_message_timeout`].
+    /// As [`Connection::set_message_timeout`], for this half's receives.
     pub fn set_message_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
         self.conn.set_message_timeout(timeout);
         self
@@ -189,6 +189,17 @@ impl<S: Stream> SendHalf<S> {
     /// As [`Connection::flush`].
     pub fn flush(&mut self) -> Result<()> {
         self.link.flush()
+    }
+
+    /// As [`Connection::set_message_timeout`], for this half's sends.
+    pub fn set_message_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.link.message_timeout = timeout.map(Box::new);
+        self
+    }
+
+    /// As [`Connection::message_timeout`].
+    pub fn message_timeout(&self) -> Option<Duration> {
+        self.link.message_timeout.as_deref().copied()
     }
 
     /// As [`Connection::pending_len`].

@@ -469,6 +469,91 @@ fn a_message_timeout_ends_a_receive_that_a_peer_trickles() {
     assert_eq!(stream.read_timeout().unwrap(), read_timeout);
 }
 
+/// A message timeout bounds a whole send: a peer that reads a little at a time (64 KiB every
+/// 20 ms, so that each wait for room is short) gets the send of 8 MiB, which it would take
+/// about 2.6 s to read, ended by it, with the message accepted and its rest queued; the rest
+/// and the next message then arrive whole. Without the bound, the send returned only once the
+/// peer had nearly all of it.
+#[test]
+fn a_message_timeout_ends_a_send_that_a_peer_reads_slowly() {
+    const LEN: usize = 8 << 20;
+    let (a, mut raw) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mut conn = Connection::new(UnixStream::from(a));
+    conn.set_message_timeout(Some(Duration::from_millis(50)));
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut chunk = vec![0; 64 << 10];
+        // The fault being applied: a slow reader until told to stop, then a fast one.
+        let mut slow = true;
+        while got.len() < 2 * 4 + LEN + 4 {
+            slow = slow && stopped.recv_timeout(Duration::from_millis(20)).is_err();
+            let n = raw.read(&mut chunk).unwrap();
+            assert_ne!(n, 0, "a close after {} bytes", got.len());
+            got.extend_from_slice(&chunk[..n]);
+        }
+        got
+    });
+    let msg: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+    conn.send(&msg).unwrap();
+    let left = conn.pending_len();
+    assert!(left > 0, "the send outlived the slow reader");
+    stop.send(()).unwrap();
+    conn.set_message_timeout(None);
+    conn.send(b"next").unwrap();
+    assert_eq!(conn.pending_len(), 0);
+    let got = reader.join().unwrap();
+    let mut want = frame(&msg);
+    want.extend_from_slice(&frame(b"next"));
+    assert!(got == want, "the frames came cut or changed");
+}
+
+/// Under a message timeout a send waits for room no longer than the write timeout when that is
+/// shorter, and not at all on a socket in non-blocking mode; a queued rest that cannot go out
+/// is a timeout for the next send, with nothing of it accepted.
+#[test]
+fn a_message_timeout_send_keeps_the_write_timeout_and_non_blocking_mode() {
+    let (a, raw) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mut conn = Connection::new(UnixStream::from(a));
+    let long = Duration::from_secs(30);
+    conn.set_message_timeout(Some(long));
+    let write_timeout = Some(Duration::from_millis(20));
+    conn.set_write_timeout(write_timeout).unwrap();
+    let start = Instant::now();
+    // Nobody reads: the socket fills, and the write timeout ends the wait.
+    conn.send(&vec![1; 4 << 20]).unwrap();
+    assert!(conn.pending_len() > 0);
+    let err = conn.send(b"more").unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(start.elapsed() < long, "waited for the message timeout");
+    assert_eq!(conn.write_timeout().unwrap(), write_timeout);
+    conn.set_write_timeout(None).unwrap();
+    conn.set_nonblocking(true).unwrap();
+    let start = Instant::now();
+    let err = conn.flush().unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == io::ErrorKind::WouldBlock),
+        "{err:?}"
+    );
+    assert!(start.elapsed() < long, "a non-blocking socket waited");
+    drop(raw);
+}
+
+/// Under a message timeout, descriptors go out with their message as they do otherwise.
+#[test]
+fn a_message_timeout_send_carries_descriptors() {
+    let (a, b) = UnixStream::pair().unwrap();
+    let (mut a, mut b) = (Connection::new(a), Connection::new(b));
+    a.set_message_timeout(Some(Duration::from_secs(30)));
+    let file = std::fs::File::open("/dev/null").unwrap();
+    a.send_with_fds(b"with", &[file.as_fd()]).unwrap();
+    a.send_batch(&[b"one", b"two"]).unwrap();
+    let (msg, fds) = b.recv_with_fds().unwrap().unwrap();
+    assert_eq!((&msg[..], fds.len()), (&b"with"[..], 1));
+    assert_eq!(b.recv().unwrap().as_deref(), Some(&b"one"[..]));
+    assert_eq!(b.recv().unwrap().as_deref(), Some(&b"two"[..]));
+}
+
 /// A zero message timeout lets a receive return only what has already arrived: a message the
 /// last read brought comes out, and one that needs a read is a timeout at once, with nothing
 /// lost for the next receive.

@@ -4,7 +4,7 @@
 use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Family, Result};
 use crate::frame::Header;
@@ -43,6 +43,10 @@ fn lock(tx: &Shared) -> MutexGuard<'_, SendState> {
 pub(crate) struct Link<S> {
     pub(crate) stream: S,
     pub(crate) tx: SharedSend,
+    /// The most one send or receive of this handle may take in all, if bounded (see
+    /// `Connection::set_message_timeout`). Boxed: rarely set, and a connection's size is paid
+    /// by every enum that holds one.
+    pub(crate) message_timeout: Option<Box<Duration>>,
 }
 
 impl<S: Stream> Link<S> {
@@ -56,6 +60,7 @@ impl<S: Stream> Link<S> {
                 unix,
                 state: Mutex::default(),
             }),
+            message_timeout: None,
         }
     }
 
@@ -64,6 +69,7 @@ impl<S: Stream> Link<S> {
         Ok(Link {
             stream: self.stream.try_clone()?,
             tx: Arc::clone(&self.tx),
+            message_timeout: self.message_timeout.clone(),
         })
     }
 
@@ -89,7 +95,13 @@ impl<S: Stream> Link<S> {
 
     /// Writes the queued rest of an earlier frame, if any.
     pub(crate) fn flush(&mut self) -> Result<()> {
-        flush_locked(&mut self.stream, &mut lock(&self.tx))
+        match self.deadline() {
+            None => flush_locked(&mut self.stream, &mut lock(&self.tx)),
+            Some(deadline) => flush_locked(
+                &mut Within::new(&mut self.stream, deadline),
+                &mut lock(&self.tx),
+            ),
+        }
     }
 
     /// Sends the frame of `msg`, after whatever is queued.
@@ -113,54 +125,41 @@ impl<S: Stream> Link<S> {
 
     /// Sends the frame of `msg` after whatever is queued, `fds` (if any) with its first write.
     fn send_frame(&mut self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
-        let stream = &mut self.stream;
-        let header = Header::new(msg.len() as u64);
-        let mut tx = lock(&self.tx);
-        flush_locked(stream, &mut tx)?;
-        let mut written = 0;
-        let mut scratch = Scratch::default();
-        let (mut one, mut two);
-        let mut bufs: &mut [IoSlice<'_>] = match scratch.frame(&header, msg) {
-            Some(frame) => {
-                one = [IoSlice::new(frame)];
-                &mut one
+        if self.message_timeout.is_none() {
+            return send_frame_to(&mut self.stream, &self.tx, msg, fds);
+        }
+        self.send_frame_within(msg, fds)
+    }
+
+    /// [`send_frame`](Self::send_frame) under a message timeout. Out of line, so that the
+    /// common send stays small.
+    #[inline(never)]
+    fn send_frame_within(&mut self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        match self.deadline() {
+            None => send_frame_to(&mut self.stream, &self.tx, msg, fds),
+            Some(deadline) => {
+                let out = &mut Within::new(&mut self.stream, deadline);
+                send_frame_to(out, &self.tx, msg, fds)
             }
-            None => {
-                two = [IoSlice::new(&header), IoSlice::new(msg)];
-                &mut two
-            }
-        };
-        match write_all(stream, &mut bufs, &mut written, fds) {
-            Ok(()) => Ok(()),
-            Err(e) => Ok(tx.stopped::<&[u8]>(e, written, bufs, &[])?),
         }
     }
 
     /// Sends the frames of `msgs`, after whatever is queued, up to [`BATCH_LEN`] per
     /// `sendmsg(2)`, with no copy and no allocation unless the socket stops taking bytes part-way.
     pub(crate) fn send_batch<M: AsRef<[u8]>>(&mut self, msgs: &[M]) -> Result<()> {
-        let stream = &mut self.stream;
-        let mut tx = lock(&self.tx);
-        flush_locked(stream, &mut tx)?;
-        let mut written = 0;
-        for (i, chunk) in msgs.chunks(BATCH_LEN).enumerate() {
-            // On the stack: a batch allocates nothing.
-            let mut headers = [Header::new(0); BATCH_LEN];
-            for (header, msg) in headers.iter_mut().zip(chunk) {
-                *header = Header::new(msg.as_ref().len() as u64);
-            }
-            let mut slots = [IoSlice::new(&[]); IOV_MAX];
-            for (i, (header, msg)) in headers.iter().zip(chunk).enumerate() {
-                slots[2 * i] = IoSlice::new(header);
-                slots[2 * i + 1] = IoSlice::new(msg.as_ref());
-            }
-            let mut bufs = &mut slots[..2 * chunk.len()];
-            if let Err(e) = write_all(stream, &mut bufs, &mut written, &[]) {
-                let more = msgs.get((i + 1) * BATCH_LEN..).unwrap_or(&[]);
-                return Ok(tx.stopped(e, written, bufs, more)?);
+        match self.deadline() {
+            None => send_batch_to(&mut self.stream, &self.tx, msgs),
+            Some(deadline) => {
+                send_batch_to(&mut Within::new(&mut self.stream, deadline), &self.tx, msgs)
             }
         }
-        Ok(())
+    }
+
+    /// The instant by which a send that starts now must be done, under a message timeout. A
+    /// timeout too far ahead to name an instant bounds nothing.
+    fn deadline(&self) -> Option<Instant> {
+        let timeout = *self.message_timeout.as_deref()?;
+        Instant::now().checked_add(timeout)
     }
 
     /// Sets the socket's write timeout (`SO_SNDTIMEO`).
@@ -174,13 +173,133 @@ impl<S: Stream> Link<S> {
     }
 }
 
+/// Sends the frame of `msg` to `out` after whatever `tx` has queued, `fds` (if any) with its
+/// first write.
+fn send_frame_to<W: Sink>(
+    out: &mut W,
+    tx: &Shared,
+    msg: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> Result<()> {
+    let header = Header::new(msg.len() as u64);
+    let mut tx = lock(tx);
+    flush_locked(out, &mut tx)?;
+    let mut written = 0;
+    let mut scratch = Scratch::default();
+    let (mut one, mut two);
+    let mut bufs: &mut [IoSlice<'_>] = match scratch.frame(&header, msg) {
+        Some(frame) => {
+            one = [IoSlice::new(frame)];
+            &mut one
+        }
+        None => {
+            two = [IoSlice::new(&header), IoSlice::new(msg)];
+            &mut two
+        }
+    };
+    match write_all(out, &mut bufs, &mut written, fds) {
+        Ok(()) => Ok(()),
+        Err(e) => Ok(tx.stopped::<&[u8]>(e, written, bufs, &[])?),
+    }
+}
+
+/// Sends the frames of `msgs` to `out` after whatever `tx` has queued, up to [`BATCH_LEN`] per
+/// `sendmsg(2)`.
+fn send_batch_to<W: Sink, M: AsRef<[u8]>>(out: &mut W, tx: &Shared, msgs: &[M]) -> Result<()> {
+    let mut tx = lock(tx);
+    flush_locked(out, &mut tx)?;
+    let mut written = 0;
+    for (i, chunk) in msgs.chunks(BATCH_LEN).enumerate() {
+        // On the stack: a batch allocates nothing.
+        let mut headers = [Header::new(0); BATCH_LEN];
+        for (header, msg) in headers.iter_mut().zip(chunk) {
+            *header = Header::new(msg.as_ref().len() as u64);
+        }
+        let mut slots = [IoSlice::new(&[]); IOV_MAX];
+        for (i, (header, msg)) in headers.iter().zip(chunk).enumerate() {
+            slots[2 * i] = IoSlice::new(header);
+            slots[2 * i + 1] = IoSlice::new(msg.as_ref());
+        }
+        let mut bufs = &mut slots[..2 * chunk.len()];
+        if let Err(e) = write_all(out, &mut bufs, &mut written, &[]) {
+            let more = msgs.get((i + 1) * BATCH_LEN..).unwrap_or(&[]);
+            return Ok(tx.stopped(e, written, bufs, more)?);
+        }
+    }
+    Ok(())
+}
+
+/// Where a send writes: a stream as it is (blocking writes, each bounded by the write timeout
+/// only), or [`Within`] a deadline.
+trait Sink {
+    /// One write of `bufs`, `fds` attached if there are any.
+    fn write(&mut self, bufs: &[IoSlice<'_>], fds: &[BorrowedFd<'_>]) -> io::Result<usize>;
+}
+
+impl<S: Stream> Sink for S {
+    #[inline]
+    fn write(&mut self, bufs: &[IoSlice<'_>], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
+        write_once(self, bufs, fds)
+    }
+}
+
+/// A stream written within a deadline: a send under a message timeout.
+struct Within<'s, S> {
+    stream: &'s mut S,
+    deadline: Instant,
+}
+
+impl<'s, S: Stream> Within<'s, S> {
+    fn new(stream: &'s mut S, deadline: Instant) -> Self {
+        Within { stream, deadline }
+    }
+}
+
+impl<S: Stream> Sink for Within<'_, S> {
+    /// One write of `bufs` that waits for room until the deadline at most. The write itself
+    /// does not block (`MSG_DONTWAIT`): a blocking one returns only once it has taken all it
+    /// can, so a peer that reads a little at a time could hold it for ever, each wait for room
+    /// well inside any `SO_SNDTIMEO`. The waits are `poll(2)`, each also within the write
+    /// timeout, which ends one as `SO_SNDTIMEO` would, with `WouldBlock`; the deadline ends one
+    /// with `TimedOut`.
+    fn write(&mut self, bufs: &[IoSlice<'_>], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
+        let fd = self.stream.as_fd();
+        // Asked for at the first wait: a write that finds room needs no more calls.
+        let mut write_timeout = None;
+        loop {
+            match sys::send_with_fds(fd, bufs, fds, None, true) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            // A socket in non-blocking mode, whose user asked not to wait.
+            if sys::is_nonblocking(fd)? {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            let limit = match write_timeout {
+                Some(limit) => limit,
+                None => *write_timeout.insert(self.stream.write_timeout()?),
+            };
+            let wait = limit.map_or(left, |limit: Duration| limit.min(left));
+            if !sys::wait_writable(fd, wait)? && wait < left {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+        }
+    }
+}
+
 /// Writes what `tx` has queued. A timeout leaves the rest queued; any other error ends sending.
-fn flush_locked<S: Stream>(stream: &mut S, tx: &mut SendState) -> Result<()> {
+fn flush_locked<W: Sink>(out: &mut W, tx: &mut SendState) -> Result<()> {
     if let Some(kind) = tx.failed() {
         return Err(Error::SendBroken { kind });
     }
     while tx.pending_len() > 0 {
-        match write_once(stream, &[IoSlice::new(tx.pending())], &[]) {
+        match out.write(&[IoSlice::new(tx.pending())], &[]) {
             Ok(n) => tx.advance(n),
             Err(e) => {
                 if !is_retryable(&e) {
@@ -195,14 +314,14 @@ fn flush_locked<S: Stream>(stream: &mut S, tx: &mut SendState) -> Result<()> {
 
 /// Writes all of `bufs`, counting the bytes in `written`, `fds` with the first write that
 /// takes any bytes; on error `bufs` is what is left.
-fn write_all<S: Stream>(
-    stream: &mut S,
+fn write_all<W: Sink>(
+    out: &mut W,
     bufs: &mut &mut [IoSlice<'_>],
     written: &mut usize,
     mut fds: &[BorrowedFd<'_>],
 ) -> io::Result<()> {
     while !bufs.is_empty() {
-        let n = write_once(stream, bufs, fds)?;
+        let n = out.write(bufs, fds)?;
         // The kernel took them with those bytes.
         fds = &[];
         *written += n;

@@ -5,7 +5,9 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 
 use super::retry;
 
-/// Waits in `poll(2)` up to `timeout` for `fd` to be writable; whether it is.
+/// Waits in `poll(2)` up to `timeout` for `fd` to be writable; whether it is. The wait is
+/// rounded up to whole milliseconds, so that a caller that waits again until a deadline does
+/// not spin through its last fraction of one.
 pub(crate) fn wait_writable(fd: BorrowedFd<'_>, timeout: std::time::Duration) -> io::Result<bool> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use std::time::Instant;
@@ -13,7 +15,8 @@ pub(crate) fn wait_writable(fd: BorrowedFd<'_>, timeout: std::time::Duration) ->
     let deadline = Instant::now().checked_add(timeout);
     let ready = retry(|| {
         let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
-        let ms = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        let ms =
+            PollTimeout::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(PollTimeout::MAX);
         poll(&mut [PollFd::new(fd, PollFlags::POLLOUT)], ms)
     })?;
     Ok(ready > 0)

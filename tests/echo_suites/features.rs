@@ -294,6 +294,52 @@ fn idle_timeout_closes_a_client_that_trickles_a_message() -> TestResult {
     Ok(())
 }
 
+/// With `--idle-timeout 1`, a client that takes its reply a little at a time (64 KiB every
+/// 200 ms, so that each write of the reply finishes well inside the timeout) is closed as a
+/// trickling sender is: the timeout bounds a whole reply too, so such readers cannot hold every
+/// place of `--max-connections` for ever. The reply of 8 MiB would take about 26 s to read.
+#[test]
+fn idle_timeout_closes_a_client_that_takes_its_reply_slowly() -> TestResult {
+    const LEN: usize = 8 << 20;
+    let dir = tempfile::tempdir()?;
+    let server = Proc::spawn(&mut echo(&[
+        "--idle-timeout",
+        "1",
+        &stream_endpoint("unix", dir.path()),
+    ]));
+    let Endpoint::Unix(path) = server.listening_on() else {
+        unreachable!("a unix: endpoint")
+    };
+    let mut slow = StdUnixStream::connect(path)?;
+    slow.set_read_timeout(Some(IDLE_GUARD))?;
+    // The message goes out whole from another thread, while the server reads it.
+    let mut writer = slow.try_clone()?;
+    let sender = thread::spawn(move || {
+        writer.write_all(&u32::try_from(LEN).unwrap_or(0).to_be_bytes())?;
+        writer.write_all(&vec![7; LEN])
+    });
+    let start = std::time::Instant::now();
+    let mut got = 0;
+    let mut chunk = vec![0; 64 << 10];
+    // The fault being applied: a slow reader, until the server closes the connection.
+    loop {
+        match slow.read(&mut chunk)? {
+            0 => break,
+            n => got += n,
+        }
+        assert!(
+            start.elapsed() < IDLE_GUARD,
+            "still open after {got} bytes in {IDLE_GUARD:?}"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    assert!(got < 4 + LEN, "the whole reply came: {got} bytes");
+    sender.join().map_err(|_| "the sender panicked")??;
+    server.stderr_line_with("idle for 1 s, closing");
+    stop(server);
+    Ok(())
+}
+
 #[test]
 fn idle_timeout_rejects_bad_values_in_one_line() {
     for bad in ["abc", "-1", "1.5", "", "99999999999999999999"] {
