@@ -66,6 +66,13 @@ pub enum InheritError {
         /// The descriptor number.
         fd: RawFd,
     },
+    /// `connect` was given a socket that is neither listening nor connected to a peer
+    /// (`getpeername(2)` fails), over which nothing could be sent.
+    #[error("descriptor {fd} is not connected to a peer")]
+    NotConnected {
+        /// The descriptor number.
+        fd: RawFd,
+    },
     /// `bind_datagram` was given a socket that is not a datagram socket.
     #[error("descriptor {fd} is not a datagram socket")]
     NotDatagram {
@@ -218,12 +225,15 @@ fn kind(fd: BorrowedFd<'_>, number: RawFd) -> Result<Kind> {
     })
 }
 
-/// The inherited socket `endpoint` names, once `want` approved its kind.
-fn take(endpoint: &Endpoint, want: impl Fn(Kind, RawFd) -> Result<()>) -> Result<(OwnedFd, Kind)> {
+/// The inherited socket `endpoint` names, once `want` approved its kind, in blocking mode.
+fn take(
+    endpoint: &Endpoint,
+    want: impl Fn(Kind, BorrowedFd<'_>, RawFd) -> Result<()>,
+) -> Result<(OwnedFd, Kind)> {
     let mut found = None;
     let mut check = |fd: BorrowedFd<'_>, number: RawFd| {
         let k = kind(fd, number)?;
-        want(k, number)?;
+        want(k, fd, number)?;
         found = Some(k);
         Ok(())
     };
@@ -234,13 +244,16 @@ fn take(endpoint: &Endpoint, want: impl Fn(Kind, RawFd) -> Result<()>) -> Result
     };
     // On Apple targets, the crate's no-SIGPIPE promise needs the option on the socket itself.
     sys::no_sigpipe(fd.as_fd())?;
+    // The mode is the open file's, so a parent may have left it non-blocking; the blocking
+    // types wait in their calls (the tokio ones set it back).
+    sys::set_blocking(fd.as_fd())?;
     Ok((fd, found.expect("the check ran")))
 }
 
 /// Adopts the listening socket an `fd:N` or `systemd:` endpoint names; no socket file is made
 /// or removed.
 pub(crate) fn bind(endpoint: &Endpoint) -> Result<AnyListener> {
-    let (fd, kind) = take(endpoint, |k, fd| match k {
+    let (fd, kind) = take(endpoint, |k, _, fd| match k {
         Kind::Listener { .. } | Kind::Packet { listening: true } => Ok(()),
         _ => Err(InheritError::NotListening { fd }.into()),
     })?;
@@ -253,7 +266,7 @@ pub(crate) fn bind(endpoint: &Endpoint) -> Result<AnyListener> {
 
 /// Adopts the datagram socket an `fd:N` or `systemd:` endpoint names.
 pub(crate) fn bind_datagram(endpoint: &Endpoint) -> Result<AnyDatagram> {
-    let (fd, kind) = take(endpoint, |k, fd| match k {
+    let (fd, kind) = take(endpoint, |k, _, fd| match k {
         Kind::Datagram { .. } => Ok(()),
         _ => Err(InheritError::NotDatagram { fd }.into()),
     })?;
@@ -267,11 +280,13 @@ fn datagram(fd: OwnedFd, kind: Kind) -> Result<AnyDatagram> {
     })
 }
 
-fn refuse_listener(k: Kind, fd: RawFd) -> Result<()> {
+/// What `connect` needs: a socket connected to a peer, not a listener.
+fn connected(k: Kind, socket: BorrowedFd<'_>, fd: RawFd) -> Result<()> {
     match k {
         Kind::Listener { .. } | Kind::Packet { listening: true } => {
             Err(InheritError::Listening { fd }.into())
         }
+        _ if !sys::is_connected(socket)? => Err(InheritError::NotConnected { fd }.into()),
         _ => Ok(()),
     }
 }
@@ -287,7 +302,7 @@ fn stream(fd: OwnedFd, unix: bool) -> Connection<AnyStream> {
 /// Wraps the connected socket an `fd:N` or `systemd:` endpoint names: a stream as a framed
 /// connection, a datagram socket as a datagram connection.
 pub(crate) fn connect(endpoint: &Endpoint) -> Result<AnyConnection> {
-    let (fd, kind) = take(endpoint, refuse_listener)?;
+    let (fd, kind) = take(endpoint, connected)?;
     Ok(match kind {
         Kind::Stream { unix } => stream(fd, unix).into(),
         Kind::Packet { .. } => UnixSeqpacket::from(fd).into(),
@@ -297,8 +312,8 @@ pub(crate) fn connect(endpoint: &Endpoint) -> Result<AnyConnection> {
 
 /// As [`connect`], for a connected stream only.
 pub(crate) fn connect_stream(endpoint: &Endpoint) -> Result<Connection<AnyStream>> {
-    let (fd, kind) = take(endpoint, |k, fd| {
-        refuse_listener(k, fd)?;
+    let (fd, kind) = take(endpoint, |k, socket, fd| {
+        connected(k, socket, fd)?;
         match k {
             Kind::Stream { .. } => Ok(()),
             _ => Err(crate::any::wrong_type(endpoint, crate::SocketType::Stream)),
@@ -402,48 +417,53 @@ fn read_passed() -> std::result::Result<Passed, InheritError> {
     Ok(Passed { names, fds })
 }
 
-/// Hands out the passed socket named `name` (the first for `""`), once `check` approved it.
+/// Hands out the first passed socket named `name` (of any name for `""`) that `check` approves
+/// and that was not handed out before: a `.socket` unit with several listen lines passes them
+/// all under its one name, so each call takes the next. A socket `check` refuses stays for a
+/// call that wants it.
 fn systemd_take(
     name: &str,
-    check: impl FnOnce(BorrowedFd<'_>, RawFd) -> Result<()>,
+    mut check: impl FnMut(BorrowedFd<'_>, RawFd) -> Result<()>,
 ) -> Result<OwnedFd> {
     let passed = PASSED
         .get_or_init(|| read_passed().map(Mutex::new))
         .as_ref()
         .map_err(|e| Error::Inherit(e.clone()))?;
     let mut passed = passed.lock().unwrap_or_else(PoisonError::into_inner);
-    let index = if name.is_empty() {
-        if passed.fds.is_empty() {
-            return Err(InheritError::NonePassed.into());
-        }
-        0
-    } else {
-        passed
-            .names
-            .iter()
-            .position(|n| n == name)
-            .ok_or_else(|| InheritError::NoSuchName {
-                name: name.into(),
-                names: passed.names.clone(),
-            })?
-    };
-    let number = SD_LISTEN_FDS_START + index as RawFd;
-    let slot = &mut passed.fds[index];
-    match slot.take() {
-        None => Err(InheritError::AlreadyTaken { fd: number }.into()),
-        Some(Err(e)) => {
-            *slot = Some(Err(e.clone()));
-            Err(e.into())
-        }
-        Some(Ok(fd)) => match check(fd.as_fd(), number) {
-            Ok(()) => Ok(fd),
-            Err(e) => {
-                // Not what the caller wanted: it stays for a call that wants it.
-                *slot = Some(Ok(fd));
-                Err(e)
-            }
-        },
+    let Passed { names, fds } = &mut *passed;
+    if fds.is_empty() && name.is_empty() {
+        return Err(InheritError::NonePassed.into());
     }
+    // The first refusal is the error if no socket of the name will do.
+    let mut refused = None;
+    let mut last_taken = None;
+    for (index, slot) in fds.iter_mut().enumerate() {
+        if !name.is_empty() && names[index] != name {
+            continue;
+        }
+        let number = SD_LISTEN_FDS_START + index as RawFd;
+        match slot {
+            None => last_taken = Some(number),
+            Some(Err(e)) => {
+                refused.get_or_insert_with(|| Error::from(e.clone()));
+            }
+            Some(Ok(fd)) => match check(fd.as_fd(), number) {
+                Ok(()) => return Ok(slot.take().and_then(Result::ok).expect("a socket")),
+                Err(e) => {
+                    refused.get_or_insert(e);
+                }
+            },
+        }
+    }
+    Err(match (refused, last_taken) {
+        (Some(e), _) => e,
+        (None, Some(fd)) => InheritError::AlreadyTaken { fd }.into(),
+        (None, None) => InheritError::NoSuchName {
+            name: name.into(),
+            names: names.clone(),
+        }
+        .into(),
+    })
 }
 
 #[cfg(test)]

@@ -178,7 +178,7 @@ fn place(cmd: &mut Command, child_fd: RawFd, source: impl Fn() -> RawFd + Send +
 /// of ours does not look for a socket that is not there.
 ///
 /// A stream socket gives a framed connection, a datagram socket a datagram connection; the
-/// descriptor becomes close-on-exec. Call it early in `main`, before starting threads:
+/// descriptor becomes close-on-exec, and blocking if the parent left it non-blocking. Call it early in `main`, before starting threads:
 /// removing an environment variable is not safe while another thread calls C's `getenv(3)`.
 ///
 /// # Errors
@@ -187,7 +187,8 @@ fn place(cmd: &mut Command, child_fd: RawFd, source: impl Fn() -> RawFd + Send +
 /// [`InheritError::InvalidVar`] when it is not a descriptor number,
 /// [`InheritError::NotOpen`], [`InheritError::NotASocket`], [`InheritError::NotInherited`] or
 /// [`InheritError::AlreadyTaken`] for a descriptor that is not an inherited socket, and
-/// [`InheritError::Listening`] for a listening one (bind `fd:N` instead).
+/// [`InheritError::Listening`] for a listening one (bind `fd:N` instead) and
+/// [`InheritError::NotConnected`] for one with no peer.
 pub fn connection() -> Result<crate::AnyConnection> {
     let value = activation::take_var(FD_VAR).ok_or(InheritError::MissingVar { var: FD_VAR })?;
     let fd: RawFd = activation::parse_number(FD_VAR, &value, "expected a descriptor number")

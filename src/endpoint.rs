@@ -27,7 +27,7 @@ use crate::error::{Family, ParseEndpointError, SocketType};
 /// | `unix:@app`, `unixgram:@app`, `unixpacket:@app` | Unix-domain socket with the abstract name `app` (Linux); `unix:./@app` is a file |
 /// | `tcp:localhost:8008`, `udp:db.example:53` | a host name, resolved when connecting |
 /// | `fd:3` | a socket this process inherited on descriptor 3, connected or listening |
-/// | `systemd:`, `systemd:web` | a socket passed by systemd socket activation: the first, or the one named `web` |
+/// | `systemd:`, `systemd:web` | a socket passed by systemd socket activation: the first not yet taken, or the first of those named `web` |
 ///
 /// A host name is kept as written ([`TcpHost`](Endpoint::TcpHost), [`UdpHost`](Endpoint::UdpHost))
 /// and resolved only by `connect`, which tries every address the name resolves to in order, as
@@ -36,8 +36,11 @@ use crate::error::{Family, ParseEndpointError, SocketType};
 /// non-loopback one), so `bind` refuses a host name with [`Error::Bind`](crate::Error::Bind).
 ///
 /// `fd:N` and `systemd:` name sockets that already exist: `bind` adopts a listening one and
-/// `connect` a connected one, of any family and type; see [`Inherited`](crate::InheritError)
-/// for the checks. Their [`socket_type`](Self::socket_type) and [`family`](Self::family) are
+/// `connect` a connected one, of any family and type, in blocking mode whatever mode it was
+/// passed in; see [`Inherited`](crate::InheritError) for the checks. Several sockets may share
+/// a name (systemd gives every socket of one `.socket` unit the unit's name): each `systemd:web`
+/// takes the first of them that fits the call (a listener for `bind`, say) and was not taken
+/// before. Their [`socket_type`](Self::socket_type) and [`family`](Self::family) are
 /// known only once the socket is looked at.
 ///
 /// # Examples
@@ -77,7 +80,8 @@ pub enum Endpoint {
     /// A socket inherited on this descriptor number (`fd:N`).
     Fd(RawFd),
     /// A socket passed by systemd socket activation (`systemd:NAME`), by its name in
-    /// `LISTEN_FDNAMES`; the empty name is the first passed socket (`systemd:`).
+    /// `LISTEN_FDNAMES`, the first of that name not taken yet; the empty name is any name
+    /// (`systemd:`).
     Systemd(String),
     /// A Unix-domain stream socket with an abstract name (`unix:@NAME`, Linux only): no file,
     /// and no file mode either, so its listener admits only its own uid unless told otherwise
@@ -175,8 +179,8 @@ impl Endpoint {
         }
     }
 
-    /// The socket's name, if this is a `systemd:NAME` endpoint; `""` for `systemd:`, the first
-    /// passed socket.
+    /// The socket's name, if this is a `systemd:NAME` endpoint; `""` for `systemd:`, which
+    /// takes a passed socket of any name.
     pub fn as_systemd_name(&self) -> Option<&str> {
         match self {
             Endpoint::Systemd(name) => Some(name),

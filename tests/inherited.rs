@@ -121,6 +121,45 @@ fn child_process() {
                 "{err:?}"
             );
         }
+        "systemd-same-name" => {
+            // Two sockets named `web`, a datagram socket on 3 and a listener on 4, as one
+            // `.socket` unit with two listen lines passes them: each call takes the first of
+            // the name it can use that is not taken yet.
+            let listener = msgsock::bind(&"systemd:web".parse().unwrap()).expect("a listener");
+            assert_eq!(listener.as_raw_fd(), 4);
+            let socket = msgsock::bind_datagram(&"systemd:web".parse().unwrap()).expect("fd 3");
+            assert_eq!(socket.as_raw_fd(), 3);
+            let err = msgsock::bind(&"systemd:web".parse().unwrap()).unwrap_err();
+            assert!(
+                matches!(err, Error::Inherit(InheritError::AlreadyTaken { fd: 4 })),
+                "{err:?}"
+            );
+        }
+        "fd-nonblocking" => {
+            // The parent left the socket in non-blocking mode; a blocking connection must
+            // not inherit that, or its receives would not wait.
+            let mut conn = msgsock::connect(&"fd:3".parse().unwrap()).expect("adopt fd 3");
+            assert!(!is_nonblocking(conn.as_fd()), "still non-blocking");
+            guard_timeouts(&conn);
+            let msg = conn.recv().unwrap().expect("a message");
+            conn.send(&reversed(&msg)).unwrap();
+        }
+        "fd-unconnected" => {
+            // Neither listening nor connected: nothing to connect over.
+            for fd in [3, 4] {
+                let endpoint: Endpoint = format!("fd:{fd}").parse().unwrap();
+                let err = msgsock::connect(&endpoint).unwrap_err();
+                assert!(
+                    matches!(err, Error::Inherit(InheritError::NotConnected { fd: n }) if n == fd),
+                    "fd {fd}: {err:?}"
+                );
+            }
+            let err = msgsock::child::connection().unwrap_err();
+            assert!(
+                matches!(err, Error::Inherit(InheritError::NotConnected { fd: 3 })),
+                "{err:?}"
+            );
+        }
         other => panic!("unknown role {other:?}"),
     }
     println!("{DONE}");
@@ -302,4 +341,49 @@ fn systemd_sockets_for_another_pid_are_refused() {
         [a.into(), b.into()],
         Some("1"),
     ));
+}
+
+#[test]
+fn systemd_sockets_of_one_name_are_handed_out_in_turn() {
+    let dir = tempdir();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listener = msgsock::UnixListener::bind(dir.path().join("web.sock")).unwrap();
+    assert_child_done(systemd_child_named(
+        "systemd-same-name",
+        [socket.into(), listener.into()],
+        "web:web",
+        None,
+    ));
+}
+
+#[test]
+fn an_inherited_non_blocking_socket_is_adopted_blocking() {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    theirs.set_nonblocking(true).unwrap();
+    let mut cmd = child_command("fd-nonblocking");
+    cmd.pass_socket(OwnedFd::from(theirs)).unwrap();
+    let child = ChildGuard::new(cmd.spawn().unwrap());
+    drop(cmd);
+    let mut conn = msgsock::Connection::new(msgsock::UnixStream::from(ours));
+    guard_timeouts(&conn);
+    conn.send(b"wait for me").unwrap();
+    assert_eq!(conn.recv().unwrap(), Some(reversed(b"wait for me")));
+    assert_child_done(child);
+}
+
+#[test]
+fn connect_refuses_an_inherited_socket_that_is_not_connected() {
+    // A TCP socket that was never connected, and an unconnected UDP socket.
+    let tcp = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Stream,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut cmd = child_command("fd-unconnected");
+    cmd.pass_socket(tcp).unwrap();
+    cmd.pass_socket_as(OwnedFd::from(udp), 4).unwrap();
+    assert_child_done(ChildGuard::new(cmd.spawn().unwrap()));
 }

@@ -35,7 +35,7 @@ pub(crate) use self::msg::{
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) use self::socket::peer_cred;
 pub(crate) use self::socket::{
-    bind_unix, bind_unix_addr, connect_unix, connect_unix_addr, is_listening, is_nonblocking,
-    listen, no_sigpipe, send_buffer_len, socket_family, socket_type, unix_connect_timeout,
-    unix_pair, unix_socket, without_sigpipe, SocketType,
+    bind_unix, bind_unix_addr, connect_unix, connect_unix_addr, is_connected, is_listening,
+    is_nonblocking, listen, no_sigpipe, send_buffer_len, set_blocking, socket_family, socket_type,
+    unix_connect_timeout, unix_pair, unix_socket, without_sigpipe, SocketType,
 };

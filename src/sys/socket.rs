@@ -46,6 +46,16 @@ pub(crate) fn is_nonblocking(fd: BorrowedFd<'_>) -> io::Result<bool> {
     Ok(OFlag::from_bits_truncate(flags).contains(OFlag::O_NONBLOCK))
 }
 
+/// Takes `fd` out of non-blocking mode (`fcntl(2)` `F_SETFL` without `O_NONBLOCK`), if it is in it.
+pub(crate) fn set_blocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(retry(|| fcntl(fd, FcntlArg::F_GETFL))?);
+    if flags.contains(OFlag::O_NONBLOCK) {
+        retry(|| fcntl(fd, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK)))?;
+    }
+    Ok(())
+}
+
 /// Where writes carry `MSG_NOSIGNAL`, a socket needs nothing more.
 #[cfg(not(target_vendor = "apple"))]
 pub(crate) fn no_sigpipe(_fd: BorrowedFd<'_>) -> io::Result<()> {
@@ -232,6 +242,15 @@ pub(crate) fn socket_type(fd: BorrowedFd<'_>) -> io::Result<Result<SocketType, S
 /// Whether the socket listens (`getsockopt(2)` `SO_ACCEPTCONN`).
 pub(crate) fn is_listening(fd: BorrowedFd<'_>) -> io::Result<bool> {
     socket::getsockopt(&fd, socket::sockopt::AcceptConn).map_err(io::Error::from)
+}
+
+/// Whether the socket has a peer (`getpeername(2)` succeeds; `ENOTCONN` is no).
+pub(crate) fn is_connected(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    match socket::getpeername::<socket::SockaddrStorage>(fd.as_raw_fd()) {
+        Ok(_) => Ok(true),
+        Err(nix::errno::Errno::ENOTCONN) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The socket's address family, from its own address (`getsockname(2)`: portable, where

@@ -42,6 +42,16 @@ pub fn child_command(role: &str) -> Command {
 /// `LISTEN_FDNAMES`, and `LISTEN_PID` set to the child's own pid by a shell that then `exec`s
 /// it (the parent cannot know the pid before the fork).
 pub fn systemd_child(role: &str, sockets: [OwnedFd; 2], listen_pid: Option<&str>) -> ChildGuard {
+    systemd_child_named(role, sockets, "web:control", listen_pid)
+}
+
+/// As [`systemd_child`], with the sockets named by `names` (`LISTEN_FDNAMES`).
+pub fn systemd_child_named(
+    role: &str,
+    sockets: [OwnedFd; 2],
+    names: &str,
+    listen_pid: Option<&str>,
+) -> ChildGuard {
     let inner = child_command(role);
     let mut cmd = Command::new("sh");
     let script = match listen_pid {
@@ -55,17 +65,17 @@ pub fn systemd_child(role: &str, sockets: [OwnedFd; 2], listen_pid: Option<&str>
         .args(inner.get_args())
         .envs(inner.get_envs().filter_map(|(k, v)| Some((k, v?))))
         .env("LISTEN_FDS", "2")
-        .env("LISTEN_FDNAMES", "web:control")
+        .env("LISTEN_FDNAMES", names)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if let Some(pid) = listen_pid {
         cmd.env("LISTEN_PID", pid);
     }
-    let [web, control] = sockets;
-    cmd.pass_socket_as(web, 3)
+    let [first, second] = sockets;
+    cmd.pass_socket_as(first, 3)
         .unwrap()
-        .pass_socket_as(control, 4)
+        .pass_socket_as(second, 4)
         .unwrap();
     // Only LISTEN_* tells this child about its sockets.
     cmd.env_remove(msgsock::child::FD_VAR);
@@ -144,4 +154,16 @@ pub fn serve_through_systemd_sockets(role: &str) {
     assert_eq!(conn.recv().unwrap().as_deref(), Some(&b"detavitca"[..]));
     drop(conn);
     assert_child_done(child);
+}
+
+/// Whether descriptor `fd` of this process is in non-blocking mode, from the `flags` line of
+/// `/proc/self/fdinfo` (`O_NONBLOCK` is 04000).
+pub fn is_nonblocking(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    use std::os::fd::AsRawFd;
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+    let flags = info
+        .lines()
+        .find_map(|line| line.strip_prefix("flags:"))
+        .expect("a flags line");
+    u32::from_str_radix(flags.trim(), 8).unwrap() & 0o4000 != 0
 }
