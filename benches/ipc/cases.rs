@@ -10,8 +10,9 @@ use crate::{KIB, MIB};
 const SPIN_MAX_SIZE: usize = 4 * KIB;
 /// Batches are only measured where one message does not already fill a system call.
 const BATCH_MAX_SIZE: usize = 64 * KIB;
-/// A read without control data saves a fixed cost per read, which shows on small messages.
-const NO_FDS_MAX_SIZE: usize = 4 * KIB;
+/// A read without control data saves a fixed cost per read, which shows on small messages, and
+/// on 64 KiB ones, which take two reads each.
+const NO_FDS_MAX_SIZE: usize = 64 * KIB;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(crate) struct Case {
