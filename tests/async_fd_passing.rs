@@ -317,6 +317,11 @@ async fn tcp_udp_and_too_many_descriptors_are_refused_before_sending() {
         client.send_with_fds(b"x", &borrowed(&fds)).await,
         "tcp send",
     );
+    // However many are given: the transport refuses any, as UDP does.
+    unsupported(
+        client.send_with_fds(b"x", &borrowed(&files(254))).await,
+        "tcp send of 254",
+    );
     unsupported(server.recv_with_fds().await.map(drop), "tcp recv");
     // Nothing was sent: the first message the server sees is the next one.
     client.send(b"after").await.unwrap();

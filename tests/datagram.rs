@@ -107,6 +107,41 @@ fn udp_too_large_for_the_kernel_is_typed() -> TestResult {
     Ok(())
 }
 
+/// An IPv6 socket sends to an IPv4-mapped address over IPv4: a datagram over the IPv4 limit
+/// is `MessageTooLarge` with that limit, before anything is sent (it said the IPv6 limit,
+/// 65,527, of a 65,520-byte message), from `send_to`, `try_send_to` and a connected `send`;
+/// one at the IPv4 limit arrives.
+#[test]
+fn udp_to_an_ipv4_mapped_address_has_the_ipv4_limit() -> TestResult {
+    let server = UdpSocket::bind("127.0.0.1:0".parse()?)?;
+    server.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let port = server.local_addr()?.port();
+    let mapped: std::net::SocketAddr = format!("[::ffff:127.0.0.1]:{port}").parse()?;
+    let client = UdpSocket::bind("[::ffff:127.0.0.1]:0".parse()?)?;
+    assert_eq!(client.send_limit(), msgsock::UDP_V6_MAX_MESSAGE_LEN);
+    let too_large = |err: Error| {
+        assert!(
+            matches!(
+                err,
+                Error::MessageTooLarge {
+                    len: 65_520,
+                    max: 65_507
+                }
+            ),
+            "{err:?}"
+        );
+    };
+    too_large(client.send_to(&vec![0; 65_520], mapped).unwrap_err());
+    too_large(client.try_send_to(&vec![0; 65_520], mapped).unwrap_err());
+    client.connect(mapped)?;
+    too_large(client.send(&vec![0; 65_520]).unwrap_err());
+    client.send_to(&pattern(UDP_V4_MAX_MESSAGE_LEN, 3), mapped)?;
+    let mut buf = Vec::new();
+    server.recv_from(&mut buf)?;
+    assert!(buf == pattern(UDP_V4_MAX_MESSAGE_LEN, 3));
+    Ok(())
+}
+
 fn truncation_is_detected<T: DatagramTransport>(small: impl FnOnce(&mut T::Socket)) -> TestResult {
     let mut server = T::bind_ephemeral()?;
     small(&mut server);

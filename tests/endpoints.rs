@@ -329,6 +329,31 @@ fn connect_timeout_bounds_a_unixpacket_connect_to_a_full_backlog() {
     assert_connect_times_out(&Endpoint::UnixSeqpacket(path));
 }
 
+/// However short, a connect timeout lets the connect be tried once, as the tokio connect does:
+/// a Unix connect to a listener with room does not wait, so it succeeds even in 1 ns, and one
+/// to a path nobody listens on is refused, not timed out.
+#[test]
+fn the_shortest_connect_timeout_still_tries_once() {
+    let dir = tempdir();
+    let path = dir.path().join("up.sock");
+    let listener = msgsock::UnixListener::bind(&path).unwrap();
+    let shortest = ConnectOptions::new().with_timeout(Some(Duration::from_nanos(1)));
+    for endpoint in [
+        Endpoint::Unix(path.clone()),
+        Endpoint::Unix(dir.path().join("none")),
+    ] {
+        let got = shortest.connect(&endpoint);
+        if endpoint == Endpoint::Unix(path.clone()) {
+            assert!(got.is_ok(), "{got:?}");
+        } else {
+            let err = got.unwrap_err();
+            assert!(!err.is_timeout(), "{err:?}");
+            assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err:?}");
+        }
+    }
+    drop(listener);
+}
+
 #[test]
 fn connect_timeout_bounds_a_tcp_connect_to_a_full_accept_queue() {
     let (_listener, addr, _pending) = full_tcp_listener();

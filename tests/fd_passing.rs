@@ -337,6 +337,12 @@ fn tcp_and_udp_refuse_descriptor_passing() {
     let mut client = msgsock::connect(&listener.local_endpoint().unwrap()).unwrap();
     let mut server = listener.accept().unwrap();
     unsupported(client.send_with_fds(b"x", &borrowed(&fds)), "tcp send");
+    // However many are given: the transport refuses any, as UDP does.
+    let many = files(254);
+    unsupported(
+        client.send_with_fds(b"x", &borrowed(&many)),
+        "tcp send of 254",
+    );
     unsupported(server.recv_with_fds().map(drop), "tcp recv");
     // Nothing was sent: the first message the server sees is the next one.
     client.send(b"after").unwrap();
@@ -345,6 +351,7 @@ fn tcp_and_udp_refuse_descriptor_passing() {
     let socket = msgsock::bind_datagram(&"udp:127.0.0.1:0".parse().unwrap()).unwrap();
     let mut udp = msgsock::connect(&socket.local_endpoint().unwrap()).unwrap();
     unsupported(udp.send_with_fds(b"x", &borrowed(&fds)), "udp send");
+    unsupported(udp.send_with_fds(b"x", &borrowed(&many)), "udp send of 254");
     unsupported(udp.recv_with_fds().map(drop), "udp recv");
     let to = socket.local_endpoint().unwrap();
     unsupported(

@@ -118,8 +118,9 @@ impl<S: Stream> Link<S> {
     ///
     /// [`Decoder`]: crate::proto::Decoder
     pub(crate) fn send_with_fds(&mut self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
-        check_fds(fds.len())?;
+        // A transport that carries none refuses any number, as UDP does.
         self.check_unix()?;
+        check_fds(fds.len())?;
         self.send_frame(msg, fds)
     }
 

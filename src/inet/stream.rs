@@ -57,10 +57,11 @@ impl TcpStream {
             let attempt = match deadline {
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
+                    // The first address is tried however little time is left, as on tokio.
+                    if left.is_zero() && last.is_some() {
                         return Err(timed_out());
                     }
-                    StdTcpStream::connect_timeout(&addr, left)
+                    StdTcpStream::connect_timeout(&addr, left.max(Duration::from_nanos(1)))
                 }
                 None => StdTcpStream::connect(addr),
             };

@@ -83,10 +83,30 @@ impl UdpSocket {
     /// # Errors
     ///
     /// [`Error::MessageTooLarge`] before any system call if `msg` exceeds
-    /// [`send_limit`](Self::send_limit); [`Error::Io`] otherwise.
+    /// [`send_limit`](Self::send_limit), or on an IPv6 socket [`UDP_V4_MAX_MESSAGE_LEN`] to an
+    /// IPv4-mapped address (`::ffff:a.b.c.d`, sent over IPv4); [`Error::Io`] otherwise.
     pub fn send_to(&self, msg: &[u8], addr: SocketAddr) -> Result<()> {
+        self.check_to(msg.len(), &addr)?;
         let socket = self.inner.socket();
         self.inner.send_to_with(msg, |m| socket.send_to(m, addr))
+    }
+
+    /// [`Error::MessageTooLarge`] if `len` bytes do not fit in one datagram to `addr`: an IPv6
+    /// socket sends to an IPv4-mapped address over IPv4, whose limit is lower.
+    fn check_to(&self, len: usize, addr: &SocketAddr) -> Result<()> {
+        let max = match addr {
+            SocketAddr::V6(a) if a.ip().to_ipv4_mapped().is_some() => {
+                self.send_limit().min(UDP_V4_MAX_MESSAGE_LEN)
+            }
+            _ => self.send_limit(),
+        };
+        if len > max {
+            return Err(Error::MessageTooLarge {
+                len: len as u64,
+                max: max as u64,
+            });
+        }
+        Ok(())
     }
 
     /// Sends one message as one datagram to `addr` if it can be queued now, and never waits
@@ -115,6 +135,7 @@ impl UdpSocket {
     }
 
     fn send_to_within(&self, msg: &[u8], addr: SocketAddr, wait: Option<Duration>) -> Result<()> {
+        self.check_to(msg.len(), &addr)?;
         self.inner.try_send_to(msg, Destination::Inet(addr), wait)
     }
 
@@ -139,7 +160,14 @@ impl UdpSocket {
     /// [`send_limit`](Self::send_limit); [`Error::Io`] otherwise (`NotConnected` if not
     /// connected, `ConnectionRefused` once an ICMP message said nobody is bound at the peer).
     pub fn send(&self, msg: &[u8]) -> Result<()> {
-        self.inner.send(msg)
+        self.inner.send(msg).map_err(|e| match e {
+            // The kernel knew a lower limit: the peer's, IPv4-mapped on an IPv6 socket.
+            Error::MessageTooLarge { len, max } if len <= max => match self.peer_addr() {
+                Ok(peer) => self.check_to(len as usize, &peer).err().unwrap_or(e),
+                Err(_) => e,
+            },
+            e => e,
+        })
     }
 
     /// Receives one datagram into `buf`, replacing its contents, and returns its length.

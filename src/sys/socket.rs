@@ -216,11 +216,15 @@ pub(crate) fn unix_connect_timeout(
     };
     let fd = unix_socket(ty, false)?;
     let deadline = Instant::now().checked_add(timeout);
+    // The first attempt is made however little time is left: a connect to a listener with
+    // room does not wait, so even a nanosecond is enough for it (as on tokio).
+    let mut first = true;
     retry(|| {
         let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
-        if left.is_zero() {
+        if left.is_zero() && !first {
             return Err(Errno::EAGAIN);
         }
+        first = false;
         socket::setsockopt(&fd, socket::sockopt::SendTimeout, &to_timeval(left))?;
         socket::connect(fd.as_raw_fd(), addr.as_nix())
     })?;

@@ -638,8 +638,8 @@ impl Writer {
         msg: &[u8],
         fds: &[BorrowedFd<'_>],
     ) -> Result<()> {
-        check_fds(fds.len())?;
         check_carries_fds(stream)?;
+        check_fds(fds.len())?;
         self.send_frame(stream, msg, fds).await
     }
 
