@@ -283,38 +283,133 @@ pub fn same_user(cred: msgsock::Result<PeerCred>) -> Result<(), String> {
     }
 }
 
-/// Counts datagram replies dropped because they could not be queued, logging at most once a
-/// second so that a flood of them cannot flood stderr too.
-#[derive(Default)]
-pub struct Drops {
-    total: u64,
-    logged: Option<Instant>,
+/// How often each kind of per-datagram log line may be written: a flood of datagrams must not
+/// flood stderr too (a server blocked writing to a pipe nobody reads serves no one).
+pub const LOG_EVERY: Duration = Duration::from_secs(1);
+
+/// The kinds of per-datagram log line, each throttled on its own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A reply that could not be queued (`WouldBlock`).
+    Dropped,
+    /// A datagram from a sender with no address.
+    Unbound,
+    Receive,
+    /// A reply that failed otherwise (the sender's file is gone, ...).
+    Reply,
 }
 
-impl Drops {
-    pub fn dropped(&mut self, to: &Endpoint) {
-        self.total += 1;
-        if self
-            .logged
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
-        {
-            self.logged = Some(Instant::now());
-            eprintln!(
-                "echo: reply to {to} dropped: its queue is full ({} dropped so far)",
-                self.total
-            );
+/// One kind's lines: when one was last written, and what came since.
+struct Tally {
+    kind: Kind,
+    logged: Instant,
+    /// Events since the last line written; `last` is the latest one's text.
+    unlogged: u64,
+    last: String,
+}
+
+/// The datagram server's log: each kind of line is written at once the first time, then at most
+/// once every [`LOG_EVERY`], the latest text standing for those not written
+/// ("(N like this since the last report)"; dropped replies keep their running total instead).
+#[derive(Default)]
+pub struct DatagramLog {
+    tallies: Vec<Tally>,
+    dropped: u64,
+}
+
+impl DatagramLog {
+    fn note(&mut self, kind: Kind, line: String) {
+        let now = Instant::now();
+        if kind == Kind::Dropped {
+            self.dropped += 1;
+        }
+        let Some(tally) = self.tallies.iter_mut().find(|t| t.kind == kind) else {
+            let mut tally = Tally {
+                kind,
+                logged: now,
+                unlogged: 1,
+                last: line,
+            };
+            write(&mut tally, now, self.dropped);
+            self.tallies.push(tally);
+            return;
+        };
+        tally.unlogged += 1;
+        tally.last = line;
+        if now.duration_since(tally.logged) >= LOG_EVERY {
+            write(tally, now, self.dropped);
+        }
+    }
+
+    /// When the next summary of lines not yet written is due, if any is waiting.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.tallies
+            .iter()
+            .filter(|t| t.unlogged > 0)
+            .map(|t| t.logged + LOG_EVERY)
+            .min()
+    }
+
+    /// Writes the summaries that are due (all of them with `all`, as the server stops).
+    pub fn write_due(&mut self, all: bool) {
+        let now = Instant::now();
+        for tally in &mut self.tallies {
+            if tally.unlogged > 0 && (all || now.duration_since(tally.logged) >= LOG_EVERY) {
+                write(tally, now, self.dropped);
+            }
+        }
+    }
+
+    /// The sender of a datagram just received, or `None` (logged) if the receive failed or the
+    /// sender has no address to reply to.
+    pub fn sender(
+        &mut self,
+        received: msgsock::Result<(usize, Option<Endpoint>)>,
+    ) -> Option<Endpoint> {
+        match received {
+            Ok((_, Some(from))) => Some(from),
+            Ok((_, None)) => {
+                let line = "echo: datagram from an unbound sender: no address to reply to";
+                self.note(Kind::Unbound, line.into());
+                None
+            }
+            Err(e) => {
+                self.note(
+                    Kind::Receive,
+                    format!("echo: receive failed: {}", chain(&e)),
+                );
+                None
+            }
+        }
+    }
+
+    /// Logs a datagram reply that failed: one that found its client's queue full is counted,
+    /// never waited for.
+    pub fn reply(&mut self, result: msgsock::Result<()>, to: &Endpoint) {
+        match result {
+            Ok(()) => {}
+            Err(msgsock::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                let line = format!("echo: reply to {to} dropped: its queue is full");
+                self.note(Kind::Dropped, line);
+            }
+            Err(e) => self.note(
+                Kind::Reply,
+                format!("echo: reply to {to} failed: {}", chain(&e)),
+            ),
         }
     }
 }
 
-/// Logs a datagram reply that failed: one that found its client's queue full is counted in
-/// `drops`, never waited for.
-pub fn reply_failed(result: msgsock::Result<()>, to: &Endpoint, drops: &mut Drops) {
-    match result {
-        Ok(()) => {}
-        Err(msgsock::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => drops.dropped(to),
-        Err(e) => eprintln!("echo: reply to {to} failed: {}", chain(&e)),
+/// Writes `tally`'s latest line, standing for its `unlogged` events.
+fn write(tally: &mut Tally, now: Instant, dropped: u64) {
+    let n = tally.unlogged;
+    match tally.kind {
+        Kind::Dropped => eprintln!("{} ({dropped} dropped so far)", tally.last),
+        _ if n > 1 => eprintln!("{} ({n} like this since the last report)", tally.last),
+        _ => eprintln!("{}", tally.last),
     }
+    tally.unlogged = 0;
+    tally.logged = now;
 }
 
 /// A client's send or receive error, naming `endpoint` where the bare error would not say
@@ -333,20 +428,4 @@ pub fn exchange_error(endpoint: &Endpoint, e: msgsock::Error) -> BoxError {
 pub fn idle_error(idle: Option<Duration>) -> BoxError {
     let secs = idle.map_or(0, |d| d.as_secs());
     format!("idle for {secs} s, closing").into()
-}
-
-/// The sender of a datagram just received, or `None` (logged) if the receive failed or the
-/// sender has no address to reply to.
-pub fn sender(received: msgsock::Result<(usize, Option<Endpoint>)>) -> Option<Endpoint> {
-    match received {
-        Ok((_, Some(from))) => Some(from),
-        Ok((_, None)) => {
-            eprintln!("echo: datagram from an unbound sender: no address to reply to");
-            None
-        }
-        Err(e) => {
-            eprintln!("echo: receive failed: {}", chain(&e));
-            None
-        }
-    }
 }

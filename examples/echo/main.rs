@@ -18,8 +18,11 @@
 //! (only if still its own) and it exits 0. The wake-up never goes through the socket's path.
 //!
 //! A datagram reply to a client whose queue is full (a Unix client that stopped reading) is
-//! dropped and counted, never waited for, so such a client delays no one else; the drops are
-//! logged to stderr at most once a second. A reply waits only for room in the server's own send
+//! dropped and counted, never waited for, so such a client delays no one else. Each kind of
+//! per-datagram log line (a dropped reply, a failed reply, a sender with no address, a failed
+//! receive) is written at once the first time, then at most once a second standing for those
+//! since ("(N like this since the last report)"; dropped replies give their running total), and
+//! what is still uncounted is written as the server stops. A reply waits only for room in the server's own send
 //! buffer, at most 200 ms. On Linux the replies a Unix client has not read are charged to that
 //! buffer (about 208 KiB): clients that stop reading can fill it, one connected to the server or
 //! a few sent long replies, and then replies to everyone are dropped until they read or leave.
@@ -229,6 +232,41 @@ fn readable_or_stop(fd: BorrowedFd<'_>, stop: &StdUnixStream) -> Result<bool, Bo
     }
 }
 
+/// What [`datagram_or_stop`] found.
+enum Woken {
+    Datagram,
+    Stop,
+    /// `until` came first.
+    Due,
+}
+
+/// Waits in poll(2) until `fd` is readable (or has an error to report), `stop` is readable, or
+/// `until` (if any) has passed.
+fn datagram_or_stop(
+    fd: BorrowedFd<'_>,
+    stop: &StdUnixStream,
+    until: Option<Instant>,
+) -> Result<Woken, BoxError> {
+    let mut fds = [
+        PollFd::new(fd, PollFlags::POLLIN),
+        PollFd::new(stop.as_fd(), PollFlags::POLLIN),
+    ];
+    loop {
+        let timeout = until.map_or(PollTimeout::NONE, |t| {
+            let ms = t.saturating_duration_since(Instant::now()).as_millis();
+            // Rounded up, so the wait never ends just before `until`.
+            PollTimeout::try_from(ms + 1).unwrap_or(PollTimeout::MAX)
+        });
+        match poll(&mut fds, timeout) {
+            Ok(0) => return Ok(Woken::Due),
+            Ok(_) if fds[1].any().unwrap_or(true) => return Ok(Woken::Stop),
+            Ok(_) => return Ok(Woken::Datagram),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Replies to each datagram's sender with the same bytes (and on a Unix socket the same
 /// descriptors), until `stop` becomes readable. A reply that cannot be queued now is dropped,
 /// never waited for.
@@ -236,14 +274,18 @@ fn serve_datagrams(socket: &AnyDatagram, stop: &StdUnixStream) {
     let mut msg = Vec::new();
     let mut fds = Vec::new();
     let unix = matches!(socket, AnyDatagram::Unix(_));
-    let mut drops = cli::Drops::default();
+    let mut log = cli::DatagramLog::default();
     loop {
-        match readable_or_stop(socket.as_fd(), stop) {
-            Ok(true) => {}
-            Ok(false) => return,
+        match datagram_or_stop(socket.as_fd(), stop, log.next_due()) {
+            Ok(Woken::Datagram) => {}
+            Ok(Woken::Due) => {
+                log.write_due(false);
+                continue;
+            }
+            Ok(Woken::Stop) => break,
             Err(e) => {
                 eprintln!("echo: error: waiting for datagrams: {e}");
-                return;
+                break;
             }
         }
         let received = if unix {
@@ -251,7 +293,7 @@ fn serve_datagrams(socket: &AnyDatagram, stop: &StdUnixStream) {
         } else {
             socket.recv_from(&mut msg)
         };
-        let Some(from) = cli::sender(received) else {
+        let Some(from) = log.sender(received) else {
             continue;
         };
         let sent = if fds.is_empty() {
@@ -261,8 +303,10 @@ fn serve_datagrams(socket: &AnyDatagram, stop: &StdUnixStream) {
         };
         // Our copies: the reply carried its own.
         fds.clear();
-        cli::reply_failed(sent, &from, &mut drops);
+        log.reply(sent, &from);
     }
+    // What was counted and not yet written.
+    log.write_due(true);
 }
 
 /// Refuses a Unix peer running as another user.

@@ -379,8 +379,9 @@ fn failed(e: BoxError) {
 async fn serve_datagrams(socket: &AsyncDatagram, mut stop: Stop) {
     let (mut msg, mut fds) = (Vec::new(), Vec::new());
     let unix = matches!(socket.get_ref(), AnyDatagram::Unix(_));
-    let mut drops = cli::Drops::default();
+    let mut log = cli::DatagramLog::default();
     loop {
+        let due = log.next_due();
         let received = tokio::select! {
             received = async {
                 if unix {
@@ -389,9 +390,13 @@ async fn serve_datagrams(socket: &AsyncDatagram, mut stop: Stop) {
                     socket.recv_from(&mut msg).await
                 }
             } => received,
-            () = stop.wait() => return,
+            () = until(due) => {
+                log.write_due(false);
+                continue;
+            }
+            () = stop.wait() => break,
         };
-        let Some(from) = cli::sender(received) else {
+        let Some(from) = log.sender(received) else {
             continue;
         };
         let sent = if fds.is_empty() {
@@ -405,7 +410,17 @@ async fn serve_datagrams(socket: &AsyncDatagram, mut stop: Stop) {
         };
         // Our copies: the reply carried its own.
         fds.clear();
-        cli::reply_failed(sent, &from, &mut drops);
+        log.reply(sent, &from);
+    }
+    // What was counted and not yet written.
+    log.write_due(true);
+}
+
+/// Returns at `due`, or never without one.
+async fn until(due: Option<std::time::Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due.into()).await,
+        None => std::future::pending().await,
     }
 }
 

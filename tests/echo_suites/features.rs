@@ -121,6 +121,58 @@ fn unixgram_echoes_and_exits_zero_removing_its_socket_on_sigint() -> TestResult 
     unixgram_echoes_and_stops_cleanly_on(Signal::SIGINT)
 }
 
+/// How many events the stderr lines containing `text` stand for: a line written for several
+/// ends "(N like this since the last report)", any other stands for one.
+fn events_in(lines: &[&str], text: &str) -> (usize, usize) {
+    let matching: Vec<&&str> = lines.iter().filter(|l| l.contains(text)).collect();
+    let events = matching
+        .iter()
+        .map(|l| {
+            l.rsplit_once(" (")
+                .and_then(|(_, tail)| tail.strip_suffix(" like this since the last report)"))
+                .map_or(1, |n| n.parse().expect("a count"))
+        })
+        .sum();
+    (matching.len(), events)
+}
+
+/// Thousands of datagrams from an unbound sender, and from a sender whose socket file is gone,
+/// write a few log lines each (not one per datagram, which a stderr pipe nobody reads would
+/// turn into a server blocked in write(2)), and the lines still count every datagram.
+#[test]
+fn unixgram_per_datagram_log_lines_are_counted_not_repeated() -> TestResult {
+    const N: usize = 3000;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("e.sock");
+    let server = Proc::spawn(&mut echo(&[&format!("unixgram:{}", path.display())]));
+    let endpoint = server.listening_on();
+    let unbound = StdUnixDatagram::unbound()?;
+    let gone_path = dir.path().join("gone.sock");
+    let gone = StdUnixDatagram::bind(&gone_path)?;
+    std::fs::remove_file(&gone_path)?;
+    // Bounded, so that a stuck server fails the test rather than hanging it.
+    unbound.set_write_timeout(Some(PATIENCE))?;
+    gone.set_write_timeout(Some(PATIENCE))?;
+    for _ in 0..N {
+        unbound.send_to(b"no address", &path)?;
+        gone.send_to(b"file removed", &path)?;
+    }
+    // Datagrams are read in order: once this one is answered, all of the above were read.
+    let mut conn = client(&endpoint)?;
+    assert_echoes(&mut conn, b"after the flood")?;
+
+    let out = stop(server);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    for text in ["unbound sender", "gone.sock failed"] {
+        let (written, events) = events_in(&lines, text);
+        assert_eq!(events, N, "every {text:?} datagram counted:\n{}", out.stderr);
+        // One at once, then at most one a second: far fewer than one per datagram.
+        assert!(written < N / 10, "{written} lines for {N} {text:?} datagrams");
+    }
+    assert_eq!(files_in(dir.path()), Vec::<String>::new());
+    Ok(())
+}
+
 /// `echo --connect` over a datagram endpoint echoes stdin's lines and leaves no temporary socket.
 fn connect_client_echoes_lines_over(server_endpoint: &str) -> TestResult {
     let server = Proc::spawn(&mut echo(&[server_endpoint]));
