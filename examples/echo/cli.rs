@@ -283,6 +283,51 @@ pub fn same_user(cred: msgsock::Result<PeerCred>) -> Result<(), String> {
     }
 }
 
+/// Whether a datagram reply may wait for room in the server's own send buffer. Once a wait has
+/// failed (the buffer stayed full: on Linux, clients that stopped reading hold it), no reply
+/// waits again until one has gone out: waiting 200 ms before dropping each would leave the
+/// server answering at most five datagrams a second, none of them successfully.
+#[derive(Default)]
+pub struct SendRoom {
+    full: bool,
+}
+
+impl SendRoom {
+    /// How long the next reply may wait for room.
+    pub fn wait(&self) -> Duration {
+        if self.full {
+            Duration::ZERO
+        } else {
+            SEND_ROOM_WAIT
+        }
+    }
+
+    /// Learns from a reply's result on `socket`: one that went out means there is room again;
+    /// a `WouldBlock` with the socket still not writable means its own buffer is what is full
+    /// (not only the destination's queue).
+    pub fn after(&mut self, sent: &msgsock::Result<()>, socket: BorrowedFd<'_>) {
+        match sent {
+            Ok(()) => self.full = false,
+            Err(msgsock::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.full = !writable_now(socket);
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Whether the last reply found the server's own send buffer full.
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+}
+
+/// Whether poll(2) says `fd` is writable now.
+fn writable_now(fd: BorrowedFd<'_>) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
 /// How often each kind of per-datagram log line may be written: a flood of datagrams must not
 /// flood stderr too (a server blocked writing to a pipe nobody reads serves no one).
 pub const LOG_EVERY: Duration = Duration::from_secs(1);
@@ -383,13 +428,18 @@ impl DatagramLog {
         }
     }
 
-    /// Logs a datagram reply that failed: one that found its client's queue full is counted,
-    /// never waited for.
-    pub fn reply(&mut self, result: msgsock::Result<()>, to: &Endpoint) {
+    /// Logs a datagram reply that failed: one that could not be queued is counted, and said to
+    /// have found the server's own send buffer full if `room` (updated with `result`) says so.
+    pub fn reply(&mut self, result: msgsock::Result<()>, to: &Endpoint, room: &SendRoom) {
         match result {
             Ok(()) => {}
             Err(msgsock::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                let line = format!("echo: reply to {to} dropped: its queue is full");
+                let full = if room.is_full() {
+                    "the server's send buffer is full (or nearly)"
+                } else {
+                    "its queue is full"
+                };
+                let line = format!("echo: reply to {to} dropped: {full}");
                 self.note(Kind::Dropped, line);
             }
             Err(e) => self.note(

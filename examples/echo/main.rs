@@ -22,10 +22,14 @@
 //! per-datagram log line (a dropped reply, a failed reply, a sender with no address, a failed
 //! receive) is written at once the first time, then at most once a second standing for those
 //! since ("(N like this since the last report)"; dropped replies give their running total), and
-//! what is still uncounted is written as the server stops. A reply waits only for room in the server's own send
-//! buffer, at most 200 ms. On Linux the replies a Unix client has not read are charged to that
-//! buffer (about 208 KiB): clients that stop reading can fill it, one connected to the server or
-//! a few sent long replies, and then replies to everyone are dropped until they read or leave.
+//! what is still uncounted is written as the server stops. A reply waits only for room in the
+//! server's own send buffer, at most 200 ms, and once such a wait has failed no reply waits
+//! again until one has gone out, so a full buffer never slows the server's reading: it drops
+//! instead. On Linux the replies a Unix client has not read are charged to that buffer (about
+//! 208 KiB): clients that stop reading can fill it, one connected to the server or a few sent
+//! long replies, and then replies to everyone are dropped (and logged as dropped because "the
+//! server's send buffer is full") until they read or leave. The server cannot tell which peer
+//! holds the buffer, so it does not protect other clients from that.
 //!
 //! Server options:
 //! - `--idle-timeout SECS`: close a stream connection that sends nothing for this long, or takes
@@ -275,6 +279,7 @@ fn serve_datagrams(socket: &AnyDatagram, stop: &StdUnixStream) {
     let mut fds = Vec::new();
     let unix = matches!(socket, AnyDatagram::Unix(_));
     let mut log = cli::DatagramLog::default();
+    let mut room = cli::SendRoom::default();
     loop {
         match datagram_or_stop(socket.as_fd(), stop, log.next_due()) {
             Ok(Woken::Datagram) => {}
@@ -297,13 +302,14 @@ fn serve_datagrams(socket: &AnyDatagram, stop: &StdUnixStream) {
             continue;
         };
         let sent = if fds.is_empty() {
-            socket.try_send_to_within(&msg, &from, cli::SEND_ROOM_WAIT)
+            socket.try_send_to_within(&msg, &from, room.wait())
         } else {
-            socket.try_send_to_with_fds_within(&msg, &borrowed(&fds), &from, cli::SEND_ROOM_WAIT)
+            socket.try_send_to_with_fds_within(&msg, &borrowed(&fds), &from, room.wait())
         };
         // Our copies: the reply carried its own.
         fds.clear();
-        log.reply(sent, &from);
+        room.after(&sent, socket.as_fd());
+        log.reply(sent, &from, &room);
     }
     // What was counted and not yet written.
     log.write_due(true);

@@ -26,7 +26,7 @@ mod cli;
 
 use std::future::Future;
 use std::io::{self, BufRead, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -380,6 +380,7 @@ async fn serve_datagrams(socket: &AsyncDatagram, mut stop: Stop) {
     let (mut msg, mut fds) = (Vec::new(), Vec::new());
     let unix = matches!(socket.get_ref(), AnyDatagram::Unix(_));
     let mut log = cli::DatagramLog::default();
+    let mut room = cli::SendRoom::default();
     loop {
         let due = log.next_due();
         let received = tokio::select! {
@@ -400,17 +401,16 @@ async fn serve_datagrams(socket: &AsyncDatagram, mut stop: Stop) {
             continue;
         };
         let sent = if fds.is_empty() {
-            socket
-                .try_send_to_within(&msg, &from, cli::SEND_ROOM_WAIT)
-                .await
+            socket.try_send_to_within(&msg, &from, room.wait()).await
         } else {
             socket
-                .try_send_to_with_fds_within(&msg, &borrowed(&fds), &from, cli::SEND_ROOM_WAIT)
+                .try_send_to_with_fds_within(&msg, &borrowed(&fds), &from, room.wait())
                 .await
         };
         // Our copies: the reply carried its own.
         fds.clear();
-        log.reply(sent, &from);
+        room.after(&sent, socket.as_fd());
+        log.reply(sent, &from, &room);
     }
     // What was counted and not yet written.
     log.write_due(true);

@@ -130,6 +130,68 @@ fn unixgram_client_that_stops_reading_delays_no_one() -> TestResult {
     Ok(())
 }
 
+/// The running total of dropped replies in a `(N dropped so far)` line.
+fn dropped_so_far(line: &str) -> u64 {
+    line.rsplit_once(" (")
+        .and_then(|(_, tail)| tail.strip_suffix(" dropped so far)"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no running total in {line:?}"))
+}
+
+/// A client that never reads fills the server's own send buffer (on Linux the replies it has not
+/// read stay charged there): long replies to an unconnected socket, fewer than its queue holds.
+/// From then on every reply is dropped, but the server must keep reading at full speed, not
+/// spend `SEND_ROOM_WAIT` (200 ms) waiting for room before each: thousands of datagrams from
+/// another client are all read and counted. (Waiting 200 ms on each, the count would take over
+/// ten minutes, far past `PATIENCE`: the test fails on the guard, it measures nothing.)
+#[test]
+fn unixgram_full_send_buffer_does_not_stall_the_server() -> TestResult {
+    const N: u64 = 3000;
+    let dir = tempdir();
+    let path = dir.path().join("echo.sock");
+    let (server, _) = serve(&format!("unixgram:{}", path.display()), &[]);
+    let hog = StdUnixDatagram::bind(dir.path().join("hog.sock"))?;
+    hog.set_write_timeout(Some(PATIENCE))?;
+    // Four 100 KB replies are more than the default SO_SNDBUF (208 KiB) holds.
+    let long = vec![7; 100_000];
+    for _ in 0..4 {
+        hog.send_to(&long, &path)?;
+    }
+    let line = server.stderr_line_with("dropped");
+    assert!(line.contains("hog.sock"), "the hog's reply is dropped: {line}");
+
+    let flooder = StdUnixDatagram::bind(dir.path().join("flood.sock"))?;
+    flooder.set_write_timeout(Some(PATIENCE))?;
+    let path_for_flood = path.clone();
+    let flood = std::thread::spawn(move || -> std::io::Result<()> {
+        for _ in 0..N {
+            flooder.send_to(b"answer me", &path_for_flood)?;
+        }
+        Ok(())
+    });
+    // The summaries come at most once a second, the last one within a second of the flood.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let line = server.stderr_line_with("dropped so far");
+        if dropped_so_far(&line) >= N {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server is still reading after {PATIENCE:?}: {line}"
+        );
+    }
+    flood.join().expect("the flood thread")?;
+
+    stop_on(server, Signal::SIGTERM);
+    assert_eq!(
+        files_in(dir.path()),
+        ["flood.sock", "hog.sock"],
+        "the server's file removed"
+    );
+    Ok(())
+}
+
 /// The socket file is deleted under a running server: SIGTERM still exits 0 and removes the lock.
 fn stops_after_its_file_was_deleted(scheme: &str) -> TestResult {
     let dir = tempdir();
