@@ -45,7 +45,7 @@ pub enum Error {
     ///
     /// A 4-byte prefix in `0x8000_0000..=0xFFFF_FFFE`, or an 8-byte prefix whose value would fit in
     /// 4 bytes: each length has exactly one encoding.
-    #[error("malformed length prefix {header:#x}")]
+    #[error("malformed length prefix: value {header:#x}, which no sender writes (a 4-byte prefix over 0x7fffffff other than the escape 0xffffffff, or an 8-byte one that would fit in 4)")]
     MalformedHeader {
         /// The offending prefix value.
         header: u64,

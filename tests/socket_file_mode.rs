@@ -216,3 +216,33 @@ fn mode_is_exact_under_a_narrowing_umask() {
 fn mode_of(path: &Path) -> u32 {
     fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
 }
+
+/// A mode with bits beyond the permission bits (a file type, set-id or sticky bits) is refused
+/// as `InvalidInput` before anything is made, by every socket type; it once made the file and
+/// then reported a mode mismatch, or bound a set-id, world-writable socket for `0o7777`.
+#[test]
+#[serial]
+fn a_mode_beyond_the_permission_bits_is_refused_before_anything_is_made() {
+    let dir = tempdir();
+    let path = dir.path().join("m.sock");
+    for mode in [u32::MAX, 0o100_600, 0o7777, 0o1000] {
+        let errs = [
+            UnixListener::bind_with_mode(&path, mode).map(drop),
+            UnixDatagram::bind_with_mode(&path, mode).map(drop),
+            msgsock::UnixSeqpacketListener::bind_with_mode(&path, mode).map(drop),
+        ];
+        for err in errs {
+            let err = err.unwrap_err();
+            assert_eq!(
+                err.kind(),
+                io::ErrorKind::InvalidInput,
+                "{mode:#o}: {err:?}"
+            );
+            assert!(
+                err.to_string().contains("permission bits"),
+                "{mode:#o}: {err}"
+            );
+        }
+        assert_eq!(entries(dir.path()), Default::default(), "{mode:#o}");
+    }
+}

@@ -19,7 +19,7 @@ pub enum FrameError {
         max: u64,
     },
     /// A length prefix that no conforming sender writes (see [`frame`](crate::frame)).
-    #[error("malformed length prefix {header:#x}")]
+    #[error("malformed length prefix: value {header:#x}, which no sender writes (a 4-byte prefix over 0x7fffffff other than the escape 0xffffffff, or an 8-byte one that would fit in 4)")]
     Malformed {
         /// The offending prefix value.
         header: u64,

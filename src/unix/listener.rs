@@ -94,7 +94,8 @@ impl UnixListener {
     /// # Errors
     ///
     /// As [`bind`](Self::bind), plus [`Error::ModeMismatch`] if the file does not have `mode`
-    /// after bind. A mode the umask narrows is widened before the socket listens (on Linux).
+    /// after bind, and [`Error::Path`] with `InvalidInput`, before anything is made, for a
+    /// `mode` with bits beyond the permission bits (`0o777`). A mode the umask narrows is widened before the socket listens (on Linux).
     pub fn bind_with_mode<P: AsRef<Path>>(path: P, mode: u32) -> Result<UnixListener> {
         let (socket, file) = SocketFile::bind(path.as_ref(), mode, SocketType::Stream)?;
         UnixListener::listen(socket, file, None)

@@ -172,6 +172,16 @@ impl SocketFile {
         shared: bool,
     ) -> Result<(OwnedFd, SocketFile)> {
         check_len(path)?;
+        // Only permission bits mean anything on a socket; others are a caller's mistake (a
+        // file type, or set-id bits), refused before anything is made.
+        if mode & !0o777 != 0 {
+            let why =
+                format!("a socket file's mode is permission bits (0o777 at most), not {mode:#o}");
+            return Err(Error::path(
+                path,
+                io::Error::new(io::ErrorKind::InvalidInput, why),
+            ));
+        }
         let (dir, name) = split(path)?;
         let dir = Arc::new(Dir(sys::open_dir(dir).map_err(|e| Error::path(path, e))?));
         let lock = if shared {
