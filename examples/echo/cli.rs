@@ -24,7 +24,7 @@ pub type BoxError = Box<dyn Error + Send + Sync>;
 
 const USAGE: &str =
     "usage: echo [--idle-timeout SECS] [--same-uid] [--authkey-file PATH] [--max-connections N] \
-                     ENDPOINT | echo [--authkey-file PATH] --connect ENDPOINT, \
+                     ENDPOINT | echo [--authkey-file PATH] [--reply-timeout SECS] --connect ENDPOINT, \
                      where ENDPOINT is unix:PATH, tcp:HOST:PORT, udp:HOST:PORT, unixgram:PATH or \
                      unixpacket:PATH";
 
@@ -32,14 +32,21 @@ const USAGE: &str =
 /// continuation, which would strip the first option's indent.
 const HELP: &str = "
   --idle-timeout SECS    close a stream connection silent this long, or this long over one
-                         message (default 120, 0: never)
+                         message or reply (default 120, 0: never)
   --same-uid             on unix: and unixpacket:, accept only peers running as this user
   --authkey-file PATH    on a stream endpoint, require the multiprocessing authkey handshake
   --max-connections N    serve at most N stream connections at once (default 256); one more is
                          closed and logged if no place comes free within 0.1 s. Each holds at
                          most one message of up to 64 MiB and the unsent rest of one reply, so
                          memory stays under about N x 128 MiB (32 GiB at the default)
-  --connect ENDPOINT     be a client: send each line of stdin, print each reply";
+  --connect ENDPOINT     be a client: send each line of stdin, print each reply
+  --reply-timeout SECS   as a client, give up (exit 1) on a reply not received in this long
+                         (default 5 on udp: and unixgram:, where a datagram may be lost or
+                         dropped; 0 on other endpoints: wait until it comes)";
+
+/// How long a client waits for each reply over a datagram endpoint, unless told: a datagram may
+/// be lost (UDP) or dropped by a server whose send buffer is full, and no close will say so.
+const DEFAULT_DATAGRAM_REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a stream connection may stay silent before the server closes it, unless told.
 const DEFAULT_IDLE: Duration = Duration::from_secs(120);
@@ -90,6 +97,8 @@ pub enum Command {
     Connect {
         endpoint: Endpoint,
         auth: Option<Arc<Authenticator>>,
+        /// How long to wait for each reply; `None` until it comes.
+        reply: Option<Duration>,
     },
     /// Serve ENDPOINT; the options have been checked against it.
     Serve { endpoint: Endpoint, opts: Options },
@@ -124,6 +133,7 @@ pub fn parse_args() -> Result<Command, BoxError> {
         max_connections: DEFAULT_MAX_CONNECTIONS,
     };
     let mut connect = false;
+    let mut reply = None;
     let mut positional = Vec::new();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -134,6 +144,13 @@ pub fn parse_args() -> Result<Command, BoxError> {
                     .parse()
                     .map_err(|_| format!("invalid --idle-timeout {secs:?}: expected seconds"))?;
                 opts.idle = (secs > 0).then(|| Duration::from_secs(secs));
+            }
+            "--reply-timeout" => {
+                let secs = args.next().ok_or(USAGE)?;
+                let secs: u64 = secs
+                    .parse()
+                    .map_err(|_| format!("invalid --reply-timeout {secs:?}: expected seconds"))?;
+                reply = Some((secs > 0).then(|| Duration::from_secs(secs)));
             }
             "--max-connections" => {
                 let n = args.next().ok_or(USAGE)?;
@@ -165,7 +182,16 @@ pub fn parse_args() -> Result<Command, BoxError> {
         .map_err(|e| format!("invalid endpoint {endpoint:?}: {e}"))?;
     if connect {
         let auth = opts.auth;
-        return Ok(Command::Connect { endpoint, auth });
+        let datagram = endpoint.socket_type() == msgsock::SocketType::Datagram;
+        let reply = reply.unwrap_or(datagram.then_some(DEFAULT_DATAGRAM_REPLY_TIMEOUT));
+        return Ok(Command::Connect {
+            endpoint,
+            auth,
+            reply,
+        });
+    }
+    if reply.is_some() {
+        return Err("--reply-timeout is a client's option: use it with --connect".into());
     }
     if opts.auth.is_some() && endpoint.socket_type() != msgsock::SocketType::Stream {
         return Err("--authkey-file needs a stream endpoint (unix: or tcp:)".into());
@@ -460,6 +486,11 @@ fn write(tally: &mut Tally, now: Instant, dropped: u64) {
     }
     tally.unlogged = 0;
     tally.logged = now;
+}
+
+/// The error of a client whose reply did not come within `timeout`.
+pub fn no_reply(endpoint: &Endpoint, timeout: Duration) -> BoxError {
+    format!("no reply from {endpoint} within {} s", timeout.as_secs()).into()
 }
 
 /// A client's send or receive error, naming `endpoint` where the bare error would not say

@@ -49,7 +49,10 @@
 //! The client sends each line of stdin as one message and prints each reply on its own line;
 //! `echo --authkey-file PATH --connect ENDPOINT` logs in first. Once connected, SIGINT or SIGTERM
 //! stop it as they stop the server, whether it waits for stdin or for a reply: its connection is
-//! dropped (a `unixgram:` client's own socket file with it) and it exits 0.
+//! dropped (a `unixgram:` client's own socket file with it) and it exits 0. With
+//! `--reply-timeout SECS` (default 5 on `udp:` and `unixgram:`, where a datagram may be lost or
+//! dropped, and 0, no limit, elsewhere) a reply that has not come in that long ends it with an
+//! error and exit 1.
 
 mod cli;
 
@@ -74,7 +77,11 @@ fn main() -> ExitCode {
 fn run() -> Result<(), BoxError> {
     match cli::parse_args()? {
         Command::Help => Ok(()),
-        Command::Connect { endpoint, auth } => client(&endpoint, auth.as_deref()),
+        Command::Connect {
+            endpoint,
+            auth,
+            reply,
+        } => client(&endpoint, auth.as_deref(), reply),
         Command::Serve { endpoint, opts } => serve(&endpoint, &opts),
     }
 }
@@ -236,9 +243,10 @@ fn readable_or_stop(fd: BorrowedFd<'_>, stop: &StdUnixStream) -> Result<bool, Bo
     }
 }
 
-/// What [`datagram_or_stop`] found.
+/// What [`readable_until_or_stop`] found.
 enum Woken {
-    Datagram,
+    /// The socket is readable (or has an error to report).
+    Readable,
     Stop,
     /// `until` came first.
     Due,
@@ -246,7 +254,7 @@ enum Woken {
 
 /// Waits in poll(2) until `fd` is readable (or has an error to report), `stop` is readable, or
 /// `until` (if any) has passed.
-fn datagram_or_stop(
+fn readable_until_or_stop(
     fd: BorrowedFd<'_>,
     stop: &StdUnixStream,
     until: Option<Instant>,
@@ -264,7 +272,7 @@ fn datagram_or_stop(
         match poll(&mut fds, timeout) {
             Ok(0) => return Ok(Woken::Due),
             Ok(_) if fds[1].any().unwrap_or(true) => return Ok(Woken::Stop),
-            Ok(_) => return Ok(Woken::Datagram),
+            Ok(_) => return Ok(Woken::Readable),
             Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e.into()),
         }
@@ -281,8 +289,8 @@ fn serve_datagrams(socket: &AnyDatagram, stop: &StdUnixStream) {
     let mut log = cli::DatagramLog::default();
     let mut room = cli::SendRoom::default();
     loop {
-        match datagram_or_stop(socket.as_fd(), stop, log.next_due()) {
-            Ok(Woken::Datagram) => {}
+        match readable_until_or_stop(socket.as_fd(), stop, log.next_due()) {
+            Ok(Woken::Readable) => {}
             Ok(Woken::Due) => {
                 log.write_due(false);
                 continue;
@@ -376,12 +384,18 @@ fn echo(mut conn: AnyConnection, idle: Option<Duration>) -> Result<(), BoxError>
 
 /// Sends each line of stdin and prints the reply, until stdin ends or SIGINT/SIGTERM; either way
 /// the connection is dropped on return, so a `unixgram:` client's own socket file goes.
-fn client(endpoint: &Endpoint, auth: Option<&Authenticator>) -> Result<(), BoxError> {
+fn client(
+    endpoint: &Endpoint,
+    auth: Option<&Authenticator>,
+    reply_timeout: Option<Duration>,
+) -> Result<(), BoxError> {
     let mut conn = match auth {
         Some(auth) => msgsock::connect_authenticated(endpoint, auth),
         None => msgsock::connect(endpoint),
     }
     .map_err(|e| format!("cannot connect to {endpoint}: {}", chain(&e)))?;
+    // A stream's reply that has begun to arrive is bounded as a whole, as the wait for it is.
+    conn.set_message_timeout(reply_timeout);
     // Only now, as the server does once bound: a connect that hangs is still ended by a signal.
     let signals = block_stop_signals()?;
     // Each wait below, for stdin or for a reply, is a poll(2) that a byte on this pair ends.
@@ -396,10 +410,22 @@ fn client(endpoint: &Endpoint, auth: Option<&Authenticator>) -> Result<(), BoxEr
         conn.send(&line).map_err(|e| exchange_error(endpoint, e))?;
         // A reply already (partly) received is not waited for in poll(2).
         let buffered = conn.as_stream().map_or(0, Connection::buffered_len);
-        if buffered == 0 && !readable_or_stop(conn.as_fd(), &stop)? {
-            return Ok(());
+        let until = reply_timeout.and_then(|t| Instant::now().checked_add(t));
+        if buffered == 0 {
+            match readable_until_or_stop(conn.as_fd(), &stop, until)? {
+                Woken::Readable => {}
+                Woken::Stop => return Ok(()),
+                Woken::Due => {
+                    return Err(cli::no_reply(endpoint, reply_timeout.unwrap_or_default()))
+                }
+            }
         }
-        let received = conn.recv_into(&mut reply);
+        let received = match conn.recv_into(&mut reply) {
+            Err(e) if e.is_timeout() => {
+                return Err(cli::no_reply(endpoint, reply_timeout.unwrap_or_default()))
+            }
+            received => received,
+        };
         if received.map_err(|e| exchange_error(endpoint, e))?.is_none() {
             return Err("the server closed the connection".into());
         }

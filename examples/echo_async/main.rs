@@ -56,7 +56,11 @@ fn main() -> ExitCode {
 async fn run() -> Result<(), BoxError> {
     let (endpoint, opts) = match cli::parse_args()? {
         Command::Help => return Ok(()),
-        Command::Connect { endpoint, auth } => return client(&endpoint, auth.as_deref()).await,
+        Command::Connect {
+            endpoint,
+            auth,
+            reply,
+        } => return client(&endpoint, auth.as_deref(), reply).await,
         Command::Serve { endpoint, opts } => (endpoint, opts),
     };
     // Installed before the ready line, so a signal right after it is never missed.
@@ -426,7 +430,11 @@ async fn until(due: Option<std::time::Instant>) {
 
 /// Sends each line of stdin and prints the reply, until stdin ends or SIGINT/SIGTERM; either way
 /// the connection is dropped on return, so a `unixgram:` client's own socket file goes.
-async fn client(endpoint: &Endpoint, auth: Option<&Authenticator>) -> Result<(), BoxError> {
+async fn client(
+    endpoint: &Endpoint,
+    auth: Option<&Authenticator>,
+    reply_timeout: Option<Duration>,
+) -> Result<(), BoxError> {
     // Installed first, so a signal stops the client whatever it waits for, the connect included.
     let mut stop = Stop::new()?;
     let connected = async {
@@ -453,12 +461,21 @@ async fn client(endpoint: &Endpoint, auth: Option<&Authenticator>) -> Result<(),
             return Ok(());
         };
         let line = line?;
+        let exchange = async {
+            conn.send(&line).await?;
+            let recv = conn.recv_into(&mut reply);
+            // `None`: no reply within the timeout.
+            Ok::<_, msgsock::Error>(match reply_timeout {
+                None => Some(recv.await?),
+                Some(limit) => tokio::time::timeout(limit, recv).await.ok().transpose()?,
+            })
+        };
         let received = tokio::select! {
-            received = async {
-                conn.send(&line).await?;
-                conn.recv_into(&mut reply).await
-            } => received.map_err(|e| exchange_error(endpoint, e))?,
+            received = exchange => received.map_err(|e| exchange_error(endpoint, e))?,
             () = stop.wait() => return Ok(()),
+        };
+        let Some(received) = received else {
+            return Err(cli::no_reply(endpoint, reply_timeout.unwrap_or_default()));
         };
         if received.is_none() {
             return Err("the server closed the connection".into());

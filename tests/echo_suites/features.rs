@@ -205,6 +205,25 @@ fn connect_client_echoes_lines_over_unixgram() -> TestResult {
     connect_client_echoes_lines_over(&format!("unixgram:{}", dir.path().join("e.sock").display()))
 }
 
+/// `echo --connect` over UDP to a socket that never answers (a lost datagram looks the same)
+/// gives up on the reply: after `--reply-timeout SECS`, and by default on datagram endpoints
+/// (5 s), with one error line and exit 1, rather than waiting until a signal.
+#[test]
+fn connect_client_gives_up_on_a_datagram_reply_that_never_comes() -> TestResult {
+    let silent = StdUdpSocket::bind("127.0.0.1:0")?;
+    let endpoint = format!("udp:{}", silent.local_addr()?);
+    let client_tmp = tempfile::tempdir()?;
+    for args in [&["--reply-timeout", "1", "--connect", &endpoint][..], &["--connect", &endpoint]] {
+        let out = echo_with_stdin(args, "anyone there?\n", client_tmp.path());
+        let line = out.assert_one_line_error();
+        assert!(line.contains("no reply from"), "{args:?}: {line}");
+        assert!(out.stdout.is_empty(), "{args:?}: {}", out.stdout);
+    }
+    let bad = echo_with_stdin(&["--reply-timeout", "x", "--connect", &endpoint], "", client_tmp.path());
+    assert!(bad.assert_one_line_error().contains("invalid --reply-timeout"));
+    Ok(())
+}
+
 // --- Idle timeout ---
 
 /// Connects without msgsock, for bytes that are not a whole message; reads give up after
