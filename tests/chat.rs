@@ -1056,3 +1056,44 @@ fn a_server_out_of_descriptors_backs_off_instead_of_spinning() {
     alice.close_stdin();
     alice.expect_exit(0);
 }
+
+/// A msgsock frame as it goes on a stream: a 4-byte big-endian length, then the payload.
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).expect("a short payload");
+    [&len.to_be_bytes()[..], payload].concat()
+}
+
+/// The join deadline bounds the whole `J` message, not each read: a connection trickling its
+/// join a byte every 1.5 s (each read well within the 5 s) is closed at the deadline, never
+/// let in. (It was let in after 7.5 s: the deadline was a per-read timeout.)
+#[test]
+fn unix_join_trickled_a_byte_at_a_time_is_closed_at_the_deadline() {
+    let place = Place::new(Kind::Unix);
+    let (mut server, endpoint) = place.serve(&[]);
+    let mut raw = std::os::unix::net::UnixStream::connect(place.socket_path().unwrap()).unwrap();
+    for byte in frame(b"Jt") {
+        // The fault applied: each byte comes well within a per-read timeout.
+        thread::sleep(Duration::from_millis(1500));
+        // The server hung up at the deadline: nothing more can be sent.
+        if raw.write_all(&[byte]).is_err() {
+            break;
+        }
+    }
+    raw.set_read_timeout(Some(GUARD)).unwrap();
+    let mut buf = [0; 256];
+    match raw.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Ok(n) => panic!(
+            "the trickled join was answered: {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        ),
+        Err(e) => panic!("the trickled join was not closed: {e}"),
+    }
+    // The server's next line is alice's join: `t` never joined.
+    let mut alice = join(&endpoint, "alice", "* welcome, alice; here: host");
+    server.expect("* alice joined");
+    alice.close_stdin();
+    alice.expect_exit(0);
+    server.expect("* alice left");
+}

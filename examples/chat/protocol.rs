@@ -38,8 +38,8 @@ pub(crate) const MAX_LINE: usize = 4096;
 const MAX_NAME: usize = 32;
 /// The largest stream message the server reads, so a rogue peer cannot make it buffer 64 MiB.
 pub(crate) const MAX_MESSAGE: u64 = 2 * MAX_LINE as u64;
-/// A connection that does not say `J` within this is closed; a client's send to a server that
-/// stopped reading gives up after it.
+/// A connection that has not said all of its `J` within this is closed (however it spreads its
+/// bytes); a client's send to a server that stopped reading gives up after it.
 pub(crate) const PEER_TIMEOUT: Duration = Duration::from_secs(5);
 /// The datagram heartbeat interval unless `CHAT_HEARTBEAT_MS` sets it.
 const HEARTBEAT: Duration = Duration::from_secs(2);

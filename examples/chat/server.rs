@@ -123,17 +123,17 @@ fn accept_participants(listener: AnyListener, tx: &Sender<Event>) {
 
 /// Reads one stream participant: its join, its lines, and its leaving, however it ends.
 fn read_participant(id: u64, mut conn: Connection<AnyStream>, tx: &Sender<Event>) {
-    // Whatever connects and says nothing, or not a join, gets no thread kept for it.
-    let join = conn
-        .set_read_timeout(Some(PEER_TIMEOUT))
-        .and_then(|()| conn.recv());
-    let name = match join {
+    // Whatever connects and says nothing, or not a join, gets no thread kept for it. The
+    // deadline bounds the whole join, not each read, so trickling it a byte at a time does not
+    // dodge it.
+    conn.set_message_timeout(Some(PEER_TIMEOUT));
+    let name = match conn.recv() {
         Ok(Some(msg)) if msg.first() == Some(&b'J') => clean_name(&msg[1..]),
         _ => return,
     };
-    if conn.set_read_timeout(None).is_err() {
-        return;
-    }
+    // Lifted once in the room: a participant may be silent for as long as it likes, and its
+    // writer (cloned from this handle below) must not give up on a line half sent.
+    conn.set_message_timeout(None);
     let Ok(link) = conn.try_clone().and_then(Link::stream) else {
         return;
     };
