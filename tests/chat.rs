@@ -419,7 +419,8 @@ fn hostile_bytes_are_shown_safely(kind: Kind) {
     server.expect("* alice left");
 }
 
-/// A server written here sends a client invalid UTF-8 and control characters, then closes.
+/// A server written here sends a client invalid UTF-8, control characters and a bidirectional
+/// control, then closes.
 fn client_shows_hostile_bytes_safely(kind: Kind) {
     let place = Place::new(kind);
     let endpoint: Endpoint = place.endpoint().parse().unwrap();
@@ -433,7 +434,9 @@ fn client_shows_hostile_bytes_safely(kind: Kind) {
             let (_, from) = socket.recv_from(&mut buf).unwrap();
             let from = from.unwrap();
             assert_eq!(buf, b"Jalice");
-            socket.send_to(b"Tbad \xff bytes \x07", &from).unwrap();
+            socket
+                .send_to(b"Tbad \xff bytes \x07 \xe2\x80\xae", &from)
+                .unwrap();
             // The client has these queued even once this socket is gone.
             socket.send_to(b"C", &from).unwrap();
         })
@@ -444,14 +447,15 @@ fn client_shows_hostile_bytes_safely(kind: Kind) {
             let mut conn = listener.accept().unwrap();
             conn.set_read_timeout(Some(GUARD)).unwrap();
             assert_eq!(conn.recv().unwrap().unwrap(), b"Jalice");
-            conn.send(b"Tbad \xff bytes \x07").unwrap();
+            conn.send(b"Tbad \xff bytes \x07 \xe2\x80\xae").unwrap();
             conn.send(b"C").unwrap();
             let _ = conn.recv();
         })
     };
     let endpoint = rx.recv().unwrap().to_string();
     let mut alice = Chat::spawn("alice", &[&endpoint, "--name", "alice"]);
-    alice.expect("bad \u{FFFD} bytes \\u{7}");
+    // U+202E, right-to-left override, as UTF-8.
+    alice.expect("bad \u{FFFD} bytes \\u{7} \\u{202e}");
     alice.expect("* room closed");
     alice.expect_exit(0);
     fake.join().unwrap();
@@ -1096,4 +1100,101 @@ fn unix_join_trickled_a_byte_at_a_time_is_closed_at_the_deadline() {
     alice.close_stdin();
     alice.expect_exit(0);
     server.expect("* alice left");
+}
+
+/// A join with a name already in the room, the host's included, whatever its case, is refused
+/// with an `E` reply saying why, and nobody is told of it; the chat program, refused, exits 1
+/// with one line. (Duplicates were let in, so anyone could speak as alice or as the host.)
+fn names_in_the_room_are_refused(kind: Kind) {
+    let place = Place::new(kind);
+    let (mut server, endpoint) = place.serve(&[]);
+    let mut alice = join(&endpoint, "alice", "* welcome, alice; here: host");
+    server.expect("* alice joined");
+    for name in ["alice", "host", "ALICE", " alice "] {
+        let mut raw = connect(&endpoint);
+        raw.send(format!("J{name}").as_bytes()).unwrap();
+        let reply = text(&recv(&mut raw));
+        assert!(
+            reply.starts_with('E') && reply.contains("is already in the room"),
+            "{kind:?} {name:?}: {reply:?}"
+        );
+        if !raw.is_datagram() {
+            assert!(
+                matches!(raw.recv(), Ok(None) | Err(_)),
+                "{kind:?} {name:?}: the refused connection stays open"
+            );
+        }
+    }
+    let mut dup = Chat::spawn("dup", &[&endpoint, "--name", "alice"]);
+    let stderr = dup.expect_exit(1);
+    assert_eq!(stderr.lines().count(), 1, "{kind:?}: {stderr}");
+    assert!(
+        stderr.contains("is already in the room"),
+        "{kind:?}: {stderr}"
+    );
+    // Nothing was announced: the server's next line is alice's.
+    alice.type_line("still alone");
+    server.expect("alice: still alone");
+    alice.close_stdin();
+    alice.expect_exit(0);
+    server.expect("* alice left");
+}
+
+#[test]
+fn unix_names_in_the_room_are_refused() {
+    names_in_the_room_are_refused(Kind::Unix);
+}
+
+#[test]
+fn unixgram_names_in_the_room_are_refused() {
+    names_in_the_room_are_refused(Kind::Unixgram);
+}
+
+/// Bidirectional controls and invisible format characters in a name or a line are escaped as
+/// control characters are, so that a peer can neither reverse what follows its name nor pass
+/// for another name. (U+202E and its kin passed through as they were.)
+fn bidi_and_invisible_characters_are_escaped(kind: Kind) {
+    let place = Place::new(kind);
+    let (mut server, endpoint) = place.serve(&[]);
+    let mut alice = join(&endpoint, "alice", "* welcome, alice; here: host");
+    server.expect("* alice joined");
+
+    let mut raw = connect(&endpoint);
+    raw.send("Jal\u{200B}ice\u{202E}".as_bytes()).unwrap();
+    let name = "al\\u{200b}ice\\u{202e}";
+    assert_eq!(
+        text(&recv(&mut raw)),
+        format!("W* welcome, {name}; here: host, alice")
+    );
+    alice.expect(&format!("* {name} joined"));
+    server.expect(&format!("* {name} joined"));
+
+    raw.send(
+        "M\u{202E}olleh\u{202C} \u{2066}\u{2067}\u{2068}\u{2069} \u{200E}\u{200F}\u{061C} \
+         \u{202A}\u{202B}\u{202D} \u{2060}\u{FEFF}\u{2028}"
+            .as_bytes(),
+    )
+    .unwrap();
+    let shown = format!(
+        "{name}: \\u{{202e}}olleh\\u{{202c}} \\u{{2066}}\\u{{2067}}\\u{{2068}}\\u{{2069}} \
+         \\u{{200e}}\\u{{200f}}\\u{{61c}} \\u{{202a}}\\u{{202b}}\\u{{202d}} \
+         \\u{{2060}}\\u{{feff}}\\u{{2028}}"
+    );
+    alice.expect(&shown);
+    server.expect(&shown);
+    // What is not a format character is shown as it is: emoji joined with U+200D among them.
+    raw.send("Mfamily 👨\u{200D}👩\u{200D}👧, שלום, ünï".as_bytes())
+        .unwrap();
+    alice.expect(&format!("{name}: family 👨\u{200D}👩\u{200D}👧, שלום, ünï"));
+    server.expect(&format!("{name}: family 👨\u{200D}👩\u{200D}👧, שלום, ünï"));
+}
+
+#[test]
+fn unix_bidi_and_invisible_characters_are_escaped() {
+    bidi_and_invisible_characters_are_escaped(Kind::Unix);
+}
+
+#[test]
+fn udp_bidi_and_invisible_characters_are_escaped() {
+    bidi_and_invisible_characters_are_escaped(Kind::Udp);
 }

@@ -21,8 +21,22 @@ use crate::signals::{block_signals, wait_for_signals};
 /// the connection counts as lost.
 const UNREAD_WAIT: Duration = Duration::from_secs(1);
 
-/// What ends the session: the line to show, or why the connection was lost.
-type Ending = Result<&'static str, String>;
+/// What ends the session: the line to show, or how it ended badly.
+type Ending = Result<&'static str, Lost>;
+
+/// How a session ended badly.
+enum Lost {
+    /// The connection to the server was lost, and why.
+    Connection(String),
+    /// The server refused the join (`E`), saying why.
+    Refused(String),
+}
+
+impl From<String> for Lost {
+    fn from(why: String) -> Lost {
+        Lost::Connection(why)
+    }
+}
 
 /// Joins the room at `endpoint` as `name`, until the person leaves or the room closes.
 ///
@@ -76,7 +90,7 @@ pub(crate) fn join(endpoint: &Endpoint, name: String) -> Result<(), String> {
                 Err(e) if beat.is_none() && hung_up(&e) => {
                     break after_hang_up(&rx, &mut console, &mut welcomed, chain(&e));
                 }
-                Err(e) => break Err(chain(&e)),
+                Err(e) => break Err(chain(&e).into()),
             },
             Some(Event::InputEnd | Event::Signal) => break leave(&mut conn),
             Some(Event::FromServer(msg)) => {
@@ -85,16 +99,16 @@ pub(crate) fn join(endpoint: &Endpoint, name: String) -> Result<(), String> {
                     break ending;
                 }
             }
-            Some(Event::Failed(why)) => break Err(why),
+            Some(Event::Failed(why)) => break Err(why.into()),
             Some(_) | None => {}
         }
         if let Some(beat) = beat {
             if last_heard.elapsed() > beat * MISSED_BEATS {
-                break Err("no word from the server".into());
+                break Err(Lost::Connection("no word from the server".into()));
             }
             if Instant::now() >= next_beat {
                 if let Err(e) = conn.send(b"H") {
-                    break Err(chain(&e));
+                    break Err(chain(&e).into());
                 }
                 next_beat = Instant::now() + beat;
             }
@@ -105,14 +119,19 @@ pub(crate) fn join(endpoint: &Endpoint, name: String) -> Result<(), String> {
             console.finish(last_line);
             Ok(())
         }
-        Err(why) => {
+        Err(Lost::Connection(why)) => {
             console.finish("* connection to server lost");
             Err(format!("connection to {endpoint} lost: {why}"))
+        }
+        Err(Lost::Refused(why)) => {
+            console.finish("");
+            Err(format!("cannot join {endpoint}: {why}"))
         }
     }
 }
 
-/// Shows a message from the server, or says how the session ends: `C`, the room closed, or `X`.
+/// Shows a message from the server, or says how the session ends: `C`, the room closed, `X`, or
+/// `E`, the join refused.
 fn from_server(msg: &[u8], console: &mut Console, welcomed: &mut bool) -> Option<Ending> {
     match msg.split_first() {
         // A join resent before the answer came is answered twice.
@@ -122,7 +141,12 @@ fn from_server(msg: &[u8], console: &mut Console, welcomed: &mut bool) -> Option
         }
         Some((b'T', line)) => console.show(&printable(line)),
         Some((b'C', _)) => return Some(Ok("* room closed")),
-        Some((b'X', _)) => return Some(Err("the server dropped this participant".into())),
+        Some((b'X', _)) => {
+            return Some(Err(Lost::Connection(
+                "the server dropped this participant".into(),
+            )))
+        }
+        Some((b'E', why)) => return Some(Err(Lost::Refused(printable(why)))),
         _ => {}
     }
     None
@@ -156,7 +180,7 @@ fn after_hang_up(
                 }
             }
             // The end of the connection (or no end in time) and no `C` before it.
-            Ok(Event::Failed(_)) | Err(_) => return Err(why),
+            Ok(Event::Failed(_)) | Err(_) => return Err(why.into()),
             // Typed lines and signals: the server is gone, nothing more is sent.
             Ok(_) => {}
         }
@@ -197,7 +221,7 @@ fn receive_from_server(mut conn: AnyConnection, tx: &Sender<Event>) {
     }
 }
 
-fn leave(conn: &mut AnyConnection) -> Result<&'static str, String> {
+fn leave(conn: &mut AnyConnection) -> Ending {
     let _ = conn.send(b"L");
     Ok("")
 }

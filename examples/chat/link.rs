@@ -65,6 +65,9 @@ impl Link {
                     return;
                 }
             }
+            // Closed: the last line (`C`, or why a join was refused) is out, so hang up, which
+            // ends the participant's reader too.
+            let _ = sender.shutdown(Shutdown::Both);
         });
         Ok(Link::Stream(Writer {
             queue: Some(queue),
@@ -91,7 +94,8 @@ impl Link {
         }
     }
 
-    /// Lets a stream participant's writer send what is queued and end; later sends fail.
+    /// Lets a stream participant's writer send what is queued, hang up and end; later sends
+    /// fail.
     pub(crate) fn close(&mut self) {
         if let Link::Stream(writer) = self {
             writer.queue = None;

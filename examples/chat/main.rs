@@ -10,7 +10,8 @@
 //! free port, and the server's first line of output, `listening on ENDPOINT`, names the real one.
 //! (`unixpacket:` is refused as a bad endpoint.)
 //! A line typed by anyone, the server's operator included, reaches everyone else as `ann: hello`;
-//! joins and leaves are announced as `* bob joined` and `* bob left`. `/quit`, Ctrl-D (or the end
+//! joins and leaves are announced as `* bob joined` and `* bob left`. A name already in the room
+//! (the host's included, in any case) is refused. `/quit`, Ctrl-D (or the end
 //! of piped input), Ctrl-C or SIGTERM leaves; on the server they close the room (`* room closed`
 //! for everyone) and remove the socket file. With stdin not a terminal (a pipe, a script) the
 //! program reads plain lines and prints no prompt.
@@ -33,8 +34,9 @@
 //!
 //! # Exit status
 //!
-//! 0 after leaving or when the room closed; 1 when the connection to the server was lost or a
-//! socket failed, with one line on stderr; 2 for a bad command line or endpoint.
+//! 0 after leaving or when the room closed; 1 when the connection to the server was lost, a
+//! socket failed, or the server refused the join (its name is already in the room), with one
+//! line on stderr; 2 for a bad command line or endpoint.
 
 #[path = "../shared/backoff.rs"]
 mod backoff;

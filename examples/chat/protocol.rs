@@ -10,11 +10,15 @@
 //! L       leave                       C       the room closed
 //! H       heartbeat (datagrams)       P       answer to a heartbeat (datagrams)
 //!                                     X       you are not in the room (datagrams)
+//!                                     E line  join refused, this is why; a stream server
+//!                                             then hangs up
 //! ```
 //!
-//! Text from a peer is untrusted: invalid UTF-8 is shown with U+FFFD and control characters are
-//! escaped (`\u{1b}`), so a peer can neither crash a participant nor drive its terminal. The
-//! server ignores unknown types and lines over 4096 bytes; names are cut to 32 characters.
+//! Text from a peer is untrusted: invalid UTF-8 is shown with U+FFFD, and control characters,
+//! bidirectional controls and invisible format characters are escaped (`\u{1b}`, `\u{202e}`),
+//! so a peer can neither crash a participant, drive its terminal, nor reorder or hide what is
+//! shown. The server ignores unknown types and lines over 4096 bytes; names are cut to 32
+//! characters, and a name already in the room (the host's included, in any case) is refused.
 //!
 //! # Datagram endpoints
 //!
@@ -59,11 +63,17 @@ pub(crate) fn heartbeat() -> Duration {
 }
 
 /// Text from a peer, safe to print: invalid UTF-8 replaced with U+FFFD, and control characters
-/// escaped so they can neither break the line nor move the cursor or recolour the terminal.
+/// and hidden format characters escaped so they can neither break the line, move the cursor or
+/// recolour the terminal, nor reorder or hide text.
 pub(crate) fn printable(bytes: &[u8]) -> String {
+    escaped(bytes, |c| c.is_control() || is_hidden_format(c))
+}
+
+/// `bytes` as text, with the characters `escape` picks escaped (`\u{202e}`).
+fn escaped(bytes: &[u8], escape: impl Fn(char) -> bool) -> String {
     let mut text = String::with_capacity(bytes.len());
     for c in String::from_utf8_lossy(bytes).chars() {
-        if c.is_control() {
+        if escape(c) {
             text.extend(c.escape_default());
         } else {
             text.push(c);
@@ -72,15 +82,52 @@ pub(crate) fn printable(bytes: &[u8]) -> String {
     text
 }
 
-/// The name a `J` message asks for, made printable and cut to `MAX_NAME`; `guest` if empty.
+/// A format character that is not seen itself but changes how the text around it is shown:
+/// bidirectional controls reorder what follows (`ann: \u{202e}olleh` reads as `ann: hello`
+/// backwards, and can turn the rest of a line into what seems someone else's words), and
+/// invisible ones let two names that differ look the same. Zero-width joiners are left to lines,
+/// where they build emoji and shape Arabic and Indic script.
+fn is_hidden_format(c: char) -> bool {
+    matches!(c,
+        '\u{AD}' // soft hyphen
+        | '\u{61C}' // Arabic letter mark
+        | '\u{180E}' // Mongolian vowel separator
+        | '\u{200B}' // zero width space
+        | '\u{200E}' | '\u{200F}' // left-to-right and right-to-left marks
+        | '\u{2028}'..='\u{202E}' // line and paragraph separators, embeddings and overrides
+        | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, isolates, deprecated ones
+        | '\u{FEFF}' // zero width no-break space
+        | '\u{FFF9}'..='\u{FFFB}' // interlinear annotation
+        | '\u{E0000}'..='\u{E007F}' // tags
+    )
+}
+
+/// A character invisible in a name, or blank, which would let a newcomer pass for someone in
+/// the room: the zero-width joiners, the combining grapheme joiner, and the Hangul fillers.
+fn is_invisible_in_name(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200C}' | '\u{200D}' | '\u{34F}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}'
+    )
+}
+
+/// The name a `J` message asks for, made printable (invisible characters escaped too) and cut to
+/// `MAX_NAME`; `guest` if empty.
 pub(crate) fn clean_name(raw: &[u8]) -> String {
-    let name = printable(String::from_utf8_lossy(raw).trim().as_bytes());
+    let name = escaped(String::from_utf8_lossy(raw).trim().as_bytes(), |c| {
+        c.is_control() || is_hidden_format(c) || is_invisible_in_name(c)
+    });
     let name: String = name.chars().take(MAX_NAME).collect();
     if name.is_empty() {
         "guest".into()
     } else {
         name
     }
+}
+
+/// Whether two names would pass for each other: the same but for case.
+pub(crate) fn same_name(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
 }
 
 /// What the person is told about a line too long to send.

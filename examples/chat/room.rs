@@ -24,7 +24,7 @@ use msgsock::AnyDatagram;
 use crate::console::Console;
 use crate::event::{Event, Peer};
 use crate::link::{Link, Msg};
-use crate::protocol::{printable, too_long, MAX_LINE, MISSED_BEATS};
+use crate::protocol::{printable, same_name, too_long, MAX_LINE, MISSED_BEATS};
 
 /// How long closing the room waits to tell the stream participants.
 const CLOSE_TIMEOUT: Duration = Duration::from_millis(200);
@@ -127,6 +127,18 @@ impl Room {
         if let Some(member) = self.members.iter_mut().find(|m| m.peer == peer) {
             member.last_heard = Instant::now();
             let _ = member.link.send(&welcome);
+            return;
+        }
+        // A second alice (or host) could speak as the first: refused, and nobody told.
+        let taken = std::iter::once(self.host.as_str())
+            .chain(self.members.iter().map(|m| m.name.as_str()))
+            .any(|other| same_name(other, &name));
+        if taken {
+            let why =
+                format!("Ethe name {name} is already in the room; choose another with --name");
+            let _ = link.send(&why.into_bytes().into());
+            // A stream participant's writer sends it, then hangs up.
+            link.close();
             return;
         }
         if link.send(&welcome).is_err() {
