@@ -1198,3 +1198,146 @@ fn unix_bidi_and_invisible_characters_are_escaped() {
 fn udp_bidi_and_invisible_characters_are_escaped() {
     bidi_and_invisible_characters_are_escaped(Kind::Udp);
 }
+
+/// `--max-connections N`: with N connections open, one more is accepted and closed at once,
+/// told why with an `E` reply, and logged; once one leaves, another gets in. (There was no
+/// bound: a thread per connection, however many.)
+#[test]
+fn unix_connections_past_the_cap_are_closed_and_logged() {
+    let place = Place::new(Kind::Unix);
+    let endpoint = place.endpoint();
+    let args = [
+        "serve",
+        &endpoint,
+        "--name",
+        "host",
+        "--max-connections",
+        "2",
+    ];
+    let mut server = Chat::spawn("server", &args);
+    assert_eq!(server.line(), format!("listening on {endpoint}"));
+    let mut alice = join(&endpoint, "alice", "* welcome, alice; here: host");
+    server.expect("* alice joined");
+    let mut bob = join(&endpoint, "bob", "* welcome, bob; here: host, alice");
+    server.expect("* bob joined");
+    alice.expect("* bob joined");
+
+    let mut third = connect(&endpoint);
+    // It may be closed before its join is written.
+    let _ = third.send(b"Jcarol");
+    let reply = text(&recv(&mut third));
+    assert!(
+        reply.starts_with("E") && reply.contains("full"),
+        "{reply:?}"
+    );
+    assert!(matches!(third.recv(), Ok(None) | Err(_)), "still open");
+
+    bob.close_stdin();
+    bob.expect_exit(0);
+    server.expect("* bob left");
+    alice.expect("* bob left");
+    let mut carol = join(&endpoint, "carol", "* welcome, carol; here: host, alice");
+    server.expect("* carol joined");
+    alice.expect("* carol joined");
+    carol.close_stdin();
+    carol.expect_exit(0);
+
+    server.signal(Signal::SIGTERM);
+    server.expect("* carol left");
+    server.expect("* room closed");
+    let stderr = server.expect_exit(0);
+    assert_eq!(
+        stderr,
+        "chat: closed a connection: 2 already open (--max-connections 2)\n"
+    );
+}
+
+#[test]
+fn a_bad_max_connections_is_a_one_line_error() {
+    for bad in ["0", "-1", "many", ""] {
+        assert_one_line_error(
+            &["serve", "unix:/nonexistent/x", "--max-connections", bad],
+            2,
+            "invalid --max-connections",
+        );
+    }
+    assert_one_line_error(
+        &["serve", "unix:/x", "--max-connections"],
+        2,
+        "needs a value",
+    );
+}
+
+/// Lowers the soft address-space limit (`RLIMIT_AS`) of process `pid`, or lifts it with `None`.
+fn limit_address_space(pid: u32, bytes: Option<u64>) {
+    use nix::libc;
+    let limit = libc::rlimit {
+        rlim_cur: bytes.unwrap_or(libc::RLIM_INFINITY),
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: `limit` is a valid rlimit, and a null old limit is allowed.
+    let rc = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_AS,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "prlimit(2): {}", std::io::Error::last_os_error());
+}
+
+/// The `VmSize` of process `pid`, in bytes.
+fn vm_size(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("VmSize in /proc/PID/status");
+    kb * 1024
+}
+
+/// A thread for a new connection that cannot be started (here: no address space left for its
+/// stack) is logged and that connection dropped; the server keeps accepting. (The acceptor
+/// panicked, which dropped the listener and removed the socket file while the process ran on.)
+#[test]
+fn unix_server_survives_failing_to_start_a_thread() {
+    let place = Place::new(Kind::Unix);
+    let endpoint = place.endpoint();
+    let mut cmd = Command::new(chat_binary());
+    // One malloc arena: a thread's first allocation takes no new 64 MiB of address space.
+    cmd.args(["serve", &endpoint, "--name", "host"])
+        .env("MALLOC_ARENA_MAX", "1")
+        .stdin(Stdio::piped());
+    let server = procs::Proc::spawn(&mut cmd);
+    assert_eq!(server.listening_on().to_string(), endpoint);
+    // Ready: a participant that joins and leaves has found every thread of the room started.
+    let mut probe = connect(&endpoint);
+    probe.send(b"Jprobe").unwrap();
+    recv(&mut probe);
+    probe.send(b"L").unwrap();
+    assert!(matches!(probe.recv(), Ok(None) | Err(_)));
+    drop(probe);
+
+    // Room for a few more thread stacks (2 MiB each), not for dozens.
+    limit_address_space(server.pid(), Some(vm_size(server.pid()) + (8 << 20)));
+    let silent: Vec<_> = (0..48).map(|_| connect(&endpoint)).collect();
+    let failure = server.stderr_line_with("thread");
+    limit_address_space(server.pid(), None);
+    assert!(
+        failure.starts_with("chat: closed a connection: cannot start a thread"),
+        "{failure}"
+    );
+    drop(silent);
+
+    let mut alice = join(&endpoint, "alice", "* welcome, alice; here: host");
+    alice.close_stdin();
+    alice.expect_exit(0);
+    server.signal(Signal::SIGTERM);
+    let finished = server.finish();
+    assert_eq!(finished.status.code(), Some(0), "{}", finished.stderr);
+    assert!(!finished.stderr.contains("panicked"), "{}", finished.stderr);
+    place.assert_socket_removed();
+}

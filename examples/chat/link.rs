@@ -52,11 +52,16 @@ pub(crate) struct Writer {
 
 impl Link {
     /// A link over `conn` (the server's sending handle), with its writer thread started.
+    ///
+    /// # Errors
+    ///
+    /// `dup(2)` failed, or the thread could not be started.
     pub(crate) fn stream(conn: Connection<AnyStream>) -> msgsock::Result<Link> {
         let (queue, lines) = mpsc::sync_channel::<Msg>(QUEUE_LEN);
         let (ended, done) = mpsc::channel();
         let mut sender = conn.try_clone()?;
-        thread::spawn(move || {
+        // Not `thread::spawn`, which panics: the participant is turned away instead.
+        thread::Builder::new().spawn(move || {
             // Dropped when this thread ends, which is what `done` waits for.
             let _ended: mpsc::Sender<()> = ended;
             for msg in lines {
@@ -68,7 +73,7 @@ impl Link {
             // Closed: the last line (`C`, or why a join was refused) is out, so hang up, which
             // ends the participant's reader too.
             let _ = sender.shutdown(Shutdown::Both);
-        });
+        })?;
         Ok(Link::Stream(Writer {
             queue: Some(queue),
             conn,

@@ -16,6 +16,10 @@
 //! for everyone) and remove the socket file. With stdin not a terminal (a pipe, a script) the
 //! program reads plain lines and prints no prompt.
 //!
+//! `--max-connections N` (serve only) lets at most N participants in at once (default 256): on a
+//! stream endpoint, one connection more is accepted, told the room is full (`E`) and closed at
+//! once, and logged; on a datagram endpoint, one join more is refused the same way.
+//!
 //! Sending never waits for anything: receive threads take what arrives, each stream participant
 //! has a writer thread of its own, and one loop per process reacts to events from the prompt,
 //! the network and signals in turn. A participant that stops reading is dropped, never waited
@@ -58,7 +62,7 @@ use std::process::ExitCode;
 
 use msgsock::{Endpoint, SocketType};
 
-const USAGE: &str = "usage: chat [serve] ENDPOINT [--name NAME]";
+const USAGE: &str = "usage: chat [serve] ENDPOINT [--name NAME] [--max-connections N]";
 
 /// Why the program ends early, and so its exit status.
 enum Failure {
@@ -99,7 +103,11 @@ fn run() -> Result<(), Failure> {
             println!("{USAGE}");
             Ok(())
         }
-        Command::Serve { endpoint, name } => server::serve(&endpoint, name),
+        Command::Serve {
+            endpoint,
+            name,
+            max_connections,
+        } => server::serve(&endpoint, name, max_connections),
         Command::Join { endpoint, name } => client::join(&endpoint, name),
     }
     .map_err(Failure::Failed)
@@ -107,17 +115,30 @@ fn run() -> Result<(), Failure> {
 
 enum Command {
     Help,
-    Serve { endpoint: Endpoint, name: String },
-    Join { endpoint: Endpoint, name: String },
+    Serve {
+        endpoint: Endpoint,
+        name: String,
+        max_connections: usize,
+    },
+    Join {
+        endpoint: Endpoint,
+        name: String,
+    },
 }
 
 fn parse_args(args: &[String]) -> Result<Command, String> {
-    let (mut serve, mut endpoint, mut name) = (false, None, None);
+    let (mut serve, mut endpoint, mut name, mut max) = (false, None, None, None);
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "--name" => name = Some(args.next().ok_or("--name needs a value")?.clone()),
+            "--max-connections" => {
+                let n = args.next().ok_or("--max-connections needs a value")?;
+                max = Some(n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    format!("invalid --max-connections {n:?}: expected a number above 0")
+                })?);
+            }
             "serve" if !serve && endpoint.is_none() => serve = true,
             a if a.starts_with('-') => return Err(format!("unknown option {a}; {USAGE}")),
             a if endpoint.is_none() => {
@@ -131,7 +152,14 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
     let endpoint = endpoint.ok_or(format!("missing ENDPOINT; {USAGE}"))?;
     Ok(if serve {
         let name = name.unwrap_or_else(|| "host".into());
-        Command::Serve { endpoint, name }
+        let max_connections = max.unwrap_or(server::DEFAULT_MAX_CONNECTIONS);
+        Command::Serve {
+            endpoint,
+            name,
+            max_connections,
+        }
+    } else if max.is_some() {
+        return Err(format!("--max-connections is for serve only; {USAGE}"));
     } else {
         let name = name.unwrap_or_else(|| env::var("USER").unwrap_or_else(|_| "guest".into()));
         Command::Join { endpoint, name }

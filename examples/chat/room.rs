@@ -45,6 +45,8 @@ pub(crate) struct Room {
     /// The datagram socket, to answer addresses that are not members; `None` for streams.
     socket: Option<Arc<AnyDatagram>>,
     beat: Duration,
+    /// The most members at once (`--max-connections`).
+    max: usize,
 }
 
 /// A message of the server's that has no text.
@@ -53,12 +55,14 @@ fn bare(kind: u8) -> Msg {
 }
 
 impl Room {
-    /// An empty room hosted by `host`; `socket` is the datagram socket, if that is the transport.
+    /// An empty room hosted by `host`, for at most `max` members; `socket` is the datagram socket,
+    /// if that is the transport.
     pub(crate) fn new(
         host: String,
         console: Console,
         socket: Option<Arc<AnyDatagram>>,
         beat: Duration,
+        max: usize,
     ) -> Room {
         Room {
             host,
@@ -66,6 +70,7 @@ impl Room {
             console,
             socket,
             beat,
+            max,
         }
     }
 
@@ -133,9 +138,14 @@ impl Room {
         let taken = std::iter::once(self.host.as_str())
             .chain(self.members.iter().map(|m| m.name.as_str()))
             .any(|other| same_name(other, &name));
-        if taken {
-            let why =
-                format!("Ethe name {name} is already in the room; choose another with --name");
+        // The acceptor caps stream connections; datagram joins are capped here.
+        let full = self.members.len() >= self.max;
+        if taken || full {
+            let why = if taken {
+                format!("Ethe name {name} is already in the room; choose another with --name")
+            } else {
+                format!("Ethe room is full: {} participants", self.max)
+            };
             let _ = link.send(&why.into_bytes().into());
             // A stream participant's writer sends it, then hangs up.
             link.close();

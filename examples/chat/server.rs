@@ -6,9 +6,11 @@
 //! `ShutdownHandle`, never by a connection through the socket's path (which a successor may own).
 
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use msgsock::{AnyDatagram, AnyListener, AnyStream, Connection, Endpoint, ShutdownHandle};
 
@@ -21,12 +23,19 @@ use crate::protocol::{clean_name, heartbeat, MAX_MESSAGE, PEER_TIMEOUT};
 use crate::room::Room;
 use crate::signals::{block_signals, wait_for_signals};
 
-/// Opens a room on `endpoint`, hosted by `host`, until the operator quits or a signal comes.
+/// Participants let in at once unless `--max-connections` says otherwise. Each stream one holds
+/// two threads, and what it has sent waiting for the room is bounded too, so this bounds the
+/// server's threads and memory.
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 256;
+
+/// Opens a room on `endpoint`, hosted by `host`, for at most `max` participants at once, until
+/// the operator quits or a signal comes.
 ///
 /// # Errors
 ///
-/// The endpoint cannot be bound, or the server's socket failed, as one line.
-pub(crate) fn serve(endpoint: &Endpoint, host: String) -> Result<(), String> {
+/// The endpoint cannot be bound, a thread cannot be started, or the server's socket failed, as
+/// one line.
+pub(crate) fn serve(endpoint: &Endpoint, host: String, max: usize) -> Result<(), String> {
     let signals = block_signals()?;
     let (tx, rx) = mpsc::channel();
     let bind_error = |e: msgsock::Error| format!("cannot listen on {endpoint}: {}", chain(&e));
@@ -36,7 +45,9 @@ pub(crate) fn serve(endpoint: &Endpoint, host: String) -> Result<(), String> {
         let shared = Arc::new(owner.try_clone().map_err(bind_error)?);
         crate::console::say(&format!("listening on {local}"));
         let (socket, tx) = (Arc::clone(&shared), tx.clone());
-        thread::spawn(move || receive_datagrams(&socket, &tx));
+        thread::Builder::new()
+            .spawn(move || receive_datagrams(&socket, &tx))
+            .map_err(|e| format!("cannot start a thread: {e}"))?;
         Network::Datagram(owner, shared)
     } else {
         let listener = msgsock::bind(endpoint).map_err(bind_error)?;
@@ -53,7 +64,14 @@ pub(crate) fn serve(endpoint: &Endpoint, host: String) -> Result<(), String> {
         let stop = listener.shutdown_handle().map_err(bind_error)?;
         crate::console::say(&format!("listening on {local}"));
         let tx = tx.clone();
-        let acceptor = thread::spawn(move || accept_participants(listener, &tx));
+        let places = Arc::new(Places {
+            max,
+            taken: AtomicUsize::new(0),
+        });
+        // Not `thread::spawn`, which panics: here the listener (and its socket file) goes too.
+        let acceptor = thread::Builder::new()
+            .spawn(move || accept_participants(listener, &places, &tx))
+            .map_err(|e| format!("cannot start a thread: {e}"))?;
         Network::Stream { acceptor, stop }
     };
     wait_for_signals(signals, tx.clone());
@@ -61,7 +79,7 @@ pub(crate) fn serve(endpoint: &Endpoint, host: String) -> Result<(), String> {
         Network::Datagram(_, shared) => Some(Arc::clone(shared)),
         Network::Stream { .. } => None,
     };
-    let mut room = Room::new(host, Console::start(tx), socket, heartbeat());
+    let mut room = Room::new(host, Console::start(tx), socket, heartbeat(), max);
     let outcome = room.run(&rx);
     let console = room.close();
     network.stop();
@@ -94,7 +112,42 @@ impl Network {
     }
 }
 
-fn accept_participants(listener: AnyListener, tx: &Sender<Event>) {
+/// How many stream connections are served, of at most `max`.
+struct Places {
+    max: usize,
+    taken: AtomicUsize,
+}
+
+/// A place among the `--max-connections`, given back when dropped.
+struct Slot(Arc<Places>);
+
+impl Slot {
+    /// A place, or `None` if all are taken.
+    fn take(places: &Arc<Places>) -> Option<Slot> {
+        places
+            .taken
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < places.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(Arc::clone(places)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.taken.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Tells a connection why it is not let in, if its socket takes that at once (a new
+/// connection's does), and closes it: the acceptor never waits for a peer.
+fn refuse(mut conn: Connection<AnyStream>, why: &str) {
+    conn.set_message_timeout(Some(Duration::ZERO));
+    let _ = conn.send(&[b"E", why.as_bytes()].concat());
+}
+
+fn accept_participants(listener: AnyListener, places: &Arc<Places>, tx: &Sender<Event>) {
     let mut backoff = Backoff::new("chat");
     // Ends when the room closes and shuts the listener down.
     for (id, conn) in (1..).zip(listener.incoming()) {
@@ -105,9 +158,22 @@ fn accept_participants(listener: AnyListener, tx: &Sender<Event>) {
                 let Some(mut conn) = conn.into_stream() else {
                     continue;
                 };
+                let Some(slot) = Slot::take(places) else {
+                    let max = places.max;
+                    eprintln!(
+                        "chat: closed a connection: {max} already open (--max-connections {max})"
+                    );
+                    refuse(conn, &format!("the room is full: {max} connections"));
+                    continue;
+                };
                 conn.set_max_message_len(MAX_MESSAGE);
                 let tx = tx.clone();
-                thread::spawn(move || read_participant(id, conn, &tx));
+                // A failed spawn drops the closure, and so the connection and its place.
+                let spawned =
+                    thread::Builder::new().spawn(move || read_participant(id, conn, &tx, slot));
+                if let Err(e) = spawned {
+                    eprintln!("chat: closed a connection: cannot start a thread for it: {e}");
+                }
             }
             Err(e) => {
                 eprintln!("chat: accept failed: {}", chain(&e));
@@ -121,8 +187,9 @@ fn accept_participants(listener: AnyListener, tx: &Sender<Event>) {
     }
 }
 
-/// Reads one stream participant: its join, its lines, and its leaving, however it ends.
-fn read_participant(id: u64, mut conn: Connection<AnyStream>, tx: &Sender<Event>) {
+/// Reads one stream participant, holding `slot` meanwhile: its join, its lines, and its leaving,
+/// however it ends.
+fn read_participant(id: u64, mut conn: Connection<AnyStream>, tx: &Sender<Event>, slot: Slot) {
     // Whatever connects and says nothing, or not a join, gets no thread kept for it. The
     // deadline bounds the whole join, not each read, so trickling it a byte at a time does not
     // dodge it.
@@ -134,8 +201,12 @@ fn read_participant(id: u64, mut conn: Connection<AnyStream>, tx: &Sender<Event>
     // Lifted once in the room: a participant may be silent for as long as it likes, and its
     // writer (cloned from this handle below) must not give up on a line half sent.
     conn.set_message_timeout(None);
-    let Ok(link) = conn.try_clone().and_then(Link::stream) else {
-        return;
+    let link = match conn.try_clone().and_then(Link::stream) {
+        Ok(link) => link,
+        Err(e) => {
+            eprintln!("chat: closed a connection: {}", chain(&e));
+            return;
+        }
     };
     let peer = Peer::Stream(id);
     let joined = Event::Joined {
@@ -162,6 +233,8 @@ fn read_participant(id: u64, mut conn: Connection<AnyStream>, tx: &Sender<Event>
             _ => {}
         }
     }
+    // Given back first, so that once the room shows the leaving, a newcomer finds the place.
+    drop(slot);
     let _ = tx.send(Event::Left(peer));
 }
 
