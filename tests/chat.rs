@@ -1341,3 +1341,176 @@ fn unix_server_survives_failing_to_start_a_thread() {
     assert!(!finished.stderr.contains("panicked"), "{}", finished.stderr);
     place.assert_socket_removed();
 }
+
+/// A chat server whose stdout the test reads only once it chooses to: until then the room
+/// blocks on its console, as on a terminal that stopped taking output (Ctrl-S), and so stops
+/// taking events. Killed and reaped on drop.
+struct StalledServer {
+    child: Child,
+    stdout: Option<std::io::BufReader<std::process::ChildStdout>>,
+    stderr: Option<thread::JoinHandle<String>>,
+    _stdin: ChildStdin,
+}
+
+impl StalledServer {
+    fn serve(endpoint: &str) -> StalledServer {
+        use std::io::BufRead;
+        let mut child = Command::new(chat_binary())
+            .args(["serve", endpoint, "--name", "host"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the chat server");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        assert_eq!(first, format!("listening on {endpoint}\n"));
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        StalledServer {
+            _stdin: child.stdin.take().unwrap(),
+            child,
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+        }
+    }
+
+    /// Starts reading stdout: the lines not from `noisy` come out of the receiver, the others
+    /// are counted and dropped.
+    fn read_lines_not_from(&mut self, noisy: &str) -> Receiver<String> {
+        use std::io::BufRead;
+        let stdout = self.stdout.take().expect("stdout not read yet");
+        let noisy = format!("{noisy}: ");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { return };
+                if !line.starts_with(&noisy) && tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+}
+
+impl Drop for StalledServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The next line from `lines` that is `want`, failing on the guard.
+fn expect_among(lines: &Receiver<String>, want: &str) {
+    loop {
+        match lines.recv_timeout(GUARD) {
+            Ok(line) if line == want => return,
+            Ok(_) => {}
+            Err(e) => panic!("no {want:?} ({e})"),
+        }
+    }
+}
+
+/// A participant flooding the room with 4000-byte lines as fast as it can: the room's queue is
+/// bounded, so while the room cannot keep up the flooder's own sends block (its reader waits),
+/// instead of the server buffering all it sends; another participant's lines still reach the
+/// room amid the flood, and SIGTERM still closes it, exit 0. (The queue was unbounded: the
+/// server took everything, to gigabytes, and a signal waited behind the backlog.)
+#[test]
+fn unix_flooding_participant_is_held_back_and_the_room_goes_on() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    // 64 MiB, several hundred times what the queue and the socket buffers between hold.
+    const FLOOD_LINES: usize = 16 * 1024;
+    let place = Place::new(Kind::Unix);
+    let endpoint = place.endpoint();
+    let mut server = StalledServer::serve(&endpoint);
+
+    let mut bob = connect(&endpoint);
+    bob.send(b"Jbob").unwrap();
+    assert_eq!(text(&recv(&mut bob)), "W* welcome, bob; here: host");
+    // Bob reads everything the room relays to him, so that he keeps up and stays in.
+    let mut bob_reader = bob.try_clone().unwrap();
+    bob_reader.set_read_timeout(None).unwrap();
+    let (to_test, bob_saw) = mpsc::channel();
+    thread::spawn(move || {
+        while let Ok(Some(msg)) = bob_reader.recv() {
+            if !msg.starts_with(b"Tflood: ") && to_test.send(text(&msg)).is_err() {
+                return;
+            }
+        }
+    });
+    let mut flood = connect(&endpoint);
+    flood.send(b"Jflood").unwrap();
+    assert_eq!(
+        text(&recv(&mut flood)),
+        "W* welcome, flood; here: host, bob"
+    );
+    assert_eq!(bob_saw.recv_timeout(GUARD).unwrap(), "T* flood joined");
+
+    // The room is stuck on its console: the flooder is held back within a few hundred KiB,
+    // not let send all 64 MiB. A send blocked this long, with the server up, is held back.
+    flood
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let line = [b"M".as_slice(), &[b'x'; 4000]].concat();
+    let mut sent = 0;
+    while sent < FLOOD_LINES {
+        match flood.send(&line) {
+            Ok(()) => sent += 1,
+            Err(e) if e.is_timeout() => break,
+            Err(e) => panic!("flood: {e}"),
+        }
+    }
+    assert!(
+        sent < FLOOD_LINES,
+        "the server took all {sent} lines ({} MiB) while its room was stuck",
+        (sent * 4000) >> 20
+    );
+
+    // The room goes on: the flood resumes, and bob's lines come through it.
+    let lines = server.read_lines_not_from("flood");
+    expect_among(&lines, "* flood joined");
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooder = thread::spawn({
+        let stop = Arc::clone(&stop);
+        move || {
+            while !stop.load(Ordering::Relaxed) {
+                match flood.send(&line) {
+                    Ok(()) => {}
+                    Err(e) if e.is_timeout() => {}
+                    // The room closed.
+                    Err(_) => return,
+                }
+            }
+        }
+    });
+    for i in 0..3 {
+        bob.send(format!("Mbob says {i}").as_bytes()).unwrap();
+        expect_among(&lines, &format!("bob: bob says {i}"));
+    }
+
+    // SIGTERM under the flood closes the room.
+    kill(Pid::from_raw(server.child.id() as i32), Signal::SIGTERM).unwrap();
+    expect_among(&lines, "* room closed");
+    // Its stdout closes as it exits.
+    match lines.recv_timeout(GUARD) {
+        Ok(line) => panic!("server: {line:?} after closing"),
+        Err(RecvTimeoutError::Disconnected) => {}
+        Err(RecvTimeoutError::Timeout) => panic!("the server still runs after SIGTERM"),
+    }
+    let status = server.child.wait().unwrap();
+    let stderr = server.stderr.take().unwrap().join().unwrap();
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stop.store(true, Ordering::Relaxed);
+    flooder.join().unwrap();
+    place.assert_socket_removed();
+}

@@ -62,7 +62,7 @@ pub(crate) fn join(endpoint: &Endpoint, name: String) -> Result<(), String> {
     let reader = conn.try_clone().map_err(failed)?;
     let to_main = tx.clone();
     thread::spawn(move || receive_from_server(reader, &to_main));
-    wait_for_signals(signals, tx.clone());
+    wait_for_signals(signals, tx.clone(), None);
     let mut console = Console::start(tx);
 
     let mut last_heard = Instant::now();

@@ -23,7 +23,11 @@
 //! Sending never waits for anything: receive threads take what arrives, each stream participant
 //! has a writer thread of its own, and one loop per process reacts to events from the prompt,
 //! the network and signals in turn. A participant that stops reading is dropped, never waited
-//! for.
+//! for. On the server each receive thread has a small share of the loop's queue (8 messages;
+//! see [`event::Window`]) and stops reading while it is full, so a participant sending faster
+//! than the room relays is held back by its own socket, the server's memory stays bounded, and
+//! the others' lines still come in turn; a signal is seen before the next message, however many
+//! wait.
 //!
 //! # Parts
 //!

@@ -15,6 +15,7 @@
 //! A relay never waits for a participant (see [`crate::link`]): one that cannot take a line is
 //! dropped, and everyone else sees `* bob left`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,9 +75,19 @@ impl Room {
         }
     }
 
-    /// Handles events until the room closes; fails if the network did.
-    pub(crate) fn run(&mut self, rx: &mpsc::Receiver<Event>) -> Result<(), String> {
+    /// Handles events until the room closes (or `stop` is set, by a signal); fails if the
+    /// network did.
+    pub(crate) fn run(
+        &mut self,
+        rx: &mpsc::Receiver<Event>,
+        stop: &AtomicBool,
+    ) -> Result<(), String> {
         loop {
+            // Checked before each event, not queued behind what the network sent: a signal
+            // is handled at once however busy the room.
+            if stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
             let event = if self.socket.is_some() {
                 let event = rx.recv_timeout(self.beat);
                 self.expire();
@@ -95,10 +106,28 @@ impl Room {
                 Event::Input(line) if line == "/quit" => return Ok(()),
                 Event::Input(line) => self.host_says(&line),
                 Event::InputEnd | Event::Signal => return Ok(()),
-                Event::Joined { peer, name, link } => self.join(peer, name, *link),
-                Event::Said { peer, text } => self.said(&peer, &text),
-                Event::Beat(peer) => self.beat(&peer),
-                Event::Left(peer) => self.left(&peer),
+                // Each permit is given back once its event is handled, letting its reader on.
+                Event::Joined {
+                    peer,
+                    name,
+                    link,
+                    permit,
+                } => {
+                    self.join(peer, name, *link);
+                    drop(permit);
+                }
+                Event::Said { peer, text, permit } => {
+                    self.said(&peer, &text);
+                    drop(permit);
+                }
+                Event::Beat(peer, permit) => {
+                    self.beat(&peer);
+                    drop(permit);
+                }
+                Event::Left(peer, permit) => {
+                    self.left(&peer);
+                    drop(permit);
+                }
                 Event::Failed(why) => return Err(why),
                 Event::FromServer(_) => {}
             }

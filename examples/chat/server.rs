@@ -6,7 +6,7 @@
 //! `ShutdownHandle`, never by a connection through the socket's path (which a successor may own).
 
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::thread;
@@ -17,7 +17,7 @@ use msgsock::{AnyDatagram, AnyListener, AnyStream, Connection, Endpoint, Shutdow
 use crate::backoff::Backoff;
 use crate::chain;
 use crate::console::Console;
-use crate::event::{Event, Peer};
+use crate::event::{Event, Peer, Window};
 use crate::link::Link;
 use crate::protocol::{clean_name, heartbeat, MAX_MESSAGE, PEER_TIMEOUT};
 use crate::room::Room;
@@ -27,6 +27,12 @@ use crate::signals::{block_signals, wait_for_signals};
 /// two threads, and what it has sent waiting for the room is bounded too, so this bounds the
 /// server's threads and memory.
 pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Events of one stream participant waiting for the room at most (see [`Window`]): few, so a
+/// flood gets little ahead of anyone else's line; each holds at most `MAX_MESSAGE` bytes, so the
+/// queue holds at most 8 × 8 KiB per connection, 16 MiB at the default cap.
+const STREAM_WINDOW: usize = 8;
+/// Events from the datagram socket waiting for the room at most, everyone's together.
+const DATAGRAM_WINDOW: usize = 64;
 
 /// Opens a room on `endpoint`, hosted by `host`, for at most `max` participants at once, until
 /// the operator quits or a signal comes.
@@ -74,13 +80,14 @@ pub(crate) fn serve(endpoint: &Endpoint, host: String, max: usize) -> Result<(),
             .map_err(|e| format!("cannot start a thread: {e}"))?;
         Network::Stream { acceptor, stop }
     };
-    wait_for_signals(signals, tx.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    wait_for_signals(signals, tx.clone(), Some(Arc::clone(&stop)));
     let socket = match &network {
         Network::Datagram(_, shared) => Some(Arc::clone(shared)),
         Network::Stream { .. } => None,
     };
     let mut room = Room::new(host, Console::start(tx), socket, heartbeat(), max);
-    let outcome = room.run(&rx);
+    let outcome = room.run(&rx, &stop);
     let console = room.close();
     network.stop();
     console.finish("* room closed");
@@ -209,10 +216,12 @@ fn read_participant(id: u64, mut conn: Connection<AnyStream>, tx: &Sender<Event>
         }
     };
     let peer = Peer::Stream(id);
+    let window = Window::new(STREAM_WINDOW);
     let joined = Event::Joined {
         peer: peer.clone(),
         name,
         link: Box::new(link),
+        permit: window.permit(),
     };
     if tx.send(joined).is_err() {
         return;
@@ -221,9 +230,11 @@ fn read_participant(id: u64, mut conn: Connection<AnyStream>, tx: &Sender<Event>
     while let Ok(Some(msg)) = conn.recv() {
         match msg.split_first() {
             Some((b'M', text)) => {
+                // Waits while the room has this reader's share of its queue to handle.
                 let said = Event::Said {
                     peer: peer.clone(),
                     text: text.to_vec(),
+                    permit: window.permit(),
                 };
                 if tx.send(said).is_err() {
                     return;
@@ -235,12 +246,15 @@ fn read_participant(id: u64, mut conn: Connection<AnyStream>, tx: &Sender<Event>
     }
     // Given back first, so that once the room shows the leaving, a newcomer finds the place.
     drop(slot);
-    let _ = tx.send(Event::Left(peer));
+    let _ = tx.send(Event::Left(peer, window.permit()));
 }
 
 /// Turns each datagram into an event; the sender's address is who it is.
 fn receive_datagrams(socket: &Arc<AnyDatagram>, tx: &Sender<Event>) {
     let mut buf = Vec::new();
+    // While it waits, what arrives waits in the socket's buffer, and past that the kernel drops
+    // it, whoever it is from.
+    let window = Window::new(DATAGRAM_WINDOW);
     loop {
         let from = match socket.recv_from(&mut buf) {
             Ok((_, Some(from))) => from,
@@ -260,13 +274,15 @@ fn receive_datagrams(socket: &Arc<AnyDatagram>, tx: &Sender<Event>) {
                 peer,
                 name: clean_name(name),
                 link: Box::new(Link::Datagram(Arc::clone(socket), from)),
+                permit: window.permit(),
             },
             Some((b'M', text)) => Event::Said {
                 peer,
                 text: text.to_vec(),
+                permit: window.permit(),
             },
-            Some((b'H', _)) => Event::Beat(peer),
-            Some((b'L', _)) => Event::Left(peer),
+            Some((b'H', _)) => Event::Beat(peer, window.permit()),
+            Some((b'L', _)) => Event::Left(peer, window.permit()),
             _ => continue,
         };
         if tx.send(event).is_err() {
